@@ -1,0 +1,3 @@
+from aftercare_bot.cli import main
+
+raise SystemExit(main())

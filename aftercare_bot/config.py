@@ -1,0 +1,157 @@
+"""The one validated settings object, read from the environment and an optional `.env` file."""
+
+from __future__ import annotations
+
+import re
+from datetime import time, timedelta
+from pathlib import Path
+from typing import Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BeforeValidator, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+SHIPPED_MESSAGES_DIR = Path(__file__).resolve().parent.parent / "messages"
+_DURATION_PART = re.compile(r"(\d+)\s*([smhdw])")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration_setting(value: object) -> object:
+    """Accept '10m', '1h 30m', '2d' as well as a plain number of seconds."""
+    if not isinstance(value, str):
+        return value
+    text = value.strip().lower()
+    if text.replace(".", "", 1).isdigit():
+        return timedelta(seconds=float(text))
+    parts = _DURATION_PART.findall(text)
+    if not parts or _DURATION_PART.sub("", text).strip():
+        raise ValueError(f"'{value}' is not a duration; write it like 45s, 10m, 6h, 2d or 1w")
+    return timedelta(seconds=sum(int(n) * _UNIT_SECONDS[unit] for n, unit in parts))
+
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration_setting)]
+
+
+class QuietHours:
+    """A daily window of clinic-local time in which scheduled messages wait; it may cross midnight."""
+
+    def __init__(self, start: time, end: time) -> None:
+        self.start, self.end = start, end
+
+    def contains(self, local: time) -> bool:
+        if self.start <= self.end:
+            return self.start <= local < self.end
+        return local >= self.start or local < self.end
+
+    def __repr__(self) -> str:
+        return f"{self.start:%H:%M}-{self.end:%H:%M}"
+
+
+def _parse_quiet_hours(value: object) -> object:
+    if value is None or isinstance(value, QuietHours):
+        return value
+    text = str(value).strip()
+    if text.lower() in {"", "off", "none"}:
+        return None
+    match = re.fullmatch(r"(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})", text)
+    if not match:
+        raise ValueError(f"'{value}' is not a time range; write it like 21:00-08:00, or 'off'")
+    h1, m1, h2, m2 = (int(g) for g in match.groups())
+    try:
+        start, end = time(h1, m1), time(h2, m2)
+    except ValueError as exc:
+        raise ValueError(f"'{value}' has an impossible clock time") from exc
+    if start == end:
+        raise ValueError("quiet hours must not start and end at the same time; use 'off' to disable them")
+    return QuietHours(start, end)
+
+
+def _parse_id_list(value: object) -> object:
+    if isinstance(value, str):
+        parts = [p.strip() for p in value.split(",") if p.strip()]
+        try:
+            return [int(p) for p in parts]
+        except ValueError as exc:
+            raise ValueError(f"'{value}' must be Telegram user ids (numbers) separated by commas") from exc
+    if isinstance(value, int):
+        return [value]
+    return value
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", arbitrary_types_allowed=True)
+
+    telegram_bot_token: SecretStr
+    telegram_api_base_url: str | None = None
+    database_url: str = "sqlite+aiosqlite:///aftercare.db"
+    staff_chat_id: int | None = None
+    admin_ids: Annotated[list[int], NoDecode, BeforeValidator(_parse_id_list)] = Field(default_factory=list)
+    clinic_name: str = "our clinic"
+    clinic_phone: str
+    clinic_timezone: str = "UTC"
+    quiet_hours: Annotated[QuietHours | None, NoDecode, BeforeValidator(_parse_quiet_hours)] = None
+    messages_dir: Path = SHIPPED_MESSAGES_DIR
+    default_language: str = "en"
+
+    invite_ttl: Duration = timedelta(days=7)
+    dispatch_tick: Duration = timedelta(seconds=30)
+    dispatch_batch_size: int = Field(default=50, ge=1, le=1000)
+    send_lease: Duration = timedelta(minutes=2)
+    escalation_realert_after: Duration = timedelta(minutes=10)
+    escalation_final_after: Duration = timedelta(minutes=10)
+    checkin_reminder_after: Duration = timedelta(hours=8)
+    checkin_no_response_after: Duration = timedelta(hours=16)
+    flood_limits: bool = True
+
+    @field_validator("telegram_bot_token")
+    @classmethod
+    def _token_shape(cls, value: SecretStr) -> SecretStr:
+        if not re.fullmatch(r"\d+:[\w-]+", value.get_secret_value()):
+            raise ValueError("the token from BotFather looks like 123456789:AAE...; check TELEGRAM_BOT_TOKEN")
+        return value
+
+    @field_validator("clinic_timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"'{value}' is not an IANA time zone name such as Europe/London") from exc
+        return value
+
+    @field_validator("clinic_phone")
+    @classmethod
+    def _phone_present(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("warning-sign messages tell clients to call the clinic, so a phone number is needed")
+        return value.strip()
+
+    @field_validator("messages_dir")
+    @classmethod
+    def _messages_dir_exists(cls, value: Path) -> Path:
+        if not (value / "plans").is_dir():
+            raise ValueError(f"{value} has no plans/ folder; point MESSAGES_DIR at a copy of messages/")
+        return value
+
+    @property
+    def timezone(self) -> ZoneInfo:
+        return ZoneInfo(self.clinic_timezone)
+
+    @property
+    def telegram_api_base_file_url(self) -> str | None:
+        if not self.telegram_api_base_url:
+            return None
+        base = self.telegram_api_base_url.rstrip("/")
+        return base[: -len("/bot")] + "/file/bot" if base.endswith("/bot") else base + "/file/bot"
+
+
+def describe_errors(error: ValidationError) -> str:
+    """Turn pydantic's report into lines a clinic admin can act on, naming the environment variable."""
+    lines = ["The bot's settings are incomplete or wrong:"]
+    for item in error.errors():
+        name = str(item["loc"][0]).upper() if item["loc"] else "?"
+        message = item["msg"].removeprefix("Value error, ")
+        if item["type"] == "missing":
+            message = "is required but not set (environment variable or .env file)"
+        lines.append(f"  {name}: {message}")
+    return "\n".join(lines)

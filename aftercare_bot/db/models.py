@@ -1,0 +1,254 @@
+"""Typed database models. Every moment is stored as an aware UTC datetime."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, ClassVar
+
+from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, Index, Integer, String, Text, TypeDecorator
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+# SQLite only auto-increments a column declared exactly INTEGER PRIMARY KEY.
+Id = BigInteger().with_variant(Integer, "sqlite")
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Keeps datetimes aware and in UTC on every backend (SQLite drops the zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database; use aware UTC datetimes")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UTCDateTime(), int: BigInteger(), dict[str, Any]: JSON()}
+
+
+class Role(StrEnum):
+    STAFF = "staff"
+    ADMIN = "admin"
+
+
+class ClientStatus(StrEnum):
+    ACTIVE = "active"
+    STOPPED = "stopped"
+    UNREACHABLE = "unreachable"
+
+
+class InviteStatus(StrEnum):
+    PENDING = "pending"
+    USED = "used"
+    DECLINED = "declined"
+
+
+class EnrolmentState(StrEnum):
+    ACTIVE = "active"
+    SUPERSEDED = "superseded"
+    STOPPED = "stopped"
+    UNREACHABLE = "unreachable"
+
+
+class DeliveryState(StrEnum):
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    SKIPPED = "skipped"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class EscalationState(StrEnum):
+    OPEN = "open"
+    CLAIMED = "claimed"
+    RESOLVED = "resolved"
+
+
+class TimerState(StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    DONE = "done"
+    CANCELLED = "cancelled"
+
+
+class StaffMember(Base):
+    __tablename__ = "staff_members"
+
+    user_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    role: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(String(200), default="")
+    added_by: Mapped[int | None]
+    added_at: Mapped[datetime]
+
+
+class Client(Base):
+    __tablename__ = "clients"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    telegram_user_id: Mapped[int] = mapped_column(unique=True)
+    chat_id: Mapped[int]
+    name: Mapped[str] = mapped_column(String(200))
+    first_name: Mapped[str] = mapped_column(String(200), default="")
+    language: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), default=ClientStatus.ACTIVE)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class Invite(Base):
+    """A one-time enrolment link; only a hash of its token is kept."""
+
+    __tablename__ = "invites"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    client_name: Mapped[str] = mapped_column(String(200))
+    treatment: Mapped[str] = mapped_column(String(64))
+    session_at: Mapped[datetime]
+    language: Mapped[str | None] = mapped_column(String(16))
+    created_by: Mapped[int]
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    status: Mapped[str] = mapped_column(String(16), default=InviteStatus.PENDING)
+    used_at: Mapped[datetime | None]
+    used_by: Mapped[int | None]
+
+
+class Enrolment(Base):
+    """One treatment session of a client and the aftercare plan that follows it."""
+
+    __tablename__ = "enrolments"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"), index=True)
+    invite_id: Mapped[int | None] = mapped_column(ForeignKey("invites.id", ondelete="SET NULL"))
+    treatment: Mapped[str] = mapped_column(String(64))
+    session_at: Mapped[datetime]
+    language: Mapped[str] = mapped_column(String(16))
+    state: Mapped[str] = mapped_column(String(16), default=EnrolmentState.ACTIVE)
+    created_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None]
+
+    client: Mapped[Client] = relationship(lazy="joined")
+
+
+class Delivery(Base):
+    """One scheduled plan message for one client: the durable record the dispatcher works from."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (Index("ix_deliveries_state_send_at", "state", "send_at"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    enrolment_id: Mapped[int] = mapped_column(ForeignKey("enrolments.id", ondelete="CASCADE"), index=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"), index=True)
+    chat_id: Mapped[int]
+    step_key: Mapped[str] = mapped_column(String(64))
+    due_at: Mapped[datetime]
+    send_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    state: Mapped[str] = mapped_column(String(16), default=DeliveryState.PENDING)
+    attempts: Mapped[int] = mapped_column(default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    claimed_at: Mapped[datetime | None]
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    sent_at: Mapped[datetime | None]
+    telegram_message_id: Mapped[int | None]
+    plan_revision: Mapped[int | None]
+    checkin: Mapped[bool] = mapped_column(default=False)
+    answer: Mapped[str | None] = mapped_column(String(32))
+    answered_at: Mapped[datetime | None]
+
+
+class ConversationMessage(Base):
+    """Everything said between a client and the clinic outside the plan: inbound, safety replies, staff replies."""
+
+    __tablename__ = "conversation_messages"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"), index=True)
+    enrolment_id: Mapped[int | None] = mapped_column(ForeignKey("enrolments.id", ondelete="SET NULL"))
+    escalation_id: Mapped[int | None] = mapped_column(ForeignKey("escalations.id", ondelete="SET NULL"))
+    direction: Mapped[str] = mapped_column(String(8))  # "in" from the client, "out" to the client
+    author_id: Mapped[int | None]  # the staff member for staff replies
+    kind: Mapped[str] = mapped_column(String(16))  # text, photo, voice, video, document, sticker, button, ...
+    text: Mapped[str | None] = mapped_column(Text)
+    file_id: Mapped[str | None] = mapped_column(String(256))
+    telegram_message_id: Mapped[int | None]
+    triage_level: Mapped[str | None] = mapped_column(String(16))
+    triage_reasons: Mapped[str | None] = mapped_column(Text)
+    at: Mapped[datetime]
+
+
+class Escalation(Base):
+    __tablename__ = "escalations"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"), index=True)
+    enrolment_id: Mapped[int | None] = mapped_column(ForeignKey("enrolments.id", ondelete="SET NULL"))
+    level: Mapped[str] = mapped_column(String(16))
+    kind: Mapped[str] = mapped_column(String(16), default="message")  # message | no_response
+    state: Mapped[str] = mapped_column(String(16), default=EscalationState.OPEN, index=True)
+    reasons: Mapped[str] = mapped_column(Text, default="")
+    card_chat_id: Mapped[int | None]
+    card_message_id: Mapped[int | None]
+    created_at: Mapped[datetime]
+    claimed_by: Mapped[int | None]
+    claimed_by_name: Mapped[str | None] = mapped_column(String(200))
+    claimed_at: Mapped[datetime | None]
+    resolved_by: Mapped[int | None]
+    resolved_by_name: Mapped[str | None] = mapped_column(String(200))
+    resolved_at: Mapped[datetime | None]
+
+
+class Timer(Base):
+    """A durable timer (escalation re-alerts, check-in reminders) claimed by one replica when due."""
+
+    __tablename__ = "timers"
+    __table_args__ = (Index("ix_timers_state_due_at", "state", "due_at"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    subject_id: Mapped[int]
+    due_at: Mapped[datetime]
+    state: Mapped[str] = mapped_column(String(16), default=TimerState.PENDING)
+    claimed_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+
+
+class PlanRevision(Base):
+    """A whole plan as edited from Telegram; the newest revision of a treatment wins over its file."""
+
+    __tablename__ = "plan_revisions"
+    __table_args__ = (Index("ix_plan_revisions_treatment_revision", "treatment", "revision", unique=True),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    treatment: Mapped[str] = mapped_column(String(64))
+    revision: Mapped[int]
+    document: Mapped[dict[str, Any]]
+    note: Mapped[str] = mapped_column(Text, default="")
+    created_by: Mapped[int | None]
+    created_at: Mapped[datetime]
+
+
+class AuditEvent(Base):
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    at: Mapped[datetime] = mapped_column(index=True)
+    actor_id: Mapped[int | None]
+    action: Mapped[str] = mapped_column(String(64))
+    client_id: Mapped[int | None] = mapped_column(index=True)
+    escalation_id: Mapped[int | None]
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)

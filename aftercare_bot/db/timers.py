@@ -1,0 +1,63 @@
+"""Durable timers. Callers own the transaction; nothing here commits."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from aftercare_bot.db.models import Timer, TimerState
+
+
+async def schedule(session: AsyncSession, *, kind: str, subject_id: int, due_at: datetime, now: datetime) -> Timer:
+    timer = Timer(kind=kind, subject_id=subject_id, due_at=due_at, created_at=now, state=TimerState.PENDING)
+    session.add(timer)
+    await session.flush()
+    return timer
+
+
+async def cancel(session: AsyncSession, *, subject_id: int, kinds: Sequence[str]) -> int:
+    result = await session.execute(
+        update(Timer)
+        .where(Timer.subject_id == subject_id, Timer.kind.in_(kinds), Timer.state == TimerState.PENDING)
+        .values(state=TimerState.CANCELLED)
+    )
+    return result.rowcount or 0
+
+
+async def claim_due(session: AsyncSession, *, now: datetime, limit: int) -> Sequence[Timer]:
+    """Atomically take due timers so that exactly one replica fires each (see deliveries.claim_due)."""
+    due_ids = (
+        select(Timer.id)
+        .where(Timer.state == TimerState.PENDING, Timer.due_at <= now)
+        .order_by(Timer.due_at, Timer.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    claimed = await session.scalars(
+        update(Timer)
+        .where(Timer.id.in_(due_ids.scalar_subquery()), Timer.state == TimerState.PENDING)
+        .values(state=TimerState.RUNNING, claimed_at=now)
+        .returning(Timer),
+        execution_options={"synchronize_session": False},
+    )
+    return sorted(claimed.all(), key=lambda t: (t.due_at, t.id))
+
+
+async def release_stale(session: AsyncSession, *, claimed_before: datetime) -> int:
+    result = await session.execute(
+        update(Timer)
+        .where(Timer.state == TimerState.RUNNING, Timer.claimed_at < claimed_before)
+        .values(state=TimerState.PENDING, claimed_at=None)
+    )
+    return result.rowcount or 0
+
+
+async def finish(session: AsyncSession, timer_id: int) -> None:
+    await session.execute(update(Timer).where(Timer.id == timer_id).values(state=TimerState.DONE))
+
+
+async def next_due_at(session: AsyncSession) -> datetime | None:
+    return await session.scalar(select(func.min(Timer.due_at)).where(Timer.state == TimerState.PENDING))

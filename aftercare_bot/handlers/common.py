@@ -1,0 +1,32 @@
+"""Small helpers shared by the handlers."""
+
+from __future__ import annotations
+
+from telegram import Update
+from telegram.ext import ContextTypes
+
+from aftercare_bot.services import Services
+
+
+def services(context: ContextTypes.DEFAULT_TYPE) -> Services:
+    return context.application.bot_data["services"]
+
+
+def language_of(update: Update, context: ContextTypes.DEFAULT_TYPE) -> str:
+    user = update.effective_user
+    code = (user.language_code if user else None) or services(context).settings.default_language
+    return code.split("-")[0]
+
+
+async def answer(update: Update, html: str, **kwargs: object) -> None:
+    """Reply in the chat the update came from, whatever kind of update it was."""
+    chat = update.effective_chat
+    if chat is not None:
+        await chat.send_message(html, **kwargs)  # type: ignore[arg-type]
+
+
+async def wake_dispatcher(context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Ask the scheduler to look at the queue now (new rows may be due immediately)."""
+    from aftercare_bot.jobs import wake
+
+    wake(context.application)

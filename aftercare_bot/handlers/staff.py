@@ -1,0 +1,72 @@
+"""What front-desk and clinical staff do: enrol clients and look them up."""
+
+from __future__ import annotations
+
+import io
+
+import segno
+from telegram import Update
+from telegram.ext import ContextTypes
+
+from aftercare_bot import client_summary, enrolment
+from aftercare_bot.db import clients
+from aftercare_bot.enrol_command import EnrolProblem, parse_enrol
+from aftercare_bot.handlers.auth import staff_only
+from aftercare_bot.handlers.common import language_of, services
+
+DEFAULT_TREATMENT = "microneedling"
+
+
+def qr_png(link: str) -> bytes:
+    buffer = io.BytesIO()
+    segno.make(link, error="m").save(buffer, kind="png", scale=8, border=4)
+    return buffer.getvalue()
+
+
+@staff_only
+async def enrol(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    svc, lang = services(context), language_of(update, context)
+    treatments = svc.catalog.treatments()
+    default = DEFAULT_TREATMENT if DEFAULT_TREATMENT in treatments else (treatments[0] if treatments else "")
+    parsed = parse_enrol(
+        context.args or [], now=svc.clock.now(), tz=svc.settings.timezone, treatments=treatments,
+        default_treatment=default,
+    )
+    if isinstance(parsed, EnrolProblem):
+        await update.effective_chat.send_message(svc.text(parsed.key, lang, **parsed.values))
+        return
+    async with svc.session_factory.begin() as session:
+        invite, token = await enrolment.create_invite(
+            session, client_name=parsed.client_name, treatment=parsed.treatment, session_at=parsed.session_at,
+            language=parsed.language, created_by=update.effective_user.id, now=svc.clock.now(),
+            settings=svc.settings,
+        )
+    link = f"https://t.me/{context.bot.username}?start={token}"
+    local_session = parsed.session_at.astimezone(svc.settings.timezone)
+    caption = svc.text(
+        "enrol_created", lang, client_name=parsed.client_name, treatment=parsed.treatment,
+        session_at=f"{local_session:%d %b %Y %H:%M}", link=link,
+        expires_at=f"{invite.expires_at.astimezone(svc.settings.timezone):%d %b %Y %H:%M}",
+    )
+    await update.effective_chat.send_photo(qr_png(link), caption=caption)
+
+
+@staff_only
+async def client(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    svc, lang = services(context), language_of(update, context)
+    query = " ".join(context.args or []).strip()
+    if not query:
+        await update.effective_chat.send_message(svc.text("client_usage", lang))
+        return
+    async with svc.session_factory() as session:
+        found = await clients.search(session, query)
+        if not found:
+            await update.effective_chat.send_message(svc.text("client_none", lang, query=query))
+            return
+        for match in found[:3]:
+            summary = await client_summary.describe(session, match, svc)
+            await update.effective_chat.send_message(summary)
+    if len(found) > 3:
+        await update.effective_chat.send_message(
+            svc.text("client_more", lang, count=len(found) - 3, names=", ".join(c.name for c in found[3:]))
+        )

@@ -1,0 +1,72 @@
+"""JobQueue wiring: one wake-up job at the next due time plus a periodic safety tick.
+
+The database holds every scheduled message and timer; these jobs only decide when to look at it.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from telegram.ext import Application, ContextTypes
+
+from aftercare_bot.services import Services
+
+log = logging.getLogger(__name__)
+
+WAKE_JOB = "dispatch-wake"
+TICK_JOB = "dispatch-tick"
+MIN_DELAY = 0.0
+
+
+def start(application: Application) -> None:
+    services: Services = application.bot_data["services"]
+    assert application.job_queue is not None, "install python-telegram-bot[job-queue]"
+    application.job_queue.run_repeating(
+        _tick, interval=services.settings.dispatch_tick, first=0.0, name=TICK_JOB,
+        job_kwargs={"max_instances": 1, "coalesce": True},
+    )
+
+
+def wake(application: Application, delay: float = MIN_DELAY) -> None:
+    """Replace the pending wake-up with one `delay` seconds from now."""
+    queue = application.job_queue
+    if queue is None:
+        return
+    for job in queue.get_jobs_by_name(WAKE_JOB):
+        job.schedule_removal()
+    queue.run_once(_tick, when=max(delay, MIN_DELAY), name=WAKE_JOB)
+
+
+async def run_pending_work(services: Services) -> None:
+    """One pass over everything due: plan messages, then timers."""
+    await services.runtime["dispatcher"].run_due()
+    timer_runner = services.runtime.get("timer_runner")
+    if timer_runner is not None:
+        await timer_runner.run_due()
+
+
+async def _tick(context: ContextTypes.DEFAULT_TYPE) -> None:
+    services: Services = context.application.bot_data["services"]
+    try:
+        await run_pending_work(services)
+    except Exception:
+        # The database may be restarting; the safety tick will try again.
+        log.exception("dispatch pass failed; will retry on the next tick")
+        return
+    next_due = await _next_due(services)
+    if next_due is not None:
+        delay = (next_due - services.clock.now()).total_seconds()
+        tick = services.settings.dispatch_tick.total_seconds()
+        if delay < tick:
+            wake(context.application, delay + 0.05)
+
+
+async def _next_due(services: Services) -> datetime | None:
+    candidates = [await services.runtime["dispatcher"].next_due()]
+    timer_runner = services.runtime.get("timer_runner")
+    if timer_runner is not None:
+        candidates.append(await timer_runner.next_due())
+    moments = [moment for moment in candidates if moment is not None]
+    return min(moments) if moments else None
+

@@ -1,0 +1,488 @@
+"""Aftercare plans: messages/plans/<treatment>.yaml read into dataclasses; checks name file and line.
+
+Timing of a step is either an offset from the start of the treatment ("4h", "1d 12h") or a day and a
+clinic clock time ("day 1 at 09:00", day 0 being the treatment day).
+
+Steps may be listed in any order: the dispatcher sends each one at its own computed time. The file order
+is not checked because an offset and a clock time cannot be compared without knowing when the treatment
+took place ("5h" is before "day 0 at 18:00" for a morning treatment and after it for an afternoon one).
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+from typing import TypeVar
+from zoneinfo import ZoneInfo
+
+import yaml
+
+from aftercare_bot.rendering import PLAN_PLACEHOLDERS, TemplateError, render, template_problems
+from aftercare_bot.telegram_html import html_problems, visible_length
+from aftercare_bot.texts import (
+    DEFAULT_LANGUAGE,
+    MAX_MESSAGE_LENGTH,
+    SourceProblem,
+    compose_yaml,
+    display_path,
+    line_of,
+    mapping_entries,
+    scalar_text,
+    text_line,
+)
+
+_T = TypeVar("_T")
+
+MAX_DAYS = 3650  # a plan reaching further than ten years out is surely a typo
+
+# Long but realistic values (Telegram allows 64 characters in a first name) used to check that every
+# message stays within Telegram's length limit whoever it is sent to.
+LONG_SAMPLE_VALUES: Mapping[str, str] = {
+    "first_name": "Alexandra-Maximiliane " * 2 + "Wolfeschlegelsteinh",
+    "client_name": ("Alexandra-Maximiliane Wolfeschlegelsteinhausen-Bergerdorff " * 3)[:128],
+    "clinic_name": ("The Riverside Aesthetic and Skin Clinic of Greater Manchester " * 2)[:100],
+    "clinic_phone": "+44 (0) 161 496 0000 extension 1234",
+    "treatment": ("Micro-needling with serum and a calming mask " * 2)[:64],
+    "day": "3650",
+}
+
+_TOP_FIELDS = ("treatment", "title", "steps")
+_STEP_FIELDS = ("key", "due", "grace", "checkin", "enabled", "text")
+_NAME = re.compile(r"[a-z0-9_]{1,40}")
+_LANGUAGE = re.compile(r"[a-z]{2,3}(-[A-Za-z0-9]{2,8})?")
+_DURATION_PART = re.compile(r"(\d+)([smhdw])")
+_DURATION_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+_DAY_AT = re.compile(r"day\s+(\d+)\s+at\s+(\d{1,2}):(\d{2})", re.IGNORECASE)
+_DURATION_HELP = "write a number and a unit (s, m, h, d or w), e.g. 90m, 4h, 2w or 1d 12h"
+_TIMING_HELP = (
+    'write a time after the treatment such as 4h or 1d 12h, or a day and clock time such as "day 1 at 09:00"'
+)
+
+
+@dataclass(frozen=True)
+class Timing:
+    """When a step is due: `offset` after the treatment start, or on `day` (0 = treatment day) `at` a time."""
+
+    offset: timedelta | None = None
+    day: int | None = None
+    at: time | None = None
+
+    def __post_init__(self) -> None:
+        by_offset = self.offset is not None and self.day is None and self.at is None
+        by_clock = self.offset is None and self.day is not None and self.at is not None
+        if not (by_offset or by_clock):
+            raise ValueError("Timing needs either offset, or both day and at")
+        if self.offset is not None and self.offset <= timedelta(0):
+            raise ValueError("Timing offset must be positive")
+        if self.day is not None and not 0 <= self.day <= MAX_DAYS:
+            raise ValueError(f"Timing day must be between 0 and {MAX_DAYS}")
+
+    @classmethod
+    def after(cls, offset: timedelta) -> Timing:
+        return cls(offset=offset)
+
+    @classmethod
+    def on_day(cls, day: int, at: time) -> Timing:
+        return cls(day=day, at=at)
+
+    def describe(self) -> str:
+        """The timing as written in a plan file."""
+        if self.offset is not None:
+            return format_duration(self.offset)
+        assert self.at is not None
+        return f"day {self.day} at {self.at:%H:%M}"
+
+    def due_at(self, session_at: datetime, tz: ZoneInfo) -> datetime:
+        """The moment (aware, UTC) this step is due for a treatment that started at `session_at`.
+
+        An offset is an exact duration, so "24h" across a clock change still means 24 real hours.
+        A day and clock time is the local date of the treatment in `tz` plus `day` days, at that wall-clock
+        time. A time that does not exist that day (skipped when clocks go forward) falls an hour later; a
+        time that happens twice (clocks going back) is the first one. The result may be before
+        `session_at` (e.g. "day 0 at 09:00" for an afternoon treatment): it is returned as computed and
+        the dispatcher skips it once its grace has passed.
+        """
+        if session_at.tzinfo is None or session_at.utcoffset() is None:
+            raise ValueError("session_at must be timezone-aware")
+        if self.offset is not None:
+            return (session_at + self.offset).astimezone(UTC)
+        assert self.day is not None and self.at is not None
+        local_day: date = session_at.astimezone(tz).date() + timedelta(days=self.day)
+        return datetime.combine(local_day, self.at, tzinfo=tz).astimezone(UTC)
+
+
+@dataclass(frozen=True)
+class Step:
+    key: str
+    due: Timing
+    grace: timedelta
+    texts: dict[str, str]
+    checkin: bool = False
+    enabled: bool = True
+    line: int = 0
+
+    def text(self, language: str | None) -> str:
+        """The template in `language`, or in English when the plan has no such language."""
+        if language and language in self.texts:
+            return self.texts[language]
+        return self.texts[DEFAULT_LANGUAGE]
+
+
+@dataclass(frozen=True)
+class Plan:
+    treatment: str
+    title: dict[str, str]
+    steps: tuple[Step, ...]
+    path: Path | None = None
+
+    @property
+    def languages(self) -> tuple[str, ...]:
+        return tuple(sorted(self.title))
+
+    @property
+    def enabled_steps(self) -> tuple[Step, ...]:
+        return tuple(step for step in self.steps if step.enabled)
+
+    def step(self, key: str) -> Step:
+        for step in self.steps:
+            if step.key == key:
+                return step
+        raise KeyError(f"plan {self.treatment!r} has no step {key!r}")
+
+
+@dataclass(frozen=True, order=True)
+class PlanError:
+    file: str
+    line: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}: {self.message}" if self.line else f"{self.file}: {self.message}"
+
+
+class PlanLoadError(ValueError):
+    """The plans could not be loaded; `errors` says what to fix."""
+
+    def __init__(self, errors: list[PlanError]) -> None:
+        super().__init__(format_plan_report(errors))
+        self.errors = errors
+
+
+def parse_duration(text: str) -> timedelta:
+    """ "90m", "3h", "1d 12h", "2w", "45s" -> timedelta; raises ValueError with a plain explanation."""
+    parts = str(text).split()
+    if not parts:
+        raise ValueError(f"the time is empty — {_DURATION_HELP}")
+    total = timedelta(0)
+    for part in parts:
+        if not re.fullmatch(r"(?:\d+[smhdw])+", part):
+            raise ValueError(f'"{text}" is not a length of time — {_DURATION_HELP}')
+        for amount, unit in _DURATION_PART.findall(part):
+            if int(amount) > MAX_DAYS * 86400:
+                raise ValueError(f'"{text}" is far too long — {_DURATION_HELP}')
+            total += timedelta(**{_DURATION_UNITS[unit]: int(amount)})
+    if total <= timedelta(0):
+        raise ValueError(f'"{text}" is zero — the time must be longer than that')
+    if total > timedelta(days=MAX_DAYS):
+        raise ValueError(f'"{text}" is far too long — {_DURATION_HELP}')
+    return total
+
+
+def format_duration(duration: timedelta) -> str:
+    """timedelta -> "1d 12h" (the inverse of parse_duration, without weeks)."""
+    seconds = int(duration.total_seconds())
+    parts = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        amount, seconds = divmod(seconds, size)
+        if amount:
+            parts.append(f"{amount}{unit}")
+    return " ".join(parts) or "0s"
+
+
+def parse_timing(text: str) -> Timing:
+    """ "4h" / "1d 12h" (after the treatment start) or "day 1 at 09:00" (clinic clock time) -> Timing."""
+    text = str(text).strip()
+    if text.lower().startswith("day"):
+        match = _DAY_AT.fullmatch(text)
+        if match is None:
+            raise ValueError(f'"{text}" is not a valid time — {_TIMING_HELP}')
+        day, hour, minute = (int(group) for group in match.groups())
+        if day > MAX_DAYS:
+            raise ValueError(f'"{text}" is too far away — the day must be at most {MAX_DAYS}')
+        if hour > 23 or minute > 59:
+            raise ValueError(f'"{text}" has no such clock time — use 00:00 to 23:59')
+        return Timing.on_day(day, time(hour, minute))
+    try:
+        return Timing.after(parse_duration(text))
+    except ValueError as error:
+        raise ValueError(f'"{text}" is not a valid time — {_TIMING_HELP}') from error
+
+
+def load_plans(plans_dir: Path | str) -> dict[str, Plan]:
+    """Every plan in `plans_dir` by treatment; raises PlanLoadError if check_plans finds any problem."""
+    plans, errors = _read_all(Path(plans_dir), LONG_SAMPLE_VALUES)
+    if errors:
+        raise PlanLoadError(errors)
+    return plans
+
+
+def check_plans(
+    plans_dir: Path | str, *, sample_values: Mapping[str, str] = LONG_SAMPLE_VALUES
+) -> list[PlanError]:
+    """Every problem in the plan files, sorted by file and line.
+
+    `sample_values` fill the placeholders when measuring message length; use long ones.
+    """
+    return _read_all(Path(plans_dir), sample_values)[1]
+
+
+def format_plan_report(errors: Iterable[PlanError]) -> str:
+    """The result of check_plans as text for the command line."""
+    lines = [str(error) for error in errors]
+    if not lines:
+        return "All plans are fine: no problems found."
+    count = len(lines)
+    lines.append(f"{count} problem{'s' if count != 1 else ''} found — fix them and run the check again.")
+    return "\n".join(lines)
+
+
+# --- reading -------------------------------------------------------------------------------------
+
+
+@dataclass
+class _PlanFile:
+    path: Path
+    shown: str
+    errors: list[PlanError] = field(default_factory=list)
+    text_nodes: dict[tuple[str, str], yaml.Node] = field(default_factory=dict)
+
+    def error(self, line: int, message: str) -> None:
+        self.errors.append(PlanError(self.shown, line, message))
+
+
+def _read_all(plans_dir: Path, sample_values: Mapping[str, str]) -> tuple[dict[str, Plan], list[PlanError]]:
+    shown_dir = display_path(plans_dir, plans_dir)
+    if not plans_dir.is_dir():
+        return {}, [PlanError(shown_dir, 0, "the plans folder does not exist")]
+    errors: list[PlanError] = []
+    plans: dict[str, Plan] = {}
+    for path in sorted(plans_dir.glob("*.yml")):
+        errors.append(PlanError(display_path(path, plans_dir), 0, "plan files must end in .yaml — rename it"))
+    paths = sorted(plans_dir.glob("*.yaml"))
+    if not paths:
+        errors.append(PlanError(shown_dir, 0, "there are no plan files (*.yaml) in this folder"))
+    values = {**LONG_SAMPLE_VALUES, **sample_values}
+    for path in paths:
+        source = _PlanFile(path, display_path(path, plans_dir))
+        plan = _read_plan(source)
+        if plan is not None:
+            _check_texts(plan, source, values)
+            if not source.errors:
+                plans[plan.treatment] = plan
+        errors.extend(source.errors)
+    return plans, sorted(errors)
+
+
+def _read_plan(source: _PlanFile) -> Plan | None:
+    """The plan, or None when its structure is too broken to check further (errors are recorded)."""
+    try:
+        root = compose_yaml(source.path)
+        if root is None:
+            source.error(1, "the file is empty — it needs treatment, title and steps")
+            return None
+        entries = mapping_entries(root, "a plan file")
+    except SourceProblem as problem:
+        source.error(problem.line, problem.message)
+        return None
+    fields = {name: (key_node, value_node) for name, key_node, value_node in entries}
+    _unknown_fields(source, entries, _TOP_FIELDS, "at the top of the plan")
+    for name in _TOP_FIELDS:
+        if name not in fields:
+            source.error(line_of(root), f"the plan has no '{name}:' — add it")
+
+    treatment = None
+    if "treatment" in fields:
+        treatment = _name(source, fields["treatment"][1], "treatment")
+        if treatment is not None and treatment != source.path.stem:
+            source.error(
+                line_of(fields["treatment"][1]),
+                f"treatment is '{treatment}' but the file is named {source.path.name} — "
+                f"make them the same (e.g. {treatment}.yaml)",
+            )
+    title = _language_texts(source, fields["title"][1], "title") if "title" in fields else None
+    if title is not None and DEFAULT_LANGUAGE not in title:
+        source.error(
+            line_of(fields["title"][1]), f"the title needs an English version ('{DEFAULT_LANGUAGE}:')"
+        )
+    languages = set(title) if title is not None else None
+    steps = _read_steps(source, fields["steps"][1], languages) if "steps" in fields else None
+    if treatment is None or title is None or steps is None:
+        return None
+    return Plan(treatment=treatment, title=title, steps=steps, path=source.path)
+
+
+def _read_steps(source: _PlanFile, node: yaml.Node, languages: set[str] | None) -> tuple[Step, ...] | None:
+    if not isinstance(node, yaml.SequenceNode) or not node.value:
+        source.error(line_of(node), "steps must be a list, each step starting with '- key:'")
+        return None
+    steps: list[Step] = []
+    first_line: dict[str, int] = {}
+    for step_node in node.value:
+        step = _read_step(source, step_node, languages)
+        if step is None:
+            continue
+        if step.key in first_line:
+            source.error(
+                step.line,
+                f"there are two steps called '{step.key}' (the other is on line {first_line[step.key]}) — "
+                "every step needs its own key",
+            )
+            continue
+        first_line[step.key] = step.line
+        steps.append(step)
+    return tuple(steps)
+
+
+def _read_step(source: _PlanFile, node: yaml.Node, languages: set[str] | None) -> Step | None:
+    """One step; `languages` are the plan's (None when the title is broken, so they cannot be compared)."""
+    line = line_of(node)
+    try:
+        entries = mapping_entries(node, "a step")
+    except SourceProblem as problem:
+        source.error(problem.line, problem.message)
+        return None
+    fields = {name: value_node for name, _key_node, value_node in entries}
+    key = _name(source, fields["key"], "the step key") if "key" in fields else None
+    label = f"step '{key}'" if key else f"the step on line {line}"
+    errors_before = len(source.errors)
+    _unknown_fields(source, entries, _STEP_FIELDS, f"in {label}")
+    for name in ("key", "due", "grace", "text"):
+        if name not in fields:
+            source.error(line, f"{label} has no '{name}:' — add it")
+
+    due = _parsed(source, fields.get("due"), parse_timing, f"{label}, due")
+    grace = _parsed(source, fields.get("grace"), parse_duration, f"{label}, grace")
+    checkin = _flag(source, fields.get("checkin"), f"{label}, checkin", default=False)
+    enabled = _flag(source, fields.get("enabled"), f"{label}, enabled", default=True)
+    texts = _language_texts(source, fields["text"], f"{label}, text") if "text" in fields else None
+    if texts is not None and key is not None and languages is not None:
+        for language in sorted(set(texts) - languages):
+            source.error(
+                line_of(fields["text"]),
+                f"{label} has a '{language}' text but the plan title has no '{language}:' — "
+                "add the title in that language, or remove this text",
+            )
+        for language in sorted(languages - set(texts)):
+            source.error(line_of(fields["text"]), f"{label} has no '{language}' text — add it")
+    if texts is not None and key is not None:
+        for language in texts:
+            source.text_nodes[(key, language)] = _text_node(fields["text"], language)
+    if len(source.errors) > errors_before or None in (key, due, grace, texts):
+        return None
+    assert key and due and grace and texts is not None
+    return Step(key=key, due=due, grace=grace, texts=texts, checkin=checkin, enabled=enabled, line=line)
+
+
+def _unknown_fields(
+    source: _PlanFile, entries: list[tuple[str, yaml.Node, yaml.Node]], known: tuple[str, ...], where: str
+) -> None:
+    for name, key_node, _value in entries:
+        if name not in known:
+            close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+            hint = f" — did you mean '{close[0]}'?" if close else f" (known: {', '.join(known)})"
+            source.error(line_of(key_node), f"unknown setting '{name}' {where}{hint}")
+
+
+def _name(source: _PlanFile, node: yaml.Node, what: str) -> str | None:
+    try:
+        value = scalar_text(node, what)
+    except SourceProblem as problem:
+        source.error(problem.line, problem.message)
+        return None
+    if not _NAME.fullmatch(value):
+        source.error(line_of(node), f"{what} '{value}' may only use a-z, 0-9 and _ (at most 40 characters)")
+        return None
+    return value
+
+
+def _parsed(source: _PlanFile, node: yaml.Node | None, parse: Callable[[str], _T], what: str) -> _T | None:
+    if node is None:
+        return None
+    try:
+        return parse(scalar_text(node, what))
+    except SourceProblem as problem:
+        source.error(problem.line, problem.message)
+    except ValueError as error:
+        source.error(line_of(node), f"{what}: {error}")
+    return None
+
+
+def _flag(source: _PlanFile, node: yaml.Node | None, what: str, *, default: bool) -> bool:
+    if node is None:
+        return default
+    value = node.value.lower() if isinstance(node, yaml.ScalarNode) else None
+    if value not in ("true", "false"):
+        source.error(line_of(node), f"{what} must be true or false")
+        return default
+    return value == "true"
+
+
+def _language_texts(source: _PlanFile, node: yaml.Node, what: str) -> dict[str, str] | None:
+    try:
+        entries = mapping_entries(node, what)
+    except SourceProblem as problem:
+        source.error(problem.line, problem.message)
+        return None
+    texts: dict[str, str] = {}
+    for language, key_node, value_node in entries:
+        if not _LANGUAGE.fullmatch(language):
+            source.error(line_of(key_node), f"{what}: '{language}' is not a language code such as en or de")
+            continue
+        try:
+            value = scalar_text(value_node, f"{what} '{language}'").rstrip()
+        except SourceProblem as problem:
+            source.error(problem.line, problem.message)
+            continue
+        if not value.strip():
+            source.error(line_of(value_node), f"{what} '{language}' is empty")
+            continue
+        texts[language] = value
+    if not entries:
+        source.error(line_of(node), f"{what} needs at least an English version ('{DEFAULT_LANGUAGE}:')")
+    return texts if len(texts) == len(entries) and texts else None
+
+
+def _text_node(text_node: yaml.Node, language: str) -> yaml.Node:
+    for key_node, value_node in text_node.value:
+        if key_node.value == language:
+            return value_node
+    raise KeyError(language)
+
+
+def _check_texts(plan: Plan, source: _PlanFile, values: Mapping[str, str]) -> None:
+    for step in plan.steps:
+        for language, template in sorted(step.texts.items()):
+            node = source.text_nodes[(step.key, language)]
+            where = f"step '{step.key}', text '{language}'"
+            problems = template_problems(template, PLAN_PLACEHOLDERS)
+            for problem in problems:
+                source.error(text_line(node, problem.line), f"{where}: {problem.message}")
+            for problem in html_problems(template):
+                source.error(text_line(node, problem.line), f"{where}: {problem.message}")
+            if problems:
+                continue
+            try:
+                length = visible_length(render(template, values))
+            except TemplateError as error:
+                source.error(line_of(node), f"{where}: {error}")
+                continue
+            if length > MAX_MESSAGE_LENGTH:
+                source.error(
+                    line_of(node),
+                    f"{where}: the message is {length} characters long when long names are filled in; "
+                    f"Telegram allows at most {MAX_MESSAGE_LENGTH} — shorten it or split it into two steps",
+                )

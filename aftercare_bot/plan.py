@@ -109,7 +109,7 @@ class Timing:
         if session_at.tzinfo is None or session_at.utcoffset() is None:
             raise ValueError("session_at must be timezone-aware")
         if self.offset is not None:
-            return (session_at + self.offset).astimezone(UTC)
+            return session_at.astimezone(UTC) + self.offset
         assert self.day is not None and self.at is not None
         local_day: date = session_at.astimezone(tz).date() + timedelta(days=self.day)
         return datetime.combine(local_day, self.at, tzinfo=tz).astimezone(UTC)

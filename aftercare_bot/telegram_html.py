@@ -238,7 +238,7 @@ def _close(stack: list[_OpenTag], name: str) -> list[str]:
     for depth in range(len(stack) - 1, -1, -1):
         if stack[depth].name == name:
             inner = stack[depth + 1 :]
-            del stack[depth:]
+            del stack[depth]  # the inner tags stay open so their own closing tags still match
             names = ", ".join(f"</{tag.name}>" for tag in reversed(inner))
             return [
                 f"the tags overlap: close {names} before </{name}> "

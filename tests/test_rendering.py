@@ -98,7 +98,8 @@ def _write(path: Path, text: str) -> None:
 
 
 @pytest.fixture
-def texts_dir(tmp_path: Path) -> Path:
+def texts_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)  # problem reports show paths relative to the working directory
     root = tmp_path / "texts"
     _write(
         root / "en" / "client.yaml",
@@ -177,7 +178,7 @@ def test_texts_check_reports_html_and_placeholder_problems_with_lines(texts_dir:
     _write(texts_dir / "de" / "zz_more.yaml", "intro: Hallo {name}\nbraces: x\ngerman_only: nur\n")
     problems = Texts.load(texts_dir).check()
     assert any(p.startswith("texts/en/zz_more.yaml:3: intro: the tag <b> is never closed") for p in problems)
-    assert any(p.startswith("texts/en/zz_more.yaml:4: braces: there is a { without") for p in problems)
+    assert any(p.startswith("texts/en/zz_more.yaml:4: braces: a placeholder is opened with {") for p in problems)
     assert any(p.startswith("texts/de/zz_more.yaml:1: 'intro' uses {name}") for p in problems)
     assert any(p.startswith("texts/de/zz_more.yaml:3: 'german_only' has no en version") for p in problems)
     assert len(problems) == 4

@@ -8,7 +8,7 @@ import secrets
 
 from aftercare_bot.emulator.html_entities import utf16_length
 from aftercare_bot.emulator.media import colour_for, solid_png
-from aftercare_bot.emulator.models import JSON, ChatHandle, StoredMessage, UserHandle
+from aftercare_bot.emulator.models import JSON, ChatHandle, FileRecord, StoredMessage, UserHandle
 from aftercare_bot.emulator.world import ChatRef, MessageRef, UserRef, WorldState
 
 _COMMAND = re.compile(r"(?<![\w/])/[a-zA-Z0-9_]{1,32}(?:@[a-zA-Z0-9_]{3,32})?")
@@ -173,7 +173,8 @@ class World(WorldState):
         self._check_can_post(sender, target)
         if reply_to is not None:
             replied = self._replied(target, reply_to)
-            content = {**content, "reply_to_message": replied.data}
+            quoted = {k: v for k, v in replied.data.items() if k != "reply_to_message"}
+            content = {**content, "reply_to_message": quoted}
         message = self.store_message(target, sender, content)
         return self.queue_update("message", message.data)
 
@@ -203,5 +204,5 @@ class World(WorldState):
         return content
 
     @staticmethod
-    def _file_fields(record) -> JSON:  # noqa: ANN001
+    def _file_fields(record: FileRecord) -> JSON:
         return {"file_id": record.file_id, "file_unique_id": record.file_unique_id, "file_size": len(record.content)}

@@ -77,6 +77,7 @@ class StoredMessage:
     from_bot: bool
     raw_text: str | None = None  # text or caption as sent, e.g. HTML source
     parse_mode: str | None = None
+    keyboard: JSON | None = None  # a reply keyboard sent along; Telegram's Message does not echo it
     edits: list[JSON] = field(default_factory=list)  # earlier versions, oldest first
     deleted: bool = False
 

@@ -32,6 +32,20 @@ MEMBER_STATUSES = ("creator", "administrator", "member", "restricted", "left", "
 SUPERGROUP_ID_LIMIT = -1_000_000_000_000  # Telegram gives supergroups and channels ids below this
 
 
+# Kinds delivered when the bot does not ask for specific ones.
+DEFAULT_UPDATE_KINDS = frozenset({
+    "message", "edited_message", "channel_post", "edited_channel_post", "business_connection",
+    "business_message", "edited_business_message", "deleted_business_messages", "inline_query",
+    "chosen_inline_result", "callback_query", "shipping_query", "pre_checkout_query",
+    "purchased_paid_media", "poll", "poll_answer", "my_chat_member", "chat_join_request", "chat_boost",
+    "removed_chat_boost",
+})  # fmt: skip
+
+
+def _update_kind(update: JSON) -> str:
+    return next(key for key in update if key != "update_id")
+
+
 class Subscription:
     """A listener's queue of events; iterate it with ``async for`` and ``close()`` it when done."""
 
@@ -194,22 +208,34 @@ class WorldState:
 
     # -- waiting ---------------------------------------------------------------------------------
 
-    async def wait_for(self, predicate: Callable[[], T], timeout: float = 5.0, what: str = "condition") -> T:  # noqa: ASYNC109
-        """Wait until ``predicate()`` is truthy and return its value; re-checked on every change."""
+    async def wait_until(self, predicate: Callable[[], Any], timeout: float | None) -> bool:  # noqa: ASYNC109
+        """True once ``predicate()`` is truthy, False after ``timeout`` seconds (None: no limit)."""
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while True:
-            result = predicate()
-            if result:
-                return result
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                raise TimeoutError(f"{what} not met within {timeout}s. {self._recent_activity()}")
+        deadline = None if timeout is None else loop.time() + timeout
+        while not predicate():
+            remaining = None if deadline is None else deadline - loop.time()
+            if remaining is not None and remaining <= 0:
+                return False
             change = self._change
             try:
                 await asyncio.wait_for(change.wait(), remaining)
             except TimeoutError:
                 pass
+        return True
+
+    async def wait_for(self, predicate: Callable[[], T], timeout: float = 5.0, what: str = "condition") -> T:  # noqa: ASYNC109
+        """Wait until ``predicate()`` is truthy and return its value; re-checked on every change."""
+        result: list[T] = []
+
+        def check() -> bool:
+            value = predicate()
+            if value:
+                result.append(value)
+            return bool(value)
+
+        if not await self.wait_until(check, timeout):
+            raise TimeoutError(f"{what} not met within {timeout}s. {self._recent_activity()}")
+        return result[-1]
 
     async def wait_for_message(
         self,
@@ -263,6 +289,21 @@ class WorldState:
         self._change = asyncio.Event()
 
     # -- building blocks for actions and API methods -----------------------------------------------
+
+    def deliverable_updates(self, limit: int = 100) -> list[JSON]:
+        """Pending updates of the allowed kinds; updates of other kinds are forgotten, as Telegram does."""
+        allowed = set(self.allowed_updates) or DEFAULT_UPDATE_KINDS
+        self.pending_updates = [u for u in self.pending_updates if _update_kind(u) in allowed]
+        return self.pending_updates[:limit]
+
+    def confirm_updates(self, offset: int | None) -> None:
+        """getUpdates' offset: forget updates below it; a negative offset keeps only the last ones."""
+        if offset is None:
+            return
+        if offset < 0:
+            self.pending_updates = self.pending_updates[offset:]
+        else:
+            self.pending_updates = [u for u in self.pending_updates if u["update_id"] >= offset]
 
     def queue_update(self, kind: str, payload: JSON) -> JSON:
         update = {"update_id": next(self._update_ids), kind: payload}

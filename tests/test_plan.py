@@ -1,0 +1,329 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime, time, timedelta
+from pathlib import Path
+from textwrap import dedent
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from aftercare_bot.plan import (
+    PlanError,
+    PlanLoadError,
+    Timing,
+    check_plans,
+    format_plan_report,
+    load_plans,
+    parse_duration,
+    parse_timing,
+)
+
+SHIPPED_PLANS = Path(__file__).resolve().parent.parent / "messages" / "plans"
+LONDON = ZoneInfo("Europe/London")
+
+VALID_PLAN = """\
+treatment: peel
+title:
+  en: Chemical peel
+steps:
+  - key: evening
+    due: 4h
+    grace: 8h
+    text:
+      en: |
+        Hello {first_name},
+        call <b>{clinic_phone}</b> if you need us.
+  - key: next_day
+    due: day 1 at 10:00
+    grace: 6h
+    checkin: true
+    text:
+      en: How are you?
+"""
+
+
+@pytest.fixture(autouse=True)
+def _work_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Problem reports show paths relative to the working directory.
+    monkeypatch.chdir(tmp_path)
+
+
+def write_plan(tmp_path: Path, text: str, name: str = "peel.yaml") -> Path:
+    plans_dir = tmp_path / "plans"
+    plans_dir.mkdir(exist_ok=True)
+    (plans_dir / name).write_text(dedent(text), encoding="utf-8")
+    return plans_dir
+
+
+def messages(errors: list[PlanError]) -> list[str]:
+    return [str(error) for error in errors]
+
+
+# --- durations and timings ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("45s", timedelta(seconds=45)),
+        ("90m", timedelta(minutes=90)),
+        ("3h", timedelta(hours=3)),
+        ("1d 12h", timedelta(days=1, hours=12)),
+        ("2w", timedelta(weeks=2)),
+        ("1d12h", timedelta(days=1, hours=12)),
+    ],
+)
+def test_parse_duration(text: str, expected: timedelta) -> None:
+    assert parse_duration(text) == expected
+
+
+@pytest.mark.parametrize("text", ["", "0h", "3 hours", "4H", "-1h", "1.5h", "h", "1y", "99999999w"])
+def test_parse_duration_rejects(text: str) -> None:
+    with pytest.raises(ValueError):
+        parse_duration(text)
+
+
+def test_parse_timing_offset_and_clock_time() -> None:
+    assert parse_timing("4h") == Timing(offset=timedelta(hours=4))
+    assert parse_timing("day 1 at 09:00") == Timing(day=1, at=time(9, 0))
+    assert parse_timing("Day 0 at 7:30") == Timing(day=0, at=time(7, 30))
+    assert parse_timing("day 42 at 10:00").describe() == "day 42 at 10:00"
+    assert parse_timing("1d 12h").describe() == "1d 12h"
+
+
+@pytest.mark.parametrize(
+    "text", ["day 1 09:00", "day 1 at 25:00", "day 1 at 10:60", "day -1 at 10:00", "tomorrow", "day 1"]
+)
+def test_parse_timing_rejects(text: str) -> None:
+    with pytest.raises(ValueError):
+        parse_timing(text)
+
+
+def test_timing_needs_exactly_one_form() -> None:
+    with pytest.raises(ValueError):
+        Timing()
+    with pytest.raises(ValueError):
+        Timing(offset=timedelta(hours=1), day=1, at=time(9))
+    with pytest.raises(ValueError):
+        Timing(day=1)
+
+
+def test_offset_is_an_exact_duration_across_the_clock_change() -> None:
+    # 29 March 2025 15:00 GMT; clocks go forward on 30 March.
+    session_at = datetime(2025, 3, 29, 15, 0, tzinfo=LONDON)
+    assert parse_timing("1d").due_at(session_at, LONDON) == datetime(2025, 3, 30, 15, 0, tzinfo=UTC)
+
+
+def test_day_and_time_follow_the_local_clock_across_the_march_change() -> None:
+    session_at = datetime(2025, 3, 29, 15, 0, tzinfo=LONDON)  # GMT, UTC+0
+    due = parse_timing("day 1 at 10:00").due_at(session_at, LONDON)
+    assert due == datetime(2025, 3, 30, 9, 0, tzinfo=UTC)  # 10:00 BST
+    assert due.tzinfo is UTC
+    assert due.astimezone(LONDON).hour == 10
+    before = parse_timing("day 0 at 10:00").due_at(session_at, LONDON)
+    assert before == datetime(2025, 3, 29, 10, 0, tzinfo=UTC)  # the same day, still GMT
+
+
+def test_clock_time_skipped_by_the_change_falls_an_hour_later() -> None:
+    session_at = datetime(2025, 3, 29, 15, 0, tzinfo=LONDON)
+    due = parse_timing("day 1 at 01:30").due_at(session_at, LONDON)
+    assert due == datetime(2025, 3, 30, 1, 30, tzinfo=UTC)
+    assert due.astimezone(LONDON).strftime("%H:%M") == "02:30"
+
+
+def test_day_zero_morning_for_an_afternoon_treatment_is_in_the_past() -> None:
+    session_at = datetime(2025, 6, 10, 14, 0, tzinfo=LONDON)
+    assert parse_timing("day 0 at 09:00").due_at(session_at, LONDON) < session_at
+
+
+def test_day_counts_from_the_local_date_of_the_treatment() -> None:
+    tokyo = ZoneInfo("Asia/Tokyo")
+    session_at = datetime(2025, 1, 1, 20, 0, tzinfo=UTC)  # already 2 January, 05:00 in Tokyo
+    due = parse_timing("day 1 at 10:00").due_at(session_at, tokyo)
+    assert due == datetime(2025, 1, 3, 1, 0, tzinfo=UTC)
+
+
+def test_due_at_requires_an_aware_datetime() -> None:
+    with pytest.raises(ValueError):
+        parse_timing("4h").due_at(datetime(2025, 1, 1, 12, 0), LONDON)
+
+
+# --- loading and checking plan files ---------------------------------------------------------------
+
+
+def test_valid_plan_loads(tmp_path: Path) -> None:
+    plans_dir = write_plan(tmp_path, VALID_PLAN)
+    assert check_plans(plans_dir) == []
+    plan = load_plans(plans_dir)["peel"]
+    assert plan.title == {"en": "Chemical peel"}
+    assert plan.languages == ("en",)
+    evening, next_day = plan.steps
+    assert evening.key == "evening"
+    assert evening.due == Timing(offset=timedelta(hours=4))
+    assert evening.grace == timedelta(hours=8)
+    assert evening.texts["en"] == "Hello {first_name},\ncall <b>{clinic_phone}</b> if you need us."
+    assert evening.checkin is False and evening.enabled is True
+    assert evening.line == 5
+    assert next_day.checkin is True
+    assert next_day.due == Timing(day=1, at=time(10, 0))
+    assert plan.step("next_day") is next_day
+
+
+def test_steps_may_be_listed_out_of_order(tmp_path: Path) -> None:
+    text = VALID_PLAN.replace("due: 4h", "due: 3d")
+    assert check_plans(write_plan(tmp_path, text)) == []
+
+
+def test_yaml_syntax_error_names_file_and_line(tmp_path: Path) -> None:
+    text = VALID_PLAN.replace("      en: How are you?", "      en: How are you: fine?")
+    [error] = check_plans(write_plan(tmp_path, text))
+    assert (error.file, error.line) == ("plans/peel.yaml", 17)
+    assert str(error).startswith("plans/peel.yaml:17: the file is not valid YAML")
+
+
+def test_unknown_field_suggests_the_right_one(tmp_path: Path) -> None:
+    text = VALID_PLAN.replace("grace: 6h", "grase: 6h")
+    errors = messages(check_plans(write_plan(tmp_path, text)))
+    assert "plans/peel.yaml:14: unknown setting 'grase' in step 'next_day' — did you mean 'grace'?" in errors
+    assert "plans/peel.yaml:12: step 'next_day' has no 'grace:' — add it" in errors
+
+
+def test_missing_top_level_field(tmp_path: Path) -> None:
+    text = VALID_PLAN.replace("title:\n  en: Chemical peel\n", "")
+    errors = messages(check_plans(write_plan(tmp_path, text)))
+    assert "plans/peel.yaml:1: the plan has no 'title:' — add it" in errors
+
+
+def test_duplicate_step_keys(tmp_path: Path) -> None:
+    text = VALID_PLAN.replace("key: next_day", "key: evening")
+    [error] = messages(check_plans(write_plan(tmp_path, text)))
+    assert error.startswith("plans/peel.yaml:12: there are two steps called 'evening' (the other is on line 5)")
+
+
+def test_duplicate_language_in_one_step(tmp_path: Path) -> None:
+    text = VALID_PLAN + "      en: Again\n"
+    [error] = messages(check_plans(write_plan(tmp_path, text)))
+    assert error.startswith("plans/peel.yaml:18: ")
+    assert "'en' is written twice (first on line 17)" in error
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        ("due: 4h", "due: 4 hours", "plans/peel.yaml:6: step 'evening', due: \"4 hours\" is not a valid time"),
+        ("due: 4h", "due: day 1 at 9am", "plans/peel.yaml:6: step 'evening', due:"),
+        ("grace: 8h", "grace: 0h", "plans/peel.yaml:7: step 'evening', grace: \"0h\" is zero"),
+        ("checkin: true", "checkin: maybe", "plans/peel.yaml:15: step 'next_day', checkin must be true or false"),
+        ("key: evening", "key: Evening Message", "plans/peel.yaml:5: the step key 'Evening Message' may only use"),
+        ("treatment: peel", "treatment: peeling", "plans/peel.yaml:1: treatment is 'peeling' but the file is"),
+    ],
+)
+def test_bad_values_are_reported_at_their_line(tmp_path: Path, old: str, new: str, expected: str) -> None:
+    errors = messages(check_plans(write_plan(tmp_path, VALID_PLAN.replace(old, new))))
+    assert any(error.startswith(expected) for error in errors), errors
+
+
+def test_unknown_placeholder_names_file_and_line(tmp_path: Path) -> None:
+    text = VALID_PLAN.replace("call <b>{clinic_phone}</b>", "call <b>{clinic_phnoe}</b>")
+    [error] = messages(check_plans(write_plan(tmp_path, text)))
+    assert error.startswith(
+        "plans/peel.yaml:11: step 'evening', text 'en': unknown placeholder {clinic_phnoe} — "
+        "did you mean {clinic_phone}?"
+    )
+
+
+def test_attribute_access_in_a_placeholder_is_rejected(tmp_path: Path) -> None:
+    text = VALID_PLAN.replace("Hello {first_name},", "Hello {first_name.__class__},")
+    [error] = messages(check_plans(write_plan(tmp_path, text)))
+    assert error.startswith("plans/peel.yaml:10: step 'evening', text 'en': {first_name.__class__} is not allowed")
+
+
+def test_broken_html_names_file_and_line(tmp_path: Path) -> None:
+    text = VALID_PLAN.replace("call <b>{clinic_phone}</b>", "call <b>{clinic_phone}")
+    [error] = messages(check_plans(write_plan(tmp_path, text)))
+    assert error == (
+        "plans/peel.yaml:11: step 'evening', text 'en': the tag <b> is never closed — add </b> after the bold words"
+    )
+
+
+def test_text_too_long_once_long_names_are_filled_in(tmp_path: Path) -> None:
+    filler = "word " * 815  # about 4075 characters: fits alone, not with long names filled in
+    text = VALID_PLAN.replace("en: How are you?", f"en: '{{first_name}} {{client_name}} {filler}'")
+    [error] = messages(check_plans(write_plan(tmp_path, text)))
+    assert error.startswith("plans/peel.yaml:17: step 'next_day', text 'en': the message is")
+    assert "Telegram allows at most 4096" in error
+    short = {"first_name": "Al", "client_name": "Al Bo"}
+    assert check_plans(tmp_path / "plans", sample_values=short) == []
+
+
+def test_every_step_needs_every_language_of_the_title(tmp_path: Path) -> None:
+    text = VALID_PLAN.replace("  en: Chemical peel\n", "  en: Chemical peel\n  de: Chemisches Peeling\n")
+    text = text.replace("      en: How are you?", "      en: How are you?\n      fr: Comment allez-vous ?")
+    errors = messages(check_plans(write_plan(tmp_path, text)))
+    assert "plans/peel.yaml:10: step 'evening' has no 'de' text — add it" in errors
+    assert "plans/peel.yaml:18: step 'next_day' has no 'de' text — add it" in errors
+    assert any(e.startswith("plans/peel.yaml:18: step 'next_day' has a 'fr' text but the plan title") for e in errors)
+
+
+def test_english_is_required(tmp_path: Path) -> None:
+    text = VALID_PLAN.replace("  en: Chemical peel", "  de: Chemisches Peeling")
+    errors = messages(check_plans(write_plan(tmp_path, text)))
+    assert "plans/peel.yaml:3: the title needs an English version ('en:')" in errors
+
+
+def test_folder_problems(tmp_path: Path) -> None:
+    assert messages(check_plans(tmp_path / "missing")) == ["missing: the plans folder does not exist"]
+    (tmp_path / "plans").mkdir()
+    (tmp_path / "plans" / "peel.yml").write_text(VALID_PLAN, encoding="utf-8")
+    assert messages(check_plans(tmp_path / "plans")) == [
+        "plans: there are no plan files (*.yaml) in this folder",
+        "plans/peel.yml: plan files must end in .yaml — rename it",
+    ]
+
+
+def test_load_plans_refuses_a_broken_plan(tmp_path: Path) -> None:
+    plans_dir = write_plan(tmp_path, VALID_PLAN.replace("due: 4h", "due: soon"))
+    with pytest.raises(PlanLoadError) as raised:
+        load_plans(plans_dir)
+    assert raised.value.errors[0].line == 6
+    assert "plans/peel.yaml:6:" in str(raised.value)
+
+
+def test_format_plan_report() -> None:
+    errors = [PlanError("plans/a.yaml", 3, "first"), PlanError("plans/a.yaml", 9, "second")]
+    assert format_plan_report(errors) == (
+        "plans/a.yaml:3: first\nplans/a.yaml:9: second\n2 problems found — fix them and run the check again."
+    )
+    assert "no problems" in format_plan_report([])
+
+
+# --- the shipped plan -----------------------------------------------------------------------------
+
+
+def test_shipped_plan_has_no_problems() -> None:
+    assert format_plan_report(check_plans(SHIPPED_PLANS)) == format_plan_report([])
+
+
+def test_shipped_microneedling_plan_steps() -> None:
+    plan = load_plans(SHIPPED_PLANS)["microneedling"]
+    timings = {step.key: (step.due.describe(), step.checkin) for step in plan.steps}
+    assert timings == {
+        "same_evening": ("4h", False),
+        "day1_checkin": ("day 1 at 10:00", True),
+        "day2_sun": ("day 2 at 10:00", False),
+        "day3_warning_signs": ("day 3 at 10:00", False),
+        "day7_checkin": ("day 7 at 10:00", True),
+        "week6_results": ("day 42 at 10:00", False),
+    }
+    for step in plan.steps:
+        assert len(step.texts["en"]) < 1000
+        assert "{first_name}" in step.texts["en"]
+
+
+def test_shipped_warning_sign_texts_say_how_to_get_help() -> None:
+    plan = load_plans(SHIPPED_PLANS)["microneedling"]
+    warning_texts = [step.texts["en"] for step in plan.steps if "bleeding" in step.texts["en"]]
+    assert len(warning_texts) >= 2
+    for text in warning_texts:
+        assert "{clinic_phone}" in text
+        assert "emergency services" in text

@@ -15,7 +15,7 @@ async def describe(session: AsyncSession, client: Client, svc: Services, languag
     tz = svc.settings.timezone
     enrolment = await enrolments.latest_for_client(session, client.id)
     lines = [svc.text("client_header", language, name=client.name, first_name=client.first_name,
-                      status=client.status, language=client.language)]
+                      status=client.status, client_language=client.language)]
     if enrolment is None:
         lines.append(svc.text("client_no_plan", language))
         return "\n".join(lines)

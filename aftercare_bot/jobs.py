@@ -22,10 +22,14 @@ MIN_DELAY = 0.0
 def start(application: Application) -> None:
     services: Services = application.bot_data["services"]
     assert application.job_queue is not None, "install python-telegram-bot[job-queue]"
+    interval = services.settings.dispatch_tick
+    # Jobs added before the scheduler starts lose a first run that is already due, so the
+    # repeating tick starts one interval in and a one-off wake-up covers start-up.
     application.job_queue.run_repeating(
-        _tick, interval=services.settings.dispatch_tick, first=0.0, name=TICK_JOB,
-        job_kwargs={"max_instances": 1, "coalesce": True},
+        _tick, interval=interval, first=interval, name=TICK_JOB,
+        job_kwargs={"max_instances": 1, "coalesce": True, "misfire_grace_time": None},
     )
+    wake(application)
 
 
 def wake(application: Application, delay: float = MIN_DELAY) -> None:
@@ -35,7 +39,7 @@ def wake(application: Application, delay: float = MIN_DELAY) -> None:
         return
     for job in queue.get_jobs_by_name(WAKE_JOB):
         job.schedule_removal()
-    queue.run_once(_tick, when=max(delay, MIN_DELAY), name=WAKE_JOB)
+    queue.run_once(_tick, when=max(delay, MIN_DELAY), name=WAKE_JOB, job_kwargs={"misfire_grace_time": None})
 
 
 async def run_pending_work(services: Services) -> None:

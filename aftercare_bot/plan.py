@@ -28,6 +28,7 @@ from aftercare_bot.texts import (
     MAX_MESSAGE_LENGTH,
     SourceProblem,
     compose_yaml,
+    compose_yaml_text,
     display_path,
     line_of,
     mapping_entries,
@@ -58,9 +59,7 @@ _DURATION_PART = re.compile(r"(\d+)([smhdw])")
 _DURATION_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 _DAY_AT = re.compile(r"day\s+(\d+)\s+at\s+(\d{1,2}):(\d{2})", re.IGNORECASE)
 _DURATION_HELP = "write a number and a unit (s, m, h, d or w), e.g. 90m, 4h, 2w or 1d 12h"
-_TIMING_HELP = (
-    'write a time after the treatment such as 4h or 1d 12h, or a day and clock time such as "day 1 at 09:00"'
-)
+_TIMING_HELP = 'write a time after the treatment such as 4h or 1d 12h, or a day and clock time such as "day 1 at 09:00"'
 
 
 @dataclass(frozen=True)
@@ -172,6 +171,15 @@ class PlanLoadError(ValueError):
         self.errors = errors
 
 
+def is_valid_key(value: str) -> bool:
+    """Whether `value` may name a treatment or a step: a-z, 0-9 and _, at most 40 characters."""
+    return bool(_NAME.fullmatch(value))
+
+
+def is_language_code(value: str) -> bool:
+    return bool(_LANGUAGE.fullmatch(value))
+
+
 def parse_duration(text: str) -> timedelta:
     """ "90m", "3h", "1d 12h", "2w", "45s" -> timedelta; raises ValueError with a plain explanation."""
     parts = str(text).split()
@@ -216,10 +224,9 @@ def parse_timing(text: str) -> Timing:
         if hour > 23 or minute > 59:
             raise ValueError(f'"{text}" has no such clock time — use 00:00 to 23:59')
         return Timing.on_day(day, time(hour, minute))
-    try:
-        return Timing.after(parse_duration(text))
-    except ValueError as error:
-        raise ValueError(f'"{text}" is not a valid time — {_TIMING_HELP}') from error
+    if re.fullmatch(r"(?:\d+[smhdw]\s*)+", text):
+        return Timing.after(parse_duration(text))  # its own message explains zero or huge values
+    raise ValueError(f'"{text}" is not a valid time — {_TIMING_HELP}')
 
 
 def load_plans(plans_dir: Path | str) -> dict[str, Plan]:
@@ -230,14 +237,25 @@ def load_plans(plans_dir: Path | str) -> dict[str, Plan]:
     return plans
 
 
-def check_plans(
-    plans_dir: Path | str, *, sample_values: Mapping[str, str] = LONG_SAMPLE_VALUES
-) -> list[PlanError]:
+def check_plans(plans_dir: Path | str, *, sample_values: Mapping[str, str] = LONG_SAMPLE_VALUES) -> list[PlanError]:
     """Every problem in the plan files, sorted by file and line.
 
     `sample_values` fill the placeholders when measuring message length; use long ones.
     """
     return _read_all(Path(plans_dir), sample_values)[1]
+
+
+def read_plan_text(
+    text: str, treatment: str, *, sample_values: Mapping[str, str] = LONG_SAMPLE_VALUES
+) -> tuple[Plan | None, list[PlanError]]:
+    """A plan held in memory in the file format (an edit made from Telegram, an import) with the same checks
+    as a file named `<treatment>.yaml`: the plan, or None and every problem found."""
+    source = _PlanFile(Path(f"{treatment}.yaml"), f"{treatment}.yaml", text=text)
+    plan = _read_plan(source)
+    _check_texts(source, {**LONG_SAMPLE_VALUES, **sample_values})
+    if plan is None or source.errors:
+        return None, sorted(source.errors)
+    return plan, []
 
 
 def format_plan_report(errors: Iterable[PlanError]) -> str:
@@ -246,7 +264,10 @@ def format_plan_report(errors: Iterable[PlanError]) -> str:
     if not lines:
         return "All plans are fine: no problems found."
     count = len(lines)
-    lines.append(f"{count} problem{'s' if count != 1 else ''} found — fix them and run the check again.")
+    if count == 1:
+        lines.append("1 problem found — fix it and run the check again.")
+    else:
+        lines.append(f"{count} problems found — fix them and run the check again.")
     return "\n".join(lines)
 
 
@@ -257,7 +278,9 @@ def format_plan_report(errors: Iterable[PlanError]) -> str:
 class _PlanFile:
     path: Path
     shown: str
+    text: str | None = None  # the plan itself when it is not read from `path`
     errors: list[PlanError] = field(default_factory=list)
+    # (step key, language) -> text node; kept even for steps with other problems so their texts get checked
     text_nodes: dict[tuple[str, str], yaml.Node] = field(default_factory=dict)
 
     def error(self, line: int, message: str) -> None:
@@ -279,10 +302,9 @@ def _read_all(plans_dir: Path, sample_values: Mapping[str, str]) -> tuple[dict[s
     for path in paths:
         source = _PlanFile(path, display_path(path, plans_dir))
         plan = _read_plan(source)
-        if plan is not None:
-            _check_texts(plan, source, values)
-            if not source.errors:
-                plans[plan.treatment] = plan
+        _check_texts(source, values)
+        if plan is not None and not source.errors:
+            plans[plan.treatment] = plan
         errors.extend(source.errors)
     return plans, sorted(errors)
 
@@ -290,7 +312,7 @@ def _read_all(plans_dir: Path, sample_values: Mapping[str, str]) -> tuple[dict[s
 def _read_plan(source: _PlanFile) -> Plan | None:
     """The plan, or None when its structure is too broken to check further (errors are recorded)."""
     try:
-        root = compose_yaml(source.path)
+        root = compose_yaml(source.path) if source.text is None else compose_yaml_text(source.text)
         if root is None:
             source.error(1, "the file is empty — it needs treatment, title and steps")
             return None
@@ -315,14 +337,12 @@ def _read_plan(source: _PlanFile) -> Plan | None:
             )
     title = _language_texts(source, fields["title"][1], "title") if "title" in fields else None
     if title is not None and DEFAULT_LANGUAGE not in title:
-        source.error(
-            line_of(fields["title"][1]), f"the title needs an English version ('{DEFAULT_LANGUAGE}:')"
-        )
+        source.error(line_of(fields["title"][1]), f"the title needs an English version ('{DEFAULT_LANGUAGE}:')")
     languages = set(title) if title is not None else None
     steps = _read_steps(source, fields["steps"][1], languages) if "steps" in fields else None
     if treatment is None or title is None or steps is None:
         return None
-    return Plan(treatment=treatment, title=title, steps=steps, path=source.path)
+    return Plan(treatment=treatment, title=title, steps=steps, path=source.path if source.text is None else None)
 
 
 def _read_steps(source: _PlanFile, node: yaml.Node, languages: set[str] | None) -> tuple[Step, ...] | None:
@@ -376,11 +396,15 @@ def _read_step(source: _PlanFile, node: yaml.Node, languages: set[str] | None) -
                 f"{label} has a '{language}' text but the plan title has no '{language}:' — "
                 "add the title in that language, or remove this text",
             )
-        for language in sorted(languages - set(texts)):
-            source.error(line_of(fields["text"]), f"{label} has no '{language}' text — add it")
+    if texts is not None and key is not None and DEFAULT_LANGUAGE not in texts:
+        # Translations may be partial (a step without one is sent in English), but English is always needed.
+        source.error(
+            line_of(fields["text"]),
+            f"{label} has no '{DEFAULT_LANGUAGE}' text — add it; it is sent whenever a translation is missing",
+        )
     if texts is not None and key is not None:
         for language in texts:
-            source.text_nodes[(key, language)] = _text_node(fields["text"], language)
+            source.text_nodes.setdefault((key, language), _text_node(fields["text"], language))
     if len(source.errors) > errors_before or None in (key, due, grace, texts):
         return None
     assert key and due and grace and texts is not None
@@ -463,26 +487,25 @@ def _text_node(text_node: yaml.Node, language: str) -> yaml.Node:
     raise KeyError(language)
 
 
-def _check_texts(plan: Plan, source: _PlanFile, values: Mapping[str, str]) -> None:
-    for step in plan.steps:
-        for language, template in sorted(step.texts.items()):
-            node = source.text_nodes[(step.key, language)]
-            where = f"step '{step.key}', text '{language}'"
-            problems = template_problems(template, PLAN_PLACEHOLDERS)
-            for problem in problems:
-                source.error(text_line(node, problem.line), f"{where}: {problem.message}")
-            for problem in html_problems(template):
-                source.error(text_line(node, problem.line), f"{where}: {problem.message}")
-            if problems:
-                continue
-            try:
-                length = visible_length(render(template, values))
-            except TemplateError as error:
-                source.error(line_of(node), f"{where}: {error}")
-                continue
-            if length > MAX_MESSAGE_LENGTH:
-                source.error(
-                    line_of(node),
-                    f"{where}: the message is {length} characters long when long names are filled in; "
-                    f"Telegram allows at most {MAX_MESSAGE_LENGTH} — shorten it or split it into two steps",
-                )
+def _check_texts(source: _PlanFile, values: Mapping[str, str]) -> None:
+    for (key, language), node in source.text_nodes.items():
+        template = node.value.rstrip()
+        where = f"step '{key}', text '{language}'"
+        problems = template_problems(template, PLAN_PLACEHOLDERS)
+        for problem in problems:
+            source.error(text_line(node, problem.line), f"{where}: {problem.message}")
+        for problem in html_problems(template):
+            source.error(text_line(node, problem.line), f"{where}: {problem.message}")
+        if problems:
+            continue
+        try:
+            length = visible_length(render(template, values))
+        except TemplateError as error:
+            source.error(line_of(node), f"{where}: {error}")
+            continue
+        if length > MAX_MESSAGE_LENGTH:
+            source.error(
+                line_of(node),
+                f"{where}: the message is {length} characters long when long names are filled in; "
+                f"Telegram allows at most {MAX_MESSAGE_LENGTH} — shorten it or split it into two steps",
+            )

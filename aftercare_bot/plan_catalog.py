@@ -9,6 +9,7 @@ from aftercare_bot.plan import Plan, load_plans
 
 class PlanCatalog:
     def __init__(self, plans: dict[str, Plan], revisions: dict[str, int] | None = None) -> None:
+        self._files = dict(plans)
         self._plans = dict(plans)
         self._revisions = dict(revisions or {})
 
@@ -19,6 +20,10 @@ class PlanCatalog:
     def get(self, treatment: str) -> Plan | None:
         return self._plans.get(treatment)
 
+    def file_plan(self, treatment: str) -> Plan | None:
+        """The plan as its file has it, whatever was edited since (None for plans created in Telegram)."""
+        return self._files.get(treatment)
+
     def treatments(self) -> list[str]:
         return sorted(self._plans)
 
@@ -26,6 +31,11 @@ class PlanCatalog:
         """The database revision in force, or None while the plan file is used as shipped."""
         return self._revisions.get(treatment)
 
-    def replace(self, plan: Plan, revision: int) -> None:
+    def replace(self, plan: Plan, revision: int) -> bool:
+        """Put a revision in force unless a newer one already is (saves and refreshes may cross)."""
+        current = self._revisions.get(plan.treatment)
+        if current is not None and revision <= current:
+            return False
         self._plans[plan.treatment] = plan
         self._revisions[plan.treatment] = revision
+        return True

@@ -15,9 +15,7 @@ from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
 
 # Placeholders a plan step may use; the dispatcher supplies a value for each of them.
-PLAN_PLACEHOLDERS = frozenset(
-    {"first_name", "client_name", "clinic_name", "clinic_phone", "treatment", "day"}
-)
+PLAN_PLACEHOLDERS = frozenset({"first_name", "client_name", "clinic_name", "clinic_phone", "treatment", "day"})
 
 _FORMATTER = string.Formatter()
 
@@ -114,9 +112,7 @@ def _explain_brace_error(error: str) -> str:
     return f"the curly brackets are not written correctly ({error}) — placeholders look like {{first_name}}"
 
 
-def _field_problem(
-    field: str, spec: str | None, conversion: str | None, allowed: Collection[str] | None
-) -> str | None:
+def _field_problem(field: str, spec: str | None, conversion: str | None, allowed: Collection[str] | None) -> str | None:
     if field == "":
         return "{} is empty — write the name of a placeholder inside, e.g. {first_name}"
     if "." in field or "[" in field:

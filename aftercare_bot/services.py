@@ -29,10 +29,12 @@ class Services:
     runtime: dict[str, Any] = field(default_factory=dict)
 
     def text(self, key: str, language: str | None = None, **values: object) -> str:
-        """A UI string in the given language, with clinic details always available to the template."""
-        values.setdefault("clinic_name", self.settings.clinic_name)
-        values.setdefault("clinic_phone", self.settings.clinic_phone)
-        return self.texts.get(key, language or self.settings.default_language, **values)
+        """A UI string (HTML) in the given language, with the clinic's details always available."""
+        return self.texts.get(key, language or self.settings.default_language, **self._with_clinic(values))
 
-    def label(self, key: str, language: str | None = None) -> str:
-        return self.texts.label(key, language or self.settings.default_language)
+    def label(self, key: str, language: str | None = None, **values: object) -> str:
+        """Plain text, for button labels and other places Telegram does not parse as HTML."""
+        return self.texts.label(key, language or self.settings.default_language, **self._with_clinic(values))
+
+    def _with_clinic(self, values: dict[str, object]) -> dict[str, object]:
+        return {"clinic_name": self.settings.clinic_name, "clinic_phone": self.settings.clinic_phone, **values}

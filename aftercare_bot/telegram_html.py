@@ -112,9 +112,7 @@ def html_problems(text: str) -> list[HtmlProblem]:
     for tag in stack:
         words = _TAG_CONTENT[tag.name]
         problems.append(
-            HtmlProblem(
-                tag.line, f"the tag <{tag.name}> is never closed — add </{tag.name}> after the {words}"
-            )
+            HtmlProblem(tag.line, f"the tag <{tag.name}> is never closed — add </{tag.name}> after the {words}")
         )
     return sorted(problems, key=lambda problem: problem.line)
 
@@ -174,9 +172,7 @@ def _attribute_problems(name: str, raw: str) -> list[str]:
     if name == "a":
         allowed = {"href"}
         if not given.get("href"):
-            problems.append(
-                'a link needs an address: write it as <a href="https://example.com">link text</a>'
-            )
+            problems.append('a link needs an address: write it as <a href="https://example.com">link text</a>')
     elif name == "span":
         allowed = {"class"}
         if given.get("class") != "tg-spoiler":
@@ -187,9 +183,7 @@ def _attribute_problems(name: str, raw: str) -> list[str]:
     elif name == "tg-emoji":
         allowed = {"emoji-id"}
         if not (given.get("emoji-id") or "").isdigit():
-            problems.append(
-                'a custom emoji needs its number: <tg-emoji emoji-id="5368324170671202286">👍</tg-emoji>'
-            )
+            problems.append('a custom emoji needs its number: <tg-emoji emoji-id="5368324170671202286">👍</tg-emoji>')
     elif name == "blockquote":
         allowed = {"expandable"}
         if given.get("expandable") is not None:
@@ -197,9 +191,7 @@ def _attribute_problems(name: str, raw: str) -> list[str]:
     elif name == "code":
         allowed = {"class"}
         if "class" in given and not (given["class"] or "").startswith("language-"):
-            problems.append(
-                'the only class <code> accepts is a language, e.g. <code class="language-python">'
-            )
+            problems.append('the only class <code> accepts is a language, e.g. <code class="language-python">')
     for attribute, _value in attributes:
         if attribute not in allowed:
             problems.append(f'<{name}> does not take "{attribute}" — remove it')
@@ -213,19 +205,13 @@ def _nesting_problems(name: str, stack: list[_OpenTag]) -> list[str]:
     open_names = [tag.name for tag in stack]
     innermost = open_names[-1] if open_names else None
     if "code" in open_names:
-        problems.append(
-            f"<{name}> cannot be used inside <code> — Telegram shows code without other formatting"
-        )
+        problems.append(f"<{name}> cannot be used inside <code> — Telegram shows code without other formatting")
     elif "pre" in open_names and not (name == "code" and innermost == "pre"):
-        problems.append(
-            f"<{name}> cannot be used inside <pre> — Telegram shows that text without other formatting"
-        )
+        problems.append(f"<{name}> cannot be used inside <pre> — Telegram shows that text without other formatting")
     if name == "a" and "a" in open_names:
         problems.append("a link cannot be put inside another link — close the first one with </a> before")
     if name == "blockquote" and "blockquote" in open_names:
-        problems.append(
-            "a quote cannot be put inside another quote — close the first one with </blockquote> before"
-        )
+        problems.append("a quote cannot be put inside another quote — close the first one with </blockquote> before")
     return problems
 
 
@@ -244,9 +230,7 @@ def _close(stack: list[_OpenTag], name: str) -> list[str]:
                 f"the tags overlap: close {names} before </{name}> "
                 f"(tags must close in the reverse order they were opened, like <b><i>...</i></b>)"
             ]
-    return [
-        f"</{name}> closes a tag that was never opened — remove it, or add <{name}> where it should start"
-    ]
+    return [f"</{name}> closes a tag that was never opened — remove it, or add <{name}> where it should start"]
 
 
 def visible_length(text: str) -> int:

@@ -10,6 +10,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TextIO
 
 import yaml
 
@@ -44,11 +45,15 @@ def compose_yaml(path: Path) -> yaml.Node | None:
     """The YAML node tree of `path` (None for an empty file); nodes keep the line they were read from."""
     try:
         with path.open(encoding="utf-8") as stream:
-            return yaml.compose(stream, Loader=yaml.SafeLoader)
+            return compose_yaml_text(stream)
     except UnicodeDecodeError as error:
-        raise SourceProblem(
-            1, "the file is not saved as UTF-8 text — save it again with UTF-8 encoding"
-        ) from error
+        raise SourceProblem(1, "the file is not saved as UTF-8 text — save it again with UTF-8 encoding") from error
+
+
+def compose_yaml_text(source: str | TextIO) -> yaml.Node | None:
+    """Like compose_yaml, for YAML already in memory (such as a plan edited from Telegram)."""
+    try:
+        return yaml.compose(source, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         line = mark.line + 1 if mark else 1
@@ -66,9 +71,7 @@ def _explain_yaml_error(error: yaml.MarkedYAMLError) -> str:
     elif "expected a single document" in problem:
         hint = "remove the line with --- so the file holds one document"
     else:
-        hint = (
-            "check the indentation; write longer texts as a block: | after the colon, text on the next lines"
-        )
+        hint = "check the indentation; write longer texts as a block: | after the colon, text on the next lines"
     return f"the file is not valid YAML ({problem}) — {hint}"
 
 
@@ -138,9 +141,7 @@ class TextsError(ValueError):
 class Texts:
     """All UI strings by language, with fallback to the default language."""
 
-    def __init__(
-        self, entries: Mapping[str, Mapping[str, TextEntry]], default_language: str = DEFAULT_LANGUAGE
-    ):
+    def __init__(self, entries: Mapping[str, Mapping[str, TextEntry]], default_language: str = DEFAULT_LANGUAGE):
         self._entries = {language: dict(by_key) for language, by_key in entries.items()}
         self.default_language = default_language
 
@@ -249,9 +250,7 @@ def _load_file(path: Path, shown: str, language: str, by_key: dict[str, TextEntr
         return [f"{shown}:{problem.line}: {problem.message}"]
     for key, key_node, value_node in entries:
         if not _KEY.fullmatch(key):
-            problems.append(
-                f"{shown}:{line_of(key_node)}: '{key}' is not a valid name — use letters, digits and _"
-            )
+            problems.append(f"{shown}:{line_of(key_node)}: '{key}' is not a valid name — use letters, digits and _")
             continue
         try:
             template = scalar_text(value_node, f"the text of '{key}'").rstrip()

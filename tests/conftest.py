@@ -131,3 +131,37 @@ async def rigs() -> AsyncIterator[Callable[..., Any]]:
     yield factory
     for rig in created:
         await rig.services.engine.dispose()
+
+
+@pytest.fixture
+async def bot_factory(make_settings: Callable[..., Settings]) -> AsyncIterator[Callable[..., Any]]:
+    """Starts the real bot against a fresh Bot API emulator; stops both afterwards.
+
+    Every test using it also checks that the bot never made a call the Bot API spec does not allow.
+    """
+    from aftercare_bot.clock import ManualClock
+    from aftercare_bot.emulator.server import BotApiEmulator
+    from tests.harness import BotHarness
+
+    started: list[BotHarness] = []
+
+    async def factory(**overrides: Any) -> BotHarness:
+        telegram = BotApiEmulator(token=TOKEN, bot_username="glow_aftercare_bot")
+        await telegram.start()
+        settings = make_settings(telegram_api_base_url=telegram.base_url, **overrides)
+        harness = BotHarness(telegram, settings, ManualClock())
+        started.append(harness)
+        await harness.start()
+        return harness
+
+    yield factory
+    for harness in started:
+        await harness.stop()
+        await harness.telegram.stop()
+    for harness in started:
+        assert harness.telegram.spec_violations == [], "the bot made calls the Bot API would refuse"
+
+
+@pytest.fixture
+async def bot(bot_factory: Callable[..., Any]) -> Any:
+    return await bot_factory()

@@ -40,6 +40,8 @@ class Base(DeclarativeBase):
 class Role(StrEnum):
     STAFF = "staff"
     ADMIN = "admin"
+    # Removed from the team: overrides the staff access that membership of the staff chat would give.
+    REVOKED = "revoked"
 
 
 class ClientStatus(StrEnum):
@@ -212,6 +214,21 @@ class Escalation(Base):
     resolved_at: Mapped[datetime | None]
 
 
+class EscalationPost(Base):
+    """A bot message in a staff chat that belongs to an escalation, so that a reply to any of them reaches
+    the right client. `role` says what it is: card, thread (a later client message), media, realert, ..."""
+
+    __tablename__ = "escalation_posts"
+    __table_args__ = (Index("ix_escalation_posts_chat_message", "chat_id", "message_id", unique=True),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    escalation_id: Mapped[int] = mapped_column(ForeignKey("escalations.id", ondelete="CASCADE"), index=True)
+    chat_id: Mapped[int]
+    message_id: Mapped[int]
+    role: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime]
+
+
 class Timer(Base):
     """A durable timer (escalation re-alerts, check-in reminders) claimed by one replica when due."""
 
@@ -239,7 +256,21 @@ class PlanRevision(Base):
     document: Mapped[dict[str, Any]]
     note: Mapped[str] = mapped_column(Text, default="")
     created_by: Mapped[int | None]
+    created_by_name: Mapped[str] = mapped_column(String(200), default="")
     created_at: Mapped[datetime]
+
+
+class PlanDraft(Base):
+    """A plan change an admin has prepared in Telegram and not yet confirmed (kept across restarts)."""
+
+    __tablename__ = "plan_drafts"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    user_id: Mapped[int] = mapped_column(index=True)
+    treatment: Mapped[str] = mapped_column(String(64))
+    change: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
 
 
 class AuditEvent(Base):

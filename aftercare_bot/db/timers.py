@@ -61,3 +61,26 @@ async def finish(session: AsyncSession, timer_id: int) -> None:
 
 async def next_due_at(session: AsyncSession) -> datetime | None:
     return await session.scalar(select(func.min(Timer.due_at)).where(Timer.state == TimerState.PENDING))
+
+
+async def claim_one(session: AsyncSession, timer_id: int, *, now: datetime) -> bool:
+    """Take one particular pending timer, e.g. to act on it at once instead of waiting for the next pass."""
+    result = await session.execute(
+        update(Timer)
+        .where(Timer.id == timer_id, Timer.state == TimerState.PENDING)
+        .values(state=TimerState.RUNNING, claimed_at=now)
+    )
+    return bool(result.rowcount)
+
+
+async def retry_at(session: AsyncSession, timer_id: int, due_at: datetime) -> None:
+    """Put a claimed timer back in the queue for a later attempt."""
+    await session.execute(
+        update(Timer).where(Timer.id == timer_id).values(state=TimerState.PENDING, due_at=due_at, claimed_at=None)
+    )
+
+
+async def exists(session: AsyncSession, *, kind: str, subject_id: int) -> bool:
+    """Whether a timer of this kind was ever scheduled for the subject, whatever its state now."""
+    found = await session.scalar(select(Timer.id).where(Timer.kind == kind, Timer.subject_id == subject_id).limit(1))
+    return found is not None

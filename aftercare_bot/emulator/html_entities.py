@@ -140,9 +140,7 @@ def _unescape_attribute(value: str, byte_offset: int) -> str:
         raise HtmlParseError(f"Bad attribute value in tag at byte offset {byte_offset}") from error
 
 
-def _close_tag(
-    name: str, stack: list[_OpenTag], entities: list[dict[str, Any]], offset: int, byte_offset: int
-) -> None:
+def _close_tag(name: str, stack: list[_OpenTag], entities: list[dict[str, Any]], offset: int, byte_offset: int) -> None:
     if not stack:
         raise HtmlParseError(f"Unexpected end tag at byte offset {byte_offset}")
     opened = stack.pop()

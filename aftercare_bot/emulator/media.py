@@ -16,12 +16,7 @@ def solid_png(width: int, height: int, rgb: tuple[int, int, int]) -> bytes:
     """A valid PNG image of one colour."""
     row = b"\x00" + bytes(rgb) * width  # filter byte 0, then RGB pixels
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (
-        PNG_SIGNATURE
-        + _chunk(b"IHDR", header)
-        + _chunk(b"IDAT", zlib.compress(row * height))
-        + _chunk(b"IEND", b"")
-    )
+    return PNG_SIGNATURE + _chunk(b"IHDR", header) + _chunk(b"IDAT", zlib.compress(row * height)) + _chunk(b"IEND", b"")
 
 
 def colour_for(seed: int) -> tuple[int, int, int]:

@@ -37,6 +37,12 @@ PRODUCED_TYPES: tuple[str, ...] = (
 )  # fmt: skip
 
 PRIMITIVES = frozenset({"Integer", "Float", "Boolean", "True", "String", "InputFile"})
+# python-telegram-bot's ``Defaults`` adds these to every call, whether the method has them or
+# not (e.g. parse_mode on editMessageReplyMarkup); Telegram ignores them, and so does the check.
+DEFAULTS_SENT_EVERYWHERE = frozenset({
+    "allow_sending_without_reply", "disable_notification", "do_quote", "explanation_parse_mode",
+    "link_preview_options", "parse_mode", "protect_content", "question_parse_mode", "text_parse_mode",
+})  # fmt: skip
 _INTEGER = re.compile(r"-?\d+")
 _ARRAY_PREFIX = "Array of "
 
@@ -94,7 +100,8 @@ class ApiSpec:
     def problems(self, method: str, params: dict[str, Any]) -> list[str]:
         """Everything wrong with a call, each naming the offending field; empty when valid."""
         fields = self.methods[method]
-        found = [f'unknown parameter "{name}"' for name in params if name not in fields]
+        unknown = [name for name in params if name not in fields and name not in DEFAULTS_SENT_EVERYWHERE]
+        found = [f'unknown parameter "{name}"' for name in unknown]
         found += [
             f'parameter "{f.name}" is required'
             for f in fields.values()
@@ -140,7 +147,7 @@ class ApiSpec:
         if description is None:
             return None  # outside the subset: only its shape is checked
         if "subtypes" in description:
-            return self.check_value(value, tuple(description["subtypes"]), path)
+            return self._check_subtypes(value, description["subtypes"], path)
         fields = _fields(description.get("fields", []))
         for key, item in value.items():
             if key not in fields:
@@ -152,6 +159,17 @@ class ApiSpec:
         if missing:
             return f'parameter "{path}.{missing[0]}" is required in {type_name}'
         return None
+
+    def _check_subtypes(self, value: dict[str, Any], subtypes: list[str], path: str) -> str | None:
+        """Valid if one subtype fits; otherwise report against the subtype sharing most keys."""
+        problems = {name: self._check_object(value, name, path) for name in subtypes}
+        if None in problems.values():
+            return None
+
+        def shared_keys(name: str) -> int:
+            return len(value.keys() & {f["name"] for f in self.types.get(name, {}).get("fields", [])})
+
+        return problems[max(subtypes, key=shared_keys)]
 
 
 def _matches_primitive(value: Any, type_name: str) -> bool:

@@ -7,12 +7,14 @@ needed; a change wakes waiters and is published to subscribers as an :class:`Eve
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import secrets
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from aftercare_bot.emulator.events import Subscription
 from aftercare_bot.emulator.models import (
     JSON,
     ChatHandle,
@@ -44,49 +46,6 @@ DEFAULT_UPDATE_KINDS = frozenset({
 
 def _update_kind(update: JSON) -> str:
     return next(key for key in update if key != "update_id")
-
-
-class Subscription:
-    """A listener's queue of events; iterate it with ``async for`` and ``close()`` it when done."""
-
-    def __init__(self, world: WorldState) -> None:
-        self._world = world
-        self._queue: asyncio.Queue[Event | None] = asyncio.Queue()
-
-    def put(self, event: Event | None) -> None:
-        self._queue.put_nowait(event)
-
-    async def get(self) -> Event:
-        event = await self._queue.get()
-        if event is None:
-            raise StopAsyncIteration
-        return event
-
-    def drain(self) -> list[Event]:
-        """Events received so far, without waiting."""
-        events = []
-        while not self._queue.empty():
-            event = self._queue.get_nowait()
-            if event is not None:
-                events.append(event)
-        return events
-
-    def close(self) -> None:
-        if self in self._world._subscribers:
-            self._world._subscribers.remove(self)
-            self.put(None)
-
-    def __aiter__(self) -> Subscription:
-        return self
-
-    async def __anext__(self) -> Event:
-        return await self.get()
-
-    def __enter__(self) -> Subscription:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
 
 class WorldState:
@@ -191,6 +150,12 @@ class WorldState:
         stored = self._messages.get(self._chat_id(chat), [])
         return stored[-1].message_id if stored else 0
 
+    def resolve_chat(self, ref: int | str) -> ChatHandle | None:
+        """A chat by id or by "@username", as the Bot API addresses chats."""
+        if isinstance(ref, str):
+            return next((c for c in self.chats.values() if c.username and f"@{c.username}" == ref), None)
+        return self.chats.get(ref)
+
     def find_message(self, chat: ChatRef, message_id: int) -> StoredMessage | None:
         for message in self._messages.get(self._chat_id(chat), []):
             if message.message_id == message_id and not message.deleted:
@@ -217,10 +182,8 @@ class WorldState:
             if remaining is not None and remaining <= 0:
                 return False
             change = self._change
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(change.wait(), remaining)
-            except TimeoutError:
-                pass
         return True
 
     async def wait_for(self, predicate: Callable[[], T], timeout: float = 5.0, what: str = "condition") -> T:  # noqa: ASYNC109
@@ -256,9 +219,9 @@ class WorldState:
 
         def first_match() -> StoredMessage | None:
             for message in self._messages.get(chat_id, []):
-                if message.message_id > since and message.from_bot == from_bot:
-                    if predicate is None or predicate(message):
-                        return message
+                new = message.message_id > since and message.from_bot == from_bot
+                if new and (predicate is None or predicate(message)):
+                    return message
             return None
 
         return await self.wait_for(first_match, timeout, f"a new message in chat {chat_id}")
@@ -274,7 +237,7 @@ class WorldState:
 
     def subscribe(self) -> Subscription:
         """Listen to events from now on (see :class:`Event` for the kinds)."""
-        subscription = Subscription(self)
+        subscription = Subscription(on_close=self._subscribers.remove)
         self._subscribers.append(subscription)
         return subscription
 

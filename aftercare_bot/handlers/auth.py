@@ -33,7 +33,8 @@ async def role_of(context: ContextTypes.DEFAULT_TYPE, user_id: int) -> Role | No
     async with svc.session_factory() as session:
         member = await staff_repo.get(session, user_id)
     if member is not None:
-        return Role(member.role)
+        # A removed person keeps a "revoked" row, which also overrides membership of the staff chat.
+        return None if member.role == Role.REVOKED else Role(member.role)
     if await _in_staff_chat(context, user_id):
         return Role.STAFF
     return None

@@ -8,7 +8,7 @@ from telegram.ext import ContextTypes
 from aftercare_bot import enrolment
 from aftercare_bot.db import clients
 from aftercare_bot.db.models import ClientStatus
-from aftercare_bot.handlers.common import language_of, services, wake_dispatcher
+from aftercare_bot.handlers.common import language_of, remove_buttons, services, wake_dispatcher
 from aftercare_bot.plan import Plan
 
 
@@ -74,10 +74,10 @@ async def consent_answer(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
             ) else enrolment.InviteProblem.USED
     await query.answer()
     if problem:
-        await query.edit_message_reply_markup(None)
+        await remove_buttons(query)
         await query.message.chat.send_message(svc.text(f"invite_{problem}", lang))
         return
-    await query.edit_message_reply_markup(None)
+    await remove_buttons(query)
     await query.message.chat.send_message(svc.text("enrolled" if agreed else "declined", lang))
     if agreed:
         await wake_dispatcher(context)
@@ -113,7 +113,7 @@ async def stop_answer(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
         await query.answer(svc.label("button_not_understood", lang), show_alert=True)
         return
     await query.answer()
-    await query.edit_message_reply_markup(None)
+    await remove_buttons(query)
     if parts[2] != "yes":
         await query.message.chat.send_message(svc.text("stop_kept", lang))
         return

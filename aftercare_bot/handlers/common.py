@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from telegram import Update
+from telegram import CallbackQuery, Update
+from telegram.error import BadRequest
 from telegram.ext import ContextTypes
 
 from aftercare_bot.services import Services
@@ -30,3 +31,12 @@ async def wake_dispatcher(context: ContextTypes.DEFAULT_TYPE) -> None:
     from aftercare_bot.jobs import wake
 
     wake(context.application)
+
+
+async def remove_buttons(query: CallbackQuery) -> None:
+    """Take the keyboard off the message; a repeated press finds it gone already, which is fine."""
+    try:
+        await query.edit_message_reply_markup(None)
+    except BadRequest as exc:
+        if "not modified" not in str(exc).lower():
+            raise

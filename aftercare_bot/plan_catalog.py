@@ -12,6 +12,7 @@ class PlanCatalog:
         self._files = dict(plans)
         self._plans = dict(plans)
         self._revisions = dict(revisions or {})
+        self._ignored: dict[str, int] = {}  # revisions found invalid, so they are not read again
 
     @classmethod
     def from_files(cls, messages_dir: Path) -> PlanCatalog:
@@ -30,6 +31,13 @@ class PlanCatalog:
     def revision(self, treatment: str) -> int | None:
         """The database revision in force, or None while the plan file is used as shipped."""
         return self._revisions.get(treatment)
+
+    def newest_seen(self, treatment: str) -> int:
+        """The newest revision already put in force or found invalid (0 for none)."""
+        return max(self._revisions.get(treatment, 0), self._ignored.get(treatment, 0))
+
+    def ignore(self, treatment: str, revision: int) -> None:
+        self._ignored[treatment] = max(revision, self._ignored.get(treatment, 0))
 
     def replace(self, plan: Plan, revision: int) -> bool:
         """Put a revision in force unless a newer one already is (saves and refreshes may cross)."""

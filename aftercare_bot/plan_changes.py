@@ -9,6 +9,8 @@ A change is a small dict so that it can wait in the database until the admin con
     {"op": "add_step", "step": "day14_checkin", "due": "day 14 at 10:00", "grace": "12h", "text": "..."}
     {"op": "copy_plan", "source": "microneedling", "treatment": "peel", "title": "Chemical peel"}
 
+Every change also names the plan it changes (or creates) as "treatment".
+
 `title` of a text change names the plan in a language the plan does not have yet. A restored text is a
 text change with `"restored_from": <revision>`.
 """

@@ -84,7 +84,7 @@ def copied(document: Mapping[str, Any]) -> Document:
 class _PlanDumper(yaml.SafeDumper):
     """Writes lists indented under their key, as the shipped plan files are."""
 
-    def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:  # noqa: FBT001, FBT002
+    def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
         super().increase_indent(flow, False)
 
 

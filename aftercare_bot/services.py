@@ -28,11 +28,11 @@ class Services:
     # Filled in post_init, once the Bot exists: the dispatcher, the timer runner, ...
     runtime: dict[str, Any] = field(default_factory=dict)
 
-    def text(self, key: str, language: str | None = None, **values: object) -> str:
+    def text(self, key: str, language: str | None = None, /, **values: object) -> str:
         """A UI string (HTML) in the given language, with the clinic's details always available."""
         return self.texts.get(key, language or self.settings.default_language, **self._with_clinic(values))
 
-    def label(self, key: str, language: str | None = None, **values: object) -> str:
+    def label(self, key: str, language: str | None = None, /, **values: object) -> str:
         """Plain text, for button labels and other places Telegram does not parse as HTML."""
         return self.texts.label(key, language or self.settings.default_language, **self._with_clinic(values))
 

@@ -175,7 +175,7 @@ class Texts:
         """The unrendered template for `key`, falling back to the default language."""
         return self._entry(key, language).template
 
-    def get(self, key: str, language: str | None, **values: object) -> str:
+    def get(self, key: str, language: str | None, /, **values: object) -> str:
         """The text for `key` as Telegram HTML, with every value HTML-escaped.
 
         Raises KeyError when no language has `key`, TemplateError when a placeholder has no value.
@@ -186,7 +186,7 @@ class Texts:
         except TemplateError as error:
             raise TemplateError(f"{entry.file}:{entry.file_line()}: {key}: {error}") from error
 
-    def label(self, key: str, language: str | None, **values: object) -> str:
+    def label(self, key: str, language: str | None, /, **values: object) -> str:
         """Plain text for places Telegram does not parse as HTML, such as button labels.
 
         Labels are written like every other text (so `&amp;` for &); this returns what a reader would see.

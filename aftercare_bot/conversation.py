@@ -1,0 +1,305 @@
+"""What clients say to the bot: free messages and check-in answers are stored, triaged and routed.
+
+Urgent: a safety message to the client at once and an urgent case for staff. Concern: a case, and the client
+is told the team will reply. Routine: a kind acknowledgement now and then. Silence after a check-in earns one
+reminder, then a "no response" case for staff.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import weakref
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from sqlalchemy import select, update
+
+from aftercare_bot import quiet_hours
+from aftercare_bot.db import audit, timers
+from aftercare_bot.db import conversation as conversation_repo
+from aftercare_bot.db import enrolments as enrolment_repo
+from aftercare_bot.db.models import (
+    Client,
+    ClientStatus,
+    ConversationMessage,
+    Delivery,
+    Enrolment,
+    EnrolmentState,
+    Timer,
+)
+from aftercare_bot.escalation import KIND_NO_RESPONSE, EscalationDesk, Routing, join_reasons
+from aftercare_bot.outbound import OutboundMessage, RecipientBlocked, SendRejected, SendRetryLater
+from aftercare_bot.plan_messages import CHECKIN_ANSWERS, CHECKIN_NO_RESPONSE, CHECKIN_REMINDER, day_since_session
+from aftercare_bot.services import Services
+from aftercare_bot.triage import TriageLevel, TriageRules, triage
+
+log = logging.getLogger(__name__)
+
+CHECKIN_TIMERS = (CHECKIN_REMINDER, CHECKIN_NO_RESPONSE)
+# A routine message gets a kind acknowledgement, but a chatty client gets at most one per this interval.
+ACK_INTERVAL = timedelta(minutes=30)
+ACK_KIND = "ack"
+ANSWER_LEVELS = {"ok": TriageLevel.ROUTINE, "worried": TriageLevel.CONCERN, "urgent": TriageLevel.URGENT}
+# Media that triage should treat as "something to look at" (a photo is told apart by has_photo).
+TRIAGE_MEDIA_KINDS = frozenset({"voice", "video", "video_note", "audio", "document", "animation"})
+
+
+@dataclass(frozen=True)
+class InboundMessage:
+    """A message a person sent the bot in a private chat, as the domain needs it."""
+
+    telegram_user_id: int
+    chat_id: int
+    message_id: int
+    kind: str  # text, photo, voice, video, document, sticker, ... ; "edit" for an edited text
+    text: str | None = None
+    file_id: str | None = None
+    language: str | None = None
+    edited: bool = False
+
+
+class Received(StrEnum):
+    STRANGER = "stranger"
+    ROUTINE = "routine"
+    CONCERN = "concern"
+    URGENT = "urgent"
+
+
+class CheckinStatus(StrEnum):
+    ANSWERED = "answered"
+    ALREADY = "already"
+    NOT_YOURS = "not_yours"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class CheckinResult:
+    status: CheckinStatus
+    answer_label: str | None = None
+    language: str | None = None
+
+
+class ClientConversation:
+    def __init__(self, services: Services, desk: EscalationDesk, rules: TriageRules | None = None) -> None:
+        self.svc = services
+        self.desk = desk
+        self.rules = rules or TriageRules.load(services.settings.messages_dir / "triage")
+        # One message of a client at a time, so that two quick messages cannot open two cases.
+        self._locks: weakref.WeakValueDictionary[int, asyncio.Lock] = weakref.WeakValueDictionary()
+
+    @asynccontextmanager
+    async def _one_at_a_time(self, telegram_user_id: int) -> AsyncIterator[None]:
+        lock = self._locks.get(telegram_user_id)
+        if lock is None:
+            lock = asyncio.Lock()
+            self._locks[telegram_user_id] = lock
+        async with lock:
+            yield
+
+    # -- free messages -------------------------------------------------------------------------------------
+
+    async def receive(self, inbound: InboundMessage) -> Received:
+        async with self._one_at_a_time(inbound.telegram_user_id):
+            return await self._receive(inbound)
+
+    async def _receive(self, inbound: InboundMessage) -> Received:
+        now = self.svc.clock.now()
+        async with self.svc.session_factory.begin() as session:
+            # The row lock serialises a client's messages across replicas too (PostgreSQL).
+            client = await session.scalar(
+                select(Client).where(Client.telegram_user_id == inbound.telegram_user_id).with_for_update()
+            )
+            if client is None:
+                stranger = True
+            else:
+                stranger = False
+                enrolment = await enrolment_repo.latest_for_client(session, client.id)
+                day = day_since_session(enrolment.session_at, now, self.svc.settings) if enrolment else None
+                text = inbound.text
+                result = triage(
+                    self.rules, text, language=client.language, day_since_session=day,
+                    has_photo=inbound.kind == "photo", has_media=inbound.kind in TRIAGE_MEDIA_KINDS,
+                )
+                routing = await self.desk.route(session, client=client, enrolment=enrolment, level=result.level,
+                                                reasons=result.reasons, now=now)
+                stored = await conversation_repo.add(session, ConversationMessage(
+                    client_id=client.id, enrolment_id=enrolment.id if enrolment else None,
+                    escalation_id=routing.escalation_id, direction=conversation_repo.IN, kind=inbound.kind,
+                    text=text, file_id=inbound.file_id, telegram_message_id=inbound.message_id,
+                    triage_level=result.level, triage_reasons=join_reasons(result.reasons), at=now,
+                ))
+                acknowledge = result.level != TriageLevel.URGENT and await self._may_acknowledge(session, client, now)
+        if stranger:
+            await self._answer_stranger(inbound)
+            return Received.STRANGER
+        await self._tell_client(client, routing, result.level, acknowledge, enrolment)
+        await self.desk.publish(routing, stored)
+        return Received(result.level)
+
+    async def _may_acknowledge(self, session, client: Client, now: datetime) -> bool:  # type: ignore[no-untyped-def]
+        last = await conversation_repo.last_out_at(session, client.id, (ACK_KIND,))
+        return last is None or now - last >= ACK_INTERVAL
+
+    async def _tell_client(
+        self, client: Client, routing: Routing, level: TriageLevel, acknowledge: bool, enrolment: Enrolment | None
+    ) -> None:
+        """What the client hears back: safety first, otherwise a short word that someone is listening."""
+        if level == TriageLevel.URGENT:
+            key, kind = "esc_safety_urgent", "safety"
+        elif routing.created:
+            key, kind = "esc_concern_received", "notice"
+        elif not acknowledge:
+            return
+        elif routing.joined:
+            key, kind = "esc_joined_ack", ACK_KIND
+        else:
+            key, kind = "esc_routine_ack", ACK_KIND
+        await self._send_quietly(client, key, kind, routing.escalation_id, enrolment)
+
+    async def _send_quietly(
+        self, client: Client, key: str, kind: str, escalation_id: int | None, enrolment: Enrolment | None
+    ) -> None:
+        try:
+            await self.desk.send_to_client(
+                client, self.svc.text(key, client.language), kind=kind, escalation_id=escalation_id,
+                enrolment_id=enrolment.id if enrolment else None,
+            )
+        except (SendRetryLater, RecipientBlocked, SendRejected):
+            log.exception("could not send %s to client %s", key, client.id)
+
+    async def _answer_stranger(self, inbound: InboundMessage) -> None:
+        try:
+            await self.desk.messenger.send(
+                OutboundMessage(inbound.chat_id, self.svc.text("start_no_token", inbound.language))
+            )
+        except (SendRetryLater, RecipientBlocked, SendRejected):
+            log.exception("could not answer an unknown person in chat %s", inbound.chat_id)
+
+    # -- check-in buttons ----------------------------------------------------------------------------------
+
+    async def answer_checkin(self, delivery_id: int, answer: str, telegram_user_id: int) -> CheckinResult:
+        if answer not in CHECKIN_ANSWERS:
+            return CheckinResult(CheckinStatus.UNKNOWN)
+        async with self._one_at_a_time(telegram_user_id):
+            return await self._answer_checkin(delivery_id, answer, telegram_user_id)
+
+    async def _answer_checkin(self, delivery_id: int, answer: str, telegram_user_id: int) -> CheckinResult:
+        now = self.svc.clock.now()
+        level = ANSWER_LEVELS[answer]
+        async with self.svc.session_factory.begin() as session:
+            delivery = await session.get(Delivery, delivery_id)
+            client = await session.get(Client, delivery.client_id) if delivery else None
+            if delivery is None or client is None:
+                return CheckinResult(CheckinStatus.UNKNOWN)
+            if client.telegram_user_id != telegram_user_id:
+                return CheckinResult(CheckinStatus.NOT_YOURS)
+            label = self.svc.label(f"checkin_button_{answer}", client.language)
+            # Conditional, so a double press (or two replicas) records one answer only.
+            result = await session.execute(
+                update(Delivery).where(Delivery.id == delivery_id, Delivery.answer.is_(None))
+                .values(answer=answer, answered_at=now)
+            )
+            if not result.rowcount:
+                return CheckinResult(CheckinStatus.ALREADY, language=client.language)
+            await timers.cancel(session, subject_id=delivery_id, kinds=CHECKIN_TIMERS)
+            enrolment = await session.get(Enrolment, delivery.enrolment_id)
+            reasons = (self.svc.text("esc_reason_checkin", self.svc.settings.default_language,
+                                     answer=self.svc.label(f"checkin_button_{answer}")),)
+            routing = await self.desk.route(session, client=client, enrolment=enrolment, level=level,
+                                            reasons=reasons, now=now)
+            stored = await conversation_repo.add(session, ConversationMessage(
+                client_id=client.id, enrolment_id=delivery.enrolment_id, escalation_id=routing.escalation_id,
+                direction=conversation_repo.IN, kind="button", text=label, triage_level=level,
+                triage_reasons=join_reasons(reasons), at=now,
+            ))
+            await audit.record(session, now=now, action="checkin_answered", actor_id=telegram_user_id,
+                               client_id=client.id, detail={"delivery_id": delivery_id, "answer": answer})
+        key, kind = {
+            TriageLevel.URGENT: ("esc_safety_urgent", "safety"),
+            TriageLevel.CONCERN: ("checkin_worried", "notice"),
+            TriageLevel.ROUTINE: ("checkin_thanks", "thanks"),
+        }[level]
+        await self._send_quietly(client, key, kind, routing.escalation_id, enrolment)
+        await self.desk.publish(routing, stored)
+        return CheckinResult(CheckinStatus.ANSWERED, label, client.language)
+
+    # -- silence after a check-in (timers) -------------------------------------------------------------------
+
+    async def _unanswered(self, session, delivery_id: int) -> tuple[Delivery, Client, Enrolment] | None:  # type: ignore[no-untyped-def]
+        delivery = await session.get(Delivery, delivery_id)
+        if delivery is None or delivery.answer is not None:
+            return None
+        client = await session.get(Client, delivery.client_id)
+        enrolment = await session.get(Enrolment, delivery.enrolment_id)
+        if client is None or enrolment is None:
+            return None
+        if client.status != ClientStatus.ACTIVE or enrolment.state != EnrolmentState.ACTIVE:
+            return None
+        return delivery, client, enrolment
+
+    async def remind_checkin(self, timer: Timer) -> datetime | None:
+        """One gentle reminder under the unanswered check-in; then wait for the no-response deadline."""
+        now = self.svc.clock.now()
+        async with self.svc.session_factory() as session:
+            found = await self._unanswered(session, timer.subject_id)
+        if found is None:
+            return None
+        delivery, client, enrolment = found
+        resume = quiet_hours.next_allowed(now, self.svc.settings.quiet_hours, self.svc.settings.timezone)
+        if resume > now:
+            return resume  # not at night; the timer waits for the morning
+        try:
+            await self.desk.send_to_client(
+                client, self.svc.text("checkin_reminder", client.language), kind="reminder",
+                enrolment_id=enrolment.id, reply_to=delivery.telegram_message_id,
+            )
+        except (RecipientBlocked, SendRejected):
+            log.exception("could not remind client %s of check-in %s", client.id, delivery.id)
+        async with self.svc.session_factory.begin() as session:
+            await timers.schedule(session, kind=CHECKIN_NO_RESPONSE, subject_id=delivery.id,
+                                  due_at=now + self.svc.settings.checkin_no_response_after, now=now)
+            await audit.record(session, now=now, action="checkin_reminded", client_id=client.id,
+                               detail={"delivery_id": delivery.id})
+        return None
+
+    async def checkin_silence(self, timer: Timer) -> datetime | None:
+        """Still no answer after the reminder: staff get a "no response" case (or a note on the open one)."""
+        now = self.svc.clock.now()
+        async with self._one_at_a_time_for_delivery(timer.subject_id) as found:
+            if found is None:
+                return None
+            delivery, client, enrolment = found
+            language = self.svc.settings.default_language
+            sent_at = delivery.sent_at or delivery.send_at
+            reason = self.svc.text("esc_reason_no_response", language, step=delivery.step_key,
+                                   sent_at=f"{sent_at.astimezone(self.svc.settings.timezone):%d %b %H:%M}")
+            async with self.svc.session_factory.begin() as session:
+                routing = await self.desk.route(session, client=client, enrolment=enrolment,
+                                                level=TriageLevel.CONCERN, reasons=(reason,), now=now,
+                                                kind=KIND_NO_RESPONSE)
+                await audit.record(session, now=now, action="checkin_no_response", client_id=client.id,
+                                   escalation_id=routing.escalation_id, detail={"delivery_id": delivery.id})
+            if routing.created:
+                await self.desk.publish(routing, None)
+            elif routing.escalation_id is not None:
+                await self.desk.post_note(routing.escalation_id, self.svc.text(
+                    "esc_thread_no_response", language, name=client.name, step=delivery.step_key))
+        return None
+
+    @asynccontextmanager
+    async def _one_at_a_time_for_delivery(
+        self, delivery_id: int
+    ) -> AsyncIterator[tuple[Delivery, Client, Enrolment] | None]:
+        async with self.svc.session_factory() as session:
+            found = await self._unanswered(session, delivery_id)
+        if found is None:
+            yield None
+            return
+        async with self._one_at_a_time(found[1].telegram_user_id):
+            async with self.svc.session_factory() as session:
+                found = await self._unanswered(session, delivery_id)  # again: the client may just have answered
+            yield found

@@ -1,0 +1,71 @@
+"""`aftercare-bot templates export|import`: the plans in force as files, and files back into the database.
+
+Files in messages/plans are the defaults the bot ships with; edits made from Telegram live in the database.
+Export writes what is in force (each file overlaid with its newest revision) in the plan file format, one
+<treatment>.yaml per plan. Import checks a folder of such files exactly like `aftercare-bot plan check` and
+then stores, in one transaction, a new revision of every plan that differs from the plan in force — all
+of them or, when any file has a problem, none.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from aftercare_bot import plan_editing
+from aftercare_bot.config import Settings
+from aftercare_bot.plan import PlanError, check_plans, load_plans
+from aftercare_bot.plan_catalog import PlanCatalog
+from aftercare_bot.plan_documents import document_to_yaml, plan_to_document
+
+IMPORT_NOTE = "import"
+
+
+@dataclass
+class ImportReport:
+    errors: list[PlanError] = field(default_factory=list)
+    saved: dict[str, int] = field(default_factory=dict)  # treatment -> new revision
+    unchanged: list[str] = field(default_factory=list)
+
+
+async def export_plans(
+    session_factory: async_sessionmaker[AsyncSession], catalog: PlanCatalog, target: Path
+) -> list[Path]:
+    await plan_editing.refresh(session_factory, catalog)
+    target.mkdir(parents=True, exist_ok=True)
+    written = []
+    for treatment in catalog.treatments():
+        plan = catalog.get(treatment)
+        assert plan is not None
+        path = target / f"{treatment}.yaml"
+        path.write_text(document_to_yaml(plan_to_document(plan)), encoding="utf-8")
+        written.append(path)
+    return written
+
+
+async def import_plans(
+    session_factory: async_sessionmaker[AsyncSession],
+    catalog: PlanCatalog,
+    source: Path,
+    *,
+    settings: Settings,
+    now: datetime,
+) -> ImportReport:
+    errors = check_plans(source)
+    if errors:
+        return ImportReport(errors=errors)
+    plans = load_plans(source)
+    await plan_editing.refresh(session_factory, catalog)
+    documents = {treatment: plan_to_document(plan) for treatment, plan in plans.items()}
+    async with session_factory.begin() as session:
+        saved = await plan_editing.save_documents(
+            session, catalog, documents, note=IMPORT_NOTE, actor=None, now=now, settings=settings
+        )
+    plan_editing.put_in_force(catalog, saved)
+    return ImportReport(
+        saved={treatment: item.revision for treatment, item in saved.items()},
+        unchanged=sorted(set(plans) - set(saved)),
+    )

@@ -1,4 +1,4 @@
-"""The command line: `aftercare-bot run | db upgrade | plan check`."""
+"""The command line: `aftercare-bot run | db upgrade | plan check | templates export|import`."""
 
 from __future__ import annotations
 
@@ -7,10 +7,15 @@ import asyncio
 import logging
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from aftercare_bot.config import SHIPPED_MESSAGES_DIR, Settings, describe_errors
+
+if TYPE_CHECKING:
+    from aftercare_bot.services import Services
 
 log = logging.getLogger("aftercare_bot")
 
@@ -26,16 +31,37 @@ def load_settings() -> Settings:
 def cmd_run(args: argparse.Namespace) -> int:
     from telegram import Update
 
-    from aftercare_bot.app import build_application, build_services
-    from aftercare_bot.db.migrate import upgrade
+    from aftercare_bot.app import build_application
 
     settings = load_settings()
-    services = build_services(settings)
-    asyncio.run(upgrade(services.engine))
+    services = load_services(settings)
+    asyncio.run(_migrate(services.engine))
     application = build_application(services)
     log.info("aftercare bot starting (database %s)", services.engine.url.render_as_string(hide_password=True))
     application.run_polling(allowed_updates=Update.ALL_TYPES, drop_pending_updates=False)
     return 0
+
+
+def load_services(settings: Settings) -> Services:
+    """Build the services, refusing to start with broken plan or text files: no client gets a bad message."""
+    from aftercare_bot.app import build_services
+    from aftercare_bot.plan import PlanLoadError
+    from aftercare_bot.texts import TextsError
+
+    try:
+        return build_services(settings)
+    except (PlanLoadError, TextsError) as exc:
+        print(f"The files in {settings.messages_dir} have problems; the bot will not start:", file=sys.stderr)
+        print(exc, file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+async def _migrate(engine: AsyncEngine) -> None:
+    """Migrate, then close the pool: its connections belong to this event loop, not the bot's."""
+    from aftercare_bot.db.migrate import upgrade
+
+    await upgrade(engine)
+    await engine.dispose()
 
 
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
@@ -73,6 +99,43 @@ def cmd_plan_check(args: argparse.Namespace) -> int:
     return 1 if errors or problems else 0
 
 
+def cmd_templates(args: argparse.Namespace) -> int:
+    """Export the plans in force to files, or import files as new revisions (see templates_io)."""
+    from aftercare_bot import templates_io
+    from aftercare_bot.app import build_services
+    from aftercare_bot.db.migrate import upgrade
+    from aftercare_bot.plan import format_plan_report
+
+    settings = load_settings()
+    folder = Path(args.folder)
+
+    async def _run() -> int:
+        services = build_services(settings)
+        try:
+            await upgrade(services.engine)
+            if args.templates_command == "export":
+                written = await templates_io.export_plans(services.session_factory, services.catalog, folder)
+                for path in written:
+                    print(f"wrote {path}")
+                return 0
+            report = await templates_io.import_plans(
+                services.session_factory, services.catalog, folder, settings=settings, now=services.clock.now()
+            )
+        finally:
+            await services.engine.dispose()
+        if report.errors:
+            print(format_plan_report(report.errors))
+            print("Nothing was imported.")
+            return 1
+        for treatment, revision in sorted(report.saved.items()):
+            print(f"{treatment}: saved as revision {revision}")
+        for treatment in report.unchanged:
+            print(f"{treatment}: unchanged")
+        return 0
+
+    return asyncio.run(_run())
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="aftercare-bot", description="Aftercare plans for clinic clients on Telegram")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -83,6 +146,15 @@ def build_parser() -> argparse.ArgumentParser:
     check = plan.add_parser("check", help="validate the plan and text files")
     check.add_argument("--messages-dir", default=str(SHIPPED_MESSAGES_DIR))
     check.set_defaults(func=cmd_plan_check)
+    templates = commands.add_parser("templates", help="plans as edited from Telegram").add_subparsers(
+        dest="templates_command", required=True
+    )
+    export = templates.add_parser("export", help="write the plans in force (files and edits) to a folder")
+    export.add_argument("folder")
+    export.set_defaults(func=cmd_templates)
+    load = templates.add_parser("import", help="check a folder of plan files and save every changed plan")
+    load.add_argument("folder")
+    load.set_defaults(func=cmd_templates)
     return parser
 
 

@@ -9,7 +9,7 @@ negation only ever covers the symptom right next to its cue, and an unknown day 
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from aftercare_bot.triage_rules import (
     PUNCTUATION,
@@ -53,8 +53,10 @@ def triage(
     if lang is not None:
         return _triage_in(lang, text or "", day_since_session, has_photo, has_media)
     # No rules for this language: try every language we have, and never call the message routine.
-    results = [_triage_in(rules.by_language[code], text or "", day_since_session, has_photo, has_media)
-               for code in rules.languages]
+    results = [
+        _triage_in(rules.by_language[code], text or "", day_since_session, has_photo, has_media)
+        for code in rules.languages
+    ]
     best = max(results, key=lambda r: r.level.rank)
     first = rules.by_language[rules.languages[0]]
     note = f"{first.labels[TriageLevel.CONCERN]}: {first.reasons['language_not_configured']} ({language!r})"
@@ -67,8 +69,11 @@ def _triage_in(lang: LanguageRules, text: str, day: int | None, photo: bool, med
     days = (day,) if day is not None else lang.candidate_days
     outcomes = [_decide(lang, analysis, d, photo, media) for d in days]
     findings = max(outcomes, key=lambda found: found[0].level.rank)
-    return TriageResult(findings[0].level, tuple(f.reason for f in findings),
-                        tuple(dict.fromkeys(f.rule_id for f in findings)))
+    return TriageResult(
+        findings[0].level,
+        tuple(f.reason for f in findings),
+        tuple(dict.fromkeys(f.rule_id for f in findings)),
+    )
 
 
 def _decide(lang: LanguageRules, analysis: _Analysis, day: int, photo: bool, media: bool) -> list[_Finding]:
@@ -78,62 +83,57 @@ def _decide(lang: LanguageRules, analysis: _Analysis, day: int, photo: bool, med
     def note(key: str) -> _Finding:
         return _Finding(concern, f"{labels[concern]}: {reasons[key]}", key)
 
-    findings: list[_Finding] = []
-    for rule in lang.rules:
-        if rule.applies_on(day):
-            findings.extend(analysis.fire(rule))
+    findings = [found for rule in lang.rules if rule.applies_on(day) for found in analysis.fire(rule)]
+    # Understood = some rule fired today, or the client negated something ("no fever", "nope, nothing").
+    understood = bool(findings) or analysis.negation_seen
     if analysis.is_question:
         findings.append(note("question"))
     if photo:
         findings.append(note("photo"))
     if media:
         findings.append(note("media"))
-    if not analysis.tokens:
-        if not findings and not analysis.text.strip():
+    if not analysis.text.strip():
+        if not findings:
             routine = TriageLevel.ROUTINE
             findings.append(_Finding(routine, f"{labels[routine]}: {reasons['empty']}", "empty"))
-        elif not findings:
-            findings.append(note("unrecognised"))
-    elif not analysis.recognised:
+    elif not understood:
         findings.append(note("unrecognised"))
     elif analysis.unknown_words > lang.max_unknown_words:
         findings.append(note("too_many_unknown_words"))
     if not findings:
         routine = TriageLevel.ROUTINE
-        findings.append(_Finding(routine, f"{labels[routine]}: {reasons['no_warning_signs']}", "no_warning_signs"))
+        findings.append(
+            _Finding(routine, f"{labels[routine]}: {reasons['no_warning_signs']}", "no_warning_signs")
+        )
     findings.sort(key=lambda f: -f.level.rank)
     return findings
 
 
-@dataclass
 class _Analysis:
     """Everything about one message that does not depend on the day: term spans and negated positions."""
 
-    lang: LanguageRules
-    text: str
-    tokens: list[str] = field(init=False)
-    spans: dict[int, list[Span]] = field(init=False)
-    negated: set[int] = field(init=False)
-
-    def __post_init__(self) -> None:
-        lang = self.lang
-        self.tokens = lang.tokens(self.text)
+    def __init__(self, lang: LanguageRules, text: str) -> None:
+        self.lang = lang
+        self.text = text
+        self.tokens = lang.tokens(text)
         self.words = [lang.lexicon.matches(t) for t in self.tokens]
+        self.word_positions: dict[tuple[int, Span], tuple[int, ...]] = {}
         self.spans = self._find_terms()
         self.clause_of, self.sentence_of = self._segments()
         self.negated = self._negated_positions()
         self.is_question = self._is_question()
-        self.recognised, self.unknown_words = self._coverage()
+        self.negation_seen, self.unknown_words = self._coverage()
 
     # -- term matching --
 
     def _is_break(self, pos: int, soft: bool = False) -> bool:
         token, negation = self.tokens[pos], self.lang.negation
-        return token in PUNCTUATION or token in negation.hard_breaks or (soft and token in negation.soft_breaks)
+        return (
+            token in PUNCTUATION or token in negation.hard_breaks or (soft and token in negation.soft_breaks)
+        )
 
     def _find_terms(self) -> dict[int, list[Span]]:
         spans: dict[int, list[Span]] = defaultdict(list)
-        self.word_positions: dict[tuple[int, Span], tuple[int, ...]] = {}
         for start, word_ids in enumerate(self.words):
             for word_id in word_ids:
                 for tid in self.lang.terms_by_first_word.get(word_id, ()):
@@ -189,23 +189,34 @@ class _Analysis:
         negated: set[int] = set()
         heads_from, heads_to = self._head_index()
         reversed_spans = self._spans_of(negation.reversed_by)
-        before = [s for s in self._spans_of(negation.before) if s[0] not in claimed]
+        before = self._spans_of(negation.before)
         for cue in before:
-            if cue[0] in claimed:
+            if claimed.intersection(range(*cue)):
                 continue
             # "won't stop", "isn't going down": the cue negates the stopping, so the symptom still counts.
-            hit = next((r for r in reversed_spans if cue[1] <= r[0] < cue[1] + negation.window
-                        and not any(self._is_break(p) or p in heads_from for p in range(cue[1], r[0]))), None)
+            hit = next(
+                (
+                    r
+                    for r in reversed_spans
+                    if cue[1] <= r[0] < cue[1] + negation.window
+                    and not any(self._is_break(p) or p in heads_from for p in range(cue[1], r[0]))
+                ),
+                None,
+            )
             if hit is not None:
                 claimed.update(range(*cue))
                 claimed.update(range(*hit))
                 negated.update(range(*hit))
+        for start, end in self._spans_of(negation.after):
+            if not claimed.intersection(range(start, end)):
+                scope = self._backward_scope(start, heads_to)
+                negated.update(scope)
+                if any(pos in heads_from for pos in scope):
+                    # "bleeding has stopped 👍": it negated what came before, so not what follows.
+                    claimed.update(range(start, end))
         for start, end in before:
-            if start not in claimed:
+            if not claimed.intersection(range(start, end)):
                 negated.update(self._forward_scope(end, heads_from))
-        for start, _ in self._spans_of(negation.after):
-            if start not in claimed:
-                negated.update(self._backward_scope(start, heads_to))
         return negated
 
     def _head_index(self) -> tuple[dict[int, int], dict[int, int]]:
@@ -226,8 +237,14 @@ class _Analysis:
             if pos in heads_from:
                 end = heads_from[pos]
                 while end < count and self.tokens[end] in self.lang.negation.joiners:
-                    nxt = next((p for p in range(end + 1, min(count, end + 1 + window)) if p in heads_from
-                                or self._is_break(p, soft=True)), None)
+                    nxt = next(
+                        (
+                            p
+                            for p in range(end + 1, min(count, end + 1 + window))
+                            if p in heads_from or self._is_break(p, soft=True)
+                        ),
+                        None,
+                    )
                     if nxt is None or nxt not in heads_from:
                         break
                     end = heads_from[nxt]
@@ -242,7 +259,11 @@ class _Analysis:
         while pos > max(0, cue_start - window) and not self._is_break(pos - 1, soft=True):
             if pos in heads_to:
                 start = heads_to[pos]
-                while start > 0 and self.tokens[start - 1] in self.lang.negation.joiners and start - 1 in heads_to:
+                while (
+                    start > 0
+                    and self.tokens[start - 1] in self.lang.negation.joiners
+                    and start - 1 in heads_to
+                ):
                     start = heads_to[start - 1]
                 return range(start, cue_start)
             pos -= 1
@@ -268,17 +289,22 @@ class _Analysis:
         return False
 
     def _coverage(self) -> tuple[bool, int]:
+        """Whether any negation was used, and how many words no term, cue or neutral list accounts for."""
         lang = self.lang
-        negation = lang.negation
         covered: set[int] = set()
         for spans in self.spans.values():
             for start, end in spans:
                 covered.update(range(start, end))
-        recognised_terms = set(negation.before) | set(negation.after) | lang.head_terms
-        recognised = any(tid in recognised_terms for tid in self.spans)
-        unknown = sum(1 for pos, token in enumerate(self.tokens)
-                      if pos not in covered and token.isalpha() and token not in lang.neutral_words)
-        return recognised, unknown
+        cues = self._spans_of(lang.negation.before) + self._spans_of(lang.negation.after)
+        negated_heads = any(
+            self._is_negated(span) for tid in lang.head_terms for span in self.spans.get(tid, ())
+        )
+        unknown = sum(
+            1
+            for pos, token in enumerate(self.tokens)
+            if pos not in covered and token.isalpha() and token not in lang.neutral_words
+        )
+        return bool(cues) or negated_heads, unknown
 
     # -- rules --
 
@@ -295,8 +321,13 @@ class _Analysis:
             negated = [s for s in self._spans_of(rule.groups[0]) if self._is_negated(s)]
             if negated:
                 level = rule.when_negated
-                return [_Finding(level, f"{label[level]}: {rule.negated_reason} ('{self._snippet(negated[0])}')",
-                                 rule.id)]
+                return [
+                    _Finding(
+                        level,
+                        f"{label[level]}: {rule.negated_reason} ('{self._snippet(negated[0])}')",
+                        rule.id,
+                    )
+                ]
         return []
 
     def _is_negated(self, span: Span) -> bool:

@@ -138,20 +138,25 @@ class Lexicon:
     def _match(self, token: str) -> set[int]:
         ids = set(self._exact.get(token, ()))
         squeezed = squeeze(token)
-        if squeezed != token:  # only a token with doubled letters may lose them: "puss" is "pus", "god" not "good"
+        if (
+            squeezed != token
+        ):  # only a token with doubled letters may lose them: "puss" is "pus", "god" not "good"
             ids |= self._squeezed.get(squeezed, set())
-        exact_word = bool(ids)
         for word in {token, squeezed}:
             for k in range(1, len(word) + 1):
                 ids |= self._prefix.get(word[:k], set())
-        # Known words never count as misspellings: "never" is not "fever", "lives" is not "hives".
-        if exact_word or not token.isalpha() or len(token) < 4 or token in self.protected:
+        # Words the rules already know, or list as ordinary, are never read as misspellings of other words:
+        # "stings" is not "stinks", "never" is not "fever".
+        if ids or not token.isalpha() or len(token) < 4 or token in self.protected:
             return ids
         for pid, pattern in self._fuzzy.get(token[0], ()):
             if pattern.prefix:
                 size = len(pattern.text)
-                hit = any(within_one_edit(token[:k], pattern.text) for k in (size - 1, size, size + 1)
-                          if k <= len(token))
+                hit = any(
+                    within_one_edit(token[:k], pattern.text)
+                    for k in (size - 1, size, size + 1)
+                    if k <= len(token)
+                )
             else:
                 hit = within_one_edit(token, pattern.text)
             if hit:
@@ -254,28 +259,67 @@ class TriageRules:
         files = sorted(Path(triage_dir).glob("*.yaml"))
         if not files:
             raise ValueError(f"{triage_dir}: no triage rule files (<lang>.yaml) found")
-        return cls({path.stem: load_language(path) for path in files})
+        return cls({path.stem.casefold(): load_language(path) for path in files})
 
     @property
     def languages(self) -> tuple[str, ...]:
         return tuple(sorted(self.by_language))
 
-    def for_language(self, language: str) -> LanguageRules | None:
-        code = language.strip().casefold().replace("_", "-")
+    def for_language(self, language: str | None) -> LanguageRules | None:
+        """Rules for "en", "en-GB", "EN_gb" ...; None when no file covers the language."""
+        code = (language or "").strip().casefold().replace("_", "-")
         return self.by_language.get(code) or self.by_language.get(code.split("-")[0])
 
 
 # --- loading and validation --------------------------------------------------------------------------------
 
-REASON_KEYS = ("question", "photo", "media", "unrecognised", "too_many_unknown_words", "empty",
-               "no_warning_signs", "language_not_configured")
-_TOP_KEYS = {"language", "labels", "reasons", "matching", "rewrite", "known_words", "neutral_words",
-             "negation", "questions", "vocab", "rules"}
-_NEGATION_KEYS = {"before", "after", "reversed_by", "not_negations", "hard_breaks", "soft_breaks", "joiners",
-                  "window"}
+REASON_KEYS = (
+    "question",
+    "photo",
+    "media",
+    "unrecognised",
+    "too_many_unknown_words",
+    "empty",
+    "no_warning_signs",
+    "language_not_configured",
+)
+_TOP_KEYS = {
+    "language",
+    "labels",
+    "reasons",
+    "matching",
+    "rewrite",
+    "known_words",
+    "neutral_words",
+    "negation",
+    "questions",
+    "vocab",
+    "rules",
+}
+_NEGATION_KEYS = {
+    "before",
+    "after",
+    "reversed_by",
+    "not_negations",
+    "hard_breaks",
+    "soft_breaks",
+    "joiners",
+    "window",
+}
 _QUESTION_KEYS = {"marks", "starters", "skip_words", "phrases", "not_questions"}
-_RULE_KEYS = {"id", "level", "reason", "terms", "all", "within", "unless", "from_day", "until_day",
-              "when_negated", "negated_reason"}
+_RULE_KEYS = {
+    "id",
+    "level",
+    "reason",
+    "terms",
+    "all",
+    "within",
+    "unless",
+    "from_day",
+    "until_day",
+    "when_negated",
+    "negated_reason",
+}
 _MATCHING_KEYS = {"phrase_gap", "max_unknown_words", "fuzzy_min_length"}
 
 
@@ -300,8 +344,9 @@ class _Compiler:
         return ValueError(f"{self.path}: {where}: {message}")
 
     def compile(self, data: Any) -> LanguageRules:
-        data = self.mapping(data, "file", _TOP_KEYS, required={"labels", "reasons", "negation", "questions",
-                                                               "rules"})
+        data = self.mapping(
+            data, "file", _TOP_KEYS, required={"labels", "reasons", "negation", "questions", "rules"}
+        )
         if data.get("language", self.path.stem) != self.path.stem:
             raise self.fail("language", f"is {data['language']!r} but the file is named {self.path.name}")
         matching = self.mapping(data.get("matching", {}), "matching", _MATCHING_KEYS)
@@ -315,8 +360,9 @@ class _Compiler:
             self.rewrites.append((tuple(tokenise(src)), tuple(tokenise(dst))))
         self.rewrites.sort(key=lambda pair: -len(pair[0]))
         neutral = self.words(data.get("neutral_words", []), "neutral_words")
-        negation_data = self.mapping(data["negation"], "negation", _NEGATION_KEYS,
-                                     required={"before", "after", "hard_breaks"})
+        negation_data = self.mapping(
+            data["negation"], "negation", _NEGATION_KEYS, required={"before", "after", "hard_breaks"}
+        )
         hard = self.words(negation_data["hard_breaks"], "negation.hard_breaks")
         soft = self.words(negation_data.get("soft_breaks", []), "negation.soft_breaks")
         known = self.words(data.get("known_words", []), "known_words")
@@ -349,19 +395,31 @@ class _Compiler:
         days = {0} | {r.from_day for r in rules if r.from_day is not None}
         days |= {r.until_day + 1 for r in rules if r.until_day is not None}
         return LanguageRules(
-            language=self.path.stem, source=self.path, lexicon=self.lexicon, terms=self.terms,
-            term_text=self.term_text, rewrites=self.rewrites, labels=self.labels(data["labels"]),
-            reasons=self.reasons(data["reasons"]), phrase_gap=phrase_gap, max_unknown_words=max_unknown,
-            neutral_words=neutral, negation=negation, questions=questions, rules=rules,
-            terms_by_first_word=first_word, head_terms=frozenset(t for r in rules for t in r.groups[0]),
+            language=self.path.stem,
+            source=self.path,
+            lexicon=self.lexicon,
+            terms=self.terms,
+            term_text=self.term_text,
+            rewrites=self.rewrites,
+            labels=self.labels(data["labels"]),
+            reasons=self.reasons(data["reasons"]),
+            phrase_gap=phrase_gap,
+            max_unknown_words=max_unknown,
+            neutral_words=neutral,
+            negation=negation,
+            questions=questions,
+            rules=rules,
+            terms_by_first_word=first_word,
+            head_terms=frozenset(t for r in rules for t in r.groups[0]),
             candidate_days=tuple(sorted(days)),
         )
 
     # -- sections --
 
     def labels(self, data: Any) -> dict[TriageLevel, str]:
-        data = self.mapping(data, "labels", {lvl.value for lvl in TriageLevel},
-                            required={lvl.value for lvl in TriageLevel})
+        data = self.mapping(
+            data, "labels", {lvl.value for lvl in TriageLevel}, required={lvl.value for lvl in TriageLevel}
+        )
         return {TriageLevel(k): self.text(v, f"labels.{k}") for k, v in data.items()}
 
     def reasons(self, data: Any) -> dict[str, str]:
@@ -386,7 +444,9 @@ class _Compiler:
 
     def rule(self, entry: dict[str, Any], where: str) -> Rule:
         if ("terms" in entry) == ("all" in entry):
-            raise self.fail(where, "needs exactly one of 'terms' (any one matches) or 'all' (one from each list)")
+            raise self.fail(
+                where, "needs exactly one of 'terms' (any one matches) or 'all' (one from each list)"
+            )
         if "terms" in entry:
             groups: tuple[tuple[int, ...], ...] = (self.term_list(entry["terms"], where + " terms"),)
         else:
@@ -401,16 +461,23 @@ class _Compiler:
         until_day = self.day(entry.get("until_day"), where + " until_day")
         if from_day is not None and until_day is not None and from_day > until_day:
             raise self.fail(where, f"from_day {from_day} is after until_day {until_day}")
-        when_negated = self.level(entry["when_negated"], where + " when_negated") if "when_negated" in entry \
-            else None
+        when_negated = (
+            self.level(entry["when_negated"], where + " when_negated") if "when_negated" in entry else None
+        )
         negated_reason = entry.get("negated_reason", "")
         if when_negated is not None:
             negated_reason = self.text(negated_reason, where + " negated_reason (needed with when_negated)")
         return Rule(
-            id=entry["id"], level=self.level(entry["level"], where + " level"),
-            reason=self.text(entry["reason"], where + " reason"), groups=groups, within=within,
+            id=entry["id"],
+            level=self.level(entry["level"], where + " level"),
+            reason=self.text(entry["reason"], where + " reason"),
+            groups=groups,
+            within=within,
             unless=self.term_list(entry["unless"], where + " unless") if "unless" in entry else (),
-            from_day=from_day, until_day=until_day, when_negated=when_negated, negated_reason=negated_reason,
+            from_day=from_day,
+            until_day=until_day,
+            when_negated=when_negated,
+            negated_reason=negated_reason,
         )
 
     # -- terms --
@@ -436,23 +503,18 @@ class _Compiler:
             yield from self.expand(self.vocab[name], f"vocab {name!r}", (*seen, name))
 
     def term(self, text: str, where: str) -> int:
-        words: list[int] = []
-        pieces = text.split()
-        tokens: list[tuple[str, bool]] = []
-        for piece in pieces:
-            prefix = piece.endswith("*")
-            parts = tokenise(piece.rstrip("*"))
-            if "*" in piece.rstrip("*") or (prefix and (len(parts) != 1 or len(parts[0]) < 3)):
+        words: list[tuple[str, bool]] = []  # (word, written with a trailing *)
+        for piece in text.split():
+            stem = piece.removesuffix("*")
+            parts = tokenise(stem)
+            if "*" in stem or (stem != piece and (len(parts) != 1 or len(parts[0]) < 3)):
                 raise self.fail(where, f"{text!r}: '*' goes at the end of a word of 3+ letters ('blister*')")
-            tokens.extend((part, prefix and i == len(parts) - 1) for i, part in enumerate(parts))
-        plain = rewrite([t for t, _ in tokens], self.rewrites) if not any(p for _, p in tokens) else None
-        if plain is not None:
-            tokens = [(t, False) for t in plain]
-        if not tokens:
+            words.extend((part, stem != piece) for part in parts)
+        if not any(prefix for _, prefix in words):
+            words = [(word, False) for word in rewrite([word for word, _ in words], self.rewrites)]
+        if not words:
             raise self.fail(where, f"{text!r} has no words")
-        for token, prefix in tokens:
-            words.append(self.lexicon.add(WordPattern(token, prefix)))
-        key = tuple(words)
+        key = tuple(self.lexicon.add(WordPattern(word, prefix)) for word, prefix in words)
         if key not in self.term_ids:
             self.term_ids[key] = len(self.terms)
             self.terms.append(key)
@@ -461,8 +523,9 @@ class _Compiler:
 
     # -- scalars --
 
-    def mapping(self, data: Any, where: str, allowed: set[str] | None = None,
-                required: Iterable[str] = ()) -> dict[str, Any]:
+    def mapping(
+        self, data: Any, where: str, allowed: set[str] | None = None, required: Iterable[str] = ()
+    ) -> dict[str, Any]:
         if not isinstance(data, dict):
             raise self.fail(where, "must be a mapping (key: value)")
         if allowed is not None and (unknown := set(map(str, data)) - allowed):
@@ -473,7 +536,9 @@ class _Compiler:
 
     def text(self, value: Any, where: str) -> str:
         if not isinstance(value, str) or not value.strip():
-            raise self.fail(where, f"must be non-empty text, got {value!r} (quote words like no, yes, on, off)")
+            raise self.fail(
+                where, f"must be non-empty text, got {value!r} (quote words like no, yes, on, off)"
+            )
         return value
 
     def strings(self, data: Any, where: str) -> list[str]:

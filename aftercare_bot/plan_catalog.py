@@ -13,6 +13,7 @@ class PlanCatalog:
         self._plans = dict(plans)
         self._revisions = dict(revisions or {})
         self._ignored: dict[str, int] = {}  # revisions found invalid, so they are not read again
+        self.refreshed_at = float("-inf")  # time.monotonic() of the last look for newer revisions
 
     @classmethod
     def from_files(cls, messages_dir: Path) -> PlanCatalog:

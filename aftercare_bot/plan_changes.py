@@ -118,11 +118,16 @@ def apply_change(document: Document, change: Mapping[str, Any]) -> Document:
     if op == "add_step":
         if _find_step(result, change["step"]) is not None:
             raise ChangeRefused("admin_key_taken", value=change["step"])
-        result["steps"].append({
-            "key": change["step"], "due": change["due"], "grace": change.get("grace") or DEFAULT_GRACE,
-            "checkin": bool(change.get("checkin", False)), "enabled": True,
-            "text": {DEFAULT_LANGUAGE: change["text"]},
-        })  # fmt: skip
+        result["steps"].append(
+            {
+                "key": change["step"],
+                "due": change["due"],
+                "grace": change.get("grace") or DEFAULT_GRACE,
+                "checkin": bool(change.get("checkin", False)),
+                "enabled": True,
+                "text": {DEFAULT_LANGUAGE: change["text"]},
+            }
+        )
         return result
     step = _find_step(result, change["step"])
     if step is None:

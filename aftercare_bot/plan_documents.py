@@ -52,7 +52,12 @@ def document_to_yaml(document: Mapping[str, Any]) -> str:
         steps.append(written)
     ordered = {"treatment": document.get("treatment"), "title": document.get("title"), "steps": steps}
     text = yaml.dump(
-        ordered, Dumper=_PlanDumper, sort_keys=False, allow_unicode=True, width=10_000, default_flow_style=False
+        ordered,
+        Dumper=_PlanDumper,
+        sort_keys=False,
+        allow_unicode=True,
+        width=10_000,
+        default_flow_style=False,
     )
     # An empty line between steps, as in the shipped files; text lines are indented deeper, so never match.
     head, first, rest = text.partition("\n  - key:")

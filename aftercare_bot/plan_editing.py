@@ -8,6 +8,7 @@ document when it is confirmed, so two admins editing different steps never undo 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -30,6 +31,7 @@ log = logging.getLogger(__name__)
 DRAFT_TTL = timedelta(days=1)
 FILE_REVISION = 0  # how the plan file appears in a history
 _SAVE_ATTEMPTS = 3
+REFRESH_EVERY = 5.0  # seconds
 
 
 @dataclass(frozen=True)
@@ -64,7 +66,9 @@ class TextVersion:
     by_id: int | None
 
 
-async def current_document(session: AsyncSession, catalog: PlanCatalog, treatment: str) -> tuple[Document, int]:
+async def current_document(
+    session: AsyncSession, catalog: PlanCatalog, treatment: str
+) -> tuple[Document, int]:
     """The newest document of a plan and its revision (FILE_REVISION when the file is in force)."""
     row = await revisions.newest(session, treatment)
     if row is not None:
@@ -95,6 +99,20 @@ async def draft_change(session: AsyncSession, draft_id: int, *, actor: Actor, no
     if now - draft.created_at > DRAFT_TTL:
         raise ChangeRefused("admin_draft_gone")
     return dict(draft.change)
+
+
+async def draft_plan(
+    session: AsyncSession, catalog: PlanCatalog, draft_id: int, *, actor: Actor, now: datetime
+) -> Prepared:
+    """The plan a draft would make, for a test message before it is confirmed."""
+    change = await draft_change(session, draft_id, actor=actor, now=now)
+    document, _current = await _changed_document(session, catalog, change)
+    return Prepared(draft_id, _checked(document), change)
+
+
+async def discard(session: AsyncSession, draft_id: int, *, actor: Actor, now: datetime) -> None:
+    await draft_change(session, draft_id, actor=actor, now=now)
+    await revisions.use_draft(session, draft_id, now=now)
 
 
 async def confirm(
@@ -140,7 +158,9 @@ async def save_documents(
     saved: dict[str, Saved] = {}
     for treatment, document in sorted(documents.items()):
         plan = _checked(document)
-        exists = catalog.file_plan(treatment) is not None or await revisions.newest(session, treatment) is not None
+        exists = (
+            catalog.file_plan(treatment) is not None or await revisions.newest(session, treatment) is not None
+        )
         if exists:
             current, _ = await current_document(session, catalog, treatment)
             if normalised(current) == plan_to_document(plan):
@@ -178,15 +198,75 @@ async def history(
     return versions
 
 
+@dataclass(frozen=True)
+class RecentChange:
+    treatment: str
+    revision: int
+    at: datetime
+    by_name: str
+    by_id: int | None
+    op: str  # as in plan_changes, or "import"
+    step: str | None = None
+    language: str | None = None
+    detail: str | None = None  # "on"/"off", the source plan of a copy, the revision a text was restored from
+
+
+async def recent_changes(session: AsyncSession, limit: int = 10) -> list[RecentChange]:
+    changes = []
+    for row in await revisions.recent(session, limit):
+        op, *rest = (row.note or "import").split()
+        step = language = detail = None
+        if op == "copy_plan":
+            detail = rest[0] if rest else None
+        elif op != "import" and rest:
+            step = rest[0]
+            if op == "text" and len(rest) > 1:
+                language = rest[1]
+                detail = rest[2].removeprefix("restored_from=") if len(rest) > 2 else None
+            elif op == "enabled" and len(rest) > 1:
+                detail = rest[1]
+        changes.append(
+            RecentChange(
+                row.treatment,
+                row.revision,
+                row.created_at,
+                row.created_by_name,
+                row.created_by,
+                op,
+                step,
+                language,
+                detail,
+            )
+        )
+    return changes
+
+
 async def restore_change(
     session: AsyncSession, catalog: PlanCatalog, treatment: str, step_key: str, language: str, revision: int
 ) -> Change:
     """A text change that brings back the step's text of `revision`."""
     for version in await history(session, catalog, treatment, step_key, language):
         if version.revision == revision:
-            return {"op": "text", "step": step_key, "language": language, "text": version.text,
-                    "restored_from": revision}  # fmt: skip
+            return {
+                "op": "text",
+                "step": step_key,
+                "language": language,
+                "text": version.text,
+                "restored_from": revision,
+            }
     raise ChangeRefused("admin_version_gone", revision=revision)
+
+
+async def refresh_now_and_then(
+    session_factory: async_sessionmaker[AsyncSession], catalog: PlanCatalog
+) -> list[str]:
+    """`refresh` at most every REFRESH_EVERY seconds: the dispatcher calls this on every pass, and under load
+    passes follow each other closely; a revision saved on another replica may take that long to apply."""
+    now = time.monotonic()
+    if now - catalog.refreshed_at < REFRESH_EVERY:
+        return []
+    catalog.refreshed_at = now
+    return await refresh(session_factory, catalog)
 
 
 async def refresh(session_factory: async_sessionmaker[AsyncSession], catalog: PlanCatalog) -> list[str]:
@@ -205,8 +285,12 @@ async def refresh(session_factory: async_sessionmaker[AsyncSession], catalog: Pl
             continue
         plan, errors = read_document(row.document)
         if plan is None:
-            log.error("revision %d of plan %r is not valid and is ignored: %s", row.revision, treatment,
-                      "; ".join(e.message for e in errors))
+            log.error(
+                "revision %d of plan %r is not valid and is ignored: %s",
+                row.revision,
+                treatment,
+                "; ".join(e.message for e in errors),
+            )
             catalog.ignore(treatment, row.revision)
             continue
         if catalog.replace(plan, row.revision):
@@ -244,13 +328,20 @@ async def _changed_document(
 
 
 async def _save(
-    session: AsyncSession, catalog: PlanCatalog, change: Change, *, actor: Actor, now: datetime, settings: Settings
+    session: AsyncSession,
+    catalog: PlanCatalog,
+    change: Change,
+    *,
+    actor: Actor,
+    now: datetime,
+    settings: Settings,
 ) -> Saved:
     document, current = await _changed_document(session, catalog, change)
     plan = _checked(document)
     previous = _plan_or_none(current) if current is not None else None
-    return await _store(session, plan, previous, change, note=note_of(change), actor=actor, now=now,
-                        settings=settings)
+    return await _store(
+        session, plan, previous, change, note=note_of(change), actor=actor, now=now, settings=settings
+    )
 
 
 async def _store(
@@ -267,15 +358,31 @@ async def _store(
     newest = await revisions.newest(session, plan.treatment)
     number = (newest.revision if newest else FILE_REVISION) + 1
     await revisions.add(
-        session, treatment=plan.treatment, revision=number, document=plan_to_document(plan), note=note,
-        created_by=actor.user_id if actor else None, created_by_name=actor.name if actor else "", now=now,
+        session,
+        treatment=plan.treatment,
+        revision=number,
+        document=plan_to_document(plan),
+        note=note,
+        created_by=actor.user_id if actor else None,
+        created_by_name=actor.name if actor else "",
+        now=now,
     )
     rollout = await roll_out(session, previous, plan, now=now, settings=settings)
     await audit.record(
-        session, now=now, action="plan_changed", actor_id=actor.user_id if actor else None,
-        detail={"treatment": plan.treatment, "revision": number, "note": note, "moved": rollout.moved,
-                "skipped": rollout.skipped, "cancelled": rollout.cancelled, "created": rollout.created},
-    )  # fmt: skip
+        session,
+        now=now,
+        action="plan_changed",
+        actor_id=actor.user_id if actor else None,
+        detail={
+            "treatment": plan.treatment,
+            "revision": number,
+            "note": note,
+            "moved": rollout.moved,
+            "skipped": rollout.skipped,
+            "cancelled": rollout.cancelled,
+            "created": rollout.created,
+        },
+    )
     return Saved(plan, number, rollout, dict(change))
 
 

@@ -35,16 +35,22 @@ class Rollout:
         return self.moved + self.skipped + self.cancelled + self.created
 
 
-async def roll_out(session: AsyncSession, old: Plan | None, new: Plan, *, now: datetime, settings: Settings) -> Rollout:
+async def roll_out(
+    session: AsyncSession, old: Plan | None, new: Plan, *, now: datetime, settings: Settings
+) -> Rollout:
     report = Rollout()
     enrolments = (
         await session.scalars(
-            select(Enrolment).where(Enrolment.treatment == new.treatment, Enrolment.state == EnrolmentState.ACTIVE)
+            select(Enrolment).where(
+                Enrolment.treatment == new.treatment, Enrolment.state == EnrolmentState.ACTIVE
+            )
         )
     ).all()
     if not enrolments:
         return report
-    rows = await session.scalars(select(Delivery).where(Delivery.enrolment_id.in_([e.id for e in enrolments])))
+    rows = await session.scalars(
+        select(Delivery).where(Delivery.enrolment_id.in_([e.id for e in enrolments]))
+    )
     by_step: dict[str, list[Delivery]] = defaultdict(list)
     for row in rows:
         by_step[row.step_key].append(row)
@@ -100,7 +106,9 @@ async def _move(
         late = now > expires_at
         values: dict[str, object] = {"due_at": due, "send_at": send_at, "expires_at": expires_at}
         if late:
-            values.update(state=DeliveryState.SKIPPED, last_error="past its grace period after a timing change")
+            values.update(
+                state=DeliveryState.SKIPPED, last_error="past its grace period after a timing change"
+            )
         result = await session.execute(
             update(Delivery)
             .where(Delivery.id == row.id, Delivery.state == DeliveryState.PENDING)
@@ -144,9 +152,16 @@ def _schedule_missing(
             continue
         session.add(
             Delivery(
-                enrolment_id=enrolment.id, client_id=enrolment.client_id, chat_id=enrolment.client.chat_id,
-                step_key=step.key, due_at=due, send_at=send_at, expires_at=expires_at, checkin=step.checkin,
-                attempts=0, state=DeliveryState.PENDING,
+                enrolment_id=enrolment.id,
+                client_id=enrolment.client_id,
+                chat_id=enrolment.client.chat_id,
+                step_key=step.key,
+                due_at=due,
+                send_at=send_at,
+                expires_at=expires_at,
+                checkin=step.checkin,
+                attempts=0,
+                state=DeliveryState.PENDING,
             )
         )
         created += 1

@@ -51,7 +51,14 @@ async def members(session: AsyncSession, settings: Settings) -> list[TeamMember]
 
 
 async def add(
-    session: AsyncSession, *, user_id: int, name: str, role: Role, actor_id: int, now: datetime, settings: Settings
+    session: AsyncSession,
+    *,
+    user_id: int,
+    name: str,
+    role: Role,
+    actor_id: int,
+    now: datetime,
+    settings: Settings,
 ) -> TeamMember:
     """Make someone staff or admin (again); a name already known is kept when none is given."""
     if role not in (Role.STAFF, Role.ADMIN):
@@ -64,8 +71,13 @@ async def add(
     else:
         row.role, row.added_by, row.added_at = role, actor_id, now
         row.name = name or row.name
-    await audit.record(session, now=now, action="team_added", actor_id=actor_id,
-                       detail={"user_id": user_id, "role": str(role)})
+    await audit.record(
+        session,
+        now=now,
+        action="team_added",
+        actor_id=actor_id,
+        detail={"user_id": user_id, "role": str(role)},
+    )
     return TeamMember(user_id, row.name, role, fixed=False)
 
 
@@ -80,15 +92,10 @@ async def remove(
         session.add(row)
     else:
         row.role, row.added_by, row.added_at = Role.REVOKED, actor_id, now
-    await audit.record(session, now=now, action="team_removed", actor_id=actor_id, detail={"user_id": user_id})
+    await audit.record(
+        session, now=now, action="team_removed", actor_id=actor_id, detail={"user_id": user_id}
+    )
     return TeamMember(user_id, row.name, Role.REVOKED, fixed=False)
-
-
-async def remember_name(session: AsyncSession, user_id: int, name: str) -> None:
-    """Keep the Telegram name of a team member up to date (for lists and the history of changes)."""
-    row = await staff_repo.get(session, user_id)
-    if row is not None and name and row.name != name:
-        row.name = name
 
 
 def _check_changeable(user_id: int, actor_id: int, settings: Settings) -> None:

@@ -34,14 +34,22 @@ class ImportReport:
 async def export_plans(
     session_factory: async_sessionmaker[AsyncSession], catalog: PlanCatalog, target: Path
 ) -> list[Path]:
+    """Write <treatment>.yaml for every plan in force into `target`; returns the files written."""
     await plan_editing.refresh(session_factory, catalog)
-    target.mkdir(parents=True, exist_ok=True)
-    written = []
+    files = {}
     for treatment in catalog.treatments():
         plan = catalog.get(treatment)
         assert plan is not None
-        path = target / f"{treatment}.yaml"
-        path.write_text(document_to_yaml(plan_to_document(plan)), encoding="utf-8")
+        files[f"{treatment}.yaml"] = document_to_yaml(plan_to_document(plan))
+    return _write(target, files)
+
+
+def _write(target: Path, files: dict[str, str]) -> list[Path]:
+    target.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, text in files.items():
+        path = target / name
+        path.write_text(text, encoding="utf-8")
         written.append(path)
     return written
 

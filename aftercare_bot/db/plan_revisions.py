@@ -62,8 +62,13 @@ async def add(
 ) -> PlanRevision:
     """Insert a revision; two concurrent saves of the same number fail on the unique index."""
     row = PlanRevision(
-        treatment=treatment, revision=revision, document=document, note=note, created_by=created_by,
-        created_by_name=created_by_name, created_at=now,
+        treatment=treatment,
+        revision=revision,
+        document=document,
+        note=note,
+        created_by=created_by,
+        created_by_name=created_by_name,
+        created_at=now,
     )
     session.add(row)
     await session.flush()
@@ -89,4 +94,3 @@ async def use_draft(session: AsyncSession, draft_id: int, *, now: datetime) -> b
         update(PlanDraft).where(PlanDraft.id == draft_id, PlanDraft.used_at.is_(None)).values(used_at=now)
     )
     return (result.rowcount or 0) == 1
-

@@ -11,7 +11,7 @@ from typing import Any
 from telegram import Update
 from telegram.constants import ChatMemberStatus
 from telegram.error import TelegramError
-from telegram.ext import ContextTypes
+from telegram.ext import ContextTypes, ConversationHandler
 
 from aftercare_bot.db import staff as staff_repo
 from aftercare_bot.db.models import Role
@@ -60,7 +60,7 @@ async def _in_staff_chat(context: ContextTypes.DEFAULT_TYPE, user_id: int) -> bo
     return is_member
 
 
-def _requires(allowed: set[Role]) -> Callable[[Handler], Handler]:
+def _requires(allowed: set[Role], refused_result: Any = None) -> Callable[[Handler], Handler]:
     def decorator(handler: Handler) -> Handler:
         @functools.wraps(handler)
         async def guarded(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Any:
@@ -68,15 +68,15 @@ def _requires(allowed: set[Role]) -> Callable[[Handler], Handler]:
             role = await role_of(context, user.id) if user else None
             if role in allowed:
                 return await handler(update, context)
-            svc = services(context)
-            refusal = svc.text("not_allowed", language_of(update, context))
+            svc, language = services(context), language_of(update, context)
+            # Staff refused an admin action are told it is for admins; anyone else that it is for the team.
+            key = "admin_not_allowed" if role == Role.STAFF else "not_allowed"
             log.info("refused %s to user %s (role %s)", handler.__name__, user.id if user else None, role)
             if update.callback_query:
-                await update.callback_query.answer(svc.label("not_allowed_short", language_of(update, context)),
-                                                   show_alert=True)
+                await update.callback_query.answer(svc.label(f"{key}_short", language), show_alert=True)
             elif update.effective_chat:
-                await update.effective_chat.send_message(refusal)
-            return None
+                await update.effective_chat.send_message(svc.text(key, language))
+            return refused_result
 
         return guarded
 
@@ -85,3 +85,5 @@ def _requires(allowed: set[Role]) -> Callable[[Handler], Handler]:
 
 staff_only = _requires({Role.STAFF, Role.ADMIN})
 admin_only = _requires({Role.ADMIN})
+# For the steps of a ConversationHandler: a refusal also ends the conversation.
+admin_only_in_conversation = _requires({Role.ADMIN}, refused_result=ConversationHandler.END)

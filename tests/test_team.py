@@ -1,0 +1,92 @@
+"""The team as admins change it: adding, promoting, removing, and the admins no one can remove."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import select
+
+from aftercare_bot import team
+from aftercare_bot.db.models import AuditEvent, Role
+from aftercare_bot.team import TeamRefused
+from tests.conftest import ADMIN_ID
+
+NOW = datetime(2026, 1, 13, 14, 0, tzinfo=UTC)
+
+
+async def test_add_promote_remove_and_list(make_settings, rigs) -> None:
+    rig = rigs(make_settings(), NOW)
+    services = rig.services
+    async with services.session_factory.begin() as session:
+        await team.add(
+            session,
+            user_id=11,
+            name="Nina",
+            role=Role.STAFF,
+            actor_id=ADMIN_ID,
+            now=NOW,
+            settings=services.settings,
+        )
+        await team.add(
+            session,
+            user_id=12,
+            name="Bea",
+            role=Role.STAFF,
+            actor_id=ADMIN_ID,
+            now=NOW,
+            settings=services.settings,
+        )
+        await team.add(
+            session,
+            user_id=11,
+            name="",
+            role=Role.ADMIN,
+            actor_id=ADMIN_ID,
+            now=NOW,
+            settings=services.settings,
+        )
+        await team.remove(session, user_id=12, actor_id=ADMIN_ID, now=NOW, settings=services.settings)
+        await team.remove(session, user_id=13, actor_id=ADMIN_ID, now=NOW, settings=services.settings)
+    async with services.session_factory() as session:
+        members = await team.members(session, services.settings)
+        actions = (await session.scalars(select(AuditEvent.action).order_by(AuditEvent.id))).all()
+    assert [(m.user_id, m.name, m.role, m.fixed) for m in members] == [
+        (ADMIN_ID, "", Role.ADMIN, True),
+        (11, "Nina", Role.ADMIN, False),
+    ], "a known name is kept; removed people are not listed"
+    assert actions == ["team_added", "team_added", "team_added", "team_removed", "team_removed"]
+
+
+async def test_admins_from_the_settings_and_yourself_cannot_be_changed(make_settings, rigs) -> None:
+    rig = rigs(make_settings(admin_ids=[ADMIN_ID, 42]), NOW)
+    services = rig.services
+    async with services.session_factory.begin() as session:
+        for user_id, actor in ((42, ADMIN_ID), (ADMIN_ID, 42)):
+            with pytest.raises(TeamRefused) as refused:
+                await team.remove(
+                    session, user_id=user_id, actor_id=actor, now=NOW, settings=services.settings
+                )
+            assert refused.value.key == "team_fixed_admin"
+            with pytest.raises(TeamRefused):
+                await team.add(
+                    session,
+                    user_id=user_id,
+                    name="",
+                    role=Role.STAFF,
+                    actor_id=actor,
+                    now=NOW,
+                    settings=services.settings,
+                )
+        await team.add(
+            session,
+            user_id=7,
+            name="Sam",
+            role=Role.ADMIN,
+            actor_id=ADMIN_ID,
+            now=NOW,
+            settings=services.settings,
+        )
+        with pytest.raises(TeamRefused) as refused:
+            await team.remove(session, user_id=7, actor_id=7, now=NOW, settings=services.settings)
+        assert refused.value.key == "team_not_yourself"

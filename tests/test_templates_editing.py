@@ -1,0 +1,313 @@
+"""Plans edited from Telegram, without Telegram: drafts, revisions, history, restore, and enrolled clients."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from aftercare_bot import plan_editing
+from aftercare_bot.db.models import Delivery, DeliveryState, PlanRevision
+from aftercare_bot.plan_changes import ChangeRefused, check_text
+from aftercare_bot.plan_editing import Actor
+
+SESSION = datetime(2026, 1, 13, 14, 0, tzinfo=UTC)  # a Tuesday; Europe/London is on UTC in January
+ADMIN = Actor(900001, "Alex")
+OTHER_ADMIN = Actor(900003, "Sam")
+PLAN = "microneedling"
+
+
+async def change(rig, actor: Actor = ADMIN, **fields) -> plan_editing.Saved:  # type: ignore[no-untyped-def]
+    """Prepare a change as an admin would, then confirm it."""
+    services = rig.services
+    async with services.session_factory.begin() as session:
+        prepared = await plan_editing.prepare(
+            session, services.catalog, {"treatment": PLAN, **fields}, actor=actor, now=rig.clock.now()
+        )
+    return await plan_editing.confirm(
+        services.session_factory,
+        services.catalog,
+        prepared.draft_id,
+        actor=actor,
+        now=rig.clock.now(),
+        settings=services.settings,
+    )
+
+
+async def deliveries(rig, step_key: str | None = None) -> list[Delivery]:  # type: ignore[no-untyped-def]
+    async with rig.services.session_factory() as session:
+        query = select(Delivery).order_by(Delivery.id)
+        if step_key:
+            query = query.where(Delivery.step_key == step_key)
+        return list((await session.scalars(query)).all())
+
+
+async def test_a_confirmed_text_is_a_new_revision_used_for_the_next_message(make_settings, rigs) -> None:
+    rig = rigs(make_settings(), SESSION)
+    await rig.enrol(session_at=SESSION)
+    saved = await change(
+        rig, op="text", step="same_evening", language="en", text="New evening text for {first_name}"
+    )
+    assert saved.revision == 1
+    assert rig.services.catalog.revision(PLAN) == 1
+    rig.advance(timedelta(hours=4, seconds=1))
+    await rig.dispatcher.run_due()
+    assert [m.html for m in rig.sender.sent] == ["New evening text for Ann"]
+    [evening] = await deliveries(rig, "same_evening")
+    assert evening.plan_revision == 1, "the message records the template version it used"
+    async with rig.services.session_factory() as session:
+        row = await session.scalar(select(PlanRevision))
+    assert (row.created_by, row.created_by_name, row.note) == (ADMIN.user_id, "Alex", "text same_evening en")
+    assert SESSION <= row.created_at <= rig.clock.now()
+
+
+async def test_history_lists_each_version_of_a_text_and_restore_brings_one_back(make_settings, rigs) -> None:
+    rig = rigs(make_settings(), SESSION)
+    original = rig.services.catalog.get(PLAN).step("day2_sun").text("en")
+    await change(rig, op="text", step="day2_sun", language="en", text="Second version")
+    await change(rig, op="timing", step="day2_sun", due="day 2 at 11:00")  # not a text change
+    await change(rig, OTHER_ADMIN, op="text", step="day2_sun", language="en", text="Third version")
+    services = rig.services
+    async with services.session_factory() as session:
+        versions = await plan_editing.history(session, services.catalog, PLAN, "day2_sun", "en")
+    assert [(v.revision, v.text, v.by_name) for v in versions] == [
+        (0, original, ""),
+        (1, "Second version", "Alex"),
+        (3, "Third version", "Sam"),
+    ]
+
+    async with services.session_factory() as session:
+        restore = await plan_editing.restore_change(session, services.catalog, PLAN, "day2_sun", "en", 0)
+    saved = await change(rig, **{k: v for k, v in restore.items() if k != "treatment"})
+    assert saved.revision == 4
+    assert services.catalog.get(PLAN).step("day2_sun").text("en") == original
+    assert services.catalog.get(PLAN).step("day2_sun").due.describe() == "day 2 at 11:00", "timing kept"
+    async with services.session_factory() as session:
+        versions = await plan_editing.history(session, services.catalog, PLAN, "day2_sun", "en")
+        with pytest.raises(ChangeRefused):
+            await plan_editing.restore_change(session, services.catalog, PLAN, "day2_sun", "en", 2)
+    assert [v.revision for v in versions] == [0, 1, 3, 4]
+
+
+async def test_a_timing_change_moves_waiting_messages_only(make_settings, rigs) -> None:
+    rig = rigs(make_settings(), SESSION)
+    await rig.enrol(session_at=SESSION)
+    rig.advance(timedelta(hours=4, seconds=1))
+    await rig.dispatcher.run_due()  # the evening message is sent
+    saved = await change(rig, op="timing", step="same_evening", due="2h")
+    assert saved.rollout.moved == 0
+    [evening] = await deliveries(rig, "same_evening")
+    assert evening.state == DeliveryState.SENT and evening.due_at == SESSION + timedelta(hours=4)
+
+    saved = await change(rig, op="timing", step="day1_checkin", due="day 1 at 15:30")
+    assert saved.rollout.moved == 1
+    [checkin] = await deliveries(rig, "day1_checkin")
+    assert checkin.due_at == checkin.send_at == datetime(2026, 1, 14, 15, 30, tzinfo=UTC)
+    assert checkin.expires_at == checkin.due_at + timedelta(hours=8)
+
+    saved = await change(rig, op="grace", step="day1_checkin", grace="2h")
+    [checkin] = await deliveries(rig, "day1_checkin")
+    assert saved.rollout.moved == 1 and checkin.expires_at == checkin.due_at + timedelta(hours=2)
+
+
+async def test_a_step_moved_into_the_past_beyond_its_grace_is_skipped(make_settings, rigs) -> None:
+    rig = rigs(make_settings(), SESSION)
+    await rig.enrol(session_at=SESSION)
+    rig.clock.set(datetime(2026, 1, 15, 9, 0, tzinfo=UTC))
+    saved = await change(rig, op="timing", step="day2_sun", due="day 1 at 10:00")
+    assert (saved.rollout.moved, saved.rollout.skipped) == (0, 1)
+    [sun] = await deliveries(rig, "day2_sun")
+    assert sun.state == DeliveryState.SKIPPED
+
+
+async def test_turning_a_step_off_and_on_again(make_settings, rigs) -> None:
+    rig = rigs(make_settings(), SESSION)
+    await rig.enrol(session_at=SESSION)
+    saved = await change(rig, op="enabled", step="day2_sun", enabled=False)
+    assert saved.rollout.cancelled == 1
+    assert [d.state for d in await deliveries(rig, "day2_sun")] == [DeliveryState.CANCELLED]
+
+    saved = await change(rig, op="enabled", step="day2_sun", enabled=True)
+    assert saved.rollout.created == 1
+    assert [d.state for d in await deliveries(rig, "day2_sun")] == [
+        DeliveryState.CANCELLED,
+        DeliveryState.PENDING,
+    ]
+    rig.clock.set(datetime(2026, 1, 15, 10, 0, 1, tzinfo=UTC))
+    await rig.dispatcher.run_due()
+    assert sum("sensitive to the sun" in m.html for m in rig.sender.sent) == 1
+
+    # Sent already: turning it off and on again does not send it twice.
+    await change(rig, op="enabled", step="day2_sun", enabled=False)
+    saved = await change(rig, op="enabled", step="day2_sun", enabled=True)
+    assert saved.rollout.created == 0
+
+
+async def test_turning_on_a_step_whose_grace_has_passed_schedules_nothing(make_settings, rigs) -> None:
+    rig = rigs(make_settings(), SESSION)
+    await rig.enrol(session_at=SESSION)
+    await change(rig, op="enabled", step="same_evening", enabled=False)
+    rig.advance(timedelta(hours=13))  # 4h + 8h grace are over
+    saved = await change(rig, op="enabled", step="same_evening", enabled=True)
+    assert saved.rollout.created == 0
+
+
+async def test_a_step_turned_off_while_waiting_in_the_queue_is_not_sent(make_settings, rigs) -> None:
+    rig = rigs(make_settings(), SESSION)
+    await rig.enrol(session_at=SESSION)
+    # Another replica turned it off; this one's catalog already has the change but the row is still waiting.
+    from aftercare_bot.plan_documents import plan_to_document, read_document
+
+    document = plan_to_document(rig.services.catalog.get(PLAN))
+    document["steps"][0]["enabled"] = False
+    plan, _ = read_document(document)
+    rig.services.catalog.replace(plan, 7)
+    rig.advance(timedelta(hours=4, seconds=1))
+    report = await rig.dispatcher.run_due()
+    assert report.cancelled == 1 and rig.sender.sent == []
+
+
+async def test_an_added_step_reaches_clients_already_enrolled(make_settings, rigs) -> None:
+    rig = rigs(make_settings(), SESSION)
+    await rig.enrol(5001, "Ann", session_at=SESSION)
+    await rig.enrol(5002, "Bo", session_at=SESSION - timedelta(days=20))  # too late for a day-1 step
+    saved = await change(
+        rig,
+        op="add_step",
+        step="day1_evening",
+        due="day 1 at 19:00",
+        grace="4h",
+        text="Evening {first_name}!",
+    )
+    assert saved.rollout.created == 1
+    [row] = await deliveries(rig, "day1_evening")
+    assert row.client_id == 1 and row.due_at == datetime(2026, 1, 14, 19, 0, tzinfo=UTC)
+    rig.clock.set(datetime(2026, 1, 14, 19, 0, 1, tzinfo=UTC))
+    await rig.dispatcher.run_due()
+    assert "Evening Ann!" in [m.html for m in rig.sender.sent]
+    with pytest.raises(ChangeRefused) as refused:
+        await change(rig, op="add_step", step="day1_evening", due="1d", grace="4h", text="again")
+    assert refused.value.key == "admin_key_taken"
+
+
+async def test_a_plan_copied_for_a_new_treatment_is_used_for_new_enrolments(make_settings, rigs) -> None:
+    rig = rigs(make_settings(), SESSION)
+    services = rig.services
+    saved = await change(rig, op="copy_plan", source=PLAN, **{"treatment": "peel"}, title="Chemical peel")
+    assert saved.revision == 1 and services.catalog.get("peel").title["en"] == "Chemical peel"
+    assert services.catalog.treatments() == ["microneedling", "peel"]
+    accepted = await rig.enrol(treatment="peel", session_at=SESSION)
+    assert accepted.scheduled == 6
+    rig.advance(timedelta(hours=4, seconds=1))
+    await rig.dispatcher.run_due()
+    [delivery] = [d for d in await deliveries(rig) if d.state == DeliveryState.SENT]
+    assert delivery.plan_revision == 1
+    with pytest.raises(ChangeRefused) as refused:
+        await change(rig, op="copy_plan", source=PLAN, **{"treatment": "peel"}, title="Again")
+    assert refused.value.key == "admin_key_taken"
+
+
+async def test_drafts_belong_to_their_author_and_are_used_once(make_settings, rigs) -> None:
+    rig = rigs(make_settings(), SESSION)
+    services = rig.services
+    async with services.session_factory.begin() as session:
+        prepared = await plan_editing.prepare(
+            session,
+            services.catalog,
+            {"op": "text", "treatment": PLAN, "step": "day2_sun", "language": "en", "text": "Sun!"},
+            actor=ADMIN,
+            now=rig.clock.now(),
+        )
+
+    async def confirm(actor: Actor, now: datetime) -> plan_editing.Saved:
+        return await plan_editing.confirm(
+            services.session_factory,
+            services.catalog,
+            prepared.draft_id,
+            actor=actor,
+            now=now,
+            settings=services.settings,
+        )
+
+    with pytest.raises(ChangeRefused):
+        await confirm(OTHER_ADMIN, rig.clock.now())
+    with pytest.raises(ChangeRefused):
+        await confirm(ADMIN, rig.clock.now() + timedelta(days=2))
+    assert (await confirm(ADMIN, rig.clock.now())).revision == 1
+    with pytest.raises(ChangeRefused):
+        await confirm(ADMIN, rig.clock.now())
+    async with services.session_factory() as session:
+        assert await session.scalar(select(func.count()).select_from(PlanRevision)) == 1
+
+
+async def test_an_invalid_plan_is_refused_with_the_plan_check_explanation(make_settings, rigs) -> None:
+    rig = rigs(make_settings(), SESSION)
+    with pytest.raises(ChangeRefused) as refused:
+        await change(rig, op="text", step="day2_sun", language="en", text="Hi {frist_name}")
+    assert refused.value.key == "admin_plan_invalid"
+    assert "did you mean {first_name}?" in refused.value.values["problems"]
+    with pytest.raises(ChangeRefused) as refused:
+        await change(rig, op="text", step="day2_sun", language="de", text="Hallo")
+    assert refused.value.key == "admin_language_needs_title"
+    saved = await change(
+        rig, op="text", step="day2_sun", language="de", text="Hallo {first_name}", title="Microneedling"
+    )
+    assert saved.plan.languages == ("de", "en")
+    assert saved.plan.step("day2_sun").text("de") == "Hallo {first_name}"
+    assert saved.plan.step("day3_warning_signs").text("de").startswith("Hello"), "falls back to English"
+
+
+async def test_another_replica_picks_up_a_revision_at_its_next_refresh(make_settings, rigs) -> None:
+    settings = make_settings()
+    first, second = rigs(settings, SESSION, "a"), rigs(settings, SESSION, "b")
+    await change(first, op="text", step="same_evening", language="en", text="From the first replica")
+    assert second.services.catalog.revision(PLAN) is None
+    assert await plan_editing.refresh(second.services.session_factory, second.services.catalog) == [PLAN]
+    assert second.services.catalog.get(PLAN).step("same_evening").text("en") == "From the first replica"
+    assert await plan_editing.refresh(second.services.session_factory, second.services.catalog) == []
+
+    # The dispatcher's pass looks at most every few seconds.
+    catalog = second.services.catalog
+    await change(first, op="text", step="same_evening", language="en", text="Second edit")
+    assert await plan_editing.refresh_now_and_then(second.services.session_factory, catalog) == [PLAN]
+    await change(first, op="text", step="same_evening", language="en", text="Third edit")
+    assert await plan_editing.refresh_now_and_then(second.services.session_factory, catalog) == []
+    catalog.refreshed_at -= plan_editing.REFRESH_EVERY
+    assert await plan_editing.refresh_now_and_then(second.services.session_factory, catalog) == [PLAN]
+    assert catalog.get(PLAN).step("same_evening").text("en") == "Third edit" and catalog.revision(PLAN) == 3
+
+
+async def test_a_stored_revision_that_no_longer_passes_the_checks_is_ignored(make_settings, rigs) -> None:
+    rig = rigs(make_settings(), SESSION)
+    from aftercare_bot.plan_documents import plan_to_document
+
+    document = plan_to_document(rig.services.catalog.get(PLAN))
+    document["steps"][0]["text"]["en"] = "{unknown_placeholder}"
+    async with rig.services.session_factory.begin() as session:
+        session.add(
+            PlanRevision(
+                treatment=PLAN,
+                revision=1,
+                document=document,
+                note="",
+                created_by=None,
+                created_by_name="",
+                created_at=SESSION,
+            )
+        )
+    assert await plan_editing.refresh(rig.services.session_factory, rig.services.catalog) == []
+    assert rig.services.catalog.revision(PLAN) is None
+    assert "{unknown_placeholder}" not in rig.services.catalog.get(PLAN).step("same_evening").text("en")
+
+
+def test_text_checks_explain_what_to_fix() -> None:
+    assert check_text("Hello {first_name}, <b>welcome</b>").ok
+    assert check_text("  \n ").empty
+    [problem] = check_text("Hello {frist_name}").problems
+    assert "did you mean {first_name}?" in problem
+    [problem] = check_text("Hello <b>{first_name}").problems
+    assert "never closed" in problem and "</b>" in problem
+    assert check_text("{first_name.__class__}").problems
+    assert check_text("{first_name} " + "x" * 4070).too_long
+    assert check_text("Al " + "x" * 4000).ok

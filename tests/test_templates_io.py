@@ -1,0 +1,143 @@
+"""`templates export` and `templates import`: files and database agree, and imports are all or nothing."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from aftercare_bot import plan_editing, templates_io
+from aftercare_bot.cli import main
+from aftercare_bot.db.models import PlanRevision
+from aftercare_bot.plan import check_plans
+from aftercare_bot.plan_editing import Actor
+
+SESSION = datetime(2026, 1, 13, 14, 0, tzinfo=UTC)
+ADMIN = Actor(900001, "Alex")
+
+
+async def edit(rig, change: dict) -> None:  # type: ignore[no-untyped-def]
+    services = rig.services
+    async with services.session_factory.begin() as session:
+        prepared = await plan_editing.prepare(
+            session, services.catalog, change, actor=ADMIN, now=rig.clock.now()
+        )
+    await plan_editing.confirm(
+        services.session_factory,
+        services.catalog,
+        prepared.draft_id,
+        actor=ADMIN,
+        now=rig.clock.now(),
+        settings=services.settings,
+    )
+
+
+async def revisions(rig) -> list[tuple[str, int, str]]:  # type: ignore[no-untyped-def]
+    async with rig.services.session_factory() as session:
+        rows = await session.scalars(select(PlanRevision).order_by(PlanRevision.id))
+        return [(row.treatment, row.revision, row.note) for row in rows]
+
+
+async def export(rig, folder: Path) -> dict[str, bytes]:  # type: ignore[no-untyped-def]
+    written = await templates_io.export_plans(rig.services.session_factory, rig.services.catalog, folder)
+    return {path.name: path.read_bytes() for path in sorted(written)}
+
+
+async def import_(rig, folder: Path) -> templates_io.ImportReport:  # type: ignore[no-untyped-def]
+    return await templates_io.import_plans(
+        rig.services.session_factory,
+        rig.services.catalog,
+        folder,
+        settings=rig.services.settings,
+        now=rig.clock.now(),
+    )
+
+
+async def test_export_then_import_changes_nothing_and_exports_the_same_bytes(
+    make_settings, rigs, tmp_path
+) -> None:
+    rig = rigs(make_settings(), SESSION)
+    text = "Line one\n\n<b>Line</b> three: {first_name}   \nwith 'quotes' &amp; \"more\""
+    await edit(
+        rig, {"op": "text", "treatment": "microneedling", "step": "day2_sun", "language": "en", "text": text}
+    )
+    await edit(
+        rig, {"op": "copy_plan", "treatment": "peel", "source": "microneedling", "title": "Peel: light"}
+    )
+    await edit(rig, {"op": "enabled", "treatment": "peel", "step": "day7_checkin", "enabled": False})
+    before = await revisions(rig)
+
+    first = await export(rig, tmp_path / "one")
+    assert sorted(first) == ["microneedling.yaml", "peel.yaml"]
+    assert check_plans(tmp_path / "one") == [], "an export passes `plan check`"
+    report = await import_(rig, tmp_path / "one")
+    assert report.errors == [] and report.saved == {} and report.unchanged == ["microneedling", "peel"]
+    assert await revisions(rig) == before
+    assert await export(rig, tmp_path / "two") == first, "export -> import -> export is byte-identical"
+    assert b"enabled: false" in first["peel.yaml"]
+
+
+async def test_import_saves_one_revision_per_changed_plan(make_settings, rigs, tmp_path) -> None:
+    rig = rigs(make_settings(), SESSION)
+    await edit(
+        rig, {"op": "copy_plan", "treatment": "peel", "source": "microneedling", "title": "Chemical peel"}
+    )
+    files = tmp_path / "plans"
+    await export(rig, files)
+    peel = (files / "peel.yaml").read_text()
+    (files / "peel.yaml").write_text(peel.replace("due: 4h", "due: 5h"))
+    (files / "new_one.yaml").write_text(peel.replace("treatment: peel", "treatment: new_one"))
+    report = await import_(rig, files)
+    assert report.saved == {"peel": 2, "new_one": 1} and report.unchanged == ["microneedling"]
+    assert rig.services.catalog.get("peel").step("same_evening").due.describe() == "5h"
+    assert rig.services.catalog.get("new_one") is not None
+    assert [r for r in await revisions(rig) if r[2] == "import"] == [
+        ("new_one", 1, "import"),
+        ("peel", 2, "import"),
+    ]
+
+
+async def test_import_is_all_or_nothing(make_settings, rigs, tmp_path) -> None:
+    rig = rigs(make_settings(), SESSION)
+    files = tmp_path / "plans"
+    await export(rig, files)
+    good = (files / "microneedling.yaml").read_text()
+    (files / "microneedling.yaml").write_text(good.replace("due: 4h", "due: 6h"))
+    (files / "broken.yaml").write_text(
+        good.replace("treatment: microneedling", "treatment: broken").replace(
+            "{first_name}", "{frist_name}", 1
+        )
+    )
+    report = await import_(rig, files)
+    assert report.saved == {}
+    assert any("did you mean {first_name}?" in str(error) for error in report.errors)
+    assert await revisions(rig) == []
+    assert rig.services.catalog.get("microneedling").step("same_evening").due.describe() == "4h"
+
+
+def test_the_command_line_exports_and_imports(make_settings, monkeypatch, tmp_path, capsys) -> None:
+    settings = make_settings()
+    for name, value in {
+        "TELEGRAM_BOT_TOKEN": settings.telegram_bot_token.get_secret_value(),
+        "DATABASE_URL": settings.database_url,
+        "CLINIC_PHONE": settings.clinic_phone,
+        "MESSAGES_DIR": str(settings.messages_dir),
+    }.items():
+        monkeypatch.setenv(name, value)
+    assert main(["templates", "export", str(tmp_path / "out")]) == 0
+    assert (tmp_path / "out" / "microneedling.yaml").is_file()
+    text = (tmp_path / "out" / "microneedling.yaml").read_text()
+    (tmp_path / "out" / "microneedling.yaml").write_text(text.replace("grace: 3d", "grace: 4d"))
+    assert main(["templates", "import", str(tmp_path / "out")]) == 0
+    assert "microneedling: saved as revision 1" in capsys.readouterr().out
+    (tmp_path / "out" / "microneedling.yaml").write_text(text.replace("grace: 3d", "grase: 3d"))
+    assert main(["templates", "import", str(tmp_path / "out")]) == 1
+    output = capsys.readouterr().out
+    assert "did you mean 'grace'?" in output and "Nothing was imported." in output
+
+
+@pytest.fixture(autouse=True)
+def _quiet_logging(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level("WARNING")

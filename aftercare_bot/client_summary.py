@@ -1,14 +1,17 @@
-"""The staff view of one client: status, plan progress and what comes next."""
+"""The staff view of one client: status, plan progress, what comes next and the recent conversation."""
 
 from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from aftercare_bot.db import deliveries, enrolments
+from aftercare_bot.db import conversation, deliveries, enrolments
+from aftercare_bot.db import staff as staff_repo
 from aftercare_bot.db.models import Client, DeliveryState
 from aftercare_bot.services import Services
 
 UPCOMING_SHOWN = 5
+CONVERSATION_SHOWN = 10
+QUOTE_CHARS = 160
 
 
 async def describe(session: AsyncSession, client: Client, svc: Services, language: str | None = None) -> str:
@@ -18,6 +21,7 @@ async def describe(session: AsyncSession, client: Client, svc: Services, languag
                       status=client.status, client_language=client.language)]
     if enrolment is None:
         lines.append(svc.text("client_no_plan", language))
+        lines += await conversation_lines(session, client, svc, language)
         return "\n".join(lines)
     rows = await deliveries.for_enrolment(session, enrolment.id)
     counts = {state: sum(1 for r in rows if r.state == state) for state in DeliveryState}
@@ -32,4 +36,31 @@ async def describe(session: AsyncSession, client: Client, svc: Services, languag
     for row in upcoming:
         lines.append(svc.text("client_upcoming", language, step=row.step_key,
                               send_at=f"{row.send_at.astimezone(tz):%d %b %H:%M}"))
+    lines += await conversation_lines(session, client, svc, language)
     return "\n".join(lines)
+
+
+async def conversation_lines(session: AsyncSession, client: Client, svc: Services, language: str | None) -> list[str]:
+    """The last few messages each way, with times (clinic time) and the triage level of the client's."""
+    entries = await conversation.recent_for_client(session, client.id, CONVERSATION_SHOWN)
+    lines = ["", svc.text("conv_title", language)]
+    if not entries:
+        return [*lines, svc.text("conv_none", language)]
+    for entry in entries:
+        time = f"{entry.at.astimezone(svc.settings.timezone):%d %b %H:%M}"
+        kind_key = f"esc_kind_{entry.kind}"
+        if not svc.texts.has(kind_key, svc.settings.default_language):
+            kind_key = "esc_kind_other"
+        text = " ".join((entry.text or "").split()) or svc.label(kind_key, language)
+        if len(text) > QUOTE_CHARS:
+            text = text[:QUOTE_CHARS] + "…"
+        if entry.direction == conversation.IN:
+            level = svc.label(f"esc_level_{entry.triage_level or 'routine'}", language)
+            lines.append(svc.text("conv_in", language, time=time, text=text, level=level))
+        elif entry.author_id is not None:
+            member = await staff_repo.get(session, entry.author_id)
+            name = member.name if member is not None and member.name else str(entry.author_id)
+            lines.append(svc.text("conv_out_staff", language, time=time, text=text, name=name))
+        else:
+            lines.append(svc.text("conv_out", language, time=time, text=text))
+    return lines

@@ -11,12 +11,13 @@ import asyncio
 import logging
 import weakref
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
 from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from aftercare_bot import quiet_hours
 from aftercare_bot.db import audit, timers
@@ -31,7 +32,8 @@ from aftercare_bot.db.models import (
     EnrolmentState,
     Timer,
 )
-from aftercare_bot.escalation import KIND_NO_RESPONSE, EscalationDesk, Routing, join_reasons
+from aftercare_bot.escalation import EscalationDesk, Routing, join_reasons
+from aftercare_bot.escalation_cards import KIND_NO_RESPONSE
 from aftercare_bot.outbound import OutboundMessage, RecipientBlocked, SendRejected, SendRetryLater
 from aftercare_bot.plan_messages import CHECKIN_ANSWERS, CHECKIN_NO_RESPONSE, CHECKIN_REMINDER, day_since_session
 from aftercare_bot.services import Services
@@ -64,6 +66,7 @@ class InboundMessage:
 
 class Received(StrEnum):
     STRANGER = "stranger"
+    DUPLICATE = "duplicate"  # the same message delivered again (e.g. after a restart): already handled
     ROUTINE = "routine"
     CONCERN = "concern"
     URGENT = "urgent"
@@ -100,6 +103,10 @@ class ClientConversation:
         async with lock:
             yield
 
+    def exclusive(self, telegram_user_id: int) -> AbstractAsyncContextManager[None]:
+        """Hold this person's messages and check-in answers back meanwhile (e.g. while their data is erased)."""
+        return self._one_at_a_time(telegram_user_id)
+
     # -- free messages -------------------------------------------------------------------------------------
 
     async def receive(self, inbound: InboundMessage) -> Received:
@@ -115,6 +122,11 @@ class ClientConversation:
             )
             if client is None:
                 stranger = True
+            elif await conversation_repo.already_received(
+                session, client.id, telegram_message_id=inbound.message_id, kind=inbound.kind, text=inbound.text
+            ):
+                log.info("message %s of client %s arrived again; already handled", inbound.message_id, client.id)
+                return Received.DUPLICATE
             else:
                 stranger = False
                 enrolment = await enrolment_repo.latest_for_client(session, client.id)
@@ -140,7 +152,7 @@ class ClientConversation:
         await self.desk.publish(routing, stored)
         return Received(result.level)
 
-    async def _may_acknowledge(self, session, client: Client, now: datetime) -> bool:  # type: ignore[no-untyped-def]
+    async def _may_acknowledge(self, session: AsyncSession, client: Client, now: datetime) -> bool:
         last = await conversation_repo.last_out_at(session, client.id, (ACK_KIND,))
         return last is None or now - last >= ACK_INTERVAL
 
@@ -229,7 +241,9 @@ class ClientConversation:
 
     # -- silence after a check-in (timers) -------------------------------------------------------------------
 
-    async def _unanswered(self, session, delivery_id: int) -> tuple[Delivery, Client, Enrolment] | None:  # type: ignore[no-untyped-def]
+    async def _unanswered(
+        self, session: AsyncSession, delivery_id: int
+    ) -> tuple[Delivery, Client, Enrolment] | None:
         delivery = await session.get(Delivery, delivery_id)
         if delivery is None or delivery.answer is not None:
             return None
@@ -238,6 +252,10 @@ class ClientConversation:
         if client is None or enrolment is None:
             return None
         if client.status != ClientStatus.ACTIVE or enrolment.state != EnrolmentState.ACTIVE:
+            return None
+        # Writing to us after the check-in is an answer too, even without pressing a button.
+        wrote_at = await conversation_repo.last_in_at(session, client.id)
+        if wrote_at is not None and delivery.sent_at is not None and wrote_at >= delivery.sent_at:
             return None
         return delivery, client, enrolment
 

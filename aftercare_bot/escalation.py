@@ -8,7 +8,9 @@ are durable timers, so a restart loses neither.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -32,8 +34,8 @@ from aftercare_bot.db.models import (
     StaffMember,
     Timer,
 )
-from aftercare_bot.outbound import Button, OutboundMessage, RecipientBlocked, Sender, SendRejected, SendRetryLater
-from aftercare_bot.plan_messages import day_since_session
+from aftercare_bot.escalation_cards import KIND_MESSAGE, MEDIA_KINDS, Buttons, CaseTexts
+from aftercare_bot.outbound import OutboundMessage, RecipientBlocked, Sender, SendRejected, SendRetryLater
 from aftercare_bot.services import Services
 from aftercare_bot.telegram_html import plain_text
 from aftercare_bot.triage import TriageLevel
@@ -46,8 +48,6 @@ REALERT_TIMER = "escalation_realert"
 FINAL_TIMER = "escalation_final"
 RESPONSE_TIMERS = (REALERT_TIMER, FINAL_TIMER)
 
-KIND_MESSAGE = "message"
-KIND_NO_RESPONSE = "no_response"
 
 # What a staff-chat post of a case is.
 ROLE_CARD = repo.CARD
@@ -58,14 +58,8 @@ ROLE_NOTE = "note"
 ROLE_STAFF = "staff"
 ROLE_CONFIRM = "confirm"
 
-# Message kinds whose content is passed on to staff as it is (a photo by file id, the rest copied).
-MEDIA_KINDS = frozenset(
-    {"photo", "voice", "video", "video_note", "audio", "document", "sticker", "animation", "location", "contact"}
-)
-QUOTE_LIMIT = 1500  # characters of a client message quoted on a card; the card must stay under 4096
 RETRY_SOON = timedelta(seconds=30)
-
-Buttons = tuple[tuple[Button, ...], ...]
+POST_POLL = 0.1
 
 
 class Messenger(Sender, Protocol):
@@ -137,29 +131,16 @@ class StaffMessage:
     photo_file_id: str | None = None
 
 
-@dataclass
-class CardView:
-    escalation: Escalation
-    client: Client
-    enrolment: Enrolment | None
-    trigger: ConversationMessage | None
-    cards: dict[int, int]
-
-
 class EscalationDesk:
     def __init__(self, services: Services, messenger: Messenger) -> None:
         self.svc = services
         self.messenger = messenger
-
-    @property
-    def staff_language(self) -> str:
-        return self.svc.settings.default_language
+        self.texts = CaseTexts(services)
+        # Card edits of one case in turn, so an older state can never overwrite a newer one.
+        self._card_locks: weakref.WeakValueDictionary[int, asyncio.Lock] = weakref.WeakValueDictionary()
 
     def _t(self, key: str, **values: object) -> str:
-        return self.svc.text(key, self.staff_language, **values)
-
-    def _time(self, moment: datetime) -> str:
-        return f"{moment.astimezone(self.svc.settings.timezone):%d %b %H:%M}"
+        return self.texts.t(key, **values)
 
     # -- opening and joining cases (inside the caller's transaction) --------------------------------------
 
@@ -237,13 +218,13 @@ class EscalationDesk:
     async def post_card(self, escalation_id: int) -> None:
         """Post the card to every staff chat that does not have it yet. Raises SendRetryLater to be retried."""
         async with self.svc.session_factory() as session:
-            view = await self._card_view(session, escalation_id)
+            view = await self.texts.view(session, escalation_id)
         if view is None:
             return
         destinations = staff_chats(self.svc)
         if not destinations:
             log.error("no STAFF_CHAT_ID or ADMIN_IDS configured; case %s cannot be shown to anyone", escalation_id)
-        html, buttons = self.card_html(view), self.card_buttons(view.escalation)
+        html, buttons = self.texts.card(view), self.texts.buttons(view.escalation)
         postponed: SendRetryLater | None = None
         for chat_id in destinations:
             if chat_id in view.cards:
@@ -273,11 +254,8 @@ class EscalationDesk:
             cards = await repo.cards(session, escalation_id)
         if client is None:
             return
-        lines = [self._t("esc_thread_message", name=client.name, level=self._t(f"esc_level_{message.triage_level}"))]
-        lines += self._content_lines(message)
-        if upgraded:
-            lines.append(self._t("esc_thread_upgraded"))
-        await self._post_to_staff(escalation_id, "\n".join(lines), cards, ROLE_THREAD, media_of=(message, client))
+        html = self.texts.thread(message, client, upgraded=upgraded)
+        await self._post_to_staff(escalation_id, html, cards, ROLE_THREAD, media_of=(message, client))
 
     async def post_note(self, escalation_id: int, html: str, role: str = ROLE_NOTE) -> None:
         async with self.svc.session_factory() as session:
@@ -345,93 +323,20 @@ class EscalationDesk:
 
     async def refresh_cards(self, escalation_id: int) -> None:
         """Show the case's current state (level, who claimed or resolved it) on every copy of its card."""
-        async with self.svc.session_factory() as session:
-            view = await self._card_view(session, escalation_id)
-        if view is None:
-            return
-        html, buttons = self.card_html(view), self.card_buttons(view.escalation)
-        for chat_id, message_id in view.cards.items():
-            try:
-                await self.messenger.edit(chat_id, message_id, html, buttons)
-            except (SendRetryLater, RecipientBlocked, SendRejected):
-                log.exception("could not update the card of case %s in chat %s", escalation_id, chat_id)
-
-    # -- the card ------------------------------------------------------------------------------------------
-
-    async def _card_view(self, session: AsyncSession, escalation_id: int) -> CardView | None:
-        escalation = await repo.get(session, escalation_id)
-        if escalation is None:
-            return None
-        client = await session.get(Client, escalation.client_id)
-        if client is None:
-            return None
-        enrolment = await session.get(Enrolment, escalation.enrolment_id) if escalation.enrolment_id else None
-        trigger = await conversation_repo.first_of_escalation(session, escalation_id)
-        return CardView(escalation, client, enrolment, trigger, await repo.cards(session, escalation_id))
-
-    def card_html(self, view: CardView) -> str:
-        escalation, client, enrolment = view.escalation, view.client, view.enrolment
-        if escalation.kind == KIND_NO_RESPONSE:
-            header = "esc_card_header_no_response"
-        else:
-            header = "esc_card_header_urgent" if escalation.level == TriageLevel.URGENT else "esc_card_header_concern"
-        lines = [self._t(header, number=escalation.id)]
-        if enrolment is not None:
-            lines.append(self._t("esc_card_client", name=client.name, treatment=self.treatment_title(enrolment),
-                                 day=day_since_session(enrolment.session_at, escalation.created_at,
-                                                       self.svc.settings)))
-        else:
-            lines.append(self._t("esc_card_client_no_plan", name=client.name))
-        if view.trigger is not None:
-            lines += self._content_lines(view.trigger)
-        reasons = [r for r in escalation.reasons.split("\n") if r.strip()]
-        if reasons:
-            lines.append(self._t("esc_card_reasons"))
-            lines += [self._t("esc_card_reason", reason=reason) for reason in reasons]
-        if (escalation.level == TriageLevel.URGENT and view.trigger is not None
-                and view.trigger.triage_level != TriageLevel.URGENT):
-            lines.append(self._t("esc_card_upgraded"))
-        if escalation.claimed_at is not None:
-            lines.append(self._t("esc_card_claimed", name=escalation.claimed_by_name or escalation.claimed_by,
-                                 time=self._time(escalation.claimed_at)))
-        if escalation.state == EscalationState.RESOLVED and escalation.resolved_at is not None:
-            lines.append(self._t("esc_card_resolved", name=escalation.resolved_by_name or escalation.resolved_by,
-                                 time=self._time(escalation.resolved_at)))
-        else:
-            lines.append(self._t("esc_card_hint"))
-        return "\n".join(lines)
-
-    def card_buttons(self, escalation: Escalation) -> Buttons:
-        signer = self.svc.signer
-        resolve = Button(self.svc.label("esc_button_resolve", self.staff_language),
-                         signer.sign("esc", escalation.id, "resolve"))
-        if escalation.state == EscalationState.OPEN:
-            claim = Button(self.svc.label("esc_button_claim", self.staff_language),
-                           signer.sign("esc", escalation.id, "claim"))
-            return ((claim, resolve),)
-        if escalation.state == EscalationState.CLAIMED:
-            return ((resolve,),)
-        return ()
-
-    def _content_lines(self, message: ConversationMessage) -> list[str]:
-        lines = []
-        if message.text and message.text.strip():
-            text = message.text if len(message.text) <= QUOTE_LIMIT else message.text[:QUOTE_LIMIT] + "…"
-            lines.append(self._t("esc_card_quote", text=text))
-        if message.kind in MEDIA_KINDS:
-            lines.append(self._t("esc_card_media", kind=self.kind_label(message.kind)))
-        return lines
-
-    def kind_label(self, kind: str) -> str:
-        key = f"esc_kind_{kind}"
-        return self.svc.label(key if self.svc.texts.has(key, self.staff_language) else "esc_kind_other",
-                              self.staff_language)
-
-    def treatment_title(self, enrolment: Enrolment) -> str:
-        plan = self.svc.catalog.get(enrolment.treatment)
-        if plan is None:
-            return enrolment.treatment
-        return plan.title.get(self.staff_language) or plan.title.get("en") or plan.treatment
+        lock = self._card_locks.get(escalation_id)
+        if lock is None:
+            lock = self._card_locks[escalation_id] = asyncio.Lock()
+        async with lock:
+            async with self.svc.session_factory() as session:
+                view = await self.texts.view(session, escalation_id)
+            if view is None:
+                return
+            html, buttons = self.texts.card(view), self.texts.buttons(view.escalation)
+            for chat_id, message_id in view.cards.items():
+                try:
+                    await self.messenger.edit(chat_id, message_id, html, buttons)
+                except (SendRetryLater, RecipientBlocked, SendRejected):
+                    log.exception("could not update the card of case %s in chat %s", escalation_id, chat_id)
 
     # -- staff actions -------------------------------------------------------------------------------------
 
@@ -507,10 +412,17 @@ class EscalationDesk:
 
     # -- staff replies ---------------------------------------------------------------------------------------
 
-    async def case_of_post(self, chat_id: int, message_id: int) -> int | None:
-        async with self.svc.session_factory() as session:
-            post = await repo.post_at(session, chat_id, message_id)
-        return post.escalation_id if post else None
+    async def case_of_post(self, chat_id: int, message_id: int, *, patience: float = 0.0) -> int | None:
+        """The case a staff-chat post belongs to. A post is recorded just after Telegram accepted it, so a
+        very quick reply may arrive first: `patience` seconds are allowed for the record to appear."""
+        waited = 0.0
+        while True:
+            async with self.svc.session_factory() as session:
+                post = await repo.post_at(session, chat_id, message_id)
+            if post is not None or waited >= patience:
+                return post.escalation_id if post else None
+            await asyncio.sleep(POST_POLL)
+            waited += POST_POLL
 
     async def relay(self, reply: StaffMessage) -> RelayStatus:
         """Pass a staff reply to the client, signed as the clinic; the replier takes the case if nobody has."""
@@ -552,10 +464,10 @@ class EscalationDesk:
                                client_id=client.id, escalation_id=escalation.id,
                                detail={"claimed": took, "reopened": reopened, "kind": reply.kind})
             await self._remember(session, escalation.id, reply.chat_id, reply.message_id, ROLE_STAFF)
-        key = "esc_relay_reopened" if reopened else "esc_relay_sent"
-        await self._confirm(reply, escalation.id, self._t(key, name=client.name, number=escalation.id))
         if took or reopened:
             await self.refresh_cards(escalation.id)
+        key = "esc_relay_reopened" if reopened else "esc_relay_sent"
+        await self._confirm(reply, escalation.id, self._t(key, name=client.name, number=escalation.id))
         return RelayStatus.SENT
 
     async def _deliver_staff_reply(self, client: Client, reply: StaffMessage, has_text: bool) -> int:
@@ -641,6 +553,7 @@ class EscalationDesk:
             client = await session.get(Client, escalation.client_id)
         if client is None:
             return None
+        told = True
         try:
             await self.send_to_client(
                 client, self.svc.text("esc_final_call_clinic", client.language), kind="final",
@@ -648,11 +561,13 @@ class EscalationDesk:
             )
         except (RecipientBlocked, SendRejected):
             log.exception("could not tell client %s to call the clinic", client.id)
+            told = False
         async with self.svc.session_factory.begin() as session:
             await audit.record(session, now=self.svc.clock.now(), action="escalation_final_notice",
-                               escalation_id=escalation_id, client_id=client.id)
+                               escalation_id=escalation_id, client_id=client.id, detail={"told": told})
         total = self.svc.settings.escalation_realert_after + self.svc.settings.escalation_final_after
-        await self.post_note(escalation_id, self._t("esc_final_staff_note", number=escalation_id, name=client.name,
+        key = "esc_final_staff_note" if told else "esc_final_staff_unreachable"
+        await self.post_note(escalation_id, self._t(key, number=escalation_id, name=client.name,
                                                      minutes=_minutes(total)))
         return None
 
@@ -664,32 +579,9 @@ class EscalationDesk:
             names.setdefault(user_id, member.name if member is not None else "")
         return [(user_id, name or str(user_id)) for user_id, name in names.items()]
 
-    # -- the list of open cases ------------------------------------------------------------------------------
-
     async def open_cases_html(self) -> str:
-        now = self.svc.clock.now()
         async with self.svc.session_factory() as session:
-            open_cases = await repo.all_open(session)
-            lines = [self._t("esc_open_title")] if open_cases else [self._t("esc_open_none")]
-            for escalation in open_cases:
-                client = await session.get(Client, escalation.client_id)
-                holder = (self._t("esc_open_held", name=escalation.claimed_by_name or escalation.claimed_by)
-                          if escalation.state == EscalationState.CLAIMED else self._t("esc_open_unclaimed"))
-                lines.append(self._t(
-                    "esc_open_line", number=escalation.id, level=self._t(f"esc_level_{escalation.level}"),
-                    name=client.name if client else "?", age=self.age(now - escalation.created_at), holder=holder,
-                ))
-        return "\n".join(lines)
-
-    def age(self, delta: timedelta) -> str:
-        minutes = max(0, int(delta.total_seconds() // 60))
-        if minutes < 60:
-            return self._t("esc_age_minutes", minutes=minutes)
-        hours, minutes = divmod(minutes, 60)
-        if hours < 24:
-            return self._t("esc_age_hours", hours=hours, minutes=minutes)
-        days, hours = divmod(hours, 24)
-        return self._t("esc_age_days", days=days, hours=hours)
+            return await self.texts.open_cases(session, self.svc.clock.now())
 
 
 def _minutes(delta: timedelta) -> int:

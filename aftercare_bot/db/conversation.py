@@ -12,12 +12,29 @@ from aftercare_bot.db.models import ConversationMessage
 
 IN = "in"
 OUT = "out"
+EDIT = "edit"  # the kind of an edited text message
 
 
 async def add(session: AsyncSession, message: ConversationMessage) -> ConversationMessage:
     session.add(message)
     await session.flush()
     return message
+
+
+async def already_received(
+    session: AsyncSession, client_id: int, *, telegram_message_id: int, kind: str, text: str | None
+) -> bool:
+    """Whether this client message (or this very edit of it) is stored already: Telegram may deliver it twice."""
+    found = await session.scalar(
+        select(ConversationMessage.id).where(
+            ConversationMessage.client_id == client_id,
+            ConversationMessage.direction == IN,
+            ConversationMessage.telegram_message_id == telegram_message_id,
+            ConversationMessage.kind == kind,
+            ConversationMessage.text.is_not_distinct_from(text),
+        ).limit(1)
+    )
+    return found is not None
 
 
 async def recent_for_client(session: AsyncSession, client_id: int, limit: int = 10) -> list[ConversationMessage]:
@@ -48,4 +65,14 @@ async def first_of_escalation(session: AsyncSession, escalation_id: int) -> Conv
         .where(ConversationMessage.escalation_id == escalation_id, ConversationMessage.direction == IN)
         .order_by(ConversationMessage.id)
         .limit(1)
+    )
+
+
+
+async def last_in_at(session: AsyncSession, client_id: int) -> datetime | None:
+    """When the client last wrote (or pressed an answer button)."""
+    return await session.scalar(
+        select(func.max(ConversationMessage.at)).where(
+            ConversationMessage.client_id == client_id, ConversationMessage.direction == IN
+        )
     )

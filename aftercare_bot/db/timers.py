@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from aftercare_bot.db.models import Timer, TimerState
@@ -16,6 +16,18 @@ async def schedule(session: AsyncSession, *, kind: str, subject_id: int, due_at:
     session.add(timer)
     await session.flush()
     return timer
+
+
+async def schedule_many(
+    session: AsyncSession, *, kind: str, subject_ids: Sequence[int], due_at: datetime, now: datetime
+) -> None:
+    """One timer per subject, in one statement."""
+    if subject_ids:
+        await session.execute(insert(Timer), [
+            {"kind": kind, "subject_id": subject_id, "due_at": due_at, "created_at": now,
+             "state": TimerState.PENDING}
+            for subject_id in subject_ids
+        ])
 
 
 async def cancel(session: AsyncSession, *, subject_id: int, kinds: Sequence[str]) -> int:
@@ -29,16 +41,17 @@ async def cancel(session: AsyncSession, *, subject_id: int, kinds: Sequence[str]
 
 async def claim_due(session: AsyncSession, *, now: datetime, limit: int) -> Sequence[Timer]:
     """Atomically take due timers so that exactly one replica fires each (see deliveries.claim_due)."""
-    due_ids = (
+    due = (
         select(Timer.id)
         .where(Timer.state == TimerState.PENDING, Timer.due_at <= now)
         .order_by(Timer.due_at, Timer.id)
         .limit(limit)
         .with_for_update(skip_locked=True)
+        .cte("due")
     )
     claimed = await session.scalars(
         update(Timer)
-        .where(Timer.id.in_(due_ids.scalar_subquery()), Timer.state == TimerState.PENDING)
+        .where(Timer.id == due.c.id, Timer.state == TimerState.PENDING)
         .values(state=TimerState.RUNNING, claimed_at=now)
         .returning(Timer),
         execution_options={"synchronize_session": False},

@@ -14,11 +14,20 @@ COPY messages /app/messages
 WORKDIR /data
 RUN chown aftercare:aftercare /data
 USER aftercare
+# SQLite in /data suits a single container; for several replicas set DATABASE_URL to PostgreSQL.
+# HEALTH_PORT serves /healthz in polling mode; in webhook mode WEBHOOK_PORT (also 8080) serves both.
 ENV PATH="/opt/venv/bin:$PATH" \
     PYTHONUNBUFFERED=1 \
     MESSAGES_DIR=/app/messages \
-    DATABASE_URL=sqlite+aiosqlite:////data/aftercare.db
+    DATABASE_URL=sqlite+aiosqlite:////data/aftercare.db \
+    HEALTH_PORT=8080
 VOLUME ["/data"]
-HEALTHCHECK --interval=30s --timeout=10s --start-period=30s --retries=3 CMD ["aftercare-bot", "health"]
-# `run` applies the database migrations before it starts.
+EXPOSE 8080
+# `aftercare-bot health` asks the running bot's /healthz: the database answers and the dispatcher ticks.
+HEALTHCHECK --interval=30s --timeout=10s --start-period=60s --retries=3 \
+    CMD ["aftercare-bot", "health", "--timeout", "5"]
+# On SIGTERM the bot stops taking updates and finishes the messages being sent within SHUTDOWN_TIMEOUT
+# (8s), inside Docker's default 10s grace; raise both together (docker stop -t / stop_grace_period).
+STOPSIGNAL SIGTERM
+# `run` applies the database migrations, then takes updates by polling, or by webhook when WEBHOOK_URL is set.
 CMD ["aftercare-bot", "run"]

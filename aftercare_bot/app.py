@@ -7,33 +7,46 @@ import os
 import secrets
 import socket
 
-from telegram import BotCommand, BotCommandScopeAllPrivateChats, BotCommandScopeChat
+from telegram import BotCommand, BotCommandScopeAllPrivateChats, BotCommandScopeChat, Update
 from telegram.constants import ParseMode
 from telegram.error import TelegramError
 from telegram.ext import (
-    AIORateLimiter,
     Application,
     ApplicationBuilder,
     CallbackQueryHandler,
     CommandHandler,
     Defaults,
     MessageHandler,
+    TypeHandler,
     filters,
 )
 from telegram.request import BaseRequest
 
-from aftercare_bot import jobs
+from aftercare_bot import jobs, plan_editing, privacy
 from aftercare_bot.callbacks import CallbackSigner
 from aftercare_bot.clock import Clock, SystemClock
 from aftercare_bot.config import Settings
 from aftercare_bot.db.session import create_engine, create_session_factory
 from aftercare_bot.dispatch import Dispatcher
-from aftercare_bot.handlers import client, errors, fallback, staff
+from aftercare_bot.handlers import (
+    admin,
+    admin_edits,
+    admin_templates,
+    client,
+    errors,
+    escalations,
+    fallback,
+    replays,
+    staff,
+)
+from aftercare_bot.handlers import conversation as client_conversation
+from aftercare_bot.handlers import privacy as privacy_handlers
 from aftercare_bot.plan_catalog import PlanCatalog
 from aftercare_bot.plan_messages import PlanMessageComposer
 from aftercare_bot.services import Services
 from aftercare_bot.staff_notify import blocked_notifier
 from aftercare_bot.telegram_io import TelegramSender
+from aftercare_bot.telegram_rate_limit import TelegramRateLimiter
 from aftercare_bot.texts import Texts
 
 log = logging.getLogger(__name__)
@@ -68,9 +81,12 @@ def build_application(
         builder = builder.base_url(settings.telegram_api_base_url).base_file_url(settings.telegram_api_base_file_url)
     if settings.flood_limits:
         # One retry inside the limiter; after that the dispatcher reschedules the row in the database.
-        builder = builder.rate_limiter(AIORateLimiter(max_retries=1))
+        builder = builder.rate_limiter(TelegramRateLimiter(max_retries=1))
     if request is not None:
         builder = builder.request(request)
+    else:
+        timeout = settings.telegram_timeout.total_seconds()
+        builder = builder.connect_timeout(timeout).read_timeout(timeout).write_timeout(timeout)
     if updates_request is not None:
         builder = builder.get_updates_request(updates_request)
     application = builder.build()
@@ -84,6 +100,9 @@ def register_handlers(application: Application) -> None:
     signed = r"^[\w:-]+$"
     add = application.add_handler
 
+    # Before everything: an update Telegram delivers a second time is dropped.
+    add(TypeHandler(Update, replays.drop_replayed), group=-1)
+
     # Clients.
     add(CommandHandler("start", client.start, filters=private))
     add(CommandHandler("help", client.help_command))
@@ -94,6 +113,34 @@ def register_handlers(application: Application) -> None:
     # Staff (each handler checks the role itself, whatever chat the command comes from).
     add(CommandHandler("enrol", staff.enrol))
     add(CommandHandler("client", staff.client))
+
+    # Admins: the team and the plans (each handler checks the role itself, for every update). The edit
+    # conversation comes before client messages: text an admin types during an edit belongs to the edit.
+    add(admin_edits.conversation())
+    add(CommandHandler("staff", admin.staff_command))
+    add(CommandHandler("templates", admin_templates.templates_command))
+    add(CommandHandler("history", admin_templates.history_command))
+    add(CommandHandler("cancel", admin.cancel_outside_edit))
+    add(CallbackQueryHandler(admin.team_button, pattern=r"^ad:t[lrya]:" + signed[1:]))
+    add(CallbackQueryHandler(admin_templates.button, pattern=r"^ad:" + signed[1:]))
+
+    # Client replies and check-in answers; the staff side of escalations (cards, replies, /open).
+    add(CallbackQueryHandler(client_conversation.checkin_answer, pattern=r"^ci:" + signed[1:]))
+    add(CallbackQueryHandler(escalations.case_button, pattern=r"^esc:" + signed[1:]))
+    add(CommandHandler("open", escalations.open_cases))
+    staff_chat_id = application.bot_data["services"].settings.staff_chat_id
+    if staff_chat_id is not None:
+        add(MessageHandler(
+            filters.Chat(staff_chat_id) & filters.UpdateType.MESSAGE & filters.REPLY & ~filters.COMMAND,
+            escalations.staff_reply,
+        ))
+    # Before the fallbacks: every private message that is not a command is a client talking to the clinic.
+    add(MessageHandler(private & ~filters.COMMAND & ~filters.StatusUpdate.ALL, client_conversation.inbound))
+
+    # Anyone may see what the bot holds about them and have it erased.
+    add(CommandHandler("mydata", privacy_handlers.my_data, filters=private))
+    add(CommandHandler("forget", privacy_handlers.forget, filters=private))
+    add(CallbackQueryHandler(privacy_handlers.forget_answer, pattern=r"^forget:" + signed[1:]))
 
     # Whatever is left: unknown commands and buttons get a polite answer.
     add(MessageHandler(filters.COMMAND, fallback.unknown_command))
@@ -113,6 +160,9 @@ async def _post_init(application: Application) -> None:
         clock=services.clock, composer=services.composer, on_blocked=blocked_notifier(bot, services),
         owner=replica_name(),
     )
+    escalations.install_runtime(services, bot)
+    services.runtime["retention"] = privacy.RetentionPurger(services)
+    await plan_editing.refresh(services.session_factory, services.catalog)  # plans edited from Telegram
     await _set_command_menus(application)
     jobs.start(application)
 
@@ -120,9 +170,12 @@ async def _post_init(application: Application) -> None:
 async def _set_command_menus(application: Application) -> None:
     services: Services = application.bot_data["services"]
     language = services.settings.default_language
-    client_commands = [BotCommand(name, services.label(f"menu_{name}", language)) for name in ("help", "stop")]
+    client_commands = [
+        BotCommand(name, services.label(f"menu_{name}", language)) for name in ("help", "stop", "mydata", "forget")
+    ]
     staff_commands = [
-        BotCommand(name, services.label(f"menu_{name}", language)) for name in ("enrol", "client", "help")
+        BotCommand(name, services.label(f"menu_{name}", language))
+        for name in ("enrol", "client", "open", "staff", "help")
     ]
     try:
         await application.bot.set_my_commands(client_commands, scope=BotCommandScopeAllPrivateChats())
@@ -134,6 +187,7 @@ async def _set_command_menus(application: Application) -> None:
     except TelegramError as exc:
         # A menu is a convenience; the bot works without it, so this must not stop start-up.
         log.warning("could not register the command menu: %s", exc)
+    await admin.install_admin_menus(application.bot, services)
 
 
 async def _post_shutdown(application: Application) -> None:

@@ -1,4 +1,4 @@
-"""The command line: `aftercare-bot run | db upgrade | plan check | templates export|import`."""
+"""The command line: `aftercare-bot run | health | db upgrade | plan check | templates export|import | sandbox`."""
 
 from __future__ import annotations
 
@@ -20,26 +20,43 @@ if TYPE_CHECKING:
 log = logging.getLogger("aftercare_bot")
 
 
-def load_settings() -> Settings:
+def load_settings(**overrides: object) -> Settings:
+    """Settings from the environment and .env; `overrides` (from command-line flags) win over both."""
     try:
-        return Settings()  # type: ignore[call-arg]
+        return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         print(describe_errors(exc), file=sys.stderr)
         raise SystemExit(2) from None
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from telegram import Update
+    from aftercare_bot.runner import Mode, serve, webhook_problems
 
-    from aftercare_bot.app import build_application
-
-    settings = load_settings()
+    flags = {"webhook_url": args.webhook_url, "webhook_listen": args.listen, "webhook_port": args.port,
+             "webhook_secret": args.secret_token}
+    settings = load_settings(**{name: value for name, value in flags.items() if value is not None})
+    # Webhook mode when asked for, or when a webhook address is configured and polling was not asked for.
+    mode = Mode.WEBHOOK if args.webhook or (settings.webhook_url and not args.polling) else Mode.POLLING
+    if mode == Mode.WEBHOOK and (problems := webhook_problems(settings)):
+        print("The bot's settings are incomplete or wrong:", *problems, sep="\n", file=sys.stderr)
+        return 2
     services = load_services(settings)
     asyncio.run(_migrate(services.engine))
-    application = build_application(services)
-    log.info("aftercare bot starting (database %s)", services.engine.url.render_as_string(hide_password=True))
-    application.run_polling(allowed_updates=Update.ALL_TYPES, drop_pending_updates=False)
-    return 0
+    return asyncio.run(serve(services, mode))
+
+
+def cmd_health(args: argparse.Namespace) -> int:
+    """Ask the running bot's /healthz; exit 0 when it answers 200 (the container HEALTHCHECK)."""
+    from aftercare_bot.health import health_port, health_url, probe, summary
+
+    settings = load_settings()
+    port = args.port or health_port(settings)
+    if port is None:
+        print("no health endpoint to ask: set HEALTH_PORT, or WEBHOOK_URL in webhook mode", file=sys.stderr)
+        return 1
+    healthy, answer = probe(health_url(settings, port), timeout=args.timeout)
+    print(("healthy: " if healthy else "unhealthy: ") + summary(answer))
+    return 0 if healthy else 1
 
 
 def load_services(settings: Settings) -> Services:
@@ -136,10 +153,28 @@ def cmd_templates(args: argparse.Namespace) -> int:
     return asyncio.run(_run())
 
 
+def cmd_sandbox(args: argparse.Namespace) -> int:
+    from aftercare_bot.sandbox import run_sandbox
+
+    return run_sandbox(port=args.port, open_browser=not args.no_browser)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="aftercare-bot", description="Aftercare plans for clinic clients on Telegram")
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("run", help="apply migrations and run the bot").set_defaults(func=cmd_run)
+    run = commands.add_parser("run", help="apply migrations and run the bot until SIGTERM or Ctrl-C")
+    how = run.add_mutually_exclusive_group()
+    how.add_argument("--webhook", action="store_true", help="take updates through a webhook (default if WEBHOOK_URL)")
+    how.add_argument("--polling", action="store_true", help="take updates by long polling")
+    run.add_argument("--webhook-url", help="public https address Telegram calls (WEBHOOK_URL)")
+    run.add_argument("--listen", help="address to listen on (WEBHOOK_LISTEN, default 0.0.0.0)")
+    run.add_argument("--port", type=int, help="port to listen on (WEBHOOK_PORT, default 8080)")
+    run.add_argument("--secret-token", help="secret Telegram sends with every update (WEBHOOK_SECRET)")
+    run.set_defaults(func=cmd_run)
+    health = commands.add_parser("health", help="exit 0 if the running bot reports itself healthy, else 1")
+    health.add_argument("--port", type=int, help="port of /healthz (default HEALTH_PORT, else WEBHOOK_PORT)")
+    health.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for an answer")
+    health.set_defaults(func=cmd_health)
     db = commands.add_parser("db", help="database maintenance").add_subparsers(dest="db_command", required=True)
     db.add_parser("upgrade", help="apply database migrations").set_defaults(func=cmd_db_upgrade)
     plan = commands.add_parser("plan", help="aftercare plans").add_subparsers(dest="plan_command", required=True)
@@ -155,12 +190,18 @@ def build_parser() -> argparse.ArgumentParser:
     load = templates.add_parser("import", help="check a folder of plan files and save every changed plan")
     load.add_argument("folder")
     load.set_defaults(func=cmd_templates)
+    sandbox = commands.add_parser("sandbox", help="try the bot in your browser, with an emulated Telegram")
+    sandbox.add_argument("--port", type=int, default=8080, help="port of the page on 127.0.0.1 (default 8080)")
+    sandbox.add_argument("--no-browser", action="store_true", help="do not open the page in a browser")
+    sandbox.set_defaults(func=cmd_sandbox)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    # The scheduler would log every dispatcher tick; its warnings and errors still show.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
     args = build_parser().parse_args(argv)
     return args.func(args)
 

@@ -6,9 +6,10 @@ import re
 from datetime import time, timedelta
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BeforeValidator, Field, SecretStr, ValidationError, field_validator
+from pydantic import BeforeValidator, Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 SHIPPED_MESSAGES_DIR = Path(__file__).resolve().parent.parent / "messages"
@@ -30,6 +31,13 @@ def parse_duration_setting(value: object) -> object:
 
 
 Duration = Annotated[timedelta, BeforeValidator(parse_duration_setting)]
+MIN_RETENTION = timedelta(days=1)
+WEBHOOK_SECRET_SHAPE = re.compile(r"[A-Za-z0-9_-]{1,256}")  # what Telegram accepts as secret_token
+
+
+def _blank_is_unset(value: object) -> object:
+    """`WEBHOOK_URL=` in a .env file means "not set", not "set to nothing"."""
+    return None if isinstance(value, str) and not value.strip() else value
 
 
 class QuietHours:
@@ -64,6 +72,16 @@ def _parse_quiet_hours(value: object) -> object:
     if start == end:
         raise ValueError("quiet hours must not start and end at the same time; use 'off' to disable them")
     return QuietHours(start, end)
+
+
+def _parse_retention(value: object) -> object:
+    """A duration, or "off" to keep finished conversations until a client asks for them to be erased."""
+    if isinstance(value, str) and value.strip().lower() in {"", "off", "none", "never"}:
+        return None
+    value = parse_duration_setting(value)
+    if isinstance(value, timedelta) and value < MIN_RETENTION:
+        raise ValueError("RETENTION_PERIOD must be at least 1d (or 'off'); write it like 365d or 52w")
+    return value
 
 
 def _parse_id_list(value: object) -> object:
@@ -102,6 +120,18 @@ class Settings(BaseSettings):
     checkin_reminder_after: Duration = timedelta(hours=8)
     checkin_no_response_after: Duration = timedelta(hours=16)
     flood_limits: bool = True
+    # Finished conversations (every plan over, nothing said for this long) are erased; None keeps them.
+    retention_period: Annotated[timedelta | None, NoDecode, BeforeValidator(_parse_retention)] = timedelta(days=365)
+    # How long one Bot API call (connect, upload, answer) may take before it counts as failed and is retried.
+    telegram_timeout: Duration = timedelta(seconds=5)
+
+    # Webhook mode, /healthz and the graceful stop (README: "Production: webhooks and several replicas").
+    webhook_url: Annotated[str | None, BeforeValidator(_blank_is_unset)] = None
+    webhook_listen: str = "0.0.0.0"
+    webhook_port: int = Field(default=8080, ge=1, le=65535)
+    webhook_secret: Annotated[SecretStr | None, BeforeValidator(_blank_is_unset)] = None
+    health_port: Annotated[Annotated[int, Field(ge=1, le=65535)] | None, BeforeValidator(_blank_is_unset)] = None
+    shutdown_timeout: Duration = timedelta(seconds=8)
 
     @field_validator("telegram_bot_token")
     @classmethod
@@ -125,6 +155,26 @@ class Settings(BaseSettings):
         if not value.strip():
             raise ValueError("warning-sign messages tell clients to call the clinic, so a phone number is needed")
         return value.strip()
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _webhook_url_shape(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            return None
+        parsed = urlsplit(value.strip())
+        if parsed.scheme not in {"http", "https"} or not parsed.hostname:
+            raise ValueError(f"'{value}' is not a full address such as https://bot.example.org/telegram")
+        # Telegram itself only calls https addresses; a local Bot API server (TELEGRAM_API_BASE_URL) may use http.
+        if parsed.scheme != "https" and not info.data.get("telegram_api_base_url"):
+            raise ValueError("Telegram only delivers to https:// addresses")
+        return value.strip()
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _webhook_secret_shape(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not WEBHOOK_SECRET_SHAPE.fullmatch(value.get_secret_value()):
+            raise ValueError("must be 1 to 256 characters, only letters A-Z a-z, digits, _ and -")
+        return value
 
     @field_validator("messages_dir")
     @classmethod

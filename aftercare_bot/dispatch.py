@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+import time
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from aftercare_bot import quiet_hours
@@ -23,6 +25,10 @@ log = logging.getLogger(__name__)
 MAX_BACKOFF = timedelta(minutes=10)
 # Bounded so that one tick cannot hold the event loop forever when the backlog is huge.
 MAX_BATCHES_PER_TICK = 200
+# Once Telegram has a message, failing to record that must not turn into a second send; the database
+# is asked again, with these pauses (seconds), for up to half the send lease.
+RECORD_FIRST_PAUSE = 0.25
+RECORD_MAX_PAUSE = 10.0
 
 
 @dataclass
@@ -47,6 +53,52 @@ def backoff(attempts: int, retry_after: float | None) -> timedelta:
     return delay
 
 
+def _first_per_chat(batch: Sequence[Delivery]) -> tuple[list[Delivery], list[Delivery]]:
+    """The batch's first row for each chat, and the others, which go back for the next batch.
+
+    Telegram takes about one message a second per chat: a second message in the same batch would wait for
+    it, and the whole batch with it. In the next batch it comes first and waits while the others go out.
+    """
+    chats: set[int] = set()
+    first, later = [], []
+    for delivery in batch:
+        (later if delivery.chat_id in chats else first).append(delivery)
+        chats.add(delivery.chat_id)
+    return first, later
+
+
+@dataclass
+class _Sent:
+    """A message Telegram accepted, with the values that record it."""
+
+    delivery: Delivery
+    values: dict[str, object]
+
+
+class _GroupRecorder:
+    """Records sends in one transaction for all that completed while the previous write was running.
+
+    Each caller returns once its own send is recorded, so a message is unrecorded only while it waits
+    for one write; without the grouping, one transaction per message is what limits the send rate.
+    """
+
+    def __init__(self, write: Callable[[list[_Sent]], Awaitable[None]]) -> None:
+        self._write = write
+        self._waiting: list[_Sent] = []
+        self._written = 0  # writes started; the next one takes everything waiting
+        self._turn = asyncio.Lock()
+
+    async def record(self, sent: _Sent) -> None:
+        write_number = self._written
+        self._waiting.append(sent)
+        async with self._turn:
+            if self._written != write_number:
+                return  # a write that started after this send was added took it along
+            group, self._waiting = self._waiting, []
+            self._written += 1
+            await self._write(group)
+
+
 class Dispatcher:
     def __init__(
         self,
@@ -69,6 +121,21 @@ class Dispatcher:
         self.owner = owner
         self._slots = asyncio.Semaphore(concurrency)
         self._lock = asyncio.Lock()
+        self._stopping = False
+        # Monotonic time of the last sign of life (a pass starting, a batch done); the health check reads it.
+        self.last_progress = time.monotonic()
+
+    def stop_claiming(self) -> None:
+        """On shutdown: finish the batch in hand, claim no more rows (another replica will take them)."""
+        self._stopping = True
+
+    async def wait_idle(self, timeout: float) -> bool:  # noqa: ASYNC109
+        """Wait until no pass is running; False if one is still running after `timeout` seconds."""
+        try:
+            async with asyncio.timeout(timeout), self._lock:
+                return True
+        except TimeoutError:
+            return False
 
     async def next_due(self) -> datetime | None:
         async with self.session_factory() as session:
@@ -78,6 +145,7 @@ class Dispatcher:
         """Send everything that is due now. Safe to call at any time; overlapping calls queue."""
         report = TickReport()
         async with self._lock:
+            self.last_progress = time.monotonic()
             now = self.clock.now()
             async with self.session_factory.begin() as session:
                 released = await deliveries.release_stale_claims(
@@ -86,33 +154,60 @@ class Dispatcher:
             if released:
                 log.warning("re-queued %d message(s) left in flight by a stopped sender", released)
             for _ in range(MAX_BATCHES_PER_TICK):
+                if self._stopping:
+                    break
                 async with self.session_factory.begin() as session:
                     batch = await deliveries.claim_due(
                         session, now=self.clock.now(), limit=self.settings.dispatch_batch_size, owner=self.owner
                     )
+                    batch, later = _first_per_chat(batch)
+                    if later:
+                        await deliveries.unclaim(session, [delivery.id for delivery in later])
+                    # With the claim: one query per batch rather than one per message.
+                    plans = await enrolments.by_ids(session, {delivery.enrolment_id for delivery in batch})
                 if not batch:
                     break
-                await asyncio.gather(*(self._guarded(delivery, report) for delivery in batch))
+                recorder = _GroupRecorder(lambda sends: self._record_sent(sends, report))
+                # Returns once every send of the batch is recorded, so before the next claim.
+                await asyncio.gather(*(
+                    self._guarded(delivery, plans.get(delivery.enrolment_id), report, recorder) for delivery in batch
+                ))
+                self.last_progress = time.monotonic()
         return report
 
-    async def _guarded(self, delivery: Delivery, report: TickReport) -> None:
+    async def _guarded(
+        self, delivery: Delivery, enrolment: Enrolment | None, report: TickReport, recorder: _GroupRecorder
+    ) -> None:
+        sent = await self._send_guarded(delivery, enrolment, report)
+        if sent is not None:
+            # Outside the slot: the next message goes out while this one waits for its write.
+            await recorder.record(sent)
+
+    async def _send_guarded(
+        self, delivery: Delivery, enrolment: Enrolment | None, report: TickReport
+    ) -> _Sent | None:
         async with self._slots:
             try:
-                await self._handle(delivery, report)
+                return await self._handle(delivery, enrolment, report)
+            except (SQLAlchemyError, OSError) as exc:
+                log.warning("database error while dispatching delivery %s (%s); it will be retried",
+                            delivery.id, exc.__class__.__name__)
             except Exception:
-                # Never leave a row in SENDING because of a bug; the lease would retry it, but sooner is better.
                 log.exception("unexpected error while dispatching delivery %s", delivery.id)
-                async with self.session_factory.begin() as session:
-                    await deliveries.mark(
-                        session, delivery.id, DeliveryState.PENDING,
-                        send_at=self.clock.now() + backoff(delivery.attempts, None), claimed_at=None,
-                    )
-                report.retried += 1
+            # Never leave a row in SENDING because of an error; the lease would retry it, but sooner is better.
+            try:
+                await self._requeue(delivery, self.clock.now() + backoff(delivery.attempts, None))
+            except (SQLAlchemyError, OSError) as exc:
+                # The database itself is failing (restarting, locked): the lease returns the row later.
+                log.warning("could not re-queue delivery %s (%s); it returns to the queue after SEND_LEASE",
+                            delivery.id, exc.__class__.__name__)
+                return None
+            report.retried += 1
+            return None
 
-    async def _handle(self, delivery: Delivery, report: TickReport) -> None:
+    async def _handle(self, delivery: Delivery, enrolment: Enrolment | None, report: TickReport) -> _Sent | None:
+        """Send one claimed row, or settle it otherwise; a send is returned for the caller to record."""
         now = self.clock.now()
-        async with self.session_factory() as session:
-            enrolment = await session.get(Enrolment, delivery.enrolment_id)
         if enrolment is None or enrolment.state != EnrolmentState.ACTIVE:
             await self._finish(delivery, DeliveryState.CANCELLED, last_error="plan no longer active")
             report.cancelled += 1
@@ -148,17 +243,47 @@ class Dispatcher:
             await self._finish(delivery, DeliveryState.FAILED, last_error=str(exc))
             report.failed += 1
         else:
-            await self._finish(
-                delivery, DeliveryState.SENT, sent_at=self.clock.now(), telegram_message_id=message_id,
-                plan_revision=composed.plan_revision, last_error=None,
-            )
-            report.sent += 1
+            return _Sent(delivery, {
+                "id": delivery.id, "state": DeliveryState.SENT, "claimed_at": None, "sent_at": self.clock.now(),
+                "telegram_message_id": message_id, "plan_revision": composed.plan_revision, "last_error": None,
+            })
+        return None
+
+    async def _record_sent(self, sends: list[_Sent], report: TickReport) -> None:
+        """Record sends Telegram accepted, riding out a short database outage (a restart, a lock).
+
+        Given up after half the send lease, before another replica could take the rows for a second send:
+        they stay 'sending' and go out once more after SEND_LEASE.
+        """
+        ids = ", ".join(str(sent.delivery.id) for sent in sends)
+        loop = asyncio.get_running_loop()
+        give_up_at = loop.time() + self.settings.send_lease.total_seconds() / 2
+        pause = RECORD_FIRST_PAUSE
+        while True:
+            try:
+                async with self.session_factory.begin() as session:
+                    await deliveries.mark_many(session, [sent.values for sent in sends])
+                    await self.composer.after_checkins_sent(
+                        session, [sent.delivery for sent in sends if sent.delivery.checkin]
+                    )
+                report.sent += len(sends)
+                return
+            except (SQLAlchemyError, OSError) as exc:
+                if loop.time() + pause > give_up_at:
+                    log.error("delivery %s was sent but the database could not record it; it stays 'sending' "
+                              "and goes out once more after SEND_LEASE", ids)
+                    return
+                log.warning("delivery %s went out but the database could not record it (%s); trying again in %.2g s",
+                            ids, exc.__class__.__name__, pause)
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, RECORD_MAX_PAUSE)
+            except Exception:
+                log.exception("could not record the send of delivery %s; it goes out once more after SEND_LEASE", ids)
+                return
 
     async def _finish(self, delivery: Delivery, state: DeliveryState, **values: object) -> None:
         async with self.session_factory.begin() as session:
             await deliveries.mark(session, delivery.id, state, claimed_at=None, **values)
-            if state == DeliveryState.SENT and delivery.checkin:
-                await self.composer.after_checkin_sent(session, delivery)
 
     async def _requeue(self, delivery: Delivery, send_at: datetime, **values: object) -> None:
         async with self.session_factory.begin() as session:

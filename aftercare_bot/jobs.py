@@ -10,6 +10,7 @@ from datetime import datetime
 
 from telegram.ext import Application, ContextTypes
 
+from aftercare_bot import plan_editing
 from aftercare_bot.services import Services
 
 log = logging.getLogger(__name__)
@@ -43,22 +44,28 @@ def wake(application: Application, delay: float = MIN_DELAY) -> None:
 
 
 async def run_pending_work(services: Services) -> None:
-    """One pass over everything due: plan messages, then timers."""
+    """One pass over everything due: plan messages, then timers, then the daily retention purge."""
+    # Plans edited on another replica (or imported) take effect here before anything is composed.
+    await plan_editing.refresh_now_and_then(services.session_factory, services.catalog)
     await services.runtime["dispatcher"].run_due()
     timer_runner = services.runtime.get("timer_runner")
     if timer_runner is not None:
         await timer_runner.run_due()
+    # Last, so that it never delays a message: erasing finished conversations, at most once a day.
+    retention = services.runtime.get("retention")
+    if retention is not None:
+        await retention.run_if_due()
 
 
 async def _tick(context: ContextTypes.DEFAULT_TYPE) -> None:
     services: Services = context.application.bot_data["services"]
     try:
         await run_pending_work(services)
+        next_due = await _next_due(services)
     except Exception:
         # The database may be restarting; the safety tick will try again.
         log.exception("dispatch pass failed; will retry on the next tick")
         return
-    next_due = await _next_due(services)
     if next_due is not None:
         delay = (next_due - services.clock.now()).total_seconds()
         tick = services.settings.dispatch_tick.total_seconds()

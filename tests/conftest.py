@@ -24,6 +24,9 @@ BACKENDS = ["sqlite", "postgresql"] if POSTGRES_URL else ["sqlite"]
 TOKEN = "123456:TEST-token_for-the-emulator"
 STAFF_CHAT_ID = -100200300
 ADMIN_ID = 900001
+# PTB warns (an error under pytest) whenever it builds a RetryAfter unless time periods are timedeltas;
+# the bot reads either form.
+os.environ.setdefault("PTB_TIMEDELTA", "true")
 
 
 @pytest.fixture(scope="session")

@@ -16,17 +16,20 @@ async def claim_due(session: AsyncSession, *, now: datetime, limit: int, owner: 
 
     On PostgreSQL the row locks are taken with SKIP LOCKED, so concurrent replicas pick disjoint rows
     instead of waiting on each other; SQLite serialises writers, which gives the same guarantee.
+    The due rows are chosen in a CTE: as `id IN (subquery)` PostgreSQL may run the subquery once per
+    candidate row, and then claims every due row instead of `limit`.
     """
-    due_ids = (
+    due = (
         select(Delivery.id)
         .where(Delivery.state == DeliveryState.PENDING, Delivery.send_at <= now)
         .order_by(Delivery.send_at, Delivery.id)
         .limit(limit)
         .with_for_update(skip_locked=True)
+        .cte("due")
     )
     claimed = await session.scalars(
         update(Delivery)
-        .where(Delivery.id.in_(due_ids.scalar_subquery()), Delivery.state == DeliveryState.PENDING)
+        .where(Delivery.id == due.c.id, Delivery.state == DeliveryState.PENDING)
         .values(state=DeliveryState.SENDING, claimed_at=now, claimed_by=owner, attempts=Delivery.attempts + 1)
         .returning(Delivery),
         execution_options={"synchronize_session": False},
@@ -44,6 +47,15 @@ async def release_stale_claims(session: AsyncSession, *, claimed_before: datetim
     return result.rowcount or 0
 
 
+async def unclaim(session: AsyncSession, delivery_ids: Sequence[int]) -> None:
+    """Put rows just claimed back in the queue, as if they had not been claimed."""
+    await session.execute(
+        update(Delivery)
+        .where(Delivery.id.in_(delivery_ids), Delivery.state == DeliveryState.SENDING)
+        .values(state=DeliveryState.PENDING, claimed_at=None, claimed_by=None, attempts=Delivery.attempts - 1)
+    )
+
+
 async def next_send_at(session: AsyncSession) -> datetime | None:
     return await session.scalar(
         select(func.min(Delivery.send_at)).where(Delivery.state == DeliveryState.PENDING)
@@ -54,6 +66,12 @@ async def mark(session: AsyncSession, delivery_id: int, state: DeliveryState, **
     await session.execute(
         update(Delivery).where(Delivery.id == delivery_id).values(state=state, **values)
     )
+
+
+async def mark_many(session: AsyncSession, rows: Sequence[dict[str, object]]) -> None:
+    """Several rows in one statement: each dict holds the row's `id` and its new values (the same keys)."""
+    if rows:
+        await session.execute(update(Delivery), list(rows))
 
 
 async def cancel_pending_for_enrolment(session: AsyncSession, enrolment_id: int, reason: str) -> int:

@@ -32,7 +32,26 @@ def create_engine(url: str) -> AsyncEngine:
             cursor.close()
 
         return engine
-    return create_async_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    engine = create_async_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    event.listen(engine.sync_engine, "before_cursor_execute", _without_nul_characters, retval=True)
+    return engine
+
+
+def _without_nul_characters(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+    """PostgreSQL text cannot hold the NUL character, which a modified Telegram client can still send;
+    it is stored as U+FFFD instead of failing the whole update."""
+
+    def clean(value: object) -> object:
+        return value.replace("\x00", "\ufffd") if isinstance(value, str) and "\x00" in value else value
+
+    def clean_row(row):  # type: ignore[no-untyped-def]
+        if isinstance(row, dict):
+            return {key: clean(value) for key, value in row.items()}
+        return type(row)(clean(value) for value in row) if isinstance(row, list | tuple) else row
+
+    if executemany and isinstance(parameters, list | tuple):
+        return statement, type(parameters)(clean_row(row) for row in parameters)
+    return statement, clean_row(parameters)
 
 
 def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -1,0 +1,432 @@
+"""Faults end to end: Telegram refusing, failing, slow or unreachable; the bot killed; the database going away.
+
+Whatever happens, every scheduled message and escalation is delivered, once (a message in flight when the
+process dies may go out twice), the bot keeps running, and each fault leaves a clear line in the log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import sqlite3
+import threading
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import event, select, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
+from sqlalchemy.pool import NullPool
+
+from aftercare_bot import jobs
+from aftercare_bot.db import deliveries
+from aftercare_bot.db.models import Client, ClientStatus, Delivery, DeliveryState
+from aftercare_bot.db.session import create_engine, normalise_url
+from aftercare_bot.emulator.server import BotApiEmulator
+from aftercare_bot.outbound import OutboundMessage, Sender
+from tests.bot_process import BotProcess, bot_environment, schedule_due_messages
+from tests.conftest import POSTGRES_URL, TOKEN
+
+EVENING = "thank you for visiting"  # the same-evening message of the micro-needling plan
+CHECKIN = "how is your skin today"  # the day-1 check-in
+SAFETY = "needs attention now"
+REALERT = "still not claimed"
+FINAL = "nobody from the team has answered yet"
+URGENT_TEXT = "It is still bleeding a lot and there is pus"
+EVENING_DUE = timedelta(hours=4, seconds=5)
+
+
+def count(telegram: BotApiEmulator, chat: object, needle: str) -> int:
+    return sum(needle in (message.plain_text or "") for message in telegram.bot_messages(chat))
+
+
+async def due_now(bot, *user_ids: int) -> list:  # type: ignore[no-untyped-def]
+    """Clients (in Telegram and in the database) whose evening message is due now."""
+    users = [bot.telegram.user(user_id, f"C{user_id}") for user_id in user_ids]
+    await schedule_due_messages(bot.settings.database_url, list(user_ids), "microneedling", ["same_evening"])
+    return users
+
+
+async def evening_row(bot, user_id: int = 5001) -> Delivery:  # type: ignore[no-untyped-def]
+    async with bot.services.session_factory() as session:
+        return await session.scalar(
+            select(Delivery).where(Delivery.step_key == "same_evening", Delivery.chat_id == user_id)
+        )
+
+
+# -- Telegram: flood control ---------------------------------------------------------------------------------
+
+
+async def test_flood_control_is_waited_out_no_sooner_than_telegram_asks(bot, caplog) -> None:
+    bot.telegram.fail_next("sendMessage", status=429, retry_after=30)
+    [ann] = await due_now(bot, 5001)
+    await bot.run_due()
+    assert count(bot.telegram, ann, EVENING) == 0
+    row = await evening_row(bot)
+    assert row.state == DeliveryState.PENDING
+    assert row.send_at >= bot.clock.now() + timedelta(seconds=29), "Telegram asked for 30 seconds"
+    assert "flood control" in caplog.text and "retrying at" in caplog.text
+
+    await bot.jump(timedelta(seconds=25))
+    assert count(bot.telegram, ann, EVENING) == 0, "not before Telegram allows"
+    await bot.jump(timedelta(seconds=6))
+    assert count(bot.telegram, ann, EVENING) == 1
+    await bot.jump(timedelta(minutes=10))
+    assert count(bot.telegram, ann, EVENING) == 1
+    assert bot.telegram.stats.too_many_requests == 1
+    assert (await evening_row(bot)).state == DeliveryState.SENT
+
+
+async def test_with_the_rate_limiter_a_429_is_retried_in_place_after_the_wait(bot_factory, caplog) -> None:
+    caplog.set_level(logging.INFO, logger="telegram.ext")
+    bot = await bot_factory(flood_limits=True)  # as in production
+    with bot.telegram.subscribe() as events:
+        bot.telegram.fail_next("sendMessage", status=429, retry_after=1)
+        [ann] = await due_now(bot, 5001)
+        await bot.run_due()
+        seen = events.drain()
+    refused = next(e for e in seen if e.kind == "error_response" and e.data["status"] == 429)
+    sent = next(e for e in seen if e.kind == "message_sent" and e.data["chat_id"] == ann.id)
+    assert sent.time - refused.time >= 1.0, "retried no sooner than Telegram asked"
+    assert count(bot.telegram, ann, EVENING) == 1
+    assert "Rate limit hit" in caplog.text
+    assert (await evening_row(bot)).attempts == 1, "the limiter retried; the dispatcher saw one success"
+
+
+# -- Telegram: errors, timeouts, dropped connections ---------------------------------------------------------
+
+FAILED_SENDS = {
+    "502": (lambda telegram: telegram.fail_next("sendMessage", status=502), "network: Bad Gateway"),
+    "500": (lambda telegram: telegram.fail_next("sendMessage", status=500), "network: Internal Server Error"),
+    # Longer than TELEGRAM_TIMEOUT below: the bot gives up waiting for the answer.
+    "timeout": (lambda telegram: telegram.set_delay("sendMessage", 1.0), "network: Timed out"),
+    "dropped": (lambda telegram: telegram.drop_connections(1, "sendMessage"), "network: httpx.RemoteProtocolError"),
+}
+
+
+@pytest.mark.parametrize("fault", FAILED_SENDS)
+async def test_a_failed_send_is_retried_with_backoff_and_delivered_once(fault, bot_factory, caplog) -> None:
+    bot = await bot_factory(telegram_timeout=0.5)
+    inject, logged = FAILED_SENDS[fault]
+    inject(bot.telegram)
+    [ann] = await due_now(bot, 5001)
+    await bot.run_due()
+    bot.telegram.set_delay("sendMessage", None)
+    assert logged in caplog.text and "retrying at" in caplog.text
+    row = await evening_row(bot)
+    assert row.state == DeliveryState.PENDING and row.attempts == 1
+    assert row.send_at >= bot.clock.now() + timedelta(seconds=4), "backoff starts at 5 seconds"
+    if fault == "timeout":
+        await asyncio.sleep(0.6)  # the abandoned call would have been answered by now
+    assert count(bot.telegram, ann, EVENING) == 0
+
+    await bot.jump(timedelta(seconds=6))
+    assert count(bot.telegram, ann, EVENING) == 1
+    await bot.jump(timedelta(minutes=10))
+    assert count(bot.telegram, ann, EVENING) == 1
+    row = await evening_row(bot)
+    assert row.state == DeliveryState.SENT and row.attempts == 2
+
+
+async def test_network_down_for_a_while_loses_no_message_and_no_escalation(bot, caplog) -> None:
+    telegram = bot.telegram
+    ann = await bot.enrol_client(5001, "Ann")
+    since = telegram.last_message_id(bot.staff_chat)
+    telegram.send_text(ann, URGENT_TEXT)
+    await telegram.wait_for_message(ann, SAFETY, since=0)
+    await telegram.wait_for_message(bot.staff_chat, "URGENT", since=since)
+
+    telegram.set_down(True)
+    await bot.jump(timedelta(minutes=10, seconds=5))  # nobody claimed the case: the re-alert is due
+    await bot.jump(EVENING_DUE)  # and the evening message, and the client's final notice
+    await asyncio.sleep(1.0)  # still down: the poller fails too
+    await bot.jump(timedelta(minutes=1))
+    telegram.set_down(False)
+    assert count(telegram, ann, EVENING) == count(telegram, bot.staff_chat, REALERT) == 0
+    assert "network:" in caplog.text and "retrying at" in caplog.text  # the plan message
+    assert "must wait: network:" in caplog.text  # the escalation timers
+    assert "Exception happened while polling for updates" in caplog.text
+
+    await bot.jump(timedelta(minutes=1))
+    assert count(telegram, ann, EVENING) == 1
+    assert count(telegram, bot.staff_chat, REALERT) == 1
+    assert count(telegram, ann, FINAL) == 1
+    assert count(telegram, ann, SAFETY) == 1
+    # Updates flow again: the poller recovered on its own.
+    since = telegram.last_message_id(ann)
+    telegram.send_command(ann, "help")
+    await telegram.wait_for_message(ann, bot.settings.clinic_phone, since=since, timeout=10)
+    await bot.jump(timedelta(minutes=30))
+    assert count(telegram, ann, EVENING) == count(telegram, bot.staff_chat, REALERT) == count(telegram, ann, FINAL) == 1
+
+
+async def test_a_client_who_blocked_the_bot_holds_up_no_one_else(bot, caplog) -> None:
+    """The single-client case is in test_e2e_core; here the blocked client shares a batch with others."""
+    telegram = bot.telegram
+    telegram.block(telegram.user(5002, "C5002"))
+    clients = await due_now(bot, 5001, 5002, 5003)
+    await bot.run_due()
+    assert [count(telegram, client, EVENING) for client in clients] == [1, 0, 1]
+    await telegram.wait_for_message(bot.staff_chat, "blocked the bot", since=0)
+    await bot.jump(timedelta(days=2))
+    assert count(telegram, bot.staff_chat, "blocked the bot") == 1
+    async with bot.services.session_factory() as session:
+        statuses = dict((await session.execute(select(Client.telegram_user_id, Client.status))).all())
+    assert statuses == {5001: ClientStatus.ACTIVE, 5002: ClientStatus.UNREACHABLE, 5003: ClientStatus.ACTIVE}
+    assert "client 2 blocked the bot; cancelled" in caplog.text
+
+
+# -- the bot killed mid-dispatch -----------------------------------------------------------------------------
+
+
+async def test_a_pass_claims_one_batch_at_a_time(database_url: str) -> None:
+    """What a dead sender leaves in flight is one batch at most; claiming the whole backlog at once would also
+    let the lease hand rows still waiting in a slow batch to a second sender."""
+    await schedule_due_messages(database_url, list(range(5001, 5006)), "microneedling", ["same_evening"])
+    engine = create_engine(database_url)
+    try:
+        claimed = []
+        for _ in range(4):
+            async with engine.begin() as connection:
+                session = AsyncSession(bind=connection)
+                batch = await deliveries.claim_due(session, now=datetime.now(UTC), limit=2, owner="test")
+                claimed.append(sorted(row.chat_id for row in batch))
+    finally:
+        await engine.dispose()
+    assert claimed == [[5001, 5002], [5003, 5004], [5005], []]
+
+
+async def sending_rows(database_url: str) -> list[int]:
+    """Chats whose message is claimed by a sender (state 'sending')."""
+    engine = create_engine(database_url)
+    try:
+        async with engine.connect() as connection:
+            rows = await connection.execute(select(Delivery.chat_id).where(Delivery.state == DeliveryState.SENDING))
+            return sorted(rows.scalars().all())
+    finally:
+        await engine.dispose()
+
+
+async def next_message_to(events, chats: set[int]) -> None:  # type: ignore[no-untyped-def]
+    async with asyncio.timeout(20):
+        async for seen in events:
+            if seen.kind == "message_sent" and seen.data["chat_id"] in chats:
+                return
+
+
+async def test_kill_9_mid_dispatch_and_restart_loses_nothing(database_url: str, tmp_path: Path) -> None:
+    users = list(range(5001, 5006))
+    async with BotApiEmulator(token=TOKEN, bot_username="glow_aftercare_bot") as telegram:
+        for user in users:
+            telegram.user(user, f"C{user}")
+        await schedule_due_messages(database_url, users, "microneedling", ["same_evening"])
+        # Slow sends, one at a time: one message is always on its way.
+        telegram.set_delay("sendMessage", 0.3)
+        settings = {
+            "telegram_api_base_url": telegram.base_url, "database_url": database_url, "dispatch_tick": "1s",
+            "dispatch_batch_size": 1, "send_lease": "2s",
+        }  # fmt: skip
+        env = bot_environment(**settings)
+        first, second = BotProcess(tmp_path, "first", env), BotProcess(tmp_path, "second", env)
+        try:
+            with telegram.subscribe() as events:
+                await first.start()
+                await next_message_to(events, set(users))
+                # The worst moment: Telegram has the message, the bot has not recorded it yet.
+                assert await first.stop(signal.SIGKILL) == -signal.SIGKILL
+            in_flight = await sending_rows(database_url)
+            assert len(in_flight) <= 1
+
+            telegram.set_delay("sendMessage", None)
+            await second.start()
+            assert await telegram.wait_until(lambda: all(count(telegram, user, EVENING) for user in users), 30)
+            await asyncio.sleep(1.2)  # a tick more: anything sent twice would show now
+            received = {user: count(telegram, user, EVENING) for user in users}
+            assert all(received.values()), f"a message was lost: {received}"
+            twice = [user for user, copies in received.items() if copies > 1]
+            assert set(twice) <= set(in_flight), f"only the message in flight at the kill may repeat: {received}"
+            assert max(received.values()) <= 2
+            assert await sending_rows(database_url) == []
+            if in_flight:
+                assert "re-queued 1 message(s) left in flight by a stopped sender" in second.log
+            assert second.process is not None and second.process.returncode is None, "no crash loop"
+            assert await second.stop() == 0
+        finally:
+            await first.kill()
+            await second.kill()
+
+
+# -- the database going away mid-dispatch --------------------------------------------------------------------
+
+
+class PostgresRestart:
+    """What a server restart looks like to the bot: its connections cut, new ones refused, until it is back.
+
+    Only this test run's own database is touched; the shared server keeps running.
+    """
+
+    def __init__(self, database_url: str) -> None:
+        assert POSTGRES_URL is not None
+        self.name = make_url(database_url).database
+        self.admin = create_async_engine(normalise_url(POSTGRES_URL), poolclass=NullPool,
+                                         isolation_level="AUTOCOMMIT")
+        self._cutter: asyncio.Task[None] | None = None
+
+    async def _run(self, sql: str) -> None:
+        async with self.admin.connect() as connection:
+            await connection.execute(text(sql), {"name": self.name})
+
+    async def _cut(self) -> None:
+        await self._run("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                        "WHERE datname = :name AND pid <> pg_backend_pid()")
+
+    async def begin(self) -> None:
+        await self._run(f'ALTER DATABASE "{self.name}" ALLOW_CONNECTIONS false')
+        await self._cut()
+
+        async def keep_cutting() -> None:
+            while True:
+                await asyncio.sleep(0.1)
+                await self._cut()
+
+        self._cutter = asyncio.create_task(keep_cutting())
+
+    async def end(self) -> None:
+        if self._cutter is not None:
+            self._cutter.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._cutter
+            self._cutter = None
+        await self._run(f'ALTER DATABASE "{self.name}" ALLOW_CONNECTIONS true')
+
+    async def close(self) -> None:
+        await self.end()
+        await self.admin.dispose()
+
+
+class SqliteLock:
+    """Another program holding the database file locked (BEGIN EXCLUSIVE) for a while."""
+
+    def __init__(self, database_url: str) -> None:
+        self.path = make_url(database_url).database
+        self._release = threading.Event()
+        self._holder: asyncio.Task[None] | None = None
+
+    def _hold(self, acquired: threading.Event) -> None:
+        connection = sqlite3.connect(self.path, timeout=10, isolation_level=None)
+        try:
+            connection.execute("BEGIN EXCLUSIVE")
+            acquired.set()
+            self._release.wait(30)
+            connection.execute("ROLLBACK")
+        finally:
+            connection.close()
+
+    async def begin(self) -> None:
+        acquired = threading.Event()
+        self._release.clear()
+        self._holder = asyncio.create_task(asyncio.to_thread(self._hold, acquired))
+        assert await asyncio.to_thread(acquired.wait, 10), "could not lock the database"
+
+    async def end(self) -> None:
+        self._release.set()
+        if self._holder is not None:
+            await self._holder
+            self._holder = None
+
+    async def close(self) -> None:
+        await self.end()
+
+
+def shorten_sqlite_busy_timeout(bot, milliseconds: int) -> None:  # type: ignore[no-untyped-def]
+    """The bot waits out locks up to its busy timeout (30 s); a shorter one makes a short test lock a failure."""
+
+    @event.listens_for(bot.services.engine.sync_engine, "connect")
+    def _busy_timeout(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout={milliseconds}")
+        cursor.close()
+
+
+class OutageAfterSend:
+    """A sender that starts a database outage the moment Telegram has accepted the first message."""
+
+    def __init__(self, inner: Sender, start_outage: Callable[[], Awaitable[None]]) -> None:
+        self.inner = inner
+        self.start_outage: Callable[[], Awaitable[None]] | None = start_outage
+
+    async def send(self, message: OutboundMessage) -> int:
+        message_id = await self.inner.send(message)
+        if self.start_outage is not None:
+            start, self.start_outage = self.start_outage, None
+            await start()
+        return message_id
+
+
+async def test_database_going_away_mid_dispatch_loses_and_repeats_nothing(
+    database_url: str, bot_factory, caplog
+) -> None:
+    # The lease outlasts the outage twice over: a send that went out is recorded, not repeated.
+    bot = await bot_factory(send_lease="5s")
+    telegram = bot.telegram
+    if database_url.startswith("postgresql"):
+        outage: PostgresRestart | SqliteLock = PostgresRestart(database_url)
+    else:
+        outage = SqliteLock(database_url)
+        shorten_sqlite_busy_timeout(bot, 200)
+        await bot.services.engine.dispose()
+    clients = [await bot.enrol_client(5001 + n, name) for n, name in enumerate(("Ann", "Bo"))]
+    outage_over = asyncio.Event()
+
+    async def outage_for_a_while() -> None:
+        await outage.begin()
+
+        async def later() -> None:
+            await asyncio.sleep(1.0)
+            await outage.end()
+            outage_over.set()
+
+        background.append(asyncio.create_task(later()))
+
+    background: list[asyncio.Task[None]] = []
+    dispatcher = bot.services.runtime["dispatcher"]
+    dispatcher.sender = OutageAfterSend(dispatcher.sender, outage_for_a_while)
+    try:
+        # 1. The database goes away just after Telegram accepted a message: recording it waits.
+        bot.clock.advance(EVENING_DUE)
+        jobs.wake(bot.application)
+        for client in clients:
+            await telegram.wait_for_message(client, EVENING, since=0, timeout=10)
+        await asyncio.wait_for(outage_over.wait(), 10)
+        await bot.run_due()  # waits for the pass to finish recording
+        async with bot.services.session_factory() as session:
+            states = (await session.scalars(select(Delivery.state).where(Delivery.step_key == "same_evening"))).all()
+        assert states == [DeliveryState.SENT] * 2
+
+        # 2. The database is away when a pass starts: the pass fails, the next tick succeeds.
+        outage_over.clear()
+        await outage_for_a_while()
+        london = bot.clock.now().astimezone(ZoneInfo("Europe/London"))
+        bot.clock.set((london + timedelta(days=1)).replace(hour=10, minute=0, second=5))  # day-1 check-ins due
+        jobs.wake(bot.application)
+        for client in clients:
+            await telegram.wait_for_message(client, CHECKIN, since=0, timeout=10)
+        assert "dispatch pass failed; will retry on the next tick" in caplog.text
+        await bot.run_due()
+        await bot.jump(timedelta(minutes=5))
+        assert [count(telegram, client, EVENING) for client in clients] == [1, 1]
+        assert [count(telegram, client, CHECKIN) for client in clients] == [1, 1]
+        assert "went out but the database could not record it" in caplog.text
+        # Still serving updates.
+        since = telegram.last_message_id(clients[0])
+        telegram.send_command(clients[0], "help")
+        await telegram.wait_for_message(clients[0], bot.settings.clinic_phone, since=since)
+    finally:
+        for task in background:
+            await task
+        await outage.close()

@@ -54,9 +54,13 @@ async def consent_answer(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     svc, lang = services(context), language_of(update, context)
     query, user = update.callback_query, update.effective_user
     parts = svc.signer.verify(query.data if query else None)
-    if query is None or user is None or parts is None or len(parts) != 3 or not parts[1].isdigit():
+    if query is None or user is None or parts is None or len(parts) != 3 or not parts[1].isdecimal():
         if query:
             await query.answer(svc.label("button_not_understood", lang), show_alert=True)
+        return
+    # Consent is asked in the private chat of whoever opened the link; nobody else may answer for them.
+    if query.message is None or query.message.chat.id != user.id:
+        await query.answer(svc.label("button_not_understood", lang), show_alert=True)
         return
     invite_id, agreed = int(parts[1]), parts[2] == "yes"
     now = svc.clock.now()

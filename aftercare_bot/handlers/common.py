@@ -13,6 +13,14 @@ def services(context: ContextTypes.DEFAULT_TYPE) -> Services:
     return context.application.bot_data["services"]
 
 
+ECHO_LIMIT = 200
+
+
+def echoed(value: str, limit: int = ECHO_LIMIT) -> str:
+    """Someone's input quoted back in an answer, shortened so that the answer stays within Telegram's limits."""
+    return value if len(value) <= limit else value[:limit] + "…"
+
+
 def language_of(update: Update, context: ContextTypes.DEFAULT_TYPE) -> str:
     user = update.effective_user
     code = (user.language_code if user else None) or services(context).settings.default_language

@@ -6,7 +6,7 @@ import contextlib
 import logging
 
 from telegram import Update
-from telegram.error import TelegramError
+from telegram.error import BadRequest, TelegramError
 from telegram.ext import ContextTypes
 
 from aftercare_bot.handlers.common import language_of, services
@@ -15,6 +15,11 @@ log = logging.getLogger(__name__)
 
 
 async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+    if isinstance(context.error, BadRequest) and "query is too old" in str(context.error).lower():
+        # A button press handled after Telegram stopped waiting for its answer (the bot was down or slow);
+        # the person's spinner has long stopped, so there is nobody to tell.
+        log.warning("a button press came too late to be answered: %s", context.error)
+        return
     log.error("error while handling an update", exc_info=context.error)
     if not isinstance(update, Update) or update.effective_chat is None:
         return

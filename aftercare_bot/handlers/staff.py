@@ -12,7 +12,7 @@ from aftercare_bot import client_summary, enrolment
 from aftercare_bot.db import clients
 from aftercare_bot.enrol_command import EnrolProblem, parse_enrol
 from aftercare_bot.handlers.auth import staff_only
-from aftercare_bot.handlers.common import language_of, services
+from aftercare_bot.handlers.common import echoed, language_of, services
 
 DEFAULT_TREATMENT = "microneedling"
 
@@ -33,7 +33,8 @@ async def enrol(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         default_treatment=default,
     )
     if isinstance(parsed, EnrolProblem):
-        await update.effective_chat.send_message(svc.text(parsed.key, lang, **parsed.values))
+        values = {name: echoed(value) for name, value in parsed.values.items()}
+        await update.effective_chat.send_message(svc.text(parsed.key, lang, **values))
         return
     async with svc.session_factory.begin() as session:
         invite, token = await enrolment.create_invite(
@@ -61,7 +62,7 @@ async def client(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     async with svc.session_factory() as session:
         found = await clients.search(session, query)
         if not found:
-            await update.effective_chat.send_message(svc.text("client_none", lang, query=query))
+            await update.effective_chat.send_message(svc.text("client_none", lang, query=echoed(query)))
             return
         for match in found[:3]:
             summary = await client_summary.describe(session, match, svc)

@@ -1,0 +1,86 @@
+"""/mydata and /forget: a person sees what the bot holds about them and may have it erased. Domain: privacy.py."""
+
+from __future__ import annotations
+
+import logging
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram.ext import ContextTypes
+
+from aftercare_bot import privacy
+from aftercare_bot.handlers.common import language_of, remove_buttons, services
+from aftercare_bot.staff_notify import notify_staff
+
+log = logging.getLogger(__name__)
+
+REPORT_FILE_NAME = "my-aftercare-data.txt"
+
+
+async def my_data(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    svc, user, chat = services(context), update.effective_user, update.effective_chat
+    if user is None or chat is None or chat.type != chat.PRIVATE:
+        return
+    async with svc.session_factory() as session:
+        data = await privacy.held_data(session, user.id)
+    language = data.client.language if data.client else language_of(update, context)
+    if data.empty:
+        await chat.send_message(svc.text("privacy_nothing", language))
+        return
+    report = privacy.ReportWriter(svc, language).report(data, svc.clock.now())
+    if report.document is not None:
+        await chat.send_document(report.document, filename=REPORT_FILE_NAME, caption=report.messages[0])
+        return
+    for message in report.messages:
+        await chat.send_message(message)
+
+
+async def forget(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    svc, user, chat = services(context), update.effective_user, update.effective_chat
+    if user is None or chat is None or chat.type != chat.PRIVATE:
+        return
+    async with svc.session_factory() as session:
+        data = await privacy.held_data(session, user.id)
+    language = data.client.language if data.client else language_of(update, context)
+    if data.empty:
+        await chat.send_message(svc.text("privacy_nothing", language))
+        return
+    # The user id is signed into the buttons, so a press by anyone else (a forwarded copy) changes nothing.
+    buttons = InlineKeyboardMarkup([[
+        InlineKeyboardButton(svc.label("privacy_forget_button_yes", language),
+                             callback_data=svc.signer.sign("forget", user.id, "yes")),
+        InlineKeyboardButton(svc.label("privacy_forget_button_no", language),
+                             callback_data=svc.signer.sign("forget", user.id, "no")),
+    ]])
+    await chat.send_message(svc.text("privacy_forget_confirm", language), reply_markup=buttons)
+
+
+async def forget_answer(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    svc, query, user = services(context), update.callback_query, update.effective_user
+    if query is None or user is None:
+        return
+    language = language_of(update, context)
+    parts = svc.signer.verify(query.data)
+    if parts is None or len(parts) != 3 or parts[0] != "forget" or parts[1] != str(user.id) or query.message is None:
+        await query.answer(svc.label("button_not_understood", language), show_alert=True)
+        return
+    await query.answer()
+    await remove_buttons(query)
+    chat = query.message.chat
+    if parts[2] != "yes":
+        await chat.send_message(svc.text("privacy_forget_kept", language))
+        return
+    # Not while a message of theirs is being handled, which would write to the conversation being erased.
+    async with svc.runtime["conversation"].exclusive(user.id), svc.session_factory.begin() as session:
+        erasure = await privacy.erase(session, user.id, now=svc.clock.now(), reason=privacy.BY_REQUEST)
+    if erasure is None:
+        await chat.send_message(svc.text("privacy_nothing", language))
+        return
+    log.info("erased a person's data at their request")
+    await chat.send_message(svc.text("privacy_erased", erasure.language or language))
+    staff_language = svc.settings.default_language
+    notice = svc.text("privacy_staff_erased", staff_language, plans=erasure.plans, messages=erasure.messages,
+                      cases=erasure.cases)
+    if erasure.open_cases:
+        numbers = ", ".join(f"#{number}" for number in erasure.open_cases)
+        notice += "\n" + svc.text("privacy_staff_erased_open_cases", staff_language, numbers=numbers)
+    await notify_staff(context.bot, svc, notice)

@@ -7,7 +7,7 @@ import re
 import secrets
 
 from aftercare_bot.emulator.html_entities import utf16_length
-from aftercare_bot.emulator.media import colour_for, solid_png
+from aftercare_bot.emulator.media import colour_for, image_size, solid_png
 from aftercare_bot.emulator.models import JSON, ChatHandle, FileRecord, StoredMessage, UserHandle
 from aftercare_bot.emulator.world import ChatRef, MessageRef, UserRef, WorldState
 
@@ -60,11 +60,21 @@ class World(WorldState):
         caption: str | None = None,
         chat: ChatRef | None = None,
         reply_to: MessageRef | int | None = None,
+        content: bytes | None = None,
     ) -> JSON:
-        seed = self.next_id()
+        """A photo; by default a generated one in two sizes, or ``content`` (a PNG or JPEG) as sent."""
+        if content is not None:
+            size = image_size(content)
+            if size is None:
+                raise ValueError("a photo must be a PNG or JPEG image")
+            extension = "jpg" if content.startswith(b"\xff\xd8") else "png"
+            images = [(*size, content, extension)]
+        else:
+            seed = self.next_id()
+            images = [(w, h, solid_png(w, h, colour_for(seed)), "png") for w, h in PHOTO_SIZES]
         sizes = []
-        for width, height in PHOTO_SIZES:
-            record = self.add_file(solid_png(width, height, colour_for(seed)), "photos", "png")
+        for width, height, image, extension in images:
+            record = self.add_file(image, "photos", extension)
             sizes.append({
                 "file_id": record.file_id, "file_unique_id": record.file_unique_id,
                 "width": width, "height": height, "file_size": len(record.content),

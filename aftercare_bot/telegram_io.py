@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, ReplyParameters
 from telegram.error import (
@@ -28,12 +30,31 @@ def keyboard(rows: tuple[tuple[Button, ...], ...] | list[list[Button]]) -> Inlin
     )
 
 
+@contextmanager
+def domain_errors() -> Iterator[None]:
+    """Telegram's errors as the domain's: blocked, try again later, or refused for good."""
+    try:
+        yield
+    except Forbidden as exc:
+        raise RecipientBlocked(str(exc)) from exc
+    except RetryAfter as exc:
+        raise SendRetryLater(f"flood control: {exc}", retry_after=_seconds(exc.retry_after)) from exc
+    except BadRequest as exc:  # before NetworkError, of which PTB makes it a subclass
+        raise SendRejected(str(exc)) from exc
+    except (TimedOut, NetworkError) as exc:
+        raise SendRetryLater(f"network: {exc}") from exc
+    except ChatMigrated as exc:
+        raise SendRejected(f"chat moved to {exc.new_chat_id}") from exc
+    except TelegramError as exc:
+        raise SendRetryLater(f"telegram: {exc}") from exc
+
+
 class TelegramSender:
     def __init__(self, bot: Bot) -> None:
         self.bot = bot
 
     async def send(self, message: OutboundMessage) -> int:
-        try:
+        with domain_errors():
             if message.photo_file_id:
                 sent = await self.bot.send_photo(
                     message.chat_id, message.photo_file_id, caption=message.html or None,
@@ -44,18 +65,6 @@ class TelegramSender:
                     message.chat_id, message.html, reply_markup=keyboard(message.buttons),
                     reply_parameters=_reply(message),
                 )
-        except Forbidden as exc:
-            raise RecipientBlocked(str(exc)) from exc
-        except RetryAfter as exc:
-            raise SendRetryLater(f"flood control: {exc}", retry_after=_seconds(exc.retry_after)) from exc
-        except BadRequest as exc:  # before NetworkError, of which PTB makes it a subclass
-            raise SendRejected(str(exc)) from exc
-        except (TimedOut, NetworkError) as exc:
-            raise SendRetryLater(f"network: {exc}") from exc
-        except ChatMigrated as exc:
-            raise SendRejected(f"chat moved to {exc.new_chat_id}") from exc
-        except TelegramError as exc:
-            raise SendRetryLater(f"telegram: {exc}") from exc
         return sent.message_id
 
 

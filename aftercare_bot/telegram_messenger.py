@@ -2,36 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from datetime import timedelta
-
 from telegram import ReplyParameters
-from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
 
-from aftercare_bot.outbound import Button, RecipientBlocked, SendRejected, SendRetryLater
-from aftercare_bot.telegram_io import TelegramSender, keyboard
-
-
-@contextmanager
-def domain_errors() -> Iterator[None]:
-    """Telegram's errors as the domain's, in the same way TelegramSender.send maps them."""
-    try:
-        yield
-    except Forbidden as exc:
-        raise RecipientBlocked(str(exc)) from exc
-    except RetryAfter as exc:
-        wait = exc.retry_after
-        seconds = wait.total_seconds() if isinstance(wait, timedelta) else float(wait)
-        raise SendRetryLater(f"flood control: {exc}", retry_after=seconds) from exc
-    except BadRequest as exc:
-        raise SendRejected(str(exc)) from exc
-    except (TimedOut, NetworkError) as exc:
-        raise SendRetryLater(f"network: {exc}") from exc
-    except ChatMigrated as exc:
-        raise SendRejected(f"chat moved to {exc.new_chat_id}") from exc
-    except TelegramError as exc:
-        raise SendRetryLater(f"telegram: {exc}") from exc
+from aftercare_bot.outbound import Button, SendRejected
+from aftercare_bot.telegram_io import TelegramSender, domain_errors, keyboard
 
 
 class TelegramMessenger(TelegramSender):

@@ -113,7 +113,7 @@ class Settings(BaseSettings):
 
     invite_ttl: Duration = timedelta(days=7)
     dispatch_tick: Duration = timedelta(seconds=30)
-    dispatch_batch_size: int = Field(default=50, ge=1, le=1000)
+    dispatch_batch_size: int = Field(default=100, ge=1, le=1000)
     send_lease: Duration = timedelta(minutes=2)
     escalation_realert_after: Duration = timedelta(minutes=10)
     escalation_final_after: Duration = timedelta(minutes=10)

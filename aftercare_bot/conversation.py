@@ -2,7 +2,8 @@
 
 Urgent: a safety message to the client at once and an urgent case for staff. Concern: a case, and the client
 is told the team will reply. Routine: a kind acknowledgement now and then. Silence after a check-in earns one
-reminder, then a "no response" case for staff.
+reminder, then a "no response" case for staff. What the client is told is queued in the outbox in the same
+transaction as their message, so a Telegram outage delays it but cannot lose it.
 """
 
 from __future__ import annotations
@@ -48,6 +49,12 @@ ACK_KIND = "ack"
 ANSWER_LEVELS = {"ok": TriageLevel.ROUTINE, "worried": TriageLevel.CONCERN, "urgent": TriageLevel.URGENT}
 # Media that triage should treat as "something to look at" (a photo is told apart by has_photo).
 TRIAGE_MEDIA_KINDS = frozenset({"voice", "video", "video_note", "audio", "document", "animation"})
+# What a check-in answer earns: (text key, conversation kind).
+CHECKIN_REPLIES = {
+    TriageLevel.URGENT: ("esc_safety_urgent", "safety"),
+    TriageLevel.CONCERN: ("checkin_worried", "notice"),
+    TriageLevel.ROUTINE: ("checkin_thanks", "thanks"),
+}
 
 
 @dataclass(frozen=True)
@@ -145,43 +152,36 @@ class ClientConversation:
                     triage_level=result.level, triage_reasons=join_reasons(result.reasons), at=now,
                 ))
                 acknowledge = result.level != TriageLevel.URGENT and await self._may_acknowledge(session, client, now)
+                answer = self._answer(routing, result.level, acknowledge)
+                if answer is not None:
+                    key, kind = answer
+                    await self.desk.tell_client(
+                        session, client, self.svc.text(key, client.language), kind=kind,
+                        escalation_id=routing.escalation_id, enrolment_id=enrolment.id if enrolment else None,
+                    )
+                await self.desk.queue_for_staff(session, routing, stored, client)
         if stranger:
             await self._answer_stranger(inbound)
             return Received.STRANGER
-        await self._tell_client(client, routing, result.level, acknowledge, enrolment)
-        await self.desk.publish(routing, stored)
+        await self.desk.outbox.deliver(client.chat_id)  # the client first: the safety message
+        await self.desk.publish(routing)
         return Received(result.level)
 
     async def _may_acknowledge(self, session: AsyncSession, client: Client, now: datetime) -> bool:
         last = await conversation_repo.last_out_at(session, client.id, (ACK_KIND,))
         return last is None or now - last >= ACK_INTERVAL
 
-    async def _tell_client(
-        self, client: Client, routing: Routing, level: TriageLevel, acknowledge: bool, enrolment: Enrolment | None
-    ) -> None:
-        """What the client hears back: safety first, otherwise a short word that someone is listening."""
+    @staticmethod
+    def _answer(routing: Routing, level: TriageLevel, acknowledge: bool) -> tuple[str, str] | None:
+        """What the client hears back, as (text key, kind): safety first, otherwise a short word that someone is
+        listening."""
         if level == TriageLevel.URGENT:
-            key, kind = "esc_safety_urgent", "safety"
-        elif routing.created:
-            key, kind = "esc_concern_received", "notice"
-        elif not acknowledge:
-            return
-        elif routing.joined:
-            key, kind = "esc_joined_ack", ACK_KIND
-        else:
-            key, kind = "esc_routine_ack", ACK_KIND
-        await self._send_quietly(client, key, kind, routing.escalation_id, enrolment)
-
-    async def _send_quietly(
-        self, client: Client, key: str, kind: str, escalation_id: int | None, enrolment: Enrolment | None
-    ) -> None:
-        try:
-            await self.desk.send_to_client(
-                client, self.svc.text(key, client.language), kind=kind, escalation_id=escalation_id,
-                enrolment_id=enrolment.id if enrolment else None,
-            )
-        except (SendRetryLater, RecipientBlocked, SendRejected):
-            log.exception("could not send %s to client %s", key, client.id)
+            return "esc_safety_urgent", "safety"
+        if routing.created:
+            return "esc_concern_received", "notice"
+        if not acknowledge:
+            return None
+        return ("esc_joined_ack" if routing.joined else "esc_routine_ack"), ACK_KIND
 
     async def _answer_stranger(self, inbound: InboundMessage) -> None:
         try:
@@ -230,13 +230,12 @@ class ClientConversation:
             ))
             await audit.record(session, now=now, action="checkin_answered", actor_id=telegram_user_id,
                                client_id=client.id, detail={"delivery_id": delivery_id, "answer": answer})
-        key, kind = {
-            TriageLevel.URGENT: ("esc_safety_urgent", "safety"),
-            TriageLevel.CONCERN: ("checkin_worried", "notice"),
-            TriageLevel.ROUTINE: ("checkin_thanks", "thanks"),
-        }[level]
-        await self._send_quietly(client, key, kind, routing.escalation_id, enrolment)
-        await self.desk.publish(routing, stored)
+            key, kind = CHECKIN_REPLIES[level]
+            await self.desk.tell_client(session, client, self.svc.text(key, client.language), kind=kind,
+                                        escalation_id=routing.escalation_id, enrolment_id=delivery.enrolment_id)
+            await self.desk.queue_for_staff(session, routing, stored, client)
+        await self.desk.outbox.deliver(client.chat_id)
+        await self.desk.publish(routing)
         return CheckinResult(CheckinStatus.ANSWERED, label, client.language)
 
     # -- silence after a check-in (timers) -------------------------------------------------------------------
@@ -270,18 +269,18 @@ class ClientConversation:
         resume = quiet_hours.next_allowed(now, self.svc.settings.quiet_hours, self.svc.settings.timezone)
         if resume > now:
             return resume  # not at night; the timer waits for the morning
-        try:
-            await self.desk.send_to_client(
-                client, self.svc.text("checkin_reminder", client.language), kind="reminder",
-                enrolment_id=enrolment.id, reply_to=delivery.telegram_message_id,
-            )
-        except (RecipientBlocked, SendRejected):
-            log.exception("could not remind client %s of check-in %s", client.id, delivery.id)
         async with self.svc.session_factory.begin() as session:
+            # The no-response timer comes with the reminder: if it exists, this timer ran already.
+            if await timers.exists(session, kind=CHECKIN_NO_RESPONSE, subject_id=delivery.id):
+                return None
+            await self.desk.tell_client(session, client, self.svc.text("checkin_reminder", client.language),
+                                        kind="reminder", enrolment_id=enrolment.id,
+                                        reply_to=delivery.telegram_message_id)
             await timers.schedule(session, kind=CHECKIN_NO_RESPONSE, subject_id=delivery.id,
                                   due_at=now + self.svc.settings.checkin_no_response_after, now=now)
             await audit.record(session, now=now, action="checkin_reminded", client_id=client.id,
                                detail={"delivery_id": delivery.id})
+        await self.desk.outbox.deliver(client.chat_id)
         return None
 
     async def checkin_silence(self, timer: Timer) -> datetime | None:
@@ -301,11 +300,10 @@ class ClientConversation:
                                                 kind=KIND_NO_RESPONSE)
                 await audit.record(session, now=now, action="checkin_no_response", client_id=client.id,
                                    escalation_id=routing.escalation_id, detail={"delivery_id": delivery.id})
-            if routing.created:
-                await self.desk.publish(routing, None)
-            elif routing.escalation_id is not None:
-                await self.desk.post_note(routing.escalation_id, self.svc.text(
-                    "esc_thread_no_response", language, name=client.name, step=delivery.step_key))
+                if not routing.created and routing.escalation_id is not None:
+                    await self.desk.queue_note(session, routing.escalation_id, self.svc.text(
+                        "esc_thread_no_response", language, name=client.name, step=delivery.step_key), client.id)
+            await self.desk.publish(routing)
         return None
 
     @asynccontextmanager

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from aftercare_bot import quiet_hours
+from aftercare_bot import confirmed_sends, quiet_hours
 from aftercare_bot.clock import Clock
 from aftercare_bot.config import Settings
 from aftercare_bot.db import audit, deliveries, enrolments
@@ -25,10 +25,6 @@ log = logging.getLogger(__name__)
 MAX_BACKOFF = timedelta(minutes=10)
 # Bounded so that one tick cannot hold the event loop forever when the backlog is huge.
 MAX_BATCHES_PER_TICK = 200
-# Once Telegram has a message, failing to record that must not turn into a second send; the database
-# is asked again, with these pauses (seconds), for up to half the send lease.
-RECORD_FIRST_PAUSE = 0.25
-RECORD_MAX_PAUSE = 10.0
 
 
 @dataclass
@@ -51,6 +47,31 @@ def backoff(attempts: int, retry_after: float | None) -> timedelta:
     if retry_after is not None:
         delay = max(delay, timedelta(seconds=retry_after))
     return delay
+
+
+@dataclass(frozen=True)
+class Blocked:
+    """A client found to have blocked the bot, and how many of their waiting plan messages were cancelled."""
+
+    client: Client
+    cancelled: int
+    first_time: bool  # False when they were known to be unreachable already
+
+
+async def record_blocked(session: AsyncSession, client_id: int, *, now: datetime) -> Blocked | None:
+    """The client blocked the bot or deleted their account: unreachable, plans ended, waiting messages
+    cancelled (including one being sent). None when there is no such client. The caller commits."""
+    client = await session.get(Client, client_id)
+    if client is None:
+        return None
+    first_time = client.status != ClientStatus.UNREACHABLE
+    client.status = ClientStatus.UNREACHABLE
+    client.updated_at = now
+    cancelled = await deliveries.cancel_open_for_client(session, client.id, "client blocked the bot")
+    await enrolments.end_active(session, client.id, EnrolmentState.UNREACHABLE, now=now)
+    await audit.record(session, now=now, action="client_unreachable", client_id=client.id,
+                       detail={"cancelled": cancelled})
+    return Blocked(client, cancelled, first_time)
 
 
 def _first_per_chat(batch: Sequence[Delivery]) -> tuple[list[Delivery], list[Delivery]]:
@@ -256,30 +277,22 @@ class Dispatcher:
         they stay 'sending' and go out once more after SEND_LEASE.
         """
         ids = ", ".join(str(sent.delivery.id) for sent in sends)
-        loop = asyncio.get_running_loop()
-        give_up_at = loop.time() + self.settings.send_lease.total_seconds() / 2
-        pause = RECORD_FIRST_PAUSE
-        while True:
-            try:
-                async with self.session_factory.begin() as session:
-                    await deliveries.mark_many(session, [sent.values for sent in sends])
-                    await self.composer.after_checkins_sent(
-                        session, [sent.delivery for sent in sends if sent.delivery.checkin]
-                    )
-                report.sent += len(sends)
-                return
-            except (SQLAlchemyError, OSError) as exc:
-                if loop.time() + pause > give_up_at:
-                    log.error("delivery %s was sent but the database could not record it; it stays 'sending' "
-                              "and goes out once more after SEND_LEASE", ids)
-                    return
-                log.warning("delivery %s went out but the database could not record it (%s); trying again in %.2g s",
-                            ids, exc.__class__.__name__, pause)
-                await asyncio.sleep(pause)
-                pause = min(pause * 2, RECORD_MAX_PAUSE)
-            except Exception:
-                log.exception("could not record the send of delivery %s; it goes out once more after SEND_LEASE", ids)
-                return
+
+        async def write() -> None:
+            async with self.session_factory.begin() as session:
+                await deliveries.mark_many(session, [sent.values for sent in sends])
+                await self.composer.after_checkins_sent(
+                    session, [sent.delivery for sent in sends if sent.delivery.checkin]
+                )
+
+        try:
+            await confirmed_sends.record(write, lease=self.settings.send_lease, what=f"delivery {ids} went out")
+        except confirmed_sends.NotRecorded:
+            return  # it stays 'sending' and goes out once more after SEND_LEASE
+        except Exception:
+            log.exception("could not record the send of delivery %s; it goes out once more after SEND_LEASE", ids)
+            return
+        report.sent += len(sends)
 
     async def _finish(self, delivery: Delivery, state: DeliveryState, **values: object) -> None:
         async with self.session_factory.begin() as session:
@@ -293,19 +306,8 @@ class Dispatcher:
             )
 
     async def _client_blocked(self, client: Client) -> None:
-        now = self.clock.now()
         async with self.session_factory.begin() as session:
-            fresh = await session.get(Client, client.id)
-            if fresh is None:
-                return
-            already = fresh.status == ClientStatus.UNREACHABLE
-            fresh.status = ClientStatus.UNREACHABLE
-            fresh.updated_at = now
-            # The row being sent is SENDING rather than PENDING; it is cancelled too.
-            cancelled = await deliveries.cancel_open_for_client(session, client.id, "client blocked the bot")
-            await enrolments.end_active(session, client.id, EnrolmentState.UNREACHABLE, now=now)
-            await audit.record(session, now=now, action="client_unreachable", client_id=client.id,
-                               detail={"cancelled": cancelled})
-        if not already:
-            log.warning("client %s blocked the bot; cancelled %d pending message(s)", client.id, cancelled)
-            await self.on_blocked(fresh, cancelled)
+            blocked = await record_blocked(session, client.id, now=self.clock.now())
+        if blocked is not None and blocked.first_time:
+            log.warning("client %s blocked the bot; cancelled %d pending message(s)", client.id, blocked.cancelled)
+            await self.on_blocked(blocked.client, blocked.cancelled)

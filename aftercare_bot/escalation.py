@@ -3,7 +3,8 @@
 A client has at most one unresolved case; later messages join it and are threaded under its card. Every
 bot post that belongs to a case is remembered (EscalationPost), so a staff reply to any of them reaches the
 client. Urgent cases nobody claims are announced again, then the client is told to call the clinic; both
-are durable timers, so a restart loses neither.
+are durable timers, so a restart loses neither. Everything else the desk says, to staff or to a client, goes
+through the outbox, so a Telegram outage delays it but never loses it.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from typing import Protocol
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from aftercare_bot.confirmed_sends import NotRecorded
+from aftercare_bot.confirmed_sends import record as record_confirmed
 from aftercare_bot.db import audit, timers
 from aftercare_bot.db import conversation as conversation_repo
 from aftercare_bot.db import escalations as repo
@@ -29,13 +32,15 @@ from aftercare_bot.db.models import (
     ConversationMessage,
     Enrolment,
     Escalation,
+    EscalationPost,
     EscalationState,
     Role,
     StaffMember,
     Timer,
 )
-from aftercare_bot.escalation_cards import KIND_MESSAGE, MEDIA_KINDS, Buttons, CaseTexts
-from aftercare_bot.outbound import OutboundMessage, RecipientBlocked, Sender, SendRejected, SendRetryLater
+from aftercare_bot.escalation_cards import KIND_MESSAGE, MEDIA_KINDS, Buttons, CardView, CaseTexts
+from aftercare_bot.outbound import OutboundMessage, RecipientBlocked, SendRejected, SendRetryLater
+from aftercare_bot.outbox import Outbox, OutboxMessenger, Outcome, Report
 from aftercare_bot.services import Services
 from aftercare_bot.telegram_html import plain_text
 from aftercare_bot.triage import TriageLevel
@@ -56,20 +61,17 @@ ROLE_MEDIA = "media"
 ROLE_REALERT = "realert"
 ROLE_NOTE = "note"
 ROLE_STAFF = "staff"
-ROLE_CONFIRM = "confirm"
+ROLE_CONFIRM = repo.CONFIRM
+FINAL_KIND = "final"  # the conversation kind of the client's final notice
 
 RETRY_SOON = timedelta(seconds=30)
 POST_POLL = 0.1
 
 
-class Messenger(Sender, Protocol):
+class Messenger(OutboxMessenger, Protocol):
     """A Sender that can also change its earlier messages and copy someone's message to another chat."""
 
     async def edit(self, chat_id: int, message_id: int, html: str, buttons: Buttons = ()) -> None: ...
-
-    async def copy(
-        self, chat_id: int, from_chat_id: int, message_id: int, *, reply_to_message_id: int | None = None
-    ) -> int: ...
 
 
 def staff_chats(services: Services) -> list[int]:
@@ -111,10 +113,18 @@ class StaffActionResult:
 
 class RelayStatus(StrEnum):
     SENT = "sent"
+    QUEUED = "queued"  # Telegram is not taking it now; it is sent later and its author told then
     NOT_A_CASE = "not_a_case"
+    ERASED = "erased"  # a post of a case whose client has since erased their data
     EMPTY = "empty"
     BLOCKED = "blocked"
     FAILED = "failed"
+
+
+RELAY_STATUS = {
+    Outcome.SENT: RelayStatus.SENT, Outcome.WAITING: RelayStatus.QUEUED,
+    Outcome.BLOCKED: RelayStatus.BLOCKED, Outcome.REJECTED: RelayStatus.FAILED,
+}
 
 
 @dataclass(frozen=True)
@@ -132,9 +142,10 @@ class StaffMessage:
 
 
 class EscalationDesk:
-    def __init__(self, services: Services, messenger: Messenger) -> None:
+    def __init__(self, services: Services, messenger: Messenger, outbox: Outbox | None = None) -> None:
         self.svc = services
         self.messenger = messenger
+        self.outbox = outbox or Outbox(services, messenger)
         self.texts = CaseTexts(services)
         # Card edits of one case in turn, so an older state can never overwrite a newer one.
         self._card_locks: weakref.WeakValueDictionary[int, asyncio.Lock] = weakref.WeakValueDictionary()
@@ -189,16 +200,29 @@ class EscalationDesk:
 
     # -- posting to staff ----------------------------------------------------------------------------------
 
-    async def publish(self, routing: Routing, message: ConversationMessage | None) -> None:
-        """After the routing is committed: the new card, or the message threaded under the open case."""
+    async def queue_for_staff(
+        self, session: AsyncSession, routing: Routing, message: ConversationMessage | None, client: Client
+    ) -> None:
+        """Inside the routing's transaction: a message joining an open case is queued under its card."""
+        if not routing.joined or routing.escalation_id is None or message is None:
+            return
+        html = self.texts.thread(message, client, upgraded=routing.upgraded)
+        await self.outbox.to_staff(session, html, escalation_id=routing.escalation_id, role=ROLE_THREAD,
+                                   client_id=client.id)
+        await self._queue_media(session, routing.escalation_id, message, client)
+
+    async def queue_note(self, session: AsyncSession, escalation_id: int, html: str, client_id: int | None) -> None:
+        await self.outbox.to_staff(session, html, escalation_id=escalation_id, role=ROLE_NOTE, client_id=client_id)
+
+    async def publish(self, routing: Routing) -> None:
+        """After the routing is committed: the new card, the raised level, and whatever was queued for staff."""
         if routing.escalation_id is None:
             return
         if routing.created and routing.card_timer_id is not None:
             await self.post_card_now(routing.card_timer_id, routing.escalation_id)
-        elif routing.joined and message is not None:
-            await self.post_thread(routing.escalation_id, message, upgraded=routing.upgraded)
-            if routing.upgraded:
-                await self.refresh_cards(routing.escalation_id)
+        elif routing.upgraded:
+            await self.refresh_cards(routing.escalation_id)
+        await self.outbox.deliver(*staff_chats(self.svc))
 
     async def post_card_now(self, timer_id: int, escalation_id: int) -> None:
         """Post the card at once; if that fails, the claimed card timer is left for the timer runner to retry."""
@@ -207,16 +231,22 @@ class EscalationDesk:
                 return  # the timer runner is already on it
         try:
             await self.post_card(escalation_id)
-        except SendRetryLater as exc:
+        except NotRecorded:
+            return  # posted, but not recorded: the timer stays claimed until the send lease ends
+        except Exception as exc:
+            delay = _delay(exc) if isinstance(exc, SendRetryLater) else RETRY_SOON
+            if not isinstance(exc, SendRetryLater):
+                log.exception("could not post the card of case %s now", escalation_id)
             async with self.svc.session_factory.begin() as session:
-                await timers.retry_at(session, timer_id, self.svc.clock.now() + _delay(exc))
+                await timers.retry_at(session, timer_id, self.svc.clock.now() + delay)
             log.warning("card of case %s not posted yet (%s); will retry", escalation_id, exc)
             return
         async with self.svc.session_factory.begin() as session:
             await timers.finish(session, timer_id)
 
     async def post_card(self, escalation_id: int) -> None:
-        """Post the card to every staff chat that does not have it yet. Raises SendRetryLater to be retried."""
+        """Post the card to every staff chat that does not have it yet. Raises SendRetryLater to be retried, and
+        NotRecorded when a card went out but could not be recorded (its timer is then left to the send lease)."""
         async with self.svc.session_factory() as session:
             view = await self.texts.view(session, escalation_id)
         if view is None:
@@ -237,82 +267,43 @@ class EscalationDesk:
             except (RecipientBlocked, SendRejected):
                 log.exception("could not post the card of case %s to chat %s", escalation_id, chat_id)
                 continue
-            async with self.svc.session_factory.begin() as session:
-                await self._remember(session, view.escalation.id, chat_id, message_id, ROLE_CARD)
-                escalation = await repo.get(session, escalation_id)
-                if escalation is not None and escalation.card_message_id is None:
-                    escalation.card_chat_id, escalation.card_message_id = chat_id, message_id
-            if view.trigger is not None:
-                await self._post_media(chat_id, message_id, view.trigger, view.client, escalation_id)
+            # A card that went out is recorded however long the database takes (up to half the send lease):
+            # a timer retried for want of that record would post a second card.
+            await record_confirmed(
+                lambda chat_id=chat_id, message_id=message_id: self._record_card(view, chat_id, message_id),
+                lease=self.svc.settings.send_lease, what=f"the card of case {escalation_id} went out",
+            )
+        await self.outbox.deliver(*destinations)  # the client's photo or other media, under the card
         if postponed is not None:
             raise postponed
 
-    async def post_thread(self, escalation_id: int, message: ConversationMessage, *, upgraded: bool) -> None:
-        """A later client message, posted as a reply to the card in every staff chat."""
-        async with self.svc.session_factory() as session:
-            client = await session.get(Client, message.client_id)
-            cards = await repo.cards(session, escalation_id)
-        if client is None:
-            return
-        html = self.texts.thread(message, client, upgraded=upgraded)
-        await self._post_to_staff(escalation_id, html, cards, ROLE_THREAD, media_of=(message, client))
+    async def _record_card(self, view: CardView, chat_id: int, message_id: int) -> None:
+        async with self.svc.session_factory.begin() as session:
+            await self._remember(session, view.escalation.id, chat_id, message_id, ROLE_CARD)
+            escalation = await repo.get(session, view.escalation.id)
+            if escalation is not None and escalation.card_message_id is None:
+                escalation.card_chat_id, escalation.card_message_id = chat_id, message_id
+            if view.trigger is not None:
+                await self._queue_media(session, view.escalation.id, view.trigger, view.client, chats=[chat_id])
 
-    async def post_note(self, escalation_id: int, html: str, role: str = ROLE_NOTE) -> None:
-        async with self.svc.session_factory() as session:
-            cards = await repo.cards(session, escalation_id)
-        await self._post_to_staff(escalation_id, html, cards, role)
-
-    async def _post_to_staff(
+    async def _queue_media(
         self,
+        session: AsyncSession,
         escalation_id: int,
-        html: str,
-        cards: dict[int, int],
-        role: str,
-        media_of: tuple[ConversationMessage, Client] | None = None,
-        raise_retry: bool = False,
+        message: ConversationMessage,
+        client: Client,
+        chats: list[int] | None = None,
     ) -> None:
-        postponed: SendRetryLater | None = None
-        for chat_id in staff_chats(self.svc):
-            reply_to = cards.get(chat_id)
-            try:
-                message_id = await self.messenger.send(OutboundMessage(chat_id, html, reply_to_message_id=reply_to))
-            except SendRetryLater as exc:
-                postponed = exc
-                log.warning("could not post to staff chat %s for case %s: %s", chat_id, escalation_id, exc)
-                continue
-            except (RecipientBlocked, SendRejected):
-                log.exception("could not post to staff chat %s for case %s", chat_id, escalation_id)
-                continue
-            async with self.svc.session_factory.begin() as session:
-                await self._remember(session, escalation_id, chat_id, message_id, role)
-            if media_of is not None:
-                await self._post_media(chat_id, reply_to or message_id, media_of[0], media_of[1], escalation_id)
-        if postponed is not None and raise_retry:
-            raise postponed
-
-    async def _post_media(
-        self, chat_id: int, reply_to: int, message: ConversationMessage, client: Client, escalation_id: int
-    ) -> None:
-        """The client's photo (by file id) or other media (copied), as a reply under the case."""
+        """The client's photo (by file id) or other media (copied), to go under the case's card."""
         if message.kind not in MEDIA_KINDS:
             return
-        try:
-            if message.kind == "photo" and message.file_id:
-                caption = self._t("esc_media_caption", name=client.name, number=escalation_id)
-                message_id = await self.messenger.send(
-                    OutboundMessage(chat_id, caption, reply_to_message_id=reply_to, photo_file_id=message.file_id)
-                )
-            elif message.telegram_message_id is not None:
-                message_id = await self.messenger.copy(
-                    chat_id, client.chat_id, message.telegram_message_id, reply_to_message_id=reply_to
-                )
-            else:
-                return
-        except (SendRetryLater, RecipientBlocked, SendRejected):
-            log.exception("could not attach the %s of case %s in chat %s", message.kind, escalation_id, chat_id)
-            return
-        async with self.svc.session_factory.begin() as session:
-            await self._remember(session, escalation_id, chat_id, message_id, ROLE_MEDIA)
+        if message.kind == "photo" and message.file_id:
+            caption = self._t("esc_media_caption", name=client.name, number=escalation_id)
+            await self.outbox.to_staff(session, caption, escalation_id=escalation_id, role=ROLE_MEDIA,
+                                       client_id=client.id, photo_file_id=message.file_id, chats=chats)
+        elif message.telegram_message_id is not None:
+            await self.outbox.to_staff(session, "", escalation_id=escalation_id, role=ROLE_MEDIA, client_id=client.id,
+                                       copy_from=(client.chat_id, message.telegram_message_id), chats=chats)
 
     async def _remember(
         self, session: AsyncSession, escalation_id: int, chat_id: int, message_id: int, role: str
@@ -412,47 +403,41 @@ class EscalationDesk:
 
     # -- staff replies ---------------------------------------------------------------------------------------
 
-    async def case_of_post(self, chat_id: int, message_id: int, *, patience: float = 0.0) -> int | None:
-        """The case a staff-chat post belongs to. A post is recorded just after Telegram accepted it, so a
-        very quick reply may arrive first: `patience` seconds are allowed for the record to appear."""
+    async def case_of_post(self, chat_id: int, message_id: int, *, patience: float = 0.0) -> EscalationPost | None:
+        """The record of a staff-chat post of a case (its escalation_id is None once the client's data is erased).
+        A post is recorded just after Telegram accepted it, so a very quick reply may arrive first: `patience`
+        seconds are allowed for the record to appear."""
         waited = 0.0
         while True:
             async with self.svc.session_factory() as session:
                 post = await repo.post_at(session, chat_id, message_id)
             if post is not None or waited >= patience:
-                return post.escalation_id if post else None
+                return post
             await asyncio.sleep(POST_POLL)
             waited += POST_POLL
 
     async def relay(self, reply: StaffMessage) -> RelayStatus:
-        """Pass a staff reply to the client, signed as the clinic; the replier takes the case if nobody has."""
+        """Pass a staff reply to the client, signed as the clinic; the replier takes the case if nobody has.
+
+        The reply is queued with the claim, then sent: its author hears "sent" once it is delivered, at once or
+        after a Telegram outage, or why it could not be.
+        """
         now = self.svc.clock.now()
         async with self.svc.session_factory() as session:
             post = await repo.post_at(session, reply.chat_id, reply.reply_to_message_id)
-            escalation = await repo.get(session, post.escalation_id) if post else None
+            escalation = await repo.get(session, post.escalation_id) if post and post.escalation_id else None
             client = await session.get(Client, escalation.client_id) if escalation else None
+        if post is not None and post.escalation_id is None:
+            await self._answer_staff(reply, None, self._t("esc_relay_erased"))
+            return RelayStatus.ERASED
         if escalation is None or client is None:
             return RelayStatus.NOT_A_CASE
         has_text = bool(reply.text and reply.text.strip())
         if not has_text and reply.kind not in MEDIA_KINDS:
-            await self._confirm(reply, escalation.id, self._t("esc_relay_empty"))
+            await self._answer_staff(reply, escalation.id, self._t("esc_relay_empty"))
             return RelayStatus.EMPTY
-        try:
-            sent_id = await self._deliver_staff_reply(client, reply, has_text)
-        except RecipientBlocked:
-            await self._confirm(reply, escalation.id, self._t("esc_relay_failed", name=client.name))
-            return RelayStatus.BLOCKED
-        except (SendRetryLater, SendRejected) as exc:
-            log.warning("staff reply to client %s not delivered: %s", client.id, exc)
-            await self._confirm(reply, escalation.id, self._t("esc_relay_error", name=client.name))
-            return RelayStatus.FAILED
 
         async with self.svc.session_factory.begin() as session:
-            await conversation_repo.add(session, ConversationMessage(
-                client_id=client.id, enrolment_id=escalation.enrolment_id, escalation_id=escalation.id,
-                direction=conversation_repo.OUT, author_id=reply.author_id, kind=reply.kind, text=reply.text,
-                file_id=reply.photo_file_id, telegram_message_id=sent_id, at=now,
-            ))
             name = await self._staff_name(session, reply.author_id, reply.author_name)
             # Answering is taking care of the case: an unclaimed case becomes the replier's, a resolved one
             # is opened again so that the client's answer reaches the team.
@@ -460,44 +445,63 @@ class EscalationDesk:
                                     states=(EscalationState.OPEN,))
             reopened = not took and await self._take(session, escalation.id, reply.author_id, name, now,
                                                      states=(EscalationState.RESOLVED,))
+            sent_key = "esc_relay_reopened" if reopened else "esc_relay_sent"
+            report = Report(reply.chat_id, reply.message_id,
+                            self._t(sent_key, name=client.name, number=escalation.id))
+            queued = await self._queue_staff_reply(session, client, escalation, reply, has_text, report)
             await audit.record(session, now=now, action="staff_reply", actor_id=reply.author_id,
                                client_id=client.id, escalation_id=escalation.id,
                                detail={"claimed": took, "reopened": reopened, "kind": reply.kind})
             await self._remember(session, escalation.id, reply.chat_id, reply.message_id, ROLE_STAFF)
         if took or reopened:
             await self.refresh_cards(escalation.id)
-        key = "esc_relay_reopened" if reopened else "esc_relay_sent"
-        await self._confirm(reply, escalation.id, self._t(key, name=client.name, number=escalation.id))
-        return RelayStatus.SENT
+        outcome = (await self.outbox.deliver(client.chat_id)).get(queued, Outcome.WAITING)
+        if outcome == Outcome.WAITING:
+            await self._answer_staff(reply, escalation.id, self._t("esc_relay_queued", name=client.name),
+                                     client_id=client.id)
+        return RELAY_STATUS[outcome]
 
-    async def _deliver_staff_reply(self, client: Client, reply: StaffMessage, has_text: bool) -> int:
+    async def _queue_staff_reply(
+        self, session: AsyncSession, client: Client, escalation: Escalation, reply: StaffMessage, has_text: bool,
+        report: Report,
+    ) -> int:
+        """Queue the reply for the client (a text, a photo, or a heading and a copy); returns the last one's id."""
         language = client.language
         if has_text:
             signed = self.svc.text("esc_staff_reply", language, text=reply.text)
         else:
             signed = self.svc.text("esc_staff_reply_media", language)
+        record = ConversationMessage(
+            client_id=client.id, enrolment_id=escalation.enrolment_id, escalation_id=escalation.id,
+            direction=conversation_repo.OUT, author_id=reply.author_id, kind=reply.kind, text=reply.text,
+            file_id=reply.photo_file_id, at=self.svc.clock.now(),
+        )
         if reply.kind == "text":
-            return await self.messenger.send(OutboundMessage(client.chat_id, signed))
-        if reply.kind == "photo" and reply.photo_file_id:
-            return await self.messenger.send(OutboundMessage(client.chat_id, signed, photo_file_id=reply.photo_file_id))
-        await self.messenger.send(OutboundMessage(client.chat_id, signed))
-        return await self.messenger.copy(client.chat_id, reply.chat_id, reply.message_id)
+            queued = await self.outbox.to_client(session, client, signed, record=record, report=report)
+        elif reply.kind == "photo" and reply.photo_file_id:
+            queued = await self.outbox.to_client(session, client, signed, record=record,
+                                                 photo_file_id=reply.photo_file_id, report=report)
+        else:
+            await self.outbox.to_client(session, client, signed, record=None)
+            queued = await self.outbox.to_client(session, client, "", record=record,
+                                                 copy_from=(reply.chat_id, reply.message_id), report=report)
+        return queued.id
 
-    async def _confirm(self, reply: StaffMessage, escalation_id: int, html: str) -> None:
-        try:
-            message_id = await self.messenger.send(
-                OutboundMessage(reply.chat_id, html, reply_to_message_id=reply.message_id)
-            )
-        except (SendRetryLater, RecipientBlocked, SendRejected):
-            log.exception("could not confirm a staff reply in chat %s", reply.chat_id)
-            return
+    async def _answer_staff(
+        self, reply: StaffMessage, escalation_id: int | None, html: str, client_id: int | None = None
+    ) -> None:
+        """Answer a staff member's message; part of the case (a reply to it reaches the client) when there is one."""
         async with self.svc.session_factory.begin() as session:
-            await self._remember(session, escalation_id, reply.chat_id, message_id, ROLE_CONFIRM)
+            await self.outbox.to_staff(session, html, escalation_id=escalation_id,
+                                       role=ROLE_CONFIRM if escalation_id is not None else None,
+                                       client_id=client_id, chats=[reply.chat_id], reply_to=reply.message_id)
+        await self.outbox.deliver(reply.chat_id)
 
     # -- messages to clients ---------------------------------------------------------------------------------
 
-    async def send_to_client(
+    async def tell_client(
         self,
+        session: AsyncSession,
         client: Client,
         html: str,
         *,
@@ -506,15 +510,13 @@ class EscalationDesk:
         enrolment_id: int | None = None,
         reply_to: int | None = None,
     ) -> int:
-        """Send and keep a copy in the conversation; send errors are the caller's to handle."""
-        message_id = await self.messenger.send(OutboundMessage(client.chat_id, html, reply_to_message_id=reply_to))
-        async with self.svc.session_factory.begin() as session:
-            await conversation_repo.add(session, ConversationMessage(
-                client_id=client.id, enrolment_id=enrolment_id, escalation_id=escalation_id,
-                direction=conversation_repo.OUT, kind=kind, text=plain_text(html), telegram_message_id=message_id,
-                at=self.svc.clock.now(),
-            ))
-        return message_id
+        """Inside the caller's transaction: queue a message for the client and keep a copy in the conversation.
+        Returns the queued message's id; outbox.deliver(client.chat_id) sends it once committed."""
+        queued = await self.outbox.to_client(session, client, html, reply_to=reply_to, record=ConversationMessage(
+            client_id=client.id, enrolment_id=enrolment_id, escalation_id=escalation_id,
+            direction=conversation_repo.OUT, kind=kind, text=plain_text(html), at=self.svc.clock.now(),
+        ))
+        return queued.id
 
     # -- response-time timers --------------------------------------------------------------------------------
 
@@ -525,22 +527,26 @@ class EscalationDesk:
             escalation = await repo.get(session, escalation_id)
             if escalation is None or escalation.state != EscalationState.OPEN:
                 return None
+            # The final timer is scheduled with the announcement: if it exists, this timer ran already (and its
+            # end was not recorded), so announcing again would repeat it.
+            if await timers.exists(session, kind=FINAL_TIMER, subject_id=escalation_id):
+                return None
             client = await session.get(Client, escalation.client_id)
             admins = await self._admins(session)
-            # Scheduled first, from the original due time, so a staff chat outage cannot delay the client.
-            if not await timers.exists(session, kind=FINAL_TIMER, subject_id=escalation_id):
-                await timers.schedule(session, kind=FINAL_TIMER, subject_id=escalation_id,
-                                      due_at=timer.due_at + self.svc.settings.escalation_final_after,
-                                      now=self.svc.clock.now())
+            # From the original due time, so a staff chat outage cannot delay the client.
+            await timers.schedule(session, kind=FINAL_TIMER, subject_id=escalation_id,
+                                  due_at=timer.due_at + self.svc.settings.escalation_final_after,
+                                  now=self.svc.clock.now())
             await audit.record(session, now=self.svc.clock.now(), action="escalation_realerted",
                                escalation_id=escalation_id, client_id=escalation.client_id)
-        minutes = _minutes(self.svc.settings.escalation_realert_after)
-        lines = [self._t("esc_realert", number=escalation_id, name=client.name if client else "?", minutes=minutes)]
-        if admins:
-            lines.append(", ".join(self._t("esc_mention", user_id=user_id, name=name) for user_id, name in admins))
-        async with self.svc.session_factory() as session:
-            cards = await repo.cards(session, escalation_id)
-        await self._post_to_staff(escalation_id, "\n".join(lines), cards, ROLE_REALERT, raise_retry=True)
+            minutes = _minutes(self.svc.settings.escalation_realert_after)
+            lines = [self._t("esc_realert", number=escalation_id, name=client.name if client else "?",
+                             minutes=minutes)]
+            if admins:
+                lines.append(", ".join(self._t("esc_mention", user_id=user_id, name=name) for user_id, name in admins))
+            await self.outbox.to_staff(session, "\n".join(lines), escalation_id=escalation_id, role=ROLE_REALERT,
+                                       client_id=escalation.client_id)
+        await self.outbox.deliver(*staff_chats(self.svc))
         return None
 
     async def final_notice(self, timer: Timer) -> datetime | None:
@@ -551,24 +557,25 @@ class EscalationDesk:
             if escalation is None or escalation.state != EscalationState.OPEN:
                 return None
             client = await session.get(Client, escalation.client_id)
-        if client is None:
-            return None
-        told = True
-        try:
-            await self.send_to_client(
-                client, self.svc.text("esc_final_call_clinic", client.language), kind="final",
+            if client is None:
+                return None
+            if await conversation_repo.has_out(session, escalation_id, FINAL_KIND):
+                return None  # told already: this timer ran before and its end was not recorded
+            queued = await self.tell_client(
+                session, client, self.svc.text("esc_final_call_clinic", client.language), kind=FINAL_KIND,
                 escalation_id=escalation_id, enrolment_id=escalation.enrolment_id,
             )
-        except (RecipientBlocked, SendRejected):
-            log.exception("could not tell client %s to call the clinic", client.id)
-            told = False
+        outcome = (await self.outbox.deliver(client.chat_id)).get(queued, Outcome.WAITING)
+        # Waiting counts as told: it goes out as soon as Telegram takes it, as this note does.
+        told = outcome in (Outcome.SENT, Outcome.WAITING)
+        total = self.svc.settings.escalation_realert_after + self.svc.settings.escalation_final_after
+        key = "esc_final_staff_note" if told else "esc_final_staff_unreachable"
         async with self.svc.session_factory.begin() as session:
             await audit.record(session, now=self.svc.clock.now(), action="escalation_final_notice",
                                escalation_id=escalation_id, client_id=client.id, detail={"told": told})
-        total = self.svc.settings.escalation_realert_after + self.svc.settings.escalation_final_after
-        key = "esc_final_staff_note" if told else "esc_final_staff_unreachable"
-        await self.post_note(escalation_id, self._t(key, number=escalation_id, name=client.name,
-                                                     minutes=_minutes(total)))
+            await self.queue_note(session, escalation_id, self._t(key, number=escalation_id, name=client.name,
+                                                                  minutes=_minutes(total)), client.id)
+        await self.outbox.deliver(*staff_chats(self.svc))
         return None
 
     async def _admins(self, session: AsyncSession) -> list[tuple[int, str]]:

@@ -6,7 +6,7 @@ The database holds every scheduled message and timer; these jobs only decide whe
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 from telegram.ext import Application, ContextTypes
 
@@ -34,13 +34,17 @@ def start(application: Application) -> None:
 
 
 def wake(application: Application, delay: float = MIN_DELAY) -> None:
-    """Replace the pending wake-up with one `delay` seconds from now."""
+    """Make sure a pass runs within `delay` seconds; an earlier wake-up already planned is kept."""
     queue = application.job_queue
     if queue is None:
         return
+    delay = max(delay, MIN_DELAY)
+    when = datetime.now(UTC) + timedelta(seconds=delay)
     for job in queue.get_jobs_by_name(WAKE_JOB):
+        if job.next_t is not None and job.next_t <= when:
+            return
         job.schedule_removal()
-    queue.run_once(_tick, when=max(delay, MIN_DELAY), name=WAKE_JOB, job_kwargs={"misfire_grace_time": None})
+    queue.run_once(_tick, when=delay, name=WAKE_JOB, job_kwargs={"misfire_grace_time": None})
 
 
 async def run_pending_work(services: Services) -> None:

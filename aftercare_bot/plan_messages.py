@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -81,10 +82,10 @@ class PlanMessageComposer:
         message = OutboundMessage(chat_id=delivery.chat_id, html=html, buttons=buttons)
         return ComposedMessage(message, self.catalog.revision(enrolment.treatment))
 
-    async def after_checkin_sent(self, session: AsyncSession, delivery: Delivery) -> None:
+    async def after_checkins_sent(self, session: AsyncSession, checkins: Sequence[Delivery]) -> None:
         """A check-in left unanswered earns one reminder; the silence timers live in the database."""
         now = self.clock.now()
-        await timers.schedule(
-            session, kind=CHECKIN_REMINDER, subject_id=delivery.id,
+        await timers.schedule_many(
+            session, kind=CHECKIN_REMINDER, subject_ids=[delivery.id for delivery in checkins],
             due_at=now + self.settings.checkin_reminder_after, now=now,
         )

@@ -1,7 +1,9 @@
 """What the bot holds about a person, shown to them on request, and erased on request or after a retention period.
 
 Erasure deletes the client and everything attached to them: plans, scheduled messages, the conversation,
-cases and their staff-chat post records, timers, and the invitations they used or declined. Older audit events
+messages still queued for or about them, cases, timers, and the invitations they used or declined. The records
+of the cases' staff-chat posts lose their case (they hold only message ids), so that a reply to an old card can
+be told kindly that the client is gone. Older audit events
 that refer to the person are kept for the clinic's counts but unlinked: their client, case and the person's own
 user id are set to NULL and their detail emptied; staff members' ids stay, as they record the team's own work.
 One anonymous "client_erased" event (no name, no ids) records that an erasure happened.
@@ -29,6 +31,7 @@ from aftercare_bot.db.models import (
     Escalation,
     EscalationPost,
     Invite,
+    OutboxMessage,
     Timer,
 )
 from aftercare_bot.enrolment import CLIENT_TIMER_KINDS
@@ -270,8 +273,10 @@ async def erase(session: AsyncSession, telegram_user_id: int, *, now: datetime, 
     if case_ids:
         await session.execute(delete(Timer).where(Timer.kind.in_(ESCALATION_TIMER_KINDS),
                                                   Timer.subject_id.in_(case_ids)))
-        await session.execute(delete(EscalationPost).where(EscalationPost.escalation_id.in_(case_ids)))
+        await session.execute(update(EscalationPost).where(EscalationPost.escalation_id.in_(case_ids))
+                              .values(escalation_id=None))
     if client is not None:
+        await session.execute(delete(OutboxMessage).where(OutboxMessage.client_id == client.id))
         await session.execute(delete(ConversationMessage).where(ConversationMessage.client_id == client.id))
         await session.execute(delete(Escalation).where(Escalation.client_id == client.id))
         await session.execute(delete(Delivery).where(Delivery.client_id == client.id))

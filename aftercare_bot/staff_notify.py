@@ -1,16 +1,16 @@
-"""Messages to the clinic team: the staff chat, or every admin privately when no staff chat is set."""
+"""Messages to the clinic team: the staff chat, or every admin privately when no staff chat is set.
+
+They go through the outbox, so a Telegram outage delays a notice but never loses it.
+"""
 
 from __future__ import annotations
 
-import logging
-
-from telegram import Bot
-from telegram.error import TelegramError
+from collections.abc import Awaitable, Callable
 
 from aftercare_bot.db.models import Client
 from aftercare_bot.services import Services
 
-log = logging.getLogger(__name__)
+BlockedCallback = Callable[[Client, int], Awaitable[None]]
 
 
 def staff_destinations(services: Services) -> list[int]:
@@ -19,20 +19,18 @@ def staff_destinations(services: Services) -> list[int]:
     return list(services.settings.admin_ids)
 
 
-async def notify_staff(bot: Bot, services: Services, html: str) -> None:
-    destinations = staff_destinations(services)
-    if not destinations:
-        log.error("no STAFF_CHAT_ID or ADMIN_IDS configured; staff notice not delivered: %s", html)
-    for chat_id in destinations:
-        try:
-            await bot.send_message(chat_id, html)
-        except TelegramError:
-            log.exception("could not notify staff chat %s", chat_id)
+async def notify_staff(services: Services, html: str, *, client_id: int | None = None) -> None:
+    """Queue the notice for every staff destination and send it now if Telegram takes it. `client_id`: the
+    client it is about, so that a notice still waiting is erased with them."""
+    await services.runtime["outbox"].notify_staff(html, client_id=client_id)
 
 
-def blocked_notifier(bot: Bot, services: Services):  # type: ignore[no-untyped-def]
+def blocked_notice(services: Services, client: Client, cancelled: int) -> str:
+    return services.text("staff_client_blocked", None, name=client.name, cancelled=cancelled)
+
+
+def blocked_notifier(services: Services) -> BlockedCallback:
     async def on_blocked(client: Client, cancelled: int) -> None:
-        await notify_staff(bot, services, services.text("staff_client_blocked", None, name=client.name,
-                                                        cancelled=cancelled))
+        await notify_staff(services, blocked_notice(services, client, cancelled), client_id=client.id)
 
     return on_blocked

@@ -1,8 +1,10 @@
-"""Fires durable timers from the database: escalation cards and re-alerts, check-in reminders and silence.
+"""Fires durable timers from the database: escalation cards and re-alerts, check-in reminders and silence,
+and the outbox's messages.
 
 Each timer is claimed atomically (one replica fires it), finished when its handler returns, and put back
 for a later attempt when the messenger asks to retry. A timer claimed by a replica that died is released
-after the send lease, so a restart never loses one (it may, rarely, fire twice).
+after the send lease, so a restart never loses one (it may, rarely, fire twice). Once a handler has run, its
+end is recorded with retries (confirmed_sends), so a short database outage does not make it run again.
 """
 
 from __future__ import annotations
@@ -12,12 +14,13 @@ import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
-from aftercare_bot import escalation
+from aftercare_bot import confirmed_sends, escalation
 from aftercare_bot.conversation import ClientConversation
 from aftercare_bot.db import timers
 from aftercare_bot.db.models import Timer
 from aftercare_bot.escalation import EscalationDesk
 from aftercare_bot.outbound import SendRetryLater
+from aftercare_bot.outbox import OUTBOX_TIMER
 from aftercare_bot.plan_messages import CHECKIN_NO_RESPONSE, CHECKIN_REMINDER
 from aftercare_bot.services import Services
 
@@ -41,6 +44,7 @@ class TimerRunner:
             escalation.FINAL_TIMER: desk.final_notice,
             CHECKIN_REMINDER: conversation.remind_checkin,
             CHECKIN_NO_RESPONSE: conversation.checkin_silence,
+            OUTBOX_TIMER: desk.outbox.on_timer,
         }
         self._lock = asyncio.Lock()
 
@@ -88,6 +92,8 @@ class TimerRunner:
         else:
             try:
                 retry = await handler(timer)
+            except confirmed_sends.NotRecorded:
+                return  # something went out but is not recorded: the timer stays claimed until the send lease
             except SendRetryLater as exc:
                 delay = timedelta(seconds=exc.retry_after) if exc.retry_after else escalation.RETRY_SOON
                 log.warning("timer %s (%s) must wait: %s", timer.id, timer.kind, exc)
@@ -96,8 +102,15 @@ class TimerRunner:
                 # Safety timers must not vanish because of one failure; try again a little later.
                 log.exception("timer %s (%s) failed", timer.id, timer.kind)
                 retry = self.svc.clock.now() + RETRY_AFTER_ERROR
-        async with self.svc.session_factory.begin() as session:
-            if retry is None:
-                await timers.finish(session, timer.id)
-            else:
-                await timers.retry_at(session, timer.id, retry)
+
+        async def settle() -> None:
+            async with self.svc.session_factory.begin() as session:
+                if retry is None:
+                    await timers.finish(session, timer.id)
+                else:
+                    await timers.retry_at(session, timer.id, retry)
+
+        # Should the database stay away for half the lease, NotRecorded ends this pass: the lease returns the
+        # timers left claimed, and handlers recognise work already done.
+        await confirmed_sends.record(settle, lease=self.svc.settings.send_lease,
+                                     what=f"timer {timer.id} ({timer.kind}) ran")

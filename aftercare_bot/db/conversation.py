@@ -68,6 +68,17 @@ async def first_of_escalation(session: AsyncSession, escalation_id: int) -> Conv
     )
 
 
+async def has_out(session: AsyncSession, escalation_id: int, kind: str) -> bool:
+    """Whether the client was sent (or is about to be sent) a message of this kind about the case."""
+    found = await session.scalar(
+        select(ConversationMessage.id).where(
+            ConversationMessage.escalation_id == escalation_id,
+            ConversationMessage.direction == OUT,
+            ConversationMessage.kind == kind,
+        ).limit(1)
+    )
+    return found is not None
+
 
 async def last_in_at(session: AsyncSession, client_id: int) -> datetime | None:
     """When the client last wrote (or pressed an answer button)."""

@@ -12,6 +12,7 @@ from aftercare_bot.db.models import Escalation, EscalationPost, EscalationState
 
 OPEN_STATES = (EscalationState.OPEN, EscalationState.CLAIMED)
 CARD = "card"
+CONFIRM = "confirm"  # the bot confirming a staff reply; a reply to it reaches the client too
 
 
 async def get(session: AsyncSession, escalation_id: int, *, for_update: bool = False) -> Escalation | None:

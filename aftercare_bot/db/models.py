@@ -222,7 +222,10 @@ class EscalationPost(Base):
     __table_args__ = (Index("ix_escalation_posts_chat_message", "chat_id", "message_id", unique=True),)
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
-    escalation_id: Mapped[int] = mapped_column(ForeignKey("escalations.id", ondelete="CASCADE"), index=True)
+    # NULL once the case is erased: the post is still known as a case's, so a reply to it gets a kind answer.
+    escalation_id: Mapped[int | None] = mapped_column(
+        ForeignKey("escalations.id", ondelete="SET NULL"), index=True
+    )
     chat_id: Mapped[int]
     message_id: Mapped[int]
     role: Mapped[str] = mapped_column(String(16))
@@ -233,7 +236,10 @@ class Timer(Base):
     """A durable timer (escalation re-alerts, check-in reminders) claimed by one replica when due."""
 
     __tablename__ = "timers"
-    __table_args__ = (Index("ix_timers_state_due_at", "state", "due_at"),)
+    __table_args__ = (
+        Index("ix_timers_state_due_at", "state", "due_at"),
+        Index("ix_timers_kind_subject_id", "kind", "subject_id"),
+    )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     kind: Mapped[str] = mapped_column(String(32))
@@ -241,6 +247,44 @@ class Timer(Base):
     due_at: Mapped[datetime]
     state: Mapped[str] = mapped_column(String(16), default=TimerState.PENDING)
     claimed_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+
+
+class OutboxMessage(Base):
+    """A message the bot must not lose (a safety reply, a staff reply, a notice to staff), kept until Telegram
+    has it or refuses it for good. A Timer of kind "outbox" sends it; a chat's messages go out in order."""
+
+    __tablename__ = "outbox"
+    # Rows are deleted once sent; AUTOINCREMENT stops SQLite from giving a new row the id of one gone, which
+    # a timer may still name.
+    __table_args__ = (Index("ix_outbox_chat_id_id", "chat_id", "id"), {"sqlite_autoincrement": True})
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    chat_id: Mapped[int]
+    html: Mapped[str] = mapped_column(Text, default="")
+    reply_to_message_id: Mapped[int | None]
+    photo_file_id: Mapped[str | None] = mapped_column(String(256))
+    # Set to copy someone's message (a staff member's voice note, say) instead of sending html.
+    copy_from_chat_id: Mapped[int | None]
+    copy_from_message_id: Mapped[int | None]
+    # The client it goes to or is about: erased with them.
+    client_id: Mapped[int | None] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"), index=True)
+    # The stored copy in the conversation, which gets the Telegram message id once sent.
+    conversation_id: Mapped[int | None] = mapped_column(
+        ForeignKey("conversation_messages.id", ondelete="CASCADE")
+    )
+    escalation_id: Mapped[int | None] = mapped_column(ForeignKey("escalations.id", ondelete="CASCADE"))
+    # With escalation_id: a staff-chat post of the case, under its card, remembered as this role once sent.
+    post_role: Mapped[str | None] = mapped_column(String(16))
+    # A staff member's message this one passes on: they are told there once it is delivered (report_html),
+    # or that it could not be.
+    report_chat_id: Mapped[int | None]
+    report_message_id: Mapped[int | None]
+    report_html: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    # Flood control: Telegram asked for nothing to this chat before then. Other failures may be retried early.
+    not_before: Mapped[datetime | None]
     created_at: Mapped[datetime]
 
 

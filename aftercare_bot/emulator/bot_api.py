@@ -59,7 +59,7 @@ class BotApi(MessagingMethods):
         if problems:
             return self._refuse(method, bad_request(problems[0]))
         try:
-            self.faults.raise_injected(method)
+            self.faults.raise_injected(method, params.get("chat_id"))
             if self.limiter is not None and method in SENDING_METHODS:
                 chat = self.world.resolve_chat(params["chat_id"])
                 if chat is not None:

@@ -23,6 +23,7 @@ class _Failure:
     method: str
     error: ApiError
     remaining: int
+    chat_id: int | None = None  # only calls to this chat; None: any
 
 
 class FaultPlan:
@@ -42,8 +43,10 @@ class FaultPlan:
         retry_after: int | None = None,
         count: int = 1,
         description: str | None = None,
+        chat_id: int | None = None,
     ) -> None:
-        """Answer the next ``count`` calls of ``method`` with an error instead of executing them."""
+        """Answer the next ``count`` calls of ``method`` (to ``chat_id`` only, if given) with an error instead of
+        executing them."""
         parameters = None
         if status == HTTPStatus.TOO_MANY_REQUESTS:
             retry_after = 1 if retry_after is None else retry_after
@@ -51,11 +54,11 @@ class FaultPlan:
             description = description or f"Too Many Requests: retry after {retry_after}"
         elif description is None:
             description = _default_description(status)
-        self._failures.append(_Failure(method, ApiError(status, description, parameters), count))
+        self._failures.append(_Failure(method, ApiError(status, description, parameters), count, chat_id))
 
-    def raise_injected(self, method: str) -> None:
+    def raise_injected(self, method: str, chat_id: object = None) -> None:
         for failure in self._failures:
-            if _matches(failure.method, method):
+            if _matches(failure.method, method) and failure.chat_id in (None, _as_id(chat_id)):
                 failure.remaining -= 1
                 if failure.remaining <= 0:
                     self._failures.remove(failure)
@@ -85,6 +88,13 @@ class FaultPlan:
                     self._drops.remove(drop)
                 return True
         return False
+
+
+def _as_id(chat_id: object) -> int | None:
+    try:
+        return int(chat_id)  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        return None  # absent, or a @username
 
 
 def _default_description(status: int) -> str:

@@ -105,9 +105,12 @@ class BotApiEmulator(World):
         retry_after: int | None = None,
         count: int = 1,
         description: str | None = None,
+        chat_id: int | None = None,
     ) -> None:
-        """Answer the next ``count`` calls of ``method`` ("*" for any) with this error."""
-        self.faults.fail_next(method, status=status, retry_after=retry_after, count=count, description=description)
+        """Answer the next ``count`` calls of ``method`` ("*" for any), to ``chat_id`` only if given, with this
+        error."""
+        self.faults.fail_next(method, status=status, retry_after=retry_after, count=count, description=description,
+                              chat_id=chat_id)
 
     def set_delay(self, method: str, seconds: float | None) -> None:
         """Answer ``method`` ("*" for any) only after ``seconds``, e.g. to make the client time out."""

@@ -21,6 +21,7 @@ def install_runtime(services: Services, bot: Bot) -> None:
     desk = EscalationDesk(services, TelegramMessenger(bot))
     conversation = ClientConversation(services, desk)
     services.runtime["escalations"] = desk
+    services.runtime["outbox"] = desk.outbox  # every message that must not be lost, staff notices included
     services.runtime["conversation"] = conversation
     services.runtime["timer_runner"] = TimerRunner(services, desk, conversation)
 

@@ -83,4 +83,4 @@ async def forget_answer(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     if erasure.open_cases:
         numbers = ", ".join(f"#{number}" for number in erasure.open_cases)
         notice += "\n" + svc.text("privacy_staff_erased_open_cases", staff_language, numbers=numbers)
-    await notify_staff(context.bot, svc, notice)
+    await notify_staff(svc, notice)

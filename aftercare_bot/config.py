@@ -9,7 +9,15 @@ from typing import Annotated
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BeforeValidator, Field, SecretStr, ValidationError, ValidationInfo, field_validator
+from pydantic import (
+    BeforeValidator,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 SHIPPED_MESSAGES_DIR = Path(__file__).resolve().parent.parent / "messages"
@@ -107,7 +115,10 @@ class Settings(BaseSettings):
     clinic_name: str = "our clinic"
     clinic_phone: str
     clinic_timezone: str = "UTC"
-    quiet_hours: Annotated[QuietHours | None, NoDecode, BeforeValidator(_parse_quiet_hours)] = None
+    # Aftercare messages wait for the morning unless the clinic says otherwise.
+    quiet_hours: Annotated[QuietHours | None, NoDecode, BeforeValidator(_parse_quiet_hours)] = Field(
+        default="21:00-08:00", validate_default=True
+    )
     messages_dir: Path = SHIPPED_MESSAGES_DIR
     default_language: str = "en"
 
@@ -183,6 +194,14 @@ class Settings(BaseSettings):
             raise ValueError(f"{value} has no plans/ folder; point MESSAGES_DIR at a copy of messages/")
         return value
 
+    @model_validator(mode="after")
+    def _someone_receives_escalations(self) -> Settings:
+        if self.staff_chat_id is None and not self.admin_ids:
+            raise ValueError(
+                "set STAFF_CHAT_ID (the staff group) or ADMIN_IDS: worrying client replies must reach a person"
+            )
+        return self
+
     @property
     def timezone(self) -> ZoneInfo:
         return ZoneInfo(self.clinic_timezone)
@@ -199,9 +218,8 @@ def describe_errors(error: ValidationError) -> str:
     """Turn pydantic's report into lines a clinic admin can act on, naming the environment variable."""
     lines = ["The bot's settings are incomplete or wrong:"]
     for item in error.errors():
-        name = str(item["loc"][0]).upper() if item["loc"] else "?"
         message = item["msg"].removeprefix("Value error, ")
         if item["type"] == "missing":
             message = "is required but not set (environment variable or .env file)"
-        lines.append(f"  {name}: {message}")
+        lines.append(f"  {str(item['loc'][0]).upper()}: {message}" if item["loc"] else f"  {message}")
     return "\n".join(lines)

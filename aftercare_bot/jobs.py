@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime, timedelta
 
-from telegram.ext import Application, ContextTypes
+from telegram.ext import Application, ContextTypes, Job
 
 from aftercare_bot import plan_editing
 from aftercare_bot.services import Services
@@ -41,10 +41,17 @@ def wake(application: Application, delay: float = MIN_DELAY) -> None:
     delay = max(delay, MIN_DELAY)
     when = datetime.now(UTC) + timedelta(seconds=delay)
     for job in queue.get_jobs_by_name(WAKE_JOB):
-        if job.next_t is not None and job.next_t <= when:
+        if (planned := _planned_run(job)) is not None and planned <= when:
             return
         job.schedule_removal()
     queue.run_once(_tick, when=delay, name=WAKE_JOB, job_kwargs={"misfire_grace_time": None})
+
+
+def _planned_run(job: Job) -> datetime | None:
+    try:
+        return job.next_t
+    except AttributeError:  # added before the scheduler started: it has no run time yet
+        return None
 
 
 async def run_pending_work(services: Services) -> None:

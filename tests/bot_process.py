@@ -38,6 +38,8 @@ def bot_environment(**settings: object) -> dict[str, str]:
     env.update({name.upper(): str(value) for name, value in settings.items()})
     env.setdefault("TELEGRAM_BOT_TOKEN", TOKEN)
     env.setdefault("CLINIC_PHONE", "+44 20 7946 0000")
+    env.setdefault("ADMIN_IDS", "900001")  # someone must receive escalations
+    env.setdefault("QUIET_HOURS", "off")  # tests send "now", whatever the time of day
     env.setdefault("FLOOD_LIMITS", "false")
     return env
 

@@ -60,15 +60,28 @@ async def _in_staff_chat(context: ContextTypes.DEFAULT_TYPE, user_id: int) -> bo
     return is_member
 
 
+def _private_or_staff_chat(update: Update, staff_chat_id: int | None) -> bool:
+    chat = update.effective_chat
+    return chat is None or chat.type == chat.PRIVATE or chat.id == staff_chat_id
+
+
 def _requires(allowed: set[Role], refused_result: Any = None) -> Callable[[Handler], Handler]:
     def decorator(handler: Handler) -> Handler:
         @functools.wraps(handler)
         async def guarded(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Any:
             user = update.effective_user
             role = await role_of(context, user.id) if user else None
-            if role in allowed:
-                return await handler(update, context)
             svc, language = services(context), language_of(update, context)
+            if role in allowed and _private_or_staff_chat(update, svc.settings.staff_chat_id):
+                return await handler(update, context)
+            if role in allowed:
+                # Client details must not be posted in some other group the bot happens to be in.
+                log.info("refused %s to user %s in chat %s", handler.__name__, user.id, update.effective_chat.id)
+                if update.callback_query:
+                    await update.callback_query.answer(svc.label("staff_wrong_chat", language), show_alert=True)
+                else:
+                    await update.effective_chat.send_message(svc.text("staff_wrong_chat", language))
+                return refused_result
             # Staff refused an admin action are told it is for admins; anyone else that it is for the team.
             key = "admin_not_allowed" if role == Role.STAFF else "not_allowed"
             log.info("refused %s to user %s (role %s)", handler.__name__, user.id if user else None, role)

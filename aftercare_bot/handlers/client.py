@@ -54,7 +54,8 @@ async def consent_answer(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     svc, lang = services(context), language_of(update, context)
     query, user = update.callback_query, update.effective_user
     parts = svc.signer.verify(query.data if query else None)
-    if query is None or user is None or parts is None or len(parts) != 3 or not parts[1].isdecimal():
+    genuine = parts is not None and len(parts) == 3 and parts[0] == "inv" and parts[1].isdecimal()
+    if query is None or user is None or not genuine:
         if query:
             await query.answer(svc.label("button_not_understood", lang), show_alert=True)
         return
@@ -113,7 +114,7 @@ async def stop_answer(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     query, user = update.callback_query, update.effective_user
     parts = svc.signer.verify(query.data)
     # The signed user id stops anyone else's press (in a forwarded message) from stopping this client.
-    if parts is None or len(parts) != 3 or parts[1] != str(user.id):
+    if parts is None or len(parts) != 3 or parts[0] != "stop" or parts[1] != str(user.id):
         await query.answer(svc.label("button_not_understood", lang), show_alert=True)
         return
     await query.answer()

@@ -27,13 +27,6 @@ def language_of(update: Update, context: ContextTypes.DEFAULT_TYPE) -> str:
     return code.split("-")[0]
 
 
-async def answer(update: Update, html: str, **kwargs: object) -> None:
-    """Reply in the chat the update came from, whatever kind of update it was."""
-    chat = update.effective_chat
-    if chat is not None:
-        await chat.send_message(html, **kwargs)  # type: ignore[arg-type]
-
-
 async def wake_dispatcher(context: ContextTypes.DEFAULT_TYPE) -> None:
     """Ask the scheduler to look at the queue now (new rows may be due immediately)."""
     from aftercare_bot.jobs import wake

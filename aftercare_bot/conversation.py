@@ -31,6 +31,7 @@ from aftercare_bot.db.models import (
     Delivery,
     Enrolment,
     EnrolmentState,
+    OutboxMessage,
     Timer,
 )
 from aftercare_bot.escalation import EscalationDesk, Routing, join_reasons
@@ -49,9 +50,13 @@ ACK_KIND = "ack"
 ANSWER_LEVELS = {"ok": TriageLevel.ROUTINE, "worried": TriageLevel.CONCERN, "urgent": TriageLevel.URGENT}
 # Media that triage should treat as "something to look at" (a photo is told apart by has_photo).
 TRIAGE_MEDIA_KINDS = frozenset({"voice", "video", "video_note", "audio", "document", "animation"})
+CLIENT_SAFETY_KEY = "esc_safety_urgent"
+# For someone with no client record, for whom no case is opened; the client's safety text stands in until the
+# texts have this one.
+STRANGER_SAFETY_KEY = "esc_safety_stranger"
 # What a check-in answer earns: (text key, conversation kind).
 CHECKIN_REPLIES = {
-    TriageLevel.URGENT: ("esc_safety_urgent", "safety"),
+    TriageLevel.URGENT: (CLIENT_SAFETY_KEY, "safety"),
     TriageLevel.CONCERN: ("checkin_worried", "notice"),
     TriageLevel.ROUTINE: ("checkin_thanks", "thanks"),
 }
@@ -161,6 +166,8 @@ class ClientConversation:
                     )
                 await self.desk.queue_for_staff(session, routing, stored, client)
         if stranger:
+            if self._triage_stranger(inbound) == TriageLevel.URGENT:
+                await self._warn_stranger(inbound)
             await self._answer_stranger(inbound)
             return Received.STRANGER
         await self.desk.outbox.deliver(client.chat_id)  # the client first: the safety message
@@ -183,11 +190,37 @@ class ClientConversation:
             return None
         return ("esc_joined_ack" if routing.joined else "esc_routine_ack"), ACK_KIND
 
-    async def _answer_stranger(self, inbound: InboundMessage) -> None:
+    def _triage_stranger(self, inbound: InboundMessage) -> TriageLevel:
+        """Someone with no client record (not joined yet, declined, or erased) may still describe a warning sign."""
+        result = triage(
+            self.rules, inbound.text, language=inbound.language or self.svc.settings.default_language,
+            day_since_session=None, has_photo=inbound.kind == "photo",
+            has_media=inbound.kind in TRIAGE_MEDIA_KINDS,
+        )
+        return result.level
+
+    async def _warn_stranger(self, inbound: InboundMessage) -> None:
+        """The safety advice, through the outbox (by chat alone), so an outage delays it but cannot lose it.
+        No case is opened: staff have no record of this person to act on."""
+        has_own_text = self.svc.texts.has(STRANGER_SAFETY_KEY, self.svc.settings.default_language)
+        html = self.svc.text(STRANGER_SAFETY_KEY if has_own_text else CLIENT_SAFETY_KEY, inbound.language)
+        log.warning("an unknown person in chat %s wrote what looks like a warning sign; safety advice sent",
+                    inbound.chat_id)
         try:
-            await self.desk.messenger.send(
-                OutboundMessage(inbound.chat_id, self.svc.text("start_no_token", inbound.language))
-            )
+            async with self.svc.session_factory.begin() as session:
+                await self.desk.outbox.add(session, OutboxMessage(chat_id=inbound.chat_id, html=html))
+        except Exception:
+            log.exception("could not queue safety advice for chat %s; sending it directly", inbound.chat_id)
+            await self._send_stranger(inbound, html)
+            return
+        await self.desk.outbox.deliver(inbound.chat_id)
+
+    async def _answer_stranger(self, inbound: InboundMessage) -> None:
+        await self._send_stranger(inbound, self.svc.text("start_no_token", inbound.language))
+
+    async def _send_stranger(self, inbound: InboundMessage, html: str) -> None:
+        try:
+            await self.desk.messenger.send(OutboundMessage(inbound.chat_id, html))
         except (SendRetryLater, RecipientBlocked, SendRejected):
             log.exception("could not answer an unknown person in chat %s", inbound.chat_id)
 
@@ -219,7 +252,8 @@ class ClientConversation:
                 return CheckinResult(CheckinStatus.ALREADY, language=client.language)
             await timers.cancel(session, subject_id=delivery_id, kinds=CHECKIN_TIMERS)
             enrolment = await session.get(Enrolment, delivery.enrolment_id)
-            reasons = (self.svc.text("esc_reason_checkin", self.svc.settings.default_language,
+            # Reasons are stored as plain text: the card escapes them when it shows them.
+            reasons = (self.svc.label("esc_reason_checkin", self.svc.settings.default_language,
                                      answer=self.svc.label(f"checkin_button_{answer}")),)
             routing = await self.desk.route(session, client=client, enrolment=enrolment, level=level,
                                             reasons=reasons, now=now)
@@ -292,7 +326,7 @@ class ClientConversation:
             delivery, client, enrolment = found
             language = self.svc.settings.default_language
             sent_at = delivery.sent_at or delivery.send_at
-            reason = self.svc.text("esc_reason_no_response", language, step=delivery.step_key,
+            reason = self.svc.label("esc_reason_no_response", language, step=delivery.step_key,
                                    sent_at=f"{sent_at.astimezone(self.svc.settings.timezone):%d %b %H:%M}")
             async with self.svc.session_factory.begin() as session:
                 routing = await self.desk.route(session, client=client, enrolment=enrolment,

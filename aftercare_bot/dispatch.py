@@ -37,8 +37,12 @@ class TickReport:
     cancelled: int = 0
 
 
-# Called when a client turns out to have blocked the bot: (client, cancelled step count).
-BlockedCallback = Callable[[Client, int], Awaitable[None]]
+# What to do once a transaction has committed (send what it queued, say).
+AfterCommit = Callable[[], Awaitable[object]]
+# Called when a client turns out to have blocked the bot, inside the transaction that records it: (session,
+# client, cancelled step count). What it queues (the notice for staff) commits with the block or not at all;
+# what it returns runs after the commit.
+BlockedCallback = Callable[[AsyncSession, Client, int], Awaitable[AfterCommit | None]]
 
 
 def backoff(attempts: int, retry_after: float | None) -> timedelta:
@@ -306,8 +310,12 @@ class Dispatcher:
             )
 
     async def _client_blocked(self, client: Client) -> None:
+        after_commit: AfterCommit | None = None
         async with self.session_factory.begin() as session:
             blocked = await record_blocked(session, client.id, now=self.clock.now())
+            if blocked is not None and blocked.first_time:
+                after_commit = await self.on_blocked(session, blocked.client, blocked.cancelled)
         if blocked is not None and blocked.first_time:
             log.warning("client %s blocked the bot; cancelled %d pending message(s)", client.id, blocked.cancelled)
-            await self.on_blocked(blocked.client, blocked.cancelled)
+        if after_commit is not None:
+            await after_commit()

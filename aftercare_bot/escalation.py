@@ -256,7 +256,9 @@ class EscalationDesk:
             log.error("no STAFF_CHAT_ID or ADMIN_IDS configured; case %s cannot be shown to anyone", escalation_id)
         html, buttons = self.texts.card(view), self.texts.buttons(view.escalation)
         postponed: SendRetryLater | None = None
-        for chat_id in destinations:
+        fallback: list[int] = []
+        while destinations:
+            chat_id = destinations.pop(0)
             if chat_id in view.cards:
                 continue
             try:
@@ -264,8 +266,16 @@ class EscalationDesk:
             except SendRetryLater as exc:
                 postponed = exc
                 continue
-            except (RecipientBlocked, SendRejected):
-                log.exception("could not post the card of case %s to chat %s", escalation_id, chat_id)
+            except (RecipientBlocked, SendRejected) as exc:
+                if chat_id == self.svc.settings.staff_chat_id:
+                    # Removed from the group, or the group became a supergroup with a new id: no case may be lost.
+                    log.error("the staff chat %s refuses messages (%s): is the bot still a member, and is "
+                              "STAFF_CHAT_ID current? The card of case %s goes to the admins privately instead",
+                              chat_id, exc, escalation_id)
+                    fallback = list(self.svc.settings.admin_ids)
+                    destinations += fallback
+                else:
+                    log.exception("could not post the card of case %s to chat %s", escalation_id, chat_id)
                 continue
             # A card that went out is recorded however long the database takes (up to half the send lease):
             # a timer retried for want of that record would post a second card.
@@ -273,7 +283,8 @@ class EscalationDesk:
                 lambda chat_id=chat_id, message_id=message_id: self._record_card(view, chat_id, message_id),
                 lease=self.svc.settings.send_lease, what=f"the card of case {escalation_id} went out",
             )
-        await self.outbox.deliver(*destinations)  # the client's photo or other media, under the card
+        # The client's photo or other media, under the card.
+        await self.outbox.deliver(*staff_chats(self.svc), *fallback)
         if postponed is not None:
             raise postponed
 
@@ -586,7 +597,7 @@ class EscalationDesk:
             names.setdefault(user_id, member.name if member is not None else "")
         return [(user_id, name or str(user_id)) for user_id, name in names.items()]
 
-    async def open_cases_html(self) -> str:
+    async def open_cases_messages(self) -> list[str]:
         async with self.svc.session_factory() as session:
             return await self.texts.open_cases(session, self.svc.clock.now())
 

@@ -16,6 +16,8 @@ from aftercare_bot.db.models import Client, ConversationMessage, Enrolment, Esca
 from aftercare_bot.outbound import Button
 from aftercare_bot.plan_messages import day_since_session
 from aftercare_bot.services import Services
+from aftercare_bot.telegram_html import pack_lines
+from aftercare_bot.texts import MAX_MESSAGE_LENGTH
 from aftercare_bot.triage import TriageLevel
 
 KIND_MESSAGE = "message"
@@ -48,6 +50,10 @@ class CaseTexts:
 
     def t(self, key: str, **values: object) -> str:
         return self.svc.text(key, self.language, **values)
+
+    def plain(self, key: str, **values: object) -> str:
+        """Plain text, for a piece that goes into another text as a value (and is escaped there, once)."""
+        return self.svc.label(key, self.language, **values)
 
     def time(self, moment: datetime) -> str:
         return f"{moment.astimezone(self.svc.settings.timezone):%d %b %H:%M}"
@@ -109,7 +115,7 @@ class CaseTexts:
 
     def thread(self, message: ConversationMessage, client: Client, *, upgraded: bool) -> str:
         """A later client message, posted under the card."""
-        level = self.t(f"esc_level_{message.triage_level or TriageLevel.ROUTINE}")
+        level = self.plain(f"esc_level_{message.triage_level or TriageLevel.ROUTINE}")
         lines = [self.t("esc_thread_message", name=client.name, level=level), *self.content(message)]
         if upgraded:
             lines.append(self.t("esc_thread_upgraded"))
@@ -134,28 +140,28 @@ class CaseTexts:
             return enrolment.treatment
         return plan.title.get(self.language) or plan.title.get("en") or plan.treatment
 
-    async def open_cases(self, session: AsyncSession, now: datetime) -> str:
-        """Open cases, oldest first, with their age and who holds them."""
+    async def open_cases(self, session: AsyncSession, now: datetime) -> list[str]:
+        """Open cases, oldest first, with their age and who holds them: as many messages as it takes."""
         open_cases = await repo.all_open(session)
         lines = [self.t("esc_open_title" if open_cases else "esc_open_none")]
         for escalation in open_cases:
             client = await session.get(Client, escalation.client_id)
             if escalation.state == EscalationState.CLAIMED:
-                holder = self.t("esc_open_held", name=escalation.claimed_by_name or escalation.claimed_by)
+                holder = self.plain("esc_open_held", name=escalation.claimed_by_name or escalation.claimed_by)
             else:
-                holder = self.t("esc_open_unclaimed")
+                holder = self.plain("esc_open_unclaimed")
             lines.append(self.t(
-                "esc_open_line", number=escalation.id, level=self.t(f"esc_level_{escalation.level}"),
+                "esc_open_line", number=escalation.id, level=self.plain(f"esc_level_{escalation.level}"),
                 name=client.name if client else "?", age=self.age(now - escalation.created_at), holder=holder,
             ))
-        return "\n".join(lines)
+        return pack_lines(lines, MAX_MESSAGE_LENGTH)
 
     def age(self, delta: timedelta) -> str:
         minutes = max(0, int(delta.total_seconds() // 60))
         if minutes < 60:
-            return self.t("esc_age_minutes", minutes=minutes)
+            return self.plain("esc_age_minutes", minutes=minutes)
         hours, minutes = divmod(minutes, 60)
         if hours < 24:
-            return self.t("esc_age_hours", hours=hours, minutes=minutes)
+            return self.plain("esc_age_hours", hours=hours, minutes=minutes)
         days, hours = divmod(hours, 24)
-        return self.t("esc_age_days", days=days, hours=hours)
+        return self.plain("esc_age_days", days=days, hours=hours)

@@ -55,13 +55,14 @@ def _planned_run(job: Job) -> datetime | None:
 
 
 async def run_pending_work(services: Services) -> None:
-    """One pass over everything due: plan messages, then timers, then the daily retention purge."""
-    # Plans edited on another replica (or imported) take effect here before anything is composed.
-    await plan_editing.refresh_now_and_then(services.session_factory, services.catalog)
-    await services.runtime["dispatcher"].run_due()
+    """One pass over everything due: timers, then plan messages, then the daily retention purge."""
+    # Timers first: escalation re-alerts and queued safety messages must never wait behind a plan backlog.
     timer_runner = services.runtime.get("timer_runner")
     if timer_runner is not None:
         await timer_runner.run_due()
+    # Plans edited on another replica (or imported) take effect here before anything is composed.
+    await plan_editing.refresh_now_and_then(services.session_factory, services.catalog)
+    await services.runtime["dispatcher"].run_due()
     # Last, so that it never delays a message: erasing finished conversations, at most once a day.
     retention = services.runtime.get("retention")
     if retention is not None:

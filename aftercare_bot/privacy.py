@@ -37,7 +37,7 @@ from aftercare_bot.db.models import (
 from aftercare_bot.enrolment import CLIENT_TIMER_KINDS
 from aftercare_bot.escalation import CARD_TIMER, RESPONSE_TIMERS
 from aftercare_bot.services import Services
-from aftercare_bot.telegram_html import plain_text, visible_length
+from aftercare_bot.telegram_html import pack_lines, plain_text, visible_length
 from aftercare_bot.texts import MAX_MESSAGE_LENGTH
 
 log = logging.getLogger(__name__)
@@ -221,20 +221,7 @@ def pack_messages(lines: Sequence[str], limit: int = MAX_MESSAGE_LENGTH) -> list
     """Lines joined into as few messages as fit Telegram's limit; None when the report is too long for chat."""
     if any(visible_length(line) > MAX_REPORT_LINE for line in lines):
         return None
-    messages: list[str] = []
-    current: list[str] = []
-    length = 0
-    for line in lines:
-        added = visible_length(line) + (1 if current else 0)
-        if current and length + added > limit:
-            messages.append("\n".join(current).strip("\n"))
-            current, length = [], 0
-            added = visible_length(line)
-        current.append(line)
-        length += added
-    if current:
-        messages.append("\n".join(current).strip("\n"))
-    messages = [m for m in messages if m.strip()]
+    messages = pack_lines(lines, limit)
     return messages if len(messages) <= MAX_REPORT_MESSAGES else None
 
 
@@ -291,6 +278,18 @@ async def erase(session: AsyncSession, telegram_user_id: int, *, now: datetime, 
     })
     return Erasure(len(enrolment_ids), len(data.conversation), len(case_ids), open_cases,
                    client.language if client else None)
+
+
+async def queue_staff_notice(services: Services, session: AsyncSession, erasure: Erasure) -> list[int]:
+    """Inside the erasure's transaction, so that the team hears of an erasure exactly when it happened: what
+    went (counts only) and which open cases went with it. Returns the staff chats to send it to after the commit."""
+    language = services.settings.default_language
+    notice = services.text("privacy_staff_erased", language, plans=erasure.plans, messages=erasure.messages,
+                           cases=erasure.cases)
+    if erasure.open_cases:
+        numbers = ", ".join(f"#{number}" for number in erasure.open_cases)
+        notice += "\n" + services.text("privacy_staff_erased_open_cases", language, numbers=numbers)
+    return await services.runtime["outbox"].to_staff(session, notice)
 
 
 async def _unlink_audit_trail(

@@ -5,12 +5,11 @@ They go through the outbox, so a Telegram outage delays a notice but never loses
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from aftercare_bot.db.models import Client
+from aftercare_bot.dispatch import AfterCommit, BlockedCallback
 from aftercare_bot.services import Services
-
-BlockedCallback = Callable[[Client, int], Awaitable[None]]
 
 
 def staff_destinations(services: Services) -> list[int]:
@@ -30,7 +29,11 @@ def blocked_notice(services: Services, client: Client, cancelled: int) -> str:
 
 
 def blocked_notifier(services: Services) -> BlockedCallback:
-    async def on_blocked(client: Client, cancelled: int) -> None:
-        await notify_staff(services, blocked_notice(services, client, cancelled), client_id=client.id)
+    """Queues the notice in the transaction that records the block; sends it once that is committed."""
+
+    async def on_blocked(session: AsyncSession, client: Client, cancelled: int) -> AfterCommit:
+        outbox = services.runtime["outbox"]
+        chats = await outbox.to_staff(session, blocked_notice(services, client, cancelled), client_id=client.id)
+        return lambda: outbox.deliver(*chats)
 
     return on_blocked

@@ -8,6 +8,7 @@ what to change in plain words rather than quoting parser jargon.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 # Tag name -> words used in the advice "add </b> after the ..." so the fix is easy to picture.
@@ -236,6 +237,25 @@ def _close(stack: list[_OpenTag], name: str) -> list[str]:
 def visible_length(text: str) -> int:
     """Length of the message as Telegram counts it: tags removed, entities decoded, in UTF-16 code units."""
     return sum(2 if ord(char) > 0xFFFF else 1 for char in plain_text(text))
+
+
+def pack_lines(lines: Sequence[str], limit: int) -> list[str]:
+    """Lines (each whole HTML) joined into as few messages as fit `limit` visible characters each; a line longer
+    than the limit on its own stays whole, as its own message."""
+    messages: list[str] = []
+    current: list[str] = []
+    length = 0
+    for line in lines:
+        added = visible_length(line) + (1 if current else 0)
+        if current and length + added > limit:
+            messages.append("\n".join(current).strip("\n"))
+            current, length = [], 0
+            added = visible_length(line)
+        current.append(line)
+        length += added
+    if current:
+        messages.append("\n".join(current).strip("\n"))
+    return [message for message in messages if message.strip()]
 
 
 def plain_text(text: str) -> str:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from aftercare_bot import enrolment
 from aftercare_bot.app import build_services
 from aftercare_bot.clock import ManualClock
@@ -38,7 +40,8 @@ class DomainRig:
     blocked: list[tuple[Client, int]]
 
     async def enrol(
-        self, user_id: int = 5001, name: str = "Ann", *, session_at: datetime | None = None, treatment: str = "microneedling"
+        self, user_id: int = 5001, name: str = "Ann", *, session_at: datetime | None = None,
+        treatment: str = "microneedling",
     ) -> enrolment.Acceptance:
         now = self.clock.now()
         async with self.services.session_factory.begin() as session:
@@ -61,7 +64,7 @@ def make_rig(settings: Settings, start: datetime, owner: str = "test") -> Domain
     sender = FakeSender()
     blocked: list[tuple[Client, int]] = []
 
-    async def on_blocked(client: Client, cancelled: int) -> None:
+    async def on_blocked(session: AsyncSession, client: Client, cancelled: int) -> None:
         blocked.append((client, cancelled))
 
     dispatcher = Dispatcher(

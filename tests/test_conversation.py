@@ -9,9 +9,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from aftercare_bot import client_summary
+from aftercare_bot import client_summary, privacy
 from aftercare_bot.conversation import CheckinStatus
 from aftercare_bot.db.models import Client, Delivery, TimerState
+from aftercare_bot.outbound import SendRetryLater
 from aftercare_bot.plan_messages import CHECKIN_NO_RESPONSE, CHECKIN_REMINDER
 from tests.conftest import STAFF_CHAT_ID
 from tests.escalation_rig import NURSE_ID, EscalationRig, escalation_rigs
@@ -56,10 +57,41 @@ async def test_routine_messages_get_an_acknowledgement_now_and_then(esc_rigs, ma
 
 async def test_someone_not_enrolled_is_told_how_to_join(esc_rigs, make_settings) -> None:
     rig = esc_rigs(make_settings(), SESSION)
-    assert await rig.say("my skin is bleeding", user_id=7777) == "stranger"
+    assert await rig.say("hello, how does this work?", user_id=7777) == "stranger"
     [answer] = rig.messenger.texts_to(7777)
     assert "personal link or QR code" in answer
     assert await rig.conversation_rows() == [] and rig.staff_posts() == []
+
+
+async def test_someone_not_enrolled_describing_a_warning_sign_gets_safety_advice(esc_rigs, make_settings) -> None:
+    rig = esc_rigs(make_settings(), SESSION)
+    assert await rig.say("my skin is bleeding and there is pus", user_id=7777) == "stranger"
+    safety, join = rig.messenger.texts_to(7777)
+    assert PHONE in safety and "emergency services" in safety, "safety advice first"
+    assert "personal link or QR code" in join
+    assert await rig.conversation_rows() == [] and rig.staff_posts() == [] and await rig.escalations() == []
+    assert [timer.state for timer in await rig.timers()] == [TimerState.DONE], "sent, nothing left queued"
+
+
+async def test_safety_advice_to_someone_not_enrolled_survives_an_outage(esc_rigs, make_settings) -> None:
+    rig = esc_rigs(make_settings(), SESSION)
+    rig.messenger.chat_failures[7777] = [SendRetryLater("timed out"), SendRetryLater("timed out")]
+    assert await rig.say("there is pus and a fever", user_id=7777) == "stranger"
+    assert rig.messenger.texts_to(7777) == [], "both sends failed"
+    rig.advance(timedelta(minutes=5))
+    assert await rig.runner.run_due() == 1
+    [safety] = rig.messenger.texts_to(7777)
+    assert PHONE in safety and "emergency services" in safety
+
+
+async def test_a_client_who_erased_their_data_still_gets_safety_advice(esc_rigs, make_settings) -> None:
+    rig = esc_rigs(make_settings(), SESSION)
+    await rig.enrol(5001, "Ann")
+    async with rig.services.session_factory.begin() as session:
+        assert await privacy.erase(session, 5001, now=rig.clock.now(), reason=privacy.BY_REQUEST) is not None
+    assert await rig.say("it is still bleeding") == "stranger"
+    safety, join = rig.messenger.texts_to(5001)[-2:]
+    assert PHONE in safety and "emergency services" in safety and "personal link" in join
 
 
 async def test_a_client_who_stopped_the_plan_is_still_heard(esc_rigs, make_settings) -> None:

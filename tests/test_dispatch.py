@@ -7,8 +7,14 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
 
-from aftercare_bot.db.models import Client, ClientStatus, Delivery, DeliveryState
+from aftercare_bot import jobs
+from aftercare_bot.db.models import Client, ClientStatus, Delivery, DeliveryState, OutboxMessage
+from aftercare_bot.dispatch import Dispatcher
 from aftercare_bot.outbound import RecipientBlocked, SendRejected, SendRetryLater
+from aftercare_bot.outbox import Outbox
+from aftercare_bot.staff_notify import blocked_notifier
+from tests.conftest import STAFF_CHAT_ID
+from tests.escalation_rig import FakeMessenger
 
 # A Tuesday in winter, so Europe/London is UTC and clock arithmetic is easy to read.
 SESSION = datetime(2026, 1, 13, 14, 0, tzinfo=UTC)
@@ -157,3 +163,45 @@ async def test_two_dispatchers_never_send_the_same_row(make_settings, rigs) -> N
     await asyncio.gather(first.dispatcher.run_due(), second.dispatcher.run_due())
     chats = [m.chat_id for m in first.sender.sent + second.sender.sent]
     assert sorted(chats) == list(range(7000, 7020))
+
+
+async def test_a_pass_runs_timers_before_the_plan_message_backlog(make_settings, rigs) -> None:
+    """Escalation re-alerts and queued safety messages must not wait behind plan messages."""
+    rig = rigs(make_settings(), SESSION)
+    order: list[str] = []
+
+    class Recorder:
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+        async def run_due(self) -> None:
+            order.append(self.name)
+
+    rig.services.runtime["dispatcher"] = Recorder("plan messages")
+    rig.services.runtime["timer_runner"] = Recorder("timers")
+    await jobs.run_pending_work(rig.services)
+    assert order == ["timers", "plan messages"]
+
+
+async def test_the_blocked_notice_is_queued_with_the_block_and_sent_after_it(make_settings, rigs) -> None:
+    rig = rigs(make_settings(), SESSION)
+    messenger = FakeMessenger(chat_failures={STAFF_CHAT_ID: [SendRetryLater("flood")]})
+    rig.services.runtime["outbox"] = Outbox(rig.services, messenger)
+    dispatcher = Dispatcher(
+        settings=rig.services.settings, session_factory=rig.services.session_factory, sender=rig.sender,
+        clock=rig.clock, composer=rig.services.composer, on_blocked=blocked_notifier(rig.services), owner="test",
+    )
+    await rig.enrol()
+    rig.sender.failures = [RecipientBlocked("Forbidden: bot was blocked by the user")]
+    rig.advance(timedelta(hours=4, seconds=1))
+    await dispatcher.run_due()
+    async with rig.services.session_factory() as session:
+        client = await session.scalar(select(Client))
+        [queued] = (await session.scalars(select(OutboxMessage))).all()
+    assert client.status == ClientStatus.UNREACHABLE
+    assert queued.chat_id == STAFF_CHAT_ID and queued.client_id == client.id and "blocked the bot" in queued.html
+    assert queued.attempts == 1, "sent at once after the commit; Telegram asked to wait, so it stays queued"
+
+    await rig.services.runtime["outbox"].deliver(STAFF_CHAT_ID)
+    [notice] = messenger.texts_to(STAFF_CHAT_ID)
+    assert "Ann" in notice and "blocked the bot" in notice

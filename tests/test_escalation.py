@@ -13,6 +13,8 @@ from sqlalchemy import select
 from aftercare_bot.db.models import AuditEvent, ConversationMessage, EscalationPost, EscalationState, TimerState
 from aftercare_bot.escalation import FINAL_TIMER, REALERT_TIMER, RelayStatus, StaffAction
 from aftercare_bot.outbound import SendRetryLater
+from aftercare_bot.telegram_html import plain_text, visible_length
+from aftercare_bot.texts import MAX_MESSAGE_LENGTH
 from tests.conftest import ADMIN_ID, STAFF_CHAT_ID
 from tests.escalation_rig import NURSE_ID, OTHER_NURSE_ID, EscalationRig, escalation_rigs
 
@@ -326,7 +328,7 @@ async def test_open_cases_are_listed_oldest_first_with_their_holder(esc_rigs, ma
     await rig.say("Is it normal that it itches?", user_id=5002)
     await rig.desk.claim(2, NURSE_ID, "Nina Nurse")
     rig.advance(timedelta(minutes=5))
-    listing = await rig.desk.open_cases_html()
+    [listing] = await rig.desk.open_cases_messages()
     lines = listing.split("\n")
     assert "Open cases" in lines[0]
     assert "#1 urgent" in lines[1] and "Ann Smith" in lines[1] and "1 h 20 min ago" in lines[1]
@@ -334,7 +336,7 @@ async def test_open_cases_are_listed_oldest_first_with_their_holder(esc_rigs, ma
     assert "#2 concern" in lines[2] and "5 min ago" in lines[2] and "held by Nina Nurse" in lines[2]
     for number in (1, 2):
         await rig.desk.resolve(number, NURSE_ID, "Nina")
-    assert await rig.desk.open_cases_html() == "No open cases."
+    assert await rig.desk.open_cases_messages() == ["No open cases."]
 
 
 async def test_every_staff_action_is_in_the_audit_trail(esc_rigs, make_settings) -> None:
@@ -360,3 +362,31 @@ async def test_a_message_delivered_twice_is_handled_once(esc_rigs, make_settings
     assert await rig.conversation.receive(message) == "duplicate"
     assert len(rig.cards()) == 1 and len(rig.messenger.texts_to(5001)) == 1
     assert len([r for r in await rig.conversation_rows() if r.direction == "in"]) == 1
+
+
+async def test_open_cases_show_a_staff_name_escaped_once(esc_rigs, make_settings) -> None:
+    rig = await enrolled(esc_rigs, make_settings)
+    await rig.say(URGENT_TEXT)
+    await rig.desk.claim(1, NURSE_ID, "Nora O'Brien & Co")
+    [listing] = await rig.desk.open_cases_messages()
+    assert "held by Nora O&#x27;Brien &amp; Co" in listing
+    assert "held by Nora O'Brien & Co" in plain_text(listing), "what staff read"
+    await rig.say("and now a fever too")
+    thread = rig.staff_posts()[-1][1].html
+    assert "(urgent)" in plain_text(thread)
+    await rig.desk.refresh_cards(1)
+    assert "Nora O'Brien & Co" in plain_text(rig.messenger.edits[-1].html)
+
+
+async def test_a_long_list_of_open_cases_is_split_into_messages_telegram_takes(esc_rigs, make_settings) -> None:
+    rig = esc_rigs(make_settings(), SESSION)
+    for number in range(80):
+        await rig.enrol(6000 + number, f"Client Number {number:02d} with a rather long family name")
+        await rig.say("Is it normal that it itches?", user_id=6000 + number)
+        await rig.desk.claim(number + 1, NURSE_ID, "Nora O'Brien & Co")
+    messages = await rig.desk.open_cases_messages()
+    assert len(messages) >= 2
+    assert all(visible_length(message) <= MAX_MESSAGE_LENGTH for message in messages)
+    listed = [line for message in messages for line in plain_text(message).split("\n")]
+    assert "Open cases" in listed[0] and len(listed) == 81
+    assert [f"#{number}" in line for number, line in enumerate(listed[1:], start=1)] == [True] * 80

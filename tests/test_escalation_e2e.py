@@ -3,6 +3,7 @@ replies relayed to the client, re-alerts across a restart, check-in buttons and 
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, time, timedelta
 from typing import Any
 
@@ -228,7 +229,9 @@ async def test_strangers_writing_are_told_how_to_join(bot) -> None:
     telegram = bot.telegram
     sam = telegram.user(7001, "Sam")
     telegram.send_text(sam, "hello, my skin is bleeding")
-    assert "personal link" in (await telegram.wait_for_message(sam)).plain_text
+    safety = await telegram.wait_for_message(sam)
+    assert "emergency services" in safety.plain_text, "a warning sign: safety advice first"
+    await telegram.wait_for_message(sam, "personal link", since=safety.message_id)
     assert await escalations(bot) == []
 
 
@@ -251,7 +254,10 @@ async def test_open_cases_and_client_history_for_staff(bot) -> None:
 async def test_without_a_staff_chat_admins_get_cases_privately_and_answer_there(bot_factory) -> None:
     bot = await bot_factory(staff_chat_id=None)
     telegram = bot.telegram
-    answer = await bot.staff_command("/enrol Ann Smith", user=bot.admin)  # only admins are staff now
+    # Only admins are staff now, and with no staff group they work in a private chat with the bot.
+    since = telegram.last_message_id(bot.admin)
+    telegram.send_command(bot.admin, "enrol", "Ann Smith")
+    answer = await telegram.wait_for_message(bot.admin, since=since)
     ann = telegram.user(5001, "Ann")
     telegram.send_command(ann, "start", START_LINK.search(answer.plain_text).group(1))
     consent = await telegram.wait_for_message(ann)
@@ -285,3 +291,30 @@ async def test_an_edited_message_is_triaged_again(bot) -> None:
         kinds = (await session.scalars(select(ConversationMessage.kind).where(ConversationMessage.direction == "in")
                                        .order_by(ConversationMessage.id))).all()
     assert kinds == ["text", "edit"]
+
+
+async def test_a_card_the_staff_chat_refuses_goes_to_the_admins_privately(bot, caplog) -> None:
+    telegram = bot.telegram
+    ann = await bot.enrol_client(5001, "Ann Smith")
+    since_admin = telegram.last_message_id(bot.admin)
+    # The bot was removed from the group: Telegram refuses every message to it.
+    telegram.fail_next("sendMessage", status=403, chat_id=bot.staff_chat.id, count=5,
+                       description="Forbidden: bot was kicked from the supergroup chat")
+    telegram.send_text(ann, "there is pus and it is hot")
+
+    card = await telegram.wait_for_message(
+        bot.admin, lambda m: "URGENT" in (m.plain_text or "") and bool(m.buttons), since=since_admin, timeout=2.0
+    )
+    assert "Ann Smith" in card.plain_text
+    assert any(record.levelname == "ERROR" and "staff chat" in record.getMessage() for record in caplog.records)
+    for _ in range(50):  # the card is recorded just after Telegram took it
+        [case] = await escalations(bot)
+        if case.card_message_id is not None:
+            break
+        await asyncio.sleep(0.02)
+    assert case.card_chat_id == ADMIN_ID and case.card_message_id == card.message_id
+
+    query_id = press(telegram, bot.admin, card, card.callback_data[0])  # Claim works there too
+    await telegram.wait_for_callback_answer(query_id)
+    [case] = await escalations(bot)
+    assert case.state == EscalationState.CLAIMED and case.claimed_by == ADMIN_ID

@@ -24,6 +24,7 @@ from aftercare_bot.db.models import (
     Escalation,
     EscalationPost,
     Invite,
+    OutboxMessage,
     Timer,
 )
 from aftercare_bot.telegram_html import visible_length
@@ -175,6 +176,27 @@ async def test_forget_erases_everything_about_the_person_and_tells_staff_without
     assert "asked for their data to be erased" in notices[0] and "#1" in notices[0]
     assert "Ann" not in notices[0] and "Smith" not in notices[0] and "bleeding" not in notices[0]
     rig.assert_healthy()
+
+
+async def test_the_staff_notice_of_an_erasure_commits_with_it_or_not_at_all(rig: FastRig) -> None:
+    await worried_ann_with_a_case(rig)
+    staff_queued = OutboxMessage.chat_id == rig.staff_chat.id
+    queued_before = await count(rig, OutboxMessage, staff_queued)
+    with pytest.raises(RuntimeError):
+        async with rig.services.session_factory.begin() as session:
+            erasure = await privacy.erase(session, ANN_ID, now=rig.clock.now(), reason=privacy.BY_REQUEST)
+            assert await privacy.queue_staff_notice(rig.services, session, erasure) == [rig.staff_chat.id]
+            raise RuntimeError("the database connection dropped before the commit")
+    assert await count(rig, Client, Client.telegram_user_id == ANN_ID) == 1
+    assert await count(rig, OutboxMessage, staff_queued) == queued_before, "no notice of an erasure that failed"
+
+    async with rig.services.session_factory.begin() as session:
+        erasure = await privacy.erase(session, ANN_ID, now=rig.clock.now(), reason=privacy.BY_REQUEST)
+        await privacy.queue_staff_notice(rig.services, session, erasure)
+    async with rig.services.session_factory() as session:
+        notices = (await session.scalars(select(OutboxMessage.html).where(staff_queued))).all()
+    assert len(notices) == queued_before + 1 and "asked for their data to be erased" in notices[-1]
+    assert await count(rig, Client, Client.telegram_user_id == ANN_ID) == 0
 
 
 async def test_after_erasure_nothing_more_is_sent_and_old_case_posts_are_inert(rig: FastRig) -> None:

@@ -123,6 +123,7 @@ def test_the_command_line_exports_and_imports(make_settings, monkeypatch, tmp_pa
         "TELEGRAM_BOT_TOKEN": settings.telegram_bot_token.get_secret_value(),
         "DATABASE_URL": settings.database_url,
         "CLINIC_PHONE": settings.clinic_phone,
+        "ADMIN_IDS": ",".join(str(i) for i in settings.admin_ids),
         "MESSAGES_DIR": str(settings.messages_dir),
     }.items():
         monkeypatch.setenv(name, value)

@@ -24,7 +24,7 @@ from aftercare_bot.emulator.server import BotApiEmulator
 from aftercare_bot.runner import ALLOWED_UPDATES, BotRunner, Mode
 from aftercare_bot.webhook import SECRET_HEADER, webhook_path
 from tests.bot_process import WEBHOOK_SECRET, free_port
-from tests.conftest import TOKEN
+from tests.conftest import ADMIN_ID, TOKEN
 
 PATH = "/telegram/updates"
 
@@ -196,6 +196,7 @@ async def test_polling_mode_serves_health_on_health_port_and_no_webhook(start_bo
 def bot_env(monkeypatch: pytest.MonkeyPatch, **values: str) -> None:
     monkeypatch.setenv("TELEGRAM_BOT_TOKEN", TOKEN)
     monkeypatch.setenv("CLINIC_PHONE", "+44 20 7946 0000")
+    monkeypatch.setenv("ADMIN_IDS", str(ADMIN_ID))
     for name, value in values.items():
         monkeypatch.setenv(name.upper(), value)
 
@@ -243,15 +244,16 @@ def test_webhook_mode_needs_an_address_and_a_secret(make_settings, monkeypatch, 
     ],
 )
 def test_webhook_secret_shape_is_checked(value: str, problem: str) -> None:
+    base = {"_env_file": None, "telegram_bot_token": "1:a", "clinic_phone": "1", "admin_ids": "5"}
     with pytest.raises(ValidationError) as caught:
-        Settings(_env_file=None, telegram_bot_token="1:a", clinic_phone="1", webhook_secret=value)  # type: ignore[call-arg]
+        Settings(**base, webhook_secret=value)  # type: ignore[arg-type]
     assert f"WEBHOOK_SECRET: {problem}" in describe_errors(caught.value)
-    ok = Settings(_env_file=None, telegram_bot_token="1:a", clinic_phone="1", webhook_secret="A-z_09" * 40)  # type: ignore[call-arg]
+    ok = Settings(**base, webhook_secret="A-z_09" * 40)  # type: ignore[arg-type]
     assert ok.webhook_secret is not None
 
 
 def test_webhook_url_must_be_https_unless_a_local_bot_api_server_is_used() -> None:
-    base = {"_env_file": None, "telegram_bot_token": "1:a", "clinic_phone": "1"}
+    base = {"_env_file": None, "telegram_bot_token": "1:a", "clinic_phone": "1", "admin_ids": "5"}
     with pytest.raises(ValidationError) as caught:
         Settings(**base, webhook_url="http://bot.example.org/tg")  # type: ignore[arg-type]
     assert "WEBHOOK_URL: Telegram only delivers to https:// addresses" in describe_errors(caught.value)

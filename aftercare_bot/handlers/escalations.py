@@ -92,5 +92,6 @@ async def relay(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 @staff_only
 async def open_cases(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    await update.effective_chat.send_message(await desk_of(context).open_cases_html())
+    for html in await desk_of(context).open_cases_messages():  # a long list takes several messages
+        await update.effective_chat.send_message(html)
 

@@ -9,7 +9,6 @@ from telegram.ext import ContextTypes
 
 from aftercare_bot import privacy
 from aftercare_bot.handlers.common import language_of, remove_buttons, services
-from aftercare_bot.staff_notify import notify_staff
 
 log = logging.getLogger(__name__)
 
@@ -72,15 +71,10 @@ async def forget_answer(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     # Not while a message of theirs is being handled, which would write to the conversation being erased.
     async with svc.runtime["conversation"].exclusive(user.id), svc.session_factory.begin() as session:
         erasure = await privacy.erase(session, user.id, now=svc.clock.now(), reason=privacy.BY_REQUEST)
+        staff_chats = await privacy.queue_staff_notice(svc, session, erasure) if erasure is not None else []
     if erasure is None:
         await chat.send_message(svc.text("privacy_nothing", language))
         return
     log.info("erased a person's data at their request")
     await chat.send_message(svc.text("privacy_erased", erasure.language or language))
-    staff_language = svc.settings.default_language
-    notice = svc.text("privacy_staff_erased", staff_language, plans=erasure.plans, messages=erasure.messages,
-                      cases=erasure.cases)
-    if erasure.open_cases:
-        numbers = ", ".join(f"#{number}" for number in erasure.open_cases)
-        notice += "\n" + svc.text("privacy_staff_erased_open_cases", staff_language, numbers=numbers)
-    await notify_staff(svc, notice)
+    await svc.runtime["outbox"].deliver(*staff_chats)

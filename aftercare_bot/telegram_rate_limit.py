@@ -1,0 +1,187 @@
+"""Keeps outgoing messages inside Telegram's flood limits, so they are paced instead of refused with 429.
+
+Telegram counts messages in sliding windows: about 30 per second overall, one per second in a chat and
+20 per minute in a group. PTB's AIORateLimiter uses token buckets, which let a full second's worth out at
+once on top of the steady rate, and it does not pace private chats, so a backlog drain or two messages due
+together for one client earn 429 answers. This limiter keeps each window with some headroom for network
+jitter, sends one message at a time per chat (in order), and counts only calls that post or edit messages:
+reads such as getChatMember are not messages and are never delayed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Callable, Coroutine
+from datetime import timedelta
+from typing import Any
+
+from telegram.error import RetryAfter
+from telegram.ext import BaseRateLimiter
+
+log = logging.getLogger(__name__)
+
+# Evenly spaced rather than 30 at once: with a burst, one request arriving a little late makes 31 in a
+# second. Thirty in a row span at least 30/29 s less the slack, so 30 ms of network jitter is harmless.
+OVERALL_INTERVAL = 1 / 29
+OVERALL_SLACK = 0.005
+PER_CHAT = (1, 1.05)
+PER_GROUP = (20, 61.0)
+_COUNTED_PREFIXES = ("send", "copy", "forward", "edit")
+_PRUNE_FROM = 1024  # chats remembered before idle ones are forgotten
+
+
+class SlidingWindow:
+    """At most `limit` events in any `period` seconds."""
+
+    __slots__ = ("_recent", "period")
+
+    def __init__(self, limit: int, period: float) -> None:
+        self.period = period
+        self._recent: deque[float] = deque(maxlen=limit)
+
+    def delay(self, now: float) -> float:
+        """Seconds until one more event fits."""
+        if len(self._recent) < (self._recent.maxlen or 0):
+            return 0.0
+        return max(0.0, self._recent[0] + self.period - now)
+
+    def record(self, now: float) -> None:
+        self._recent.append(now)
+
+    def idle(self, now: float) -> bool:
+        return not self._recent or self._recent[-1] + self.period <= now
+
+
+class EvenPacer:
+    """One event every `interval` seconds on a fixed grid. An event up to `slack` late (the event loop was
+    busy) does not push the later ones back, so the rate holds; after a longer pause the grid restarts."""
+
+    __slots__ = ("_next", "interval", "slack")
+
+    def __init__(self, interval: float, slack: float) -> None:
+        self.interval = interval
+        self.slack = slack
+        self._next = float("-inf")
+
+    def delay(self, now: float) -> float:
+        return max(0.0, self._next - now)
+
+    def record(self, now: float) -> None:
+        self._next = max(self._next, now - self.slack) + self.interval
+
+
+class _ChatGate:
+    __slots__ = ("lock", "users", "windows")
+
+    def __init__(self, windows: tuple[SlidingWindow, ...]) -> None:
+        self.windows = windows
+        self.lock = asyncio.Lock()
+        self.users = 0  # requests holding or waiting for the lock
+
+
+class TelegramRateLimiter(BaseRateLimiter[int]):
+    """A PTB rate limiter; ``rate_limit_args`` may override ``max_retries`` for one call."""
+
+    def __init__(self, max_retries: int = 1) -> None:
+        self._max_retries = max_retries
+        self._overall = EvenPacer(OVERALL_INTERVAL, OVERALL_SLACK)
+        self._overall_turn = asyncio.Lock()  # first come, first served
+        self._chats: dict[int | str, _ChatGate] = {}
+        self._prune_at = _PRUNE_FROM
+        self._paused_until = 0.0  # after a 429, nothing is sent before this (event loop time)
+
+    async def initialize(self) -> None:
+        """Nothing to set up."""
+
+    async def shutdown(self) -> None:
+        """Nothing to release."""
+
+    async def process_request(
+        self,
+        callback: Callable[..., Coroutine[Any, Any, bool | dict[str, Any] | list[dict[str, Any]]]],
+        args: Any,
+        kwargs: dict[str, Any],
+        endpoint: str,
+        data: dict[str, Any],
+        rate_limit_args: int | None,
+    ) -> bool | dict[str, Any] | list[dict[str, Any]]:
+        chat_id = data.get("chat_id")
+        if chat_id is None or not _is_message(endpoint):
+            return await callback(*args, **kwargs)
+        retries = self._max_retries if rate_limit_args is None else rate_limit_args
+        gate = self._gate(_chat_key(chat_id))
+        gate.users += 1
+        try:
+            for attempt in range(retries + 1):
+                try:
+                    async with gate.lock:
+                        await self._wait_turn(gate)
+                        return await callback(*args, **kwargs)
+                except RetryAfter as exc:
+                    if attempt == retries:
+                        raise
+                    seconds = _seconds(exc.retry_after) + 0.1
+                    log.warning("Rate limit hit. Retrying after %.1f s (%s to chat %s)",
+                                seconds, endpoint, chat_id)
+                    loop = asyncio.get_running_loop()
+                    self._paused_until = max(self._paused_until, loop.time() + seconds)
+        finally:
+            gate.users -= 1
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+    async def _wait_turn(self, gate: _ChatGate) -> None:
+        """Wait for the chat's windows, then for the overall one; count the message in all of them."""
+        # The chat's lock is held, so nobody else can fill its windows meanwhile.
+        await self._sleep_while(lambda now: max(window.delay(now) for window in gate.windows))
+        async with self._overall_turn:
+            await self._sleep_while(self._overall.delay)
+            now = asyncio.get_running_loop().time()
+            self._overall.record(now)
+            for window in gate.windows:
+                window.record(now)
+
+    async def _sleep_while(self, delay: Callable[[float], float]) -> None:
+        """Sleep until `delay(now)` is zero and no pause after a 429 is running."""
+        loop = asyncio.get_running_loop()
+        while True:
+            wait = max(delay(loop.time()), self._paused_until - loop.time())
+            if wait <= 0:
+                return
+            await asyncio.sleep(wait)
+
+    def _gate(self, key: int | str) -> _ChatGate:
+        gate = self._chats.get(key)
+        if gate is None:
+            if len(self._chats) >= self._prune_at:
+                self._forget_idle()
+            group = isinstance(key, str) or key < 0
+            windows = [SlidingWindow(*PER_CHAT)]
+            if group:
+                windows.append(SlidingWindow(*PER_GROUP))
+            gate = self._chats[key] = _ChatGate(tuple(windows))
+        return gate
+
+    def _forget_idle(self) -> None:
+        now = asyncio.get_running_loop().time()
+        self._chats = {
+            key: gate for key, gate in self._chats.items()
+            if gate.users or not all(window.idle(now) for window in gate.windows)
+        }
+        self._prune_at = max(_PRUNE_FROM, 2 * len(self._chats))
+
+
+def _is_message(endpoint: str) -> bool:
+    return endpoint.startswith(_COUNTED_PREFIXES) and endpoint != "sendChatAction"
+
+
+def _chat_key(chat_id: object) -> int | str:
+    try:
+        return int(chat_id)  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        return str(chat_id)  # "@channelname"
+
+
+def _seconds(value: float | timedelta) -> float:
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)

@@ -1,0 +1,1 @@
+"""Performance benchmarks of the bot against the local Bot API emulator: run ``python -m benchmarks``."""

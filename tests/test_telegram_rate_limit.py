@@ -1,0 +1,69 @@
+"""The rate limiter keeps Telegram's flood limits by pacing messages, and never delays anything else."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from telegram.error import RetryAfter
+
+from aftercare_bot.telegram_rate_limit import OVERALL_INTERVAL, OVERALL_SLACK, PER_CHAT, TelegramRateLimiter
+
+
+class Calls:
+    """A stand-in for PTB's request: records (event loop time, chat) of every call it lets through."""
+
+    def __init__(self, failures: int = 0) -> None:
+        self.made: list[tuple[float, Any]] = []
+        self.failures = failures
+
+    async def __call__(self, endpoint: str, data: dict[str, Any]) -> dict[str, Any]:
+        self.made.append((asyncio.get_running_loop().time(), data.get("chat_id")))
+        if self.failures:
+            self.failures -= 1
+            raise RetryAfter(1)
+        return {"ok": True}
+
+
+async def send(
+    limiter: TelegramRateLimiter, calls: Calls, chat_id: Any, endpoint: str = "sendMessage"
+) -> Any:
+    data = {"chat_id": chat_id, "text": "hello"}
+    return await limiter.process_request(calls, (endpoint, data), {}, endpoint, data, None)
+
+
+async def test_two_messages_to_one_chat_go_out_a_second_apart_in_order() -> None:
+    limiter, calls = TelegramRateLimiter(), Calls()
+    await asyncio.gather(send(limiter, calls, 5001), send(limiter, calls, 5002), send(limiter, calls, 5001))
+    times = [moment for moment, chat in calls.made if chat == 5001]
+    assert len(times) == 2 and times[1] - times[0] >= PER_CHAT[1]
+    assert [chat for _, chat in calls.made][:2] == [5001, 5002], "another chat does not wait for 5001"
+
+
+async def test_messages_to_many_chats_are_evenly_spaced_under_thirty_a_second() -> None:
+    limiter, calls = TelegramRateLimiter(), Calls()
+    await asyncio.gather(*(send(limiter, calls, 6000 + number) for number in range(35)))
+    times = [moment for moment, _ in calls.made]
+    spans = [later - earlier for earlier, later in zip(times, times[30:], strict=False)]
+    assert min(spans) >= 30 * OVERALL_INTERVAL - OVERALL_SLACK > 1.0, "31 messages within a second"
+    assert times[-1] - times[0] < 34 * OVERALL_INTERVAL + 0.5, "paced far slower than needed"
+
+
+async def test_reads_are_never_paced() -> None:
+    limiter, calls = TelegramRateLimiter(), Calls()
+    await asyncio.gather(*(send(limiter, calls, -100200300, "getChatMember") for _ in range(40)))
+    times = [moment for moment, _ in calls.made]
+    assert times[-1] - times[0] < 0.2
+
+
+async def test_a_429_pauses_sending_and_is_retried_once() -> None:
+    limiter, calls = TelegramRateLimiter(max_retries=1), Calls(failures=1)
+    assert await send(limiter, calls, 5001) == {"ok": True}
+    (refused, _), (retried, _) = calls.made
+    assert retried - refused >= 1.0, "retried no sooner than Telegram asked"
+
+    calls = Calls(failures=2)
+    with pytest.raises(RetryAfter):
+        await send(limiter, calls, 5003)
+    assert len(calls.made) == 2

@@ -209,6 +209,8 @@ async def test_health_command_asks_the_running_bot(start_bot, monkeypatch, capsy
     assert await asyncio.to_thread(main, ["health"]) == 0
     assert capsys.readouterr().out.startswith("healthy: status=ok, mode=webhook, database=ok")
 
+    # A stalled dispatcher: no pass runs (the scheduler is paused) and the last one was an hour ago.
+    bot.runner.application.job_queue.scheduler.pause()
     bot.runner.services.runtime["dispatcher"].last_progress = time.monotonic() - 3600
     assert await asyncio.to_thread(main, ["health"]) == 1
     assert "dispatcher=stalled" in capsys.readouterr().out

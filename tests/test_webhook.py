@@ -146,6 +146,17 @@ async def test_while_stopping_updates_are_left_with_telegram(start_bot) -> None:
     assert bot.telegram.bot_messages(ann) == []
 
 
+async def stall(dispatcher: Any) -> None:
+    """Make the dispatcher look hung an hour ago: passes already queued become no-ops, then time is set back."""
+
+    async def hung() -> None:
+        return None
+
+    await dispatcher.wait_idle(5)
+    dispatcher.run_due = hung
+    dispatcher.last_progress = time.monotonic() - 3600
+
+
 async def test_health_reports_database_and_dispatcher(start_bot) -> None:
     bot = await start_bot()
     status, body = await get_json(bot.health_url)
@@ -155,10 +166,11 @@ async def test_health_reports_database_and_dispatcher(start_bot) -> None:
     assert body["due_messages"] == 0 and body["replica"]
 
     dispatcher = bot.runner.services.runtime["dispatcher"]
-    dispatcher.last_progress = time.monotonic() - 3600  # as if the dispatcher had hung an hour ago
+    run_due = dispatcher.run_due
+    await stall(dispatcher)
     status, body = await get_json(bot.health_url)
     assert status == 503 and body["dispatcher"] == "stalled" and body["database"] == "ok"
-    await bot.runner.services.runtime["dispatcher"].run_due()
+    await run_due()
     assert (await get_json(bot.health_url))[0] == 200, "a pass of the dispatcher makes it healthy again"
 
 
@@ -210,8 +222,7 @@ async def test_health_command_asks_the_running_bot(start_bot, monkeypatch, capsy
     assert capsys.readouterr().out.startswith("healthy: status=ok, mode=webhook, database=ok")
 
     # A stalled dispatcher: no pass runs (the scheduler is paused) and the last one was an hour ago.
-    bot.runner.application.job_queue.scheduler.pause()
-    bot.runner.services.runtime["dispatcher"].last_progress = time.monotonic() - 3600
+    await stall(bot.runner.services.runtime["dispatcher"])
     assert await asyncio.to_thread(main, ["health"]) == 1
     assert "dispatcher=stalled" in capsys.readouterr().out
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import json
 import os
@@ -222,7 +223,10 @@ async def _migrate(url: str) -> None:
 
 
 def temporary_workdir() -> Path:
-    return Path(tempfile.mkdtemp(prefix="aftercare-bench-"))
+    """A scratch folder for SQLite files, removed when the process ends."""
+    path = Path(tempfile.mkdtemp(prefix="aftercare-bench-"))
+    atexit.register(shutil.rmtree, path, True)
+    return path
 
 
 # -- measurements in child processes -------------------------------------------------------------------
@@ -265,14 +269,16 @@ class Stopwatch:
 
 
 @contextlib.asynccontextmanager
-async def running_bot(settings: Settings, *, start: bool = False, poll: bool = False) -> AsyncIterator[Any]:
+async def running_bot(
+    settings: Settings, *, start: bool = False, poll: bool = False, clock: Any = None
+) -> AsyncIterator[Any]:
     """The real Application as `aftercare-bot run` builds it.
 
     `start` also runs its JobQueue (which wakes the dispatcher), `poll` its updater.
     """
     from aftercare_bot.app import build_application, build_services
 
-    services = build_services(settings)
+    services = build_services(settings, clock=clock)
     application = build_application(services)
     await application.initialize()
     # run_polling() would call these hooks; starting by hand, they are called explicitly.

@@ -25,14 +25,14 @@ RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
 SIZES: dict[str, dict[str, dict[str, Any]]] = {
     "tiny": {
-        "capacity": {"rows": 150, "rounds": 1},
+        "capacity": {"rows": 150, "chunks": 3, "rounds": 1},
         "flood": {"rows": 60},
         "scale": {"sizes": [300, 1_200], "passes": 5},
         "inbound": {"messages": 30, "rate": 100, "calm_messages": 10, "calm_rate": 10},
         "peer": {"messages": 1_000},
     },
     "full": {
-        "capacity": {"rows": 10_000, "rounds": 3},
+        "capacity": {"rows": 10_000, "chunks": 10, "rounds": 2},
         "flood": {"rows": 10_000},
         "scale": {"sizes": [10_000, 100_000, 1_000_000], "passes": 50},
         "inbound": {"messages": 1_000, "rate": 100, "calm_messages": 200, "calm_rate": 5},

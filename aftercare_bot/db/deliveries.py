@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from aftercare_bot.db.models import Delivery, DeliveryState
@@ -69,9 +69,22 @@ async def mark(session: AsyncSession, delivery_id: int, state: DeliveryState, **
 
 
 async def mark_many(session: AsyncSession, rows: Sequence[dict[str, object]]) -> None:
-    """Several rows in one statement: each dict holds the row's `id` and its new values (the same keys)."""
-    if rows:
-        await session.execute(update(Delivery), list(rows))
+    """Several rows in one executemany: each dict holds the row's `id` and its new values (the same keys).
+
+    A plain table UPDATE: the ORM's bulk update by primary key costs several times more per row.
+    """
+    if not rows:
+        return
+    table = Delivery.__table__
+    columns = [name for name in rows[0] if name != "id"]
+    statement = (
+        update(table)
+        .where(table.c.id == bindparam("row_id"))
+        .values({name: bindparam(f"new_{name}") for name in columns})
+    )
+    await session.execute(
+        statement, [{"row_id": row["id"], **{f"new_{name}": row[name] for name in columns}} for row in rows]
+    )
 
 
 async def cancel_pending_for_enrolment(session: AsyncSession, enrolment_id: int, reason: str) -> int:

@@ -20,9 +20,19 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-SHIPPED_MESSAGES_DIR = Path(__file__).resolve().parent.parent / "messages"
 _DURATION_PART = re.compile(r"(\d+)\s*([smhdw])")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def default_messages_dir(package_dir: Path) -> Path:
+    """The checkout's messages/ (the folder clinics edit) when run from source, else the copy inside the wheel."""
+    checkout = package_dir.parent
+    if (checkout / "pyproject.toml").is_file() and (checkout / "messages" / "plans").is_dir():
+        return checkout / "messages"
+    return package_dir / "bundled_messages"
+
+
+SHIPPED_MESSAGES_DIR = default_messages_dir(Path(__file__).resolve().parent)
 
 
 def parse_duration_setting(value: object) -> object:

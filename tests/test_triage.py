@@ -167,6 +167,45 @@ def test_negated_acknowledgement_is_a_concern(rules: TriageRules) -> None:
     assert level(rules, "no problems") is ROUTINE
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I feel dizzy and sick",
+        "my face is numb",
+        "HELP!!!",
+        "help me",
+        "🆘",
+        "im freaking out",
+        "cant feel my lip",
+        "my vision has gone blurry",
+        "feel like im going to faint",
+        "its gushing blood",
+        "my face is huge",
+    ],
+)
+def test_systemic_signs_numbness_and_cries_for_help_are_urgent(rules: TriageRules, text: str) -> None:
+    assert level(rules, text, 0) is URGENT
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "thanks for all your help!",
+        "can you help me choose a sunscreen?",
+        "no help needed, all fine",
+        "not numb anymore",
+        "the numbness wore off after an hour",
+        "no allergic reaction, the serum was fine",
+        "i was panicking for nothing, it's calmed down",
+        "huge thanks, my face looks great",
+        "a bit dizzy",
+        "blood on the pillow",
+    ],
+)
+def test_look_alikes_of_the_new_warning_signs_are_not_urgent(rules: TriageRules, text: str) -> None:
+    assert level(rules, text, 0) is not URGENT
+
+
 # --- spelling, emoji, unicode -----------------------------------------------------------------------------
 
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import html
 import warnings
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -36,11 +38,13 @@ from aftercare_bot.plan_changes import (
     timing_problem,
     title_problem,
 )
+from aftercare_bot.services import Services
 from aftercare_bot.texts import DEFAULT_LANGUAGE, MAX_MESSAGE_LENGTH
 
 EDIT_TIMEOUT = timedelta(minutes=15)
 TEXT, LANGUAGE, TITLE, TIMING, GRACE, NEW_KEY, NEW_TIMING, NEW_GRACE, PLAN_KEY, PLAN_TITLE = range(10)
 _DRAFT = "admin_edit"  # key in user_data of the change being put together
+Draft = dict[str, Any]
 
 # Telegram's own formatting, turned into the tags plan texts are written with.
 _TAGS = {
@@ -92,19 +96,222 @@ def message_html(message: Message) -> str:
     return "".join(pieces).strip()
 
 
-def _draft(context: ContextTypes.DEFAULT_TYPE) -> dict[str, Any]:
+def _draft(context: ContextTypes.DEFAULT_TYPE) -> Draft:
     return context.user_data.setdefault(_DRAFT, {})  # type: ignore[union-attr]
 
 
-def _start(context: ContextTypes.DEFAULT_TYPE, **fields: Any) -> dict[str, Any]:
-    context.user_data[_DRAFT] = dict(fields)  # type: ignore[index]
-    return context.user_data[_DRAFT]  # type: ignore[index]
+async def _reply(update: Update, context: ContextTypes.DEFAULT_TYPE, key: str, **values: object) -> None:
+    await send(update, services(context).text(key, language_of(update, context), **values))
+
+
+# --- checks on what the admin types ---------------------------------------------------------------
+
+Refusal = tuple[str, dict[str, object]]  # the text key saying why an answer cannot be used, and its values
+Check = Callable[[str, Services, Draft], Refusal | None]
+
+
+def _text_refusal(template: str, svc: Services, draft: Draft) -> Refusal | None:
+    check = check_text(template)
+    if check.empty:
+        return "admin_text_empty", {}
+    if check.problems:
+        return "admin_text_problems", {"problems": "\n".join(f"• {p}" for p in check.problems)}
+    if check.too_long:
+        return "admin_text_too_long", {"length": check.too_long, "limit": MAX_MESSAGE_LENGTH}
+    return None
+
+
+def _keyed(problem: Callable[[str], str | None], *, echo: bool = False) -> Check:
+    """A check whose problem is a text key of its own; `echo` quotes the answer back as {value}."""
+
+    def check(typed: str, svc: Services, draft: Draft) -> Refusal | None:
+        key = problem(typed)
+        return None if key is None else (key, {"value": typed} if echo else {})
+
+    return check
+
+
+def _worded(problem: Callable[[str], str | None]) -> Check:
+    """A check whose problem is a sentence from the plan parser, shown inside admin_timing_problem."""
+
+    def check(typed: str, svc: Services, draft: Draft) -> Refusal | None:
+        sentence = problem(typed)
+        return None if sentence is None else ("admin_timing_problem", {"problem": sentence})
+
+    return check
+
+
+def _unused_key(taken: Callable[[Services, Draft], set[str]]) -> Check:
+    """A name for a new step or plan: valid, and not one of `taken`."""
+
+    def check(typed: str, svc: Services, draft: Draft) -> Refusal | None:
+        key = key_problem(typed, taken(svc, draft))
+        return None if key is None else (key, {"value": typed})
+
+    return check
+
+
+def _step_keys(svc: Services, draft: Draft) -> set[str]:
+    plan = svc.catalog.get(draft["treatment"])
+    return {step.key for step in plan.steps} if plan else set()
+
+
+def _treatments(svc: Services, draft: Draft) -> set[str]:
+    return set(svc.catalog.treatments())
+
+
+# --- the questions --------------------------------------------------------------------------------
+
+
+def _typed(message: Message) -> str:
+    return (message.text or "").strip()
+
+
+def _timing(typed: str) -> str:
+    return parse_timing(typed).describe()
+
+
+def _grace(typed: str) -> str:
+    return format_duration(parse_duration(typed))
+
+
+def _step_of(svc: Services, draft: Draft) -> Step:
+    plan = svc.catalog.get(draft["treatment"])
+    assert plan is not None
+    return plan.step(draft["step"])
+
+
+def _title_or_text(svc: Services, draft: Draft) -> int:
+    """A language the plan has no title in needs the title before the text."""
+    plan = svc.catalog.get(draft["treatment"])
+    return TITLE if plan is not None and draft["language"] not in plan.title else TEXT
+
+
+@dataclass(frozen=True)
+class Question:
+    """One thing an edit asks the admin to type: the prompt, the check, where the answer goes, what follows."""
+
+    prompt: str
+    prompt_values: Callable[[Services, Draft], dict[str, object]]
+    field: str
+    check: Check
+    read: Callable[[Message], str] = _typed
+    value: Callable[[str], object] = str
+    then: int | Callable[[Services, Draft], int] | None = None  # the next question; None: offer the change
+
+
+QUESTIONS: dict[int, Question] = {
+    TEXT: Question(
+        "admin_edit_prompt",
+        lambda svc, d: {"step": d["step"], "language": d["language"], "placeholders": views.placeholder_list()},
+        "text", _text_refusal, read=message_html,
+    ),
+    LANGUAGE: Question(
+        "admin_language_prompt",
+        lambda svc, d: {"step": d["step"], "languages": ", ".join(sorted(_step_of(svc, d).texts))},
+        "language", _keyed(language_problem, echo=True), then=_title_or_text,
+    ),
+    TITLE: Question(
+        "admin_title_prompt", lambda svc, d: {"language": d["language"]}, "title", _keyed(title_problem), then=TEXT
+    ),
+    TIMING: Question(
+        "admin_timing_prompt", lambda svc, d: {"step": d["step"], "current": _step_of(svc, d).due.describe()},
+        "due", _worded(timing_problem), value=_timing,
+    ),
+    GRACE: Question(
+        "admin_grace_prompt", lambda svc, d: {"step": d["step"], "current": format_duration(_step_of(svc, d).grace)},
+        "grace", _worded(grace_problem), value=_grace,
+    ),
+    NEW_KEY: Question(
+        "admin_new_step_key_prompt", lambda svc, d: {"title": d["treatment"]},
+        "step", _unused_key(_step_keys), then=NEW_TIMING,
+    ),
+    NEW_TIMING: Question(
+        "admin_new_step_timing_prompt", lambda svc, d: {"step": d["step"]},
+        "due", _worded(timing_problem), value=_timing, then=NEW_GRACE,
+    ),
+    NEW_GRACE: Question(
+        "admin_new_step_grace_prompt", lambda svc, d: {"step": d["step"]},
+        "grace", _worded(grace_problem), value=_grace, then=TEXT,
+    ),
+    PLAN_KEY: Question(
+        "admin_new_plan_key_prompt", lambda svc, d: {"source": d["source"]},
+        "treatment", _unused_key(_treatments), then=PLAN_TITLE,
+    ),
+    PLAN_TITLE: Question(
+        "admin_new_plan_title_prompt", lambda svc, d: {"treatment": d["treatment"]}, "title", _keyed(title_problem)
+    ),
+}
+
+
+async def _ask(update: Update, context: ContextTypes.DEFAULT_TYPE, state: int) -> int:
+    question = QUESTIONS[state]
+    await _reply(update, context, question.prompt, **question.prompt_values(services(context), _draft(context)))
+    return state
+
+
+async def _answered(update: Update, context: ContextTypes.DEFAULT_TYPE, state: int) -> int:
+    """Check what the admin typed; then ask the next question, or offer the finished change to confirm."""
+    assert update.effective_message is not None
+    svc, question, draft = services(context), QUESTIONS[state], _draft(context)
+    typed = question.read(update.effective_message)
+    refusal = question.check(typed, svc, draft)
+    if refusal is not None:
+        await _reply(update, context, refusal[0], **refusal[1])
+        return state
+    value = question.value(typed)
+    if question.then is None:
+        change = {**draft, question.field: value}
+        return ConversationHandler.END if await offer(update, context, change) else state
+    draft[question.field] = value
+    return await _ask(update, context, question.then(svc, draft) if callable(question.then) else question.then)
+
+
+def _answer_handler(state: int) -> Callable[[Update, ContextTypes.DEFAULT_TYPE], Awaitable[int]]:
+    @admin_only_in_conversation
+    async def answered(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
+        return await _answered(update, context, state)
+
+    return answered
+
+
+# --- the buttons that start an edit ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Start:
+    """A button that starts an edit: the draft it begins (None when the button lacks a part) and the first question."""
+
+    question: int
+    draft: Callable[[Plan, Step | None, list[str]], Draft | None]
+    needs_step: bool = True
+    shows_text: bool = False  # the text being edited is shown as written first, to copy and change
+
+
+STARTS: dict[str, Start] = {
+    "ed": Start(
+        TEXT,
+        lambda plan, step, extra: (
+            {"op": "text", "treatment": plan.treatment, "step": step.key, "language": extra[0]} if extra else None
+        ),
+        shows_text=True,
+    ),
+    "al": Start(LANGUAGE, lambda plan, step, _: {"op": "text", "treatment": plan.treatment, "step": step.key}),
+    "tm": Start(TIMING, lambda plan, step, _: {"op": "timing", "treatment": plan.treatment, "step": step.key}),
+    "gr": Start(GRACE, lambda plan, step, _: {"op": "grace", "treatment": plan.treatment, "step": step.key}),
+    "ns": Start(
+        NEW_KEY,
+        lambda plan, _, __: {"op": "add_step", "treatment": plan.treatment, "language": DEFAULT_LANGUAGE},
+        needs_step=False,
+    ),
+    "np": Start(PLAN_KEY, lambda plan, _, __: {"op": "copy_plan", "source": plan.treatment}, needs_step=False),
+}
 
 
 async def _button_target(
     update: Update, context: ContextTypes.DEFAULT_TYPE
-) -> tuple[Plan, Step | None] | None:
-    """The plan (and step) a button names; None after explaining why it cannot be used."""
+) -> tuple[str, Plan, Step | None, list[str]] | None:
+    """The action, plan (and step) a button names, and its further parts; None after explaining a problem."""
     svc, lang, query = services(context), language_of(update, context), update.callback_query
     assert query is not None
     parts = svc.signer.verify(query.data)
@@ -121,256 +328,31 @@ async def _button_target(
         await send(update, svc.text("admin_plan_gone", lang, treatment="?"))
         return None
     if len(parts) < 4:
-        return plan, None
+        return parts[1], plan, None, []
     step = views.find_step(plan, parts[3])
     if step is None:
         await send(update, svc.text("admin_step_gone", lang, step="?"))
         return None
-    return plan, step
-
-
-# --- entry points (buttons) -----------------------------------------------------------------------
+    return parts[1], plan, step, parts[4:]
 
 
 @admin_only_in_conversation
-async def edit_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
-    target = await _button_target(update, context)
-    parts = services(context).signer.verify(update.callback_query.data) or []
-    if target is None or target[1] is None or len(parts) < 5:
-        return ConversationHandler.END
-    plan, step = target
-    language = parts[4]
-    _start(context, op="text", treatment=plan.treatment, step=step.key, language=language)
-    svc, lang = services(context), language_of(update, context)
-    if language in step.texts:
-        await send(update, views.step_source(svc, step, language, lang))
-    await _ask_for_text(update, context)
-    return TEXT
-
-
-@admin_only_in_conversation
-async def add_language(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
-    target = await _button_target(update, context)
-    if target is None or target[1] is None:
-        return ConversationHandler.END
-    plan, step = target
-    _start(context, op="text", treatment=plan.treatment, step=step.key)
-    svc, lang = services(context), language_of(update, context)
-    await send(
-        update,
-        svc.text("admin_language_prompt", lang, step=step.key, languages=", ".join(sorted(step.texts))),
-    )
-    return LANGUAGE
-
-
-@admin_only_in_conversation
-async def change_timing(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
-    target = await _button_target(update, context)
-    if target is None or target[1] is None:
-        return ConversationHandler.END
-    plan, step = target
-    _start(context, op="timing", treatment=plan.treatment, step=step.key)
-    svc, lang = services(context), language_of(update, context)
-    await send(update, svc.text("admin_timing_prompt", lang, step=step.key, current=step.due.describe()))
-    return TIMING
-
-
-@admin_only_in_conversation
-async def change_grace(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
-    target = await _button_target(update, context)
-    if target is None or target[1] is None:
-        return ConversationHandler.END
-    plan, step = target
-    _start(context, op="grace", treatment=plan.treatment, step=step.key)
-    svc, lang = services(context), language_of(update, context)
-    await send(
-        update, svc.text("admin_grace_prompt", lang, step=step.key, current=format_duration(step.grace))
-    )
-    return GRACE
-
-
-@admin_only_in_conversation
-async def new_step(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
+async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
     target = await _button_target(update, context)
     if target is None:
         return ConversationHandler.END
-    _start(context, op="add_step", treatment=target[0].treatment, language=DEFAULT_LANGUAGE)
-    svc = services(context)
-    await send(
-        update, svc.text("admin_new_step_key_prompt", language_of(update, context), title=target[0].treatment)
-    )
-    return NEW_KEY
-
-
-@admin_only_in_conversation
-async def new_plan(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
-    target = await _button_target(update, context)
-    if target is None:
+    action, plan, step, extra = target
+    kind = STARTS.get(action)
+    if kind is None or (kind.needs_step and step is None):
         return ConversationHandler.END
-    _start(context, op="copy_plan", source=target[0].treatment)
-    svc = services(context)
-    await send(
-        update,
-        svc.text("admin_new_plan_key_prompt", language_of(update, context), source=target[0].treatment),
-    )
-    return PLAN_KEY
-
-
-# --- typed answers --------------------------------------------------------------------------------
-
-
-def _typed(update: Update) -> str:
-    message = update.effective_message
-    return (message.text or "").strip() if message else ""
-
-
-async def _reply(update: Update, context: ContextTypes.DEFAULT_TYPE, key: str, **values: object) -> None:
-    await send(update, services(context).text(key, language_of(update, context), **values))
-
-
-async def _ask_for_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    draft = _draft(context)
-    await _reply(
-        update,
-        context,
-        "admin_edit_prompt",
-        step=draft["step"],
-        language=draft["language"],
-        placeholders=views.placeholder_list(),
-    )
-
-
-@admin_only_in_conversation
-async def text_received(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
-    assert update.effective_message is not None
-    template = message_html(update.effective_message)
-    check = check_text(template)
-    if check.empty:
-        await _reply(update, context, "admin_text_empty")
-        return TEXT
-    if check.problems:
-        await _reply(
-            update, context, "admin_text_problems", problems="\n".join(f"• {p}" for p in check.problems)
-        )
-        return TEXT
-    if check.too_long:
-        await _reply(update, context, "admin_text_too_long", length=check.too_long, limit=MAX_MESSAGE_LENGTH)
-        return TEXT
-    change = {**_draft(context), "text": template}
-    return ConversationHandler.END if await offer(update, context, change) else TEXT
-
-
-@admin_only_in_conversation
-async def language_received(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
-    code = _typed(update)
-    problem = language_problem(code)
-    if problem:
-        await _reply(update, context, problem, value=code)
-        return LANGUAGE
-    draft = _draft(context)
-    draft["language"] = code
-    plan = services(context).catalog.get(draft["treatment"])
-    if plan is not None and code not in plan.title:
-        await _reply(update, context, "admin_title_prompt", language=code)
-        return TITLE
-    await _ask_for_text(update, context)
-    return TEXT
-
-
-@admin_only_in_conversation
-async def title_received(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
-    title = _typed(update)
-    problem = title_problem(title)
-    if problem:
-        await _reply(update, context, problem)
-        return TITLE
-    _draft(context)["title"] = title
-    await _ask_for_text(update, context)
-    return TEXT
-
-
-@admin_only_in_conversation
-async def timing_received(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
-    typed = _typed(update)
-    problem = timing_problem(typed)
-    if problem:
-        await _reply(update, context, "admin_timing_problem", problem=problem)
-        return TIMING
-    change = {**_draft(context), "due": parse_timing(typed).describe()}
-    return ConversationHandler.END if await offer(update, context, change) else TIMING
-
-
-@admin_only_in_conversation
-async def grace_received(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
-    typed = _typed(update)
-    problem = grace_problem(typed)
-    if problem:
-        await _reply(update, context, "admin_timing_problem", problem=problem)
-        return GRACE
-    change = {**_draft(context), "grace": format_duration(parse_duration(typed))}
-    return ConversationHandler.END if await offer(update, context, change) else GRACE
-
-
-@admin_only_in_conversation
-async def new_key_received(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
-    key = _typed(update)
-    draft = _draft(context)
-    plan = services(context).catalog.get(draft["treatment"])
-    problem = key_problem(key, {step.key for step in plan.steps} if plan else set())
-    if problem:
-        await _reply(update, context, problem, value=key)
-        return NEW_KEY
-    draft["step"] = key
-    await _reply(update, context, "admin_new_step_timing_prompt", step=key)
-    return NEW_TIMING
-
-
-@admin_only_in_conversation
-async def new_timing_received(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
-    typed = _typed(update)
-    problem = timing_problem(typed)
-    if problem:
-        await _reply(update, context, "admin_timing_problem", problem=problem)
-        return NEW_TIMING
-    draft = _draft(context)
-    draft["due"] = parse_timing(typed).describe()
-    await _reply(update, context, "admin_new_step_grace_prompt", step=draft["step"])
-    return NEW_GRACE
-
-
-@admin_only_in_conversation
-async def new_grace_received(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
-    typed = _typed(update)
-    problem = grace_problem(typed)
-    if problem:
-        await _reply(update, context, "admin_timing_problem", problem=problem)
-        return NEW_GRACE
-    _draft(context)["grace"] = format_duration(parse_duration(typed))
-    await _ask_for_text(update, context)
-    return TEXT
-
-
-@admin_only_in_conversation
-async def plan_key_received(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
-    key = _typed(update)
-    problem = key_problem(key, set(services(context).catalog.treatments()))
-    if problem:
-        await _reply(update, context, problem, value=key)
-        return PLAN_KEY
-    _draft(context)["treatment"] = key
-    await _reply(update, context, "admin_new_plan_title_prompt", treatment=key)
-    return PLAN_TITLE
-
-
-@admin_only_in_conversation
-async def plan_title_received(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
-    title = _typed(update)
-    problem = title_problem(title)
-    if problem:
-        await _reply(update, context, problem)
-        return PLAN_TITLE
-    change = {**_draft(context), "title": title}
-    return ConversationHandler.END if await offer(update, context, change) else PLAN_TITLE
+    draft = kind.draft(plan, step, extra)
+    if draft is None:
+        return ConversationHandler.END
+    context.user_data[_DRAFT] = draft  # type: ignore[index]
+    if kind.shows_text and step is not None and draft["language"] in step.texts:
+        svc = services(context)
+        await send(update, views.step_source(svc, step, draft["language"], language_of(update, context)))
+    return await _ask(update, context, kind.question)
 
 
 # --- leaving --------------------------------------------------------------------------------------
@@ -393,36 +375,17 @@ def conversation(timeout: timedelta | None = None) -> ConversationHandler:
     private_text = filters.ChatType.PRIVATE & filters.TEXT & ~filters.COMMAND
     signed = r"[\w:-]+$"
 
-    def entry(action: str, callback: Any) -> CallbackQueryHandler:
-        return CallbackQueryHandler(callback, pattern=rf"^{views.PREFIX}:{action}:{signed}")
-
-    def typed(callback: Any) -> list[MessageHandler]:
-        return [MessageHandler(private_text, callback)]
+    def typed(state: int) -> list[MessageHandler]:
+        return [MessageHandler(private_text, _answer_handler(state))]
 
     with warnings.catch_warnings():
         # PTB warns that with per_message=False a button is not tied to one message. That is intended here:
         # the buttons only start an edit, and what follows is typed in the same private chat.
         warnings.filterwarnings("ignore", message=".*per_message=False.*", category=PTBUserWarning)
         return ConversationHandler(
-            entry_points=[
-                entry("ed", edit_text),
-                entry("al", add_language),
-                entry("tm", change_timing),
-                entry("gr", change_grace),
-                entry("ns", new_step),
-                entry("np", new_plan),
-            ],
+            entry_points=[CallbackQueryHandler(start, pattern=rf"^{views.PREFIX}:(?:{'|'.join(STARTS)}):{signed}")],
             states={
-                TEXT: typed(text_received),
-                LANGUAGE: typed(language_received),
-                TITLE: typed(title_received),
-                TIMING: typed(timing_received),
-                GRACE: typed(grace_received),
-                NEW_KEY: typed(new_key_received),
-                NEW_TIMING: typed(new_timing_received),
-                NEW_GRACE: typed(new_grace_received),
-                PLAN_KEY: typed(plan_key_received),
-                PLAN_TITLE: typed(plan_title_received),
+                **{state: typed(state) for state in QUESTIONS},
                 ConversationHandler.TIMEOUT: [TypeHandler(Update, timed_out)],
             },
             fallbacks=[CommandHandler("cancel", cancel)],

@@ -21,7 +21,7 @@ from aftercare_bot.db.models import Role
 from aftercare_bot.handlers import admin_views as views
 from aftercare_bot.handlers.admin_templates import send
 from aftercare_bot.handlers.auth import admin_only
-from aftercare_bot.handlers.common import language_of, services
+from aftercare_bot.handlers.common import language_of, services, signed_parts
 from aftercare_bot.services import Services
 from aftercare_bot.team import TeamMember, TeamRefused
 
@@ -69,9 +69,10 @@ async def staff_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
 async def team_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     svc, lang, query = services(context), language_of(update, context), update.callback_query
     assert query is not None
-    parts = svc.signer.verify(query.data)
-    if parts is None or len(parts) < 2 or (len(parts) > 2 and not parts[2].lstrip("-").isdigit()):
-        await query.answer(svc.label("button_not_understood", lang), show_alert=True)
+    parts = await signed_parts(
+        update, context, lambda signed: len(signed) >= 2 and (len(signed) == 2 or signed[2].lstrip("-").isdigit())
+    )
+    if parts is None:
         return
     await query.answer()
     action = parts[1]

@@ -28,7 +28,7 @@ from telegram.warnings import PTBUserWarning
 from aftercare_bot.handlers import admin_views as views
 from aftercare_bot.handlers.admin_templates import offer, send
 from aftercare_bot.handlers.auth import admin_only_in_conversation
-from aftercare_bot.handlers.common import language_of, services
+from aftercare_bot.handlers.common import language_of, services, signed_parts
 from aftercare_bot.plan import Plan, Step, format_duration, parse_duration, parse_timing
 from aftercare_bot.plan_changes import (
     check_text,
@@ -314,9 +314,8 @@ async def _button_target(
     """The action, plan (and step) a button names, and its further parts; None after explaining a problem."""
     svc, lang, query = services(context), language_of(update, context), update.callback_query
     assert query is not None
-    parts = svc.signer.verify(query.data)
-    if parts is None or len(parts) < 3:
-        await query.answer(svc.label("button_not_understood", lang), show_alert=True)
+    parts = await signed_parts(update, context, lambda signed: len(signed) >= 3)
+    if parts is None:
         return None
     await query.answer()
     chat = update.effective_chat

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from telegram import CallbackQuery, Update
 from telegram.error import BadRequest
 from telegram.ext import ContextTypes
@@ -25,6 +27,22 @@ def language_of(update: Update, context: ContextTypes.DEFAULT_TYPE) -> str:
     user = update.effective_user
     code = (user.language_code if user else None) or services(context).settings.default_language
     return code.split("-")[0]
+
+
+async def signed_parts(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, well_formed: Callable[[list[str]], bool]
+) -> list[str] | None:
+    """The parts of a pressed button's signed data, when `well_formed` accepts them.
+
+    A forged, mangled or foreign press gets a short "not understood" alert and None, and changes nothing.
+    """
+    svc, query = services(context), update.callback_query
+    parts = svc.signer.verify(query.data) if query is not None else None
+    if parts is not None and well_formed(parts):
+        return parts
+    if query is not None:
+        await query.answer(svc.label("button_not_understood", language_of(update, context)), show_alert=True)
+    return None
 
 
 async def wake_dispatcher(context: ContextTypes.DEFAULT_TYPE) -> None:

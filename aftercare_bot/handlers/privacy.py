@@ -8,23 +8,35 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.ext import ContextTypes
 
 from aftercare_bot import privacy
-from aftercare_bot.handlers.common import language_of, remove_buttons, services
+from aftercare_bot.handlers.common import language_of, remove_buttons, services, signed_parts
 
 log = logging.getLogger(__name__)
 
 REPORT_FILE_NAME = "my-aftercare-data.txt"
 
 
-async def my_data(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def _held_data(update: Update, context: ContextTypes.DEFAULT_TYPE) -> tuple[privacy.HeldData, str] | None:
+    """What the bot holds about the person asking in a private chat, and the language to answer in.
+
+    None when the question comes from a group (it is not answered there) or the bot holds nothing (which it says).
+    """
     svc, user, chat = services(context), update.effective_user, update.effective_chat
     if user is None or chat is None or chat.type != chat.PRIVATE:
-        return
+        return None
     async with svc.session_factory() as session:
         data = await privacy.held_data(session, user.id)
     language = data.client.language if data.client else language_of(update, context)
     if data.empty:
         await chat.send_message(svc.text("privacy_nothing", language))
+        return None
+    return data, language
+
+
+async def my_data(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    held = await _held_data(update, context)
+    if held is None:
         return
+    svc, chat, (data, language) = services(context), update.effective_chat, held
     report = privacy.ReportWriter(svc, language).report(data, svc.clock.now())
     if report.document is not None:
         await chat.send_document(report.document, filename=REPORT_FILE_NAME, caption=report.messages[0])
@@ -34,15 +46,10 @@ async def my_data(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 
 async def forget(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    svc, user, chat = services(context), update.effective_user, update.effective_chat
-    if user is None or chat is None or chat.type != chat.PRIVATE:
+    held = await _held_data(update, context)
+    if held is None:
         return
-    async with svc.session_factory() as session:
-        data = await privacy.held_data(session, user.id)
-    language = data.client.language if data.client else language_of(update, context)
-    if data.empty:
-        await chat.send_message(svc.text("privacy_nothing", language))
-        return
+    svc, user, language = services(context), update.effective_user, held[1]
     # The user id is signed into the buttons, so a press by anyone else (a forwarded copy) changes nothing.
     buttons = InlineKeyboardMarkup([[
         InlineKeyboardButton(svc.label("privacy_forget_button_yes", language),
@@ -50,18 +57,19 @@ async def forget(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         InlineKeyboardButton(svc.label("privacy_forget_button_no", language),
                              callback_data=svc.signer.sign("forget", user.id, "no")),
     ]])
-    await chat.send_message(svc.text("privacy_forget_confirm", language), reply_markup=buttons)
+    await update.effective_chat.send_message(svc.text("privacy_forget_confirm", language), reply_markup=buttons)
 
 
 async def forget_answer(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     svc, query, user = services(context), update.callback_query, update.effective_user
     if query is None or user is None:
         return
-    language = language_of(update, context)
-    parts = svc.signer.verify(query.data)
-    if parts is None or len(parts) != 3 or parts[0] != "forget" or parts[1] != str(user.id) or query.message is None:
-        await query.answer(svc.label("button_not_understood", language), show_alert=True)
+    parts = await signed_parts(update, context, lambda signed: (
+        len(signed) == 3 and signed[0] == "forget" and signed[1] == str(user.id) and query.message is not None
+    ))
+    if parts is None:
         return
+    language = language_of(update, context)
     await query.answer()
     await remove_buttons(query)
     chat = query.message.chat

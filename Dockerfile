@@ -1,13 +1,19 @@
-# Build stage: install the package and its dependencies into a virtual environment.
-FROM python:3.11-slim AS build
+# Any Debian-based image with Python 3.11+ at `python` works; pin a digest here for reproducible builds.
+ARG PYTHON_IMAGE=python:3.11-slim
+
+# Build stage: install the package (its wheel carries a copy of messages/) and its dependencies into a venv.
+FROM ${PYTHON_IMAGE} AS build
 WORKDIR /src
 RUN python -m venv /opt/venv
 COPY pyproject.toml README.md ./
 COPY aftercare_bot ./aftercare_bot
-RUN /opt/venv/bin/pip install --no-cache-dir .
+COPY messages ./messages
+# pip and setuptools are only needed to install; leaving them out of the venv keeps the image smaller.
+RUN /opt/venv/bin/pip install --no-cache-dir . \
+    && /opt/venv/bin/pip uninstall --yes --quiet pip setuptools
 
 # Run stage: only the environment, the editable messages and an unprivileged user.
-FROM python:3.11-slim
+FROM ${PYTHON_IMAGE}
 RUN useradd --create-home --uid 10001 aftercare
 COPY --from=build /opt/venv /opt/venv
 COPY messages /app/messages

@@ -34,8 +34,9 @@ from aftercare_bot.db.models import (
     OutboxMessage,
     Timer,
 )
-from aftercare_bot.escalation import EscalationDesk, Routing, join_reasons
+from aftercare_bot.escalation import EscalationDesk
 from aftercare_bot.escalation_cards import KIND_NO_RESPONSE
+from aftercare_bot.escalation_cases import Routing, join_reasons
 from aftercare_bot.outbound import OutboundMessage, RecipientBlocked, SendRejected, SendRetryLater
 from aftercare_bot.plan_messages import CHECKIN_ANSWERS, CHECKIN_NO_RESPONSE, CHECKIN_REMINDER, day_since_session
 from aftercare_bot.services import Services
@@ -148,7 +149,7 @@ class ClientConversation:
                     self.rules, text, language=client.language, day_since_session=day,
                     has_photo=inbound.kind == "photo", has_media=inbound.kind in TRIAGE_MEDIA_KINDS,
                 )
-                routing = await self.desk.route(session, client=client, enrolment=enrolment, level=result.level,
+                routing = await self.desk.cases.route(session, client=client, enrolment=enrolment, level=result.level,
                                                 reasons=result.reasons, now=now)
                 stored = await conversation_repo.add(session, ConversationMessage(
                     client_id=client.id, enrolment_id=enrolment.id if enrolment else None,
@@ -160,18 +161,18 @@ class ClientConversation:
                 answer = self._answer(routing, result.level, acknowledge)
                 if answer is not None:
                     key, kind = answer
-                    await self.desk.tell_client(
+                    await self.desk.outbox.tell_client(
                         session, client, self.svc.text(key, client.language), kind=kind,
                         escalation_id=routing.escalation_id, enrolment_id=enrolment.id if enrolment else None,
                     )
-                await self.desk.queue_for_staff(session, routing, stored, client)
+                await self.desk.cases.queue_for_staff(session, routing, stored, client)
         if stranger:
             if self._triage_stranger(inbound) == TriageLevel.URGENT:
                 await self._warn_stranger(inbound)
             await self._answer_stranger(inbound)
             return Received.STRANGER
         await self.desk.outbox.deliver(client.chat_id)  # the client first: the safety message
-        await self.desk.publish(routing)
+        await self.desk.cases.publish(routing)
         return Received(result.level)
 
     async def _may_acknowledge(self, session: AsyncSession, client: Client, now: datetime) -> bool:
@@ -255,7 +256,7 @@ class ClientConversation:
             # Reasons are stored as plain text: the card escapes them when it shows them.
             reasons = (self.svc.label("esc_reason_checkin", self.svc.settings.default_language,
                                      answer=self.svc.label(f"checkin_button_{answer}")),)
-            routing = await self.desk.route(session, client=client, enrolment=enrolment, level=level,
+            routing = await self.desk.cases.route(session, client=client, enrolment=enrolment, level=level,
                                             reasons=reasons, now=now)
             stored = await conversation_repo.add(session, ConversationMessage(
                 client_id=client.id, enrolment_id=delivery.enrolment_id, escalation_id=routing.escalation_id,
@@ -265,11 +266,11 @@ class ClientConversation:
             await audit.record(session, now=now, action="checkin_answered", actor_id=telegram_user_id,
                                client_id=client.id, detail={"delivery_id": delivery_id, "answer": answer})
             key, kind = CHECKIN_REPLIES[level]
-            await self.desk.tell_client(session, client, self.svc.text(key, client.language), kind=kind,
+            await self.desk.outbox.tell_client(session, client, self.svc.text(key, client.language), kind=kind,
                                         escalation_id=routing.escalation_id, enrolment_id=delivery.enrolment_id)
-            await self.desk.queue_for_staff(session, routing, stored, client)
+            await self.desk.cases.queue_for_staff(session, routing, stored, client)
         await self.desk.outbox.deliver(client.chat_id)
-        await self.desk.publish(routing)
+        await self.desk.cases.publish(routing)
         return CheckinResult(CheckinStatus.ANSWERED, label, client.language)
 
     # -- silence after a check-in (timers) -------------------------------------------------------------------
@@ -307,7 +308,7 @@ class ClientConversation:
             # The no-response timer comes with the reminder: if it exists, this timer ran already.
             if await timers.exists(session, kind=CHECKIN_NO_RESPONSE, subject_id=delivery.id):
                 return None
-            await self.desk.tell_client(session, client, self.svc.text("checkin_reminder", client.language),
+            await self.desk.outbox.tell_client(session, client, self.svc.text("checkin_reminder", client.language),
                                         kind="reminder", enrolment_id=enrolment.id,
                                         reply_to=delivery.telegram_message_id)
             await timers.schedule(session, kind=CHECKIN_NO_RESPONSE, subject_id=delivery.id,
@@ -329,15 +330,15 @@ class ClientConversation:
             reason = self.svc.label("esc_reason_no_response", language, step=delivery.step_key,
                                    sent_at=f"{sent_at.astimezone(self.svc.settings.timezone):%d %b %H:%M}")
             async with self.svc.session_factory.begin() as session:
-                routing = await self.desk.route(session, client=client, enrolment=enrolment,
+                routing = await self.desk.cases.route(session, client=client, enrolment=enrolment,
                                                 level=TriageLevel.CONCERN, reasons=(reason,), now=now,
                                                 kind=KIND_NO_RESPONSE)
                 await audit.record(session, now=now, action="checkin_no_response", client_id=client.id,
                                    escalation_id=routing.escalation_id, detail={"delivery_id": delivery.id})
                 if not routing.created and routing.escalation_id is not None:
-                    await self.desk.queue_note(session, routing.escalation_id, self.svc.text(
+                    await self.desk.posts.queue_note(session, routing.escalation_id, self.svc.text(
                         "esc_thread_no_response", language, name=client.name, step=delivery.step_key), client.id)
-            await self.desk.publish(routing)
+            await self.desk.cases.publish(routing)
         return None
 
     @asynccontextmanager

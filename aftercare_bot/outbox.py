@@ -33,6 +33,7 @@ from aftercare_bot.dispatch import backoff, record_blocked
 from aftercare_bot.outbound import OutboundMessage, RecipientBlocked, Sender, SendRejected, SendRetryLater
 from aftercare_bot.services import Services
 from aftercare_bot.staff_notify import blocked_notice, staff_destinations
+from aftercare_bot.telegram_html import plain_text
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +111,23 @@ class Outbox:
             escalation_id=record.escalation_id if record is not None else None,
             report_chat_id=report.chat_id if report else None, report_message_id=report.message_id if report else None,
             report_html=report.sent_html if report else None,
+        ))
+
+    async def tell_client(
+        self,
+        session: AsyncSession,
+        client: Client,
+        html: str,
+        *,
+        kind: str,
+        escalation_id: int | None = None,
+        enrolment_id: int | None = None,
+        reply_to: int | None = None,
+    ) -> OutboxMessage:
+        """A message of the bot's own for the client, its copy kept in the conversation as `kind`."""
+        return await self.to_client(session, client, html, reply_to=reply_to, record=ConversationMessage(
+            client_id=client.id, enrolment_id=enrolment_id, escalation_id=escalation_id,
+            direction=conversation_repo.OUT, kind=kind, text=plain_text(html), at=self.svc.clock.now(),
         ))
 
     async def to_staff(

@@ -35,7 +35,7 @@ from aftercare_bot.db.models import (
     Timer,
 )
 from aftercare_bot.enrolment import CLIENT_TIMER_KINDS
-from aftercare_bot.escalation import CARD_TIMER, RESPONSE_TIMERS
+from aftercare_bot.escalation_timers import CARD_TIMER, RESPONSE_TIMERS
 from aftercare_bot.services import Services
 from aftercare_bot.telegram_html import pack_lines, plain_text, visible_length
 from aftercare_bot.texts import MAX_MESSAGE_LENGTH

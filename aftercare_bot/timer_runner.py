@@ -14,11 +14,13 @@ import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
-from aftercare_bot import confirmed_sends, escalation
+from aftercare_bot import confirmed_sends
 from aftercare_bot.conversation import ClientConversation
 from aftercare_bot.db import timers
 from aftercare_bot.db.models import Timer
 from aftercare_bot.escalation import EscalationDesk
+from aftercare_bot.escalation_posts import RETRY_SOON
+from aftercare_bot.escalation_timers import CARD_TIMER, FINAL_TIMER, REALERT_TIMER
 from aftercare_bot.outbound import SendRetryLater
 from aftercare_bot.outbox import OUTBOX_TIMER
 from aftercare_bot.plan_messages import CHECKIN_NO_RESPONSE, CHECKIN_REMINDER
@@ -39,9 +41,9 @@ class TimerRunner:
     def __init__(self, services: Services, desk: EscalationDesk, conversation: ClientConversation) -> None:
         self.svc = services
         self.handlers: dict[str, TimerHandler] = {
-            escalation.CARD_TIMER: self._post_card(desk),
-            escalation.REALERT_TIMER: desk.realert,
-            escalation.FINAL_TIMER: desk.final_notice,
+            CARD_TIMER: self._post_card(desk),
+            REALERT_TIMER: desk.timers.realert,
+            FINAL_TIMER: desk.timers.final_notice,
             CHECKIN_REMINDER: conversation.remind_checkin,
             CHECKIN_NO_RESPONSE: conversation.checkin_silence,
             OUTBOX_TIMER: desk.outbox.on_timer,
@@ -55,7 +57,7 @@ class TimerRunner:
     @staticmethod
     def _post_card(desk: EscalationDesk) -> TimerHandler:
         async def handler(timer: Timer) -> datetime | None:
-            await desk.post_card(timer.subject_id)
+            await desk.posts.post_card(timer.subject_id)
             return None
 
         return handler
@@ -95,7 +97,7 @@ class TimerRunner:
             except confirmed_sends.NotRecorded:
                 return  # something went out but is not recorded: the timer stays claimed until the send lease
             except SendRetryLater as exc:
-                delay = timedelta(seconds=exc.retry_after) if exc.retry_after else escalation.RETRY_SOON
+                delay = timedelta(seconds=exc.retry_after) if exc.retry_after else RETRY_SOON
                 log.warning("timer %s (%s) must wait: %s", timer.id, timer.kind, exc)
                 retry = self.svc.clock.now() + delay
             except Exception:

@@ -15,7 +15,8 @@ from sqlalchemy import select
 from aftercare_bot.config import Settings
 from aftercare_bot.conversation import ClientConversation, InboundMessage, Received
 from aftercare_bot.db.models import ConversationMessage, Escalation, Timer
-from aftercare_bot.escalation import EscalationDesk, StaffMessage
+from aftercare_bot.escalation import EscalationDesk
+from aftercare_bot.escalation_replies import StaffMessage
 from aftercare_bot.outbound import Button, OutboundMessage
 from aftercare_bot.timer_runner import TimerRunner
 from tests.conftest import STAFF_CHAT_ID
@@ -114,7 +115,7 @@ class EscalationRig:
         self, reply_to: int, text: str | None, author_id: int = NURSE_ID, *, kind: str = "text",
         photo_file_id: str | None = None, chat_id: int = STAFF_CHAT_ID,
     ) -> Any:
-        return await self.desk.relay(StaffMessage(
+        return await self.desk.replies.relay(StaffMessage(
             chat_id=chat_id, message_id=next(self._message_ids) + 100_000, reply_to_message_id=reply_to,
             author_id=author_id, author_name="Nina Nurse" if author_id == NURSE_ID else "Olga Other",
             kind=kind, text=text, photo_file_id=photo_file_id,

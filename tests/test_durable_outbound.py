@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from aftercare_bot.db.models import Client, ClientStatus, ConversationMessage, EscalationPost, OutboxMessage, Timer
 from aftercare_bot.emulator.models import StoredMessage
-from aftercare_bot.escalation import CARD_TIMER
+from aftercare_bot.escalation_timers import CARD_TIMER
 from aftercare_bot.outbound import OutboundMessage, SendRetryLater
 from aftercare_bot.outbox import OUTBOX_TIMER
 from tests.escalation_rig import EscalationRig, escalation_rigs
@@ -206,8 +206,8 @@ async def test_a_card_recorded_late_because_the_database_failed_is_posted_once(
 
         background.append(asyncio.create_task(later()))
 
-    desk = bot.services.runtime["escalations"]
-    desk.messenger = OutageAfterCard(desk.messenger, outage_for_a_second)
+    posts = bot.services.runtime["escalations"].posts
+    posts.messenger = OutageAfterCard(posts.messenger, outage_for_a_second)
     try:
         telegram.send_text(ann, URGENT_TEXT)
         await telegram.wait_for_message(bot.staff_chat, lambda m: bool(m.buttons), since=0)

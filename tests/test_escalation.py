@@ -11,7 +11,9 @@ import pytest
 from sqlalchemy import select
 
 from aftercare_bot.db.models import AuditEvent, ConversationMessage, EscalationPost, EscalationState, TimerState
-from aftercare_bot.escalation import FINAL_TIMER, REALERT_TIMER, RelayStatus, StaffAction
+from aftercare_bot.escalation_actions import StaffAction
+from aftercare_bot.escalation_replies import RelayStatus
+from aftercare_bot.escalation_timers import FINAL_TIMER, REALERT_TIMER
 from aftercare_bot.outbound import SendRetryLater
 from aftercare_bot.telegram_html import plain_text, visible_length
 from aftercare_bot.texts import MAX_MESSAGE_LENGTH
@@ -150,7 +152,7 @@ async def test_claim_and_resolve_are_idempotent_and_refuse_politely(esc_rigs, ma
     [escalation] = await rig.escalations()
     [(card_id, _)] = rig.cards()
 
-    claimed = await rig.desk.claim(escalation.id, NURSE_ID, "Nina Nurse")
+    claimed = await rig.desk.actions.claim(escalation.id, NURSE_ID, "Nina Nurse")
     assert claimed.status == StaffAction.DONE
     edit = rig.messenger.edits[-1]
     assert edit.message_id == card_id and "Claimed by Nina Nurse at 13 Jan" not in edit.html
@@ -158,19 +160,19 @@ async def test_claim_and_resolve_are_idempotent_and_refuse_politely(esc_rigs, ma
     assert [b.label for row in edit.buttons for b in row] == ["✅ Resolve"]
     edits = len(rig.messenger.edits)
 
-    assert (await rig.desk.claim(escalation.id, NURSE_ID, "Nina Nurse")).status == StaffAction.ALREADY_YOURS
-    taken = await rig.desk.claim(escalation.id, OTHER_NURSE_ID, "Olga Other")
+    assert (await rig.desk.actions.claim(escalation.id, NURSE_ID, "Nina Nurse")).status == StaffAction.ALREADY_YOURS
+    taken = await rig.desk.actions.claim(escalation.id, OTHER_NURSE_ID, "Olga Other")
     assert (taken.status, taken.holder) == (StaffAction.TAKEN, "Nina Nurse")
     assert len(rig.messenger.edits) == edits, "a refused claim changes nothing"
     assert [t.state for t in await rig.timers(REALERT_TIMER)] == [TimerState.CANCELLED]
 
     rig.advance(timedelta(minutes=5))
-    assert (await rig.desk.resolve(escalation.id, OTHER_NURSE_ID, "Olga Other")).status == StaffAction.DONE
+    assert (await rig.desk.actions.resolve(escalation.id, OTHER_NURSE_ID, "Olga Other")).status == StaffAction.DONE
     edit = rig.messenger.edits[-1]
     assert "Resolved by Olga Other at 14 Jan 14:05" in edit.html and edit.buttons == ()
-    assert (await rig.desk.resolve(escalation.id, NURSE_ID, "Nina")).status == StaffAction.RESOLVED
-    assert (await rig.desk.claim(escalation.id, NURSE_ID, "Nina")).status == StaffAction.RESOLVED
-    assert (await rig.desk.claim(999, NURSE_ID, "Nina")).status == StaffAction.UNKNOWN
+    assert (await rig.desk.actions.resolve(escalation.id, NURSE_ID, "Nina")).status == StaffAction.RESOLVED
+    assert (await rig.desk.actions.claim(escalation.id, NURSE_ID, "Nina")).status == StaffAction.RESOLVED
+    assert (await rig.desk.actions.claim(999, NURSE_ID, "Nina")).status == StaffAction.UNKNOWN
     [escalation] = await rig.escalations()
     assert (escalation.state, escalation.claimed_by, escalation.resolved_by) == ("resolved", NURSE_ID, OTHER_NURSE_ID)
     actions = await audit_actions(rig)
@@ -213,7 +215,7 @@ async def test_staff_reply_to_a_resolved_case_opens_it_again(esc_rigs, make_sett
     await rig.say("Is it normal that it itches?")
     [escalation] = await rig.escalations()
     [(card_id, _)] = rig.cards()
-    await rig.desk.resolve(escalation.id, NURSE_ID, "Nina")
+    await rig.desk.actions.resolve(escalation.id, NURSE_ID, "Nina")
     assert await rig.staff_reply(card_id, "One more thing: use sunscreen") == RelayStatus.SENT
     [escalation] = await rig.escalations()
     assert (escalation.state, escalation.claimed_by, escalation.resolved_at) == ("claimed", NURSE_ID, None)
@@ -268,7 +270,7 @@ async def test_claim_stops_the_re_alert(esc_rigs, make_settings) -> None:
     rig.advance(timedelta(minutes=11))
     await rig.runner.run_due()  # re-alert sent, final notice scheduled
     [escalation] = await rig.escalations()
-    await rig.desk.claim(escalation.id, NURSE_ID, "Nina")
+    await rig.desk.actions.claim(escalation.id, NURSE_ID, "Nina")
     assert [t.state for t in await rig.timers(FINAL_TIMER)] == [TimerState.CANCELLED]
     rig.advance(timedelta(minutes=30))
     before = len(rig.messenger.sent)
@@ -326,17 +328,17 @@ async def test_open_cases_are_listed_oldest_first_with_their_holder(esc_rigs, ma
     await rig.say(URGENT_TEXT)
     rig.advance(timedelta(minutes=75))
     await rig.say("Is it normal that it itches?", user_id=5002)
-    await rig.desk.claim(2, NURSE_ID, "Nina Nurse")
+    await rig.desk.actions.claim(2, NURSE_ID, "Nina Nurse")
     rig.advance(timedelta(minutes=5))
-    [listing] = await rig.desk.open_cases_messages()
+    [listing] = await rig.desk.actions.open_cases_messages()
     lines = listing.split("\n")
     assert "Open cases" in lines[0]
     assert "#1 urgent" in lines[1] and "Ann Smith" in lines[1] and "1 h 20 min ago" in lines[1]
     assert "not claimed" in lines[1]
     assert "#2 concern" in lines[2] and "5 min ago" in lines[2] and "held by Nina Nurse" in lines[2]
     for number in (1, 2):
-        await rig.desk.resolve(number, NURSE_ID, "Nina")
-    assert await rig.desk.open_cases_messages() == ["No open cases."]
+        await rig.desk.actions.resolve(number, NURSE_ID, "Nina")
+    assert await rig.desk.actions.open_cases_messages() == ["No open cases."]
 
 
 async def test_every_staff_action_is_in_the_audit_trail(esc_rigs, make_settings) -> None:
@@ -344,7 +346,7 @@ async def test_every_staff_action_is_in_the_audit_trail(esc_rigs, make_settings)
     await rig.say(URGENT_TEXT)
     [(card_id, _)] = rig.cards()
     await rig.staff_reply(card_id, "Calling you now")
-    await rig.desk.resolve(1, NURSE_ID, "Nina")
+    await rig.desk.actions.resolve(1, NURSE_ID, "Nina")
     async with rig.services.session_factory() as session:
         events = (await session.scalars(select(AuditEvent).order_by(AuditEvent.id))).all()
         stored = (await session.scalars(select(ConversationMessage))).all()
@@ -367,14 +369,14 @@ async def test_a_message_delivered_twice_is_handled_once(esc_rigs, make_settings
 async def test_open_cases_show_a_staff_name_escaped_once(esc_rigs, make_settings) -> None:
     rig = await enrolled(esc_rigs, make_settings)
     await rig.say(URGENT_TEXT)
-    await rig.desk.claim(1, NURSE_ID, "Nora O'Brien & Co")
-    [listing] = await rig.desk.open_cases_messages()
+    await rig.desk.actions.claim(1, NURSE_ID, "Nora O'Brien & Co")
+    [listing] = await rig.desk.actions.open_cases_messages()
     assert "held by Nora O&#x27;Brien &amp; Co" in listing
     assert "held by Nora O'Brien & Co" in plain_text(listing), "what staff read"
     await rig.say("and now a fever too")
     thread = rig.staff_posts()[-1][1].html
     assert "(urgent)" in plain_text(thread)
-    await rig.desk.refresh_cards(1)
+    await rig.desk.posts.refresh_cards(1)
     assert "Nora O'Brien & Co" in plain_text(rig.messenger.edits[-1].html)
 
 
@@ -383,8 +385,8 @@ async def test_a_long_list_of_open_cases_is_split_into_messages_telegram_takes(e
     for number in range(80):
         await rig.enrol(6000 + number, f"Client Number {number:02d} with a rather long family name")
         await rig.say("Is it normal that it itches?", user_id=6000 + number)
-        await rig.desk.claim(number + 1, NURSE_ID, "Nora O'Brien & Co")
-    messages = await rig.desk.open_cases_messages()
+        await rig.desk.actions.claim(number + 1, NURSE_ID, "Nora O'Brien & Co")
+    messages = await rig.desk.actions.open_cases_messages()
     assert len(messages) >= 2
     assert all(visible_length(message) <= MAX_MESSAGE_LENGTH for message in messages)
     listed = [line for message in messages for line in plain_text(message).split("\n")]

@@ -32,7 +32,7 @@ async def inbound(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         replied = message.reply_to_message
         from_bot = replied.from_user is not None and replied.from_user.id == context.bot.id
         patience = escalations.REPLY_PATIENCE if from_bot and user.id in services(context).settings.admin_ids else 0.0
-        if from_bot and await desk.case_of_post(chat.id, replied.message_id, patience=patience) is not None:
+        if from_bot and await desk.posts.case_of_post(chat.id, replied.message_id, patience=patience) is not None:
             await escalations.relay(update, context)
             return
     kind, text, file_id = content_of(message)

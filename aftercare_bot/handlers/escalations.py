@@ -1,4 +1,4 @@
-"""The staff side of escalations: Claim and Resolve buttons, replies to cases, /open. Domain: escalation.py."""
+"""The staff side of escalations: Claim and Resolve buttons, replies to cases, /open. Domain: escalation*.py."""
 
 from __future__ import annotations
 
@@ -7,7 +7,9 @@ from telegram.ext import ContextTypes
 
 from aftercare_bot.conversation import ClientConversation
 from aftercare_bot.db.models import Role
-from aftercare_bot.escalation import EscalationDesk, StaffAction, StaffMessage
+from aftercare_bot.escalation import EscalationDesk
+from aftercare_bot.escalation_actions import StaffAction
+from aftercare_bot.escalation_replies import StaffMessage
 from aftercare_bot.handlers.auth import role_of, staff_only
 from aftercare_bot.handlers.common import language_of, services
 from aftercare_bot.handlers.content import content_of
@@ -53,7 +55,7 @@ async def case_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
         await query.answer(svc.label("button_not_understood", lang), show_alert=True)
         return
     desk = desk_of(context)
-    action = desk.claim if parts[2] == "claim" else desk.resolve
+    action = desk.actions.claim if parts[2] == "claim" else desk.actions.resolve
     result = await action(int(parts[1]), user.id, user.full_name)
     if result.status == StaffAction.DONE:
         key = "esc_claim_done" if parts[2] == "claim" else "esc_resolve_done"
@@ -70,7 +72,7 @@ async def staff_reply(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     replied = message.reply_to_message
     if replied.from_user is None or replied.from_user.id != context.bot.id:
         return  # people talking to each other
-    if await desk_of(context).case_of_post(chat.id, replied.message_id, patience=REPLY_PATIENCE) is None:
+    if await desk_of(context).posts.case_of_post(chat.id, replied.message_id, patience=REPLY_PATIENCE) is None:
         return
     await relay(update, context)
 
@@ -84,7 +86,7 @@ async def relay(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
                                 reply_parameters=ReplyParameters(message.message_id))
         return
     kind, text, photo_file_id = content_of(message)
-    await desk_of(context).relay(StaffMessage(
+    await desk_of(context).replies.relay(StaffMessage(
         chat_id=chat.id, message_id=message.message_id, reply_to_message_id=message.reply_to_message.message_id,
         author_id=user.id, author_name=user.full_name, kind=kind, text=text, photo_file_id=photo_file_id,
     ))
@@ -92,6 +94,6 @@ async def relay(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 @staff_only
 async def open_cases(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    for html in await desk_of(context).open_cases_messages():  # a long list takes several messages
+    for html in await desk_of(context).actions.open_cases_messages():  # a long list takes several messages
         await update.effective_chat.send_message(html)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from aftercare_bot import wording
 from aftercare_bot.db import conversation, deliveries, enrolments
 from aftercare_bot.db import staff as staff_repo
 from aftercare_bot.db.models import Client, DeliveryState
@@ -15,10 +16,10 @@ QUOTE_CHARS = 160
 
 
 async def describe(session: AsyncSession, client: Client, svc: Services, language: str | None = None) -> str:
-    tz = svc.settings.timezone
     enrolment = await enrolments.latest_for_client(session, client.id)
+    status = wording.label_or(svc, f"client_status_{client.status}", "client_status_other", language)
     lines = [svc.text("client_header", language, name=client.name, first_name=client.first_name,
-                      status=client.status, client_language=client.language)]
+                      status=status, client_language=client.language)]
     if enrolment is None:
         lines.append(svc.text("client_no_plan", language))
         lines += await conversation_lines(session, client, svc, language)
@@ -26,8 +27,9 @@ async def describe(session: AsyncSession, client: Client, svc: Services, languag
     rows = await deliveries.for_enrolment(session, enrolment.id)
     counts = {state: sum(1 for r in rows if r.state == state) for state in DeliveryState}
     lines.append(svc.text(
-        "client_plan", language, treatment=enrolment.treatment, state=enrolment.state,
-        session_at=f"{enrolment.session_at.astimezone(tz):%d %b %Y %H:%M}",
+        "client_plan", language, treatment=wording.treatment_title(svc, enrolment.treatment, language),
+        state=wording.label_or(svc, f"client_plan_{enrolment.state}", "client_plan_other", language),
+        session_at=wording.moment(svc, enrolment.session_at, language),
         sent=counts[DeliveryState.SENT], pending=counts[DeliveryState.PENDING],
         skipped=counts[DeliveryState.SKIPPED], failed=counts[DeliveryState.FAILED],
         cancelled=counts[DeliveryState.CANCELLED],
@@ -35,7 +37,7 @@ async def describe(session: AsyncSession, client: Client, svc: Services, languag
     upcoming = [r for r in rows if r.state in (DeliveryState.PENDING, DeliveryState.SENDING)][:UPCOMING_SHOWN]
     for row in upcoming:
         lines.append(svc.text("client_upcoming", language, step=row.step_key,
-                              send_at=f"{row.send_at.astimezone(tz):%d %b %H:%M}"))
+                              send_at=wording.moment(svc, row.send_at, language, with_year=False)))
     lines += await conversation_lines(session, client, svc, language)
     return "\n".join(lines)
 
@@ -47,11 +49,10 @@ async def conversation_lines(session: AsyncSession, client: Client, svc: Service
     if not entries:
         return [*lines, svc.text("conv_none", language)]
     for entry in entries:
-        time = f"{entry.at.astimezone(svc.settings.timezone):%d %b %H:%M}"
-        kind_key = f"esc_kind_{entry.kind}"
-        if not svc.texts.has(kind_key, svc.settings.default_language):
-            kind_key = "esc_kind_other"
-        text = " ".join((entry.text or "").split()) or svc.label(kind_key, language)
+        time = wording.moment(svc, entry.at, language, with_year=False)
+        text = " ".join((entry.text or "").split()) or wording.label_or(
+            svc, f"esc_kind_{entry.kind}", "esc_kind_other", language
+        )
         if len(text) > QUOTE_CHARS:
             text = text[:QUOTE_CHARS] + "…"
         if entry.direction == conversation.IN:

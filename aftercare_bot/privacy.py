@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from aftercare_bot import wording
 from aftercare_bot.db import audit
 from aftercare_bot.db.escalations import OPEN_STATES
 from aftercare_bot.db.models import (
@@ -117,20 +118,13 @@ class ReportWriter:
         return self.svc.text(key, self.language, **values)
 
     def _label(self, key: str, fallback: str) -> str:
-        chosen = key if self.svc.texts.has(key, self.language) or self.svc.texts.has(
-            key, self.svc.settings.default_language) else fallback
-        return self.svc.label(chosen, self.language)
+        return wording.label_or(self.svc, key, fallback, self.language)
 
     def _when(self, moment: datetime | None) -> str:
-        if moment is None:
-            return "—"
-        return f"{moment.astimezone(self.svc.settings.timezone):%d %b %Y %H:%M}"
+        return "—" if moment is None else wording.moment(self.svc, moment, self.language)
 
     def _treatment(self, treatment: str) -> str:
-        plan = self.svc.catalog.get(treatment)
-        if plan is None:
-            return treatment
-        return plan.title.get(self.language) or plan.title.get(self.svc.settings.default_language) or treatment
+        return wording.treatment_title(self.svc, treatment, self.language)
 
     def lines(self, data: HeldData, now: datetime) -> list[str]:
         """The report as HTML lines; each line is complete HTML on its own, so it may be split between lines."""

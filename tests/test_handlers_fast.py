@@ -2,29 +2,48 @@
 
 from __future__ import annotations
 
+import contextlib
+import shutil
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import select
+from telegram.ext import Application
 
 from aftercare_bot.app import build_application, build_services
 from aftercare_bot.clock import ManualClock
-from aftercare_bot.db.models import Delivery, Invite
+from aftercare_bot.config import SHIPPED_MESSAGES_DIR, Settings
+from aftercare_bot.db import clients
+from aftercare_bot.db.models import Client, Delivery, Invite
 from tests.conftest import ADMIN_ID, STAFF_CHAT_ID, TOKEN
 from tests.harness import START_LINK
 from tests.recording_request import RecordingRequest, make_callback_update, make_command_update
 
+GERMAN_DATES = """\
+date_time: '{day}. {month} {year}, {hour}:{minute} Uhr'
+date_time_no_year: '{day}. {month}, {hour}:{minute} Uhr'
+"""
+GERMAN_MONTHS = ("Jan.", "Feb.", "März", "Apr.", "Mai", "Juni", "Juli", "Aug.", "Sept.", "Okt.", "Nov.", "Dez.")
 
-@pytest.fixture
-async def fast(make_settings) -> AsyncIterator[Any]:
+
+@contextlib.asynccontextmanager
+async def running(settings: Settings) -> AsyncIterator[tuple[RecordingRequest, Application]]:
     telegram = RecordingRequest(token=TOKEN, bot_username="glow_aftercare_bot")
-    services = build_services(make_settings(), clock=ManualClock())
+    services = build_services(settings, clock=ManualClock())
     application = build_application(services, request=telegram, updates_request=telegram)
     async with application:
         yield telegram, application
     await services.engine.dispose()
     assert telegram.spec_violations == []
+
+
+@pytest.fixture
+async def fast(make_settings) -> AsyncIterator[Any]:
+    async with running(make_settings()) as pair:
+        yield pair
 
 
 async def test_start_without_a_link_explains_how_to_join(fast) -> None:
@@ -96,3 +115,86 @@ async def test_unknown_commands_get_a_polite_answer_in_private_only(fast) -> Non
     before = len(telegram.calls_to("sendMessage"))
     await app.process_update(make_command_update(telegram, app.bot, sam, "frobnicate", chat=group))
     assert len(telegram.calls_to("sendMessage")) == before
+
+
+async def agree(telegram: RecordingRequest, app: Application, client: Any) -> None:
+    """The client opens the link of the last enrolment and agrees."""
+    admin_chat = telegram.sent_messages(ADMIN_ID)[-1]
+    await app.process_update(make_command_update(telegram, app.bot, client, "start",
+                                                 START_LINK.search(admin_chat.plain_text).group(1)))
+    consent = telegram.sent_messages(client)[-1]
+    await app.process_update(make_callback_update(telegram, app.bot, client, consent, consent.callback_data[0]))
+
+
+async def test_staff_views_write_dates_as_the_language_does_in_clinic_time_and_states_as_labels(
+    make_settings, tmp_path: Path
+) -> None:
+    messages = shutil.copytree(SHIPPED_MESSAGES_DIR, tmp_path / "messages")
+    (messages / "texts" / "de").mkdir()
+    months = "".join(f"month_{number}: {name}\n" for number, name in enumerate(GERMAN_MONTHS, start=1))
+    (messages / "texts" / "de" / "dates.yaml").write_text(GERMAN_DATES + months, encoding="utf-8")
+    settings = make_settings(clinic_timezone="Asia/Tokyo", messages_dir=messages)
+    async with running(settings) as (telegram, app):
+        app.bot_data["services"].clock.set(datetime(2026, 11, 20, 6, 0, tzinfo=UTC))  # 15:00 in Tokyo
+        admin = telegram.world.user(ADMIN_ID, "Alex", language_code="de")
+        ann = telegram.world.user(5001, "Ann")
+        await app.process_update(make_command_update(telegram, app.bot, admin, "enrol", "Ann Smith at=14:30"))
+        caption = telegram.sent_messages(admin)[-1].plain_text
+        assert "session 20. Nov. 2026, 14:30 Uhr" in caption and "expires on 27. Nov. 2026, 15:00 Uhr" in caption
+        await agree(telegram, app, ann)
+
+        await app.process_update(make_command_update(telegram, app.bot, admin, "client", "ann"))
+        summary = telegram.sent_texts(admin)[-1]
+        assert "status: active" in summary
+        assert "Plan: Micro-needling, session 20. Nov. 2026, 14:30 Uhr — in progress" in summary
+        assert "• same_evening — 20. Nov., 18:30 Uhr" in summary, "4 hours after the session, Tokyo time"
+
+        await app.process_update(make_command_update(telegram, app.bot, ann, "stop"))
+        confirm = telegram.sent_messages(ann)[-1]
+        await app.process_update(make_callback_update(telegram, app.bot, ann, confirm, confirm.callback_data[0]))
+        english_nurse = telegram.world.user(ADMIN_ID, "Alex", language_code="en")
+        await app.process_update(make_command_update(telegram, app.bot, english_nurse, "client", "ann"))
+        summary = telegram.sent_texts(english_nurse)[-1]
+        assert "status: stopped the messages with /stop" in summary
+        assert "Plan: Micro-needling, session 20 Nov 2026 14:30 — stopped by the client" in summary
+        assert "same_evening" not in summary and "microneedling" not in summary
+
+
+async def add_clients(app: Application, *names: str) -> None:
+    services = app.bot_data["services"]
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    async with services.session_factory.begin() as session:
+        for number, name in enumerate(names):
+            at = start + timedelta(minutes=number)  # the later added, the more recently changed
+            session.add(Client(telegram_user_id=900_000 + number, chat_id=900_000 + number, name=name,
+                               first_name=name.split()[0], language="en", created_at=at, updated_at=at))
+
+
+async def test_client_lookup_counts_every_match_and_says_how_to_narrow_it(fast) -> None:
+    telegram, app = fast
+    admin = telegram.world.user(ADMIN_ID, "Alex")
+    await add_clients(app, *(f"Ann Lee {number}" for number in range(1, 26)), "Annabel Stone")
+    await app.process_update(make_command_update(telegram, app.bot, admin, "client", "ann"))
+    summaries, more = telegram.sent_texts(admin)[-4:-1], telegram.sent_texts(admin)[-1]
+    assert [text.split(" (")[0] for text in summaries] == ["Annabel Stone", "Ann Lee 25", "Ann Lee 24"]
+    assert more.startswith("23 more match in all; the most recently changed: Ann Lee 23, Ann Lee 22,")
+    assert "Ann Lee 17, …" in more and "Ann Lee 16" not in more
+    assert "send more of the name" in more and "/client Ann Lee 23" in more
+
+    await app.process_update(make_command_update(telegram, app.bot, admin, "client", "ann lee 2"))
+    more = telegram.sent_texts(admin)[-1]  # Ann Lee 2, 20 to 25: seven, all named
+    assert more.startswith("4 more match: Ann Lee 22, Ann Lee 21, Ann Lee 20, Ann Lee 2.")
+
+
+async def test_client_lookup_takes_percent_and_underscore_literally(fast) -> None:
+    telegram, app = fast
+    await add_clients(app, "Bo_b 100%", "Boxb 1000", "Ann Smith")
+    services = app.bot_data["services"]
+    async with services.session_factory() as session:
+        for query, expected in {"100%": ["Bo_b 100%"], "o_b": ["Bo_b 100%"], "%": ["Bo_b 100%"], "_": ["Bo_b 100%"],
+                                "b 10": ["Boxb 1000", "Bo_b 100%"]}.items():
+            assert [c.name for c in await clients.search(session, query)] == expected, query
+            assert await clients.count_matching(session, query) == len(expected), query
+    admin = telegram.world.user(ADMIN_ID, "Alex")
+    await app.process_update(make_command_update(telegram, app.bot, admin, "client", "x_b"))
+    assert telegram.sent_texts(admin)[-1] == 'No client matches "x_b".'

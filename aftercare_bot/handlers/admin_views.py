@@ -13,6 +13,7 @@ from datetime import datetime
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
+from aftercare_bot import wording
 from aftercare_bot.plan import Plan, Step, format_duration
 from aftercare_bot.plan_editing import FILE_REVISION, TextVersion, sample_values
 from aftercare_bot.rendering import PLAN_PLACEHOLDERS, render
@@ -50,8 +51,8 @@ def find_step(plan: Plan, step_ref: str) -> Step | None:
     return next((step for step in plan.steps if ref(step.key) == step_ref), None)
 
 
-def moment(svc: Services, at: datetime | None) -> str:
-    return f"{at.astimezone(svc.settings.timezone):%d %b %Y %H:%M}" if at else ""
+def moment(svc: Services, at: datetime | None, language: str | None = None) -> str:
+    return wording.moment(svc, at, language) if at else ""
 
 
 def title_of(plan: Plan, language: str) -> str:
@@ -237,7 +238,7 @@ def step_history(
                 svc.text(
                     "admin_history_line",
                     language,
-                    at=moment(svc, version.at),
+                    at=moment(svc, version.at, language),
                     name=version.by_name or str(version.by_id or ""),
                     **values,
                 )

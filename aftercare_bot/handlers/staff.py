@@ -8,13 +8,15 @@ import segno
 from telegram import Update
 from telegram.ext import ContextTypes
 
-from aftercare_bot import client_summary, enrolment
+from aftercare_bot import client_summary, enrolment, wording
 from aftercare_bot.db import clients
 from aftercare_bot.enrol_command import EnrolProblem, parse_enrol
 from aftercare_bot.handlers.auth import staff_only
 from aftercare_bot.handlers.common import echoed, language_of, services
 
 DEFAULT_TREATMENT = "microneedling"
+SUMMARIES_SHOWN = 3  # /client shows this many matches in full,
+MATCHES_NAMED = 10  # and names the next ones up to this many in all
 
 
 def qr_png(link: str) -> bytes:
@@ -43,31 +45,33 @@ async def enrol(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             settings=svc.settings,
         )
     link = f"https://t.me/{context.bot.username}?start={token}"
-    local_session = parsed.session_at.astimezone(svc.settings.timezone)
     caption = svc.text(
         "enrol_created", lang, client_name=parsed.client_name, treatment=parsed.treatment,
-        session_at=f"{local_session:%d %b %Y %H:%M}", link=link,
-        expires_at=f"{invite.expires_at.astimezone(svc.settings.timezone):%d %b %Y %H:%M}",
+        session_at=wording.moment(svc, parsed.session_at, lang), link=link,
+        expires_at=wording.moment(svc, invite.expires_at, lang),
     )
     await update.effective_chat.send_photo(qr_png(link), caption=caption)
 
 
 @staff_only
 async def client(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/client <part of a name>: the best matches in full, more by name, and how many match in all."""
     svc, lang = services(context), language_of(update, context)
     query = " ".join(context.args or []).strip()
     if not query:
         await update.effective_chat.send_message(svc.text("client_usage", lang))
         return
     async with svc.session_factory() as session:
-        found = await clients.search(session, query)
+        found = await clients.search(session, query, limit=MATCHES_NAMED)
         if not found:
             await update.effective_chat.send_message(svc.text("client_none", lang, query=echoed(query)))
             return
-        for match in found[:3]:
-            summary = await client_summary.describe(session, match, svc)
-            await update.effective_chat.send_message(summary)
-    if len(found) > 3:
-        await update.effective_chat.send_message(
-            svc.text("client_more", lang, count=len(found) - 3, names=", ".join(c.name for c in found[3:]))
-        )
+        total = len(found) if len(found) < MATCHES_NAMED else await clients.count_matching(session, query)
+        for match in found[:SUMMARIES_SHOWN]:
+            await update.effective_chat.send_message(await client_summary.describe(session, match, svc, lang))
+    others = found[SUMMARIES_SHOWN:]
+    if others:
+        key = "client_more" if total == len(found) else "client_more_unlisted"
+        await update.effective_chat.send_message(svc.text(
+            key, lang, count=total - SUMMARIES_SHOWN, names=", ".join(c.name for c in others), example=others[0].name,
+        ))

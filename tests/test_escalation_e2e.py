@@ -76,16 +76,21 @@ async def test_concern_then_claim_and_resolve_by_staff(bot) -> None:
     claim, resolve = card.callback_data
 
     assert "claimed this case" in await answer_text(telegram, press(telegram, bot.nurse, card, claim))
-    edited = telegram.find_message(bot.staff_chat, card.message_id)
-    assert "Claimed by Nina" in edited.plain_text and edited.button_texts == ["✅ Resolve"]
+    # The card is edited through the outbox, which may finish just after the button's answer.
+    edited = await telegram.wait_for(
+        lambda: (m := telegram.find_message(bot.staff_chat, card.message_id)) and "Claimed by Nina" in m.plain_text
+        and m, what="card shows the claim")
+    assert edited.button_texts == ["✅ Resolve"]
     # The admin's screen still shows the Claim button: a second claim is refused and changes nothing.
     refused = await answer_text(telegram, press_raw(telegram, bot.admin, card, claim))
     assert "Nina is already handling this case" in refused
     assert "Claimed by Nina" in telegram.find_message(bot.staff_chat, card.message_id).plain_text
 
     assert "resolved" in (await answer_text(telegram, press(telegram, bot.admin, edited, resolve))).lower()
-    done = telegram.find_message(bot.staff_chat, card.message_id)
-    assert "Resolved by Alex" in done.plain_text and not done.buttons
+    done = await telegram.wait_for(
+        lambda: (m := telegram.find_message(bot.staff_chat, card.message_id)) and "Resolved by Alex" in m.plain_text
+        and m, what="card shows the resolution")
+    assert not done.buttons
     assert "already resolved" in await answer_text(telegram, press_raw(telegram, bot.nurse, card, resolve))
     [escalation] = await escalations(bot)
     assert (escalation.state, escalation.claimed_by, escalation.resolved_by) == ("resolved", 900002, ADMIN_ID)
@@ -124,7 +129,9 @@ async def test_staff_replies_reach_the_client_and_answers_are_threaded(bot) -> N
     assert relayed.plain_text == f"{CLINIC}:\nYes, and <please> send a photo"
     confirmation = await telegram.wait_for_message(bot.staff_chat, "✓ Sent to Ann Smith")
     assert confirmation.reply_to_message_id == reply["message"]["message_id"]
-    assert "Claimed by Nina" in telegram.find_message(bot.staff_chat, card.message_id).plain_text
+    await telegram.wait_for(
+        lambda: "Claimed by Nina" in telegram.find_message(bot.staff_chat, card.message_id).plain_text,
+        what="replying claimed the case")
 
     since_staff = telegram.last_message_id(bot.staff_chat)
     telegram.send_photo(ann, "here it is", reply_to=relayed)

@@ -20,7 +20,7 @@ from enum import StrEnum
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from aftercare_bot import quiet_hours
+from aftercare_bot import quiet_hours, wording
 from aftercare_bot.db import audit, timers
 from aftercare_bot.db import conversation as conversation_repo
 from aftercare_bot.db import enrolments as enrolment_repo
@@ -328,7 +328,7 @@ class ClientConversation:
             language = self.svc.settings.default_language
             sent_at = delivery.sent_at or delivery.send_at
             reason = self.svc.label("esc_reason_no_response", language, step=delivery.step_key,
-                                   sent_at=f"{sent_at.astimezone(self.svc.settings.timezone):%d %b %H:%M}")
+                                   sent_at=wording.moment(self.svc, sent_at, language, with_year=False))
             async with self.svc.session_factory.begin() as session:
                 routing = await self.desk.cases.route(session, client=client, enrolment=enrolment,
                                                 level=TriageLevel.CONCERN, reasons=(reason,), now=now,

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from aftercare_bot import wording
 from aftercare_bot.db import conversation as conversation_repo
 from aftercare_bot.db import escalations as repo
 from aftercare_bot.db.models import Client, ConversationMessage, Enrolment, Escalation, EscalationState
@@ -56,7 +57,7 @@ class CaseTexts:
         return self.svc.label(key, self.language, **values)
 
     def time(self, moment: datetime) -> str:
-        return f"{moment.astimezone(self.svc.settings.timezone):%d %b %H:%M}"
+        return wording.moment(self.svc, moment, self.language, with_year=False)
 
     async def view(self, session: AsyncSession, escalation_id: int) -> CardView | None:
         escalation = await repo.get(session, escalation_id)

@@ -80,7 +80,7 @@ async def history_command(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
             svc.text(
                 "admin_recent_line",
                 lang,
-                at=views.moment(svc, change.at),
+                at=views.moment(svc, change.at, lang),
                 treatment=change.treatment,
                 revision=change.revision,
                 name=change.by_name or str(change.by_id or ""),

@@ -63,13 +63,14 @@ def load_services(settings: Settings) -> Services:
     """Build the services, refusing to start with broken plan or text files: no client gets a bad message."""
     from aftercare_bot.app import build_services
     from aftercare_bot.plan import PlanLoadError
+    from aftercare_bot.problem_reports import load_failure
     from aftercare_bot.texts import TextsError
 
     try:
         return build_services(settings)
     except (PlanLoadError, TextsError) as exc:
         print(f"The files in {settings.messages_dir} have problems; the bot will not start:", file=sys.stderr)
-        print(exc, file=sys.stderr)
+        print(load_failure(exc, settings.messages_dir), file=sys.stderr)
         raise SystemExit(2) from None
 
 
@@ -100,20 +101,11 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
 
 
 def cmd_plan_check(args: argparse.Namespace) -> int:
-    from aftercare_bot.plan import check_plans, format_plan_report
-    from aftercare_bot.texts import Texts, TextsError
+    from aftercare_bot.problem_reports import check_messages
 
-    messages_dir = Path(args.messages_dir)
-    errors = check_plans(messages_dir / "plans")
-    print(format_plan_report(errors))
-    problems: list[str] = []
-    try:
-        problems = Texts.load(messages_dir / "texts").check()
-    except TextsError as exc:
-        problems = [str(exc)]
-    for problem in problems:
-        print(problem)
-    return 1 if errors or problems else 0
+    report, all_fine = check_messages(Path(args.messages_dir))
+    print(report)
+    return 0 if all_fine else 1
 
 
 def cmd_templates(args: argparse.Namespace) -> int:
@@ -121,7 +113,7 @@ def cmd_templates(args: argparse.Namespace) -> int:
     from aftercare_bot import templates_io
     from aftercare_bot.app import build_services
     from aftercare_bot.db.migrate import upgrade
-    from aftercare_bot.plan import format_plan_report
+    from aftercare_bot.problem_reports import plan_report, problem_texts
 
     settings = load_settings()
     folder = Path(args.folder)
@@ -141,7 +133,7 @@ def cmd_templates(args: argparse.Namespace) -> int:
         finally:
             await services.engine.dispose()
         if report.errors:
-            print(format_plan_report(report.errors))
+            print(plan_report(report.errors, problem_texts(settings.messages_dir)))
             print("Nothing was imported.")
             return 1
         for treatment, revision in sorted(report.saved.items()):

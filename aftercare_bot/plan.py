@@ -6,13 +6,17 @@ clinic clock time ("day 1 at 09:00", day 0 being the treatment day).
 Steps may be listed in any order: the dispatcher sends each one at its own computed time. The file order
 is not checked because an offset and a clock time cannot be compared without knowing when the treatment
 took place ("5h" is before "day 0 at 18:00" for a morning treatment and after it for an afternoon one).
+
+A step marked `warning_signs: true` tells clients about complications; its texts must keep the clinic's phone
+and the urgent-care advice in every language (clinical_safety.py). Problems are data (problems.py), worded by
+the problem_* texts of admin.yaml.
 """
 
 from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
@@ -21,6 +25,8 @@ from zoneinfo import ZoneInfo
 
 import yaml
 
+from aftercare_bot.clinical_safety import warning_text_problems
+from aftercare_bot.problems import FileProblem, InvalidValue, Problem, problem, sorted_by_place
 from aftercare_bot.rendering import PLAN_PLACEHOLDERS, TemplateError, render, template_problems
 from aftercare_bot.telegram_html import html_problems, visible_length
 from aftercare_bot.texts import (
@@ -52,14 +58,12 @@ LONG_SAMPLE_VALUES: Mapping[str, str] = {
 }
 
 _TOP_FIELDS = ("treatment", "title", "steps")
-_STEP_FIELDS = ("key", "due", "grace", "checkin", "enabled", "text")
+_STEP_FIELDS = ("key", "due", "grace", "checkin", "enabled", "warning_signs", "text")
 _NAME = re.compile(r"[a-z0-9_]{1,40}")
 _LANGUAGE = re.compile(r"[a-z]{2,3}(-[A-Za-z0-9]{2,8})?")
 _DURATION_PART = re.compile(r"(\d+)([smhdw])")
 _DURATION_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 _DAY_AT = re.compile(r"day\s+(\d+)\s+at\s+(\d{1,2}):(\d{2})", re.IGNORECASE)
-_DURATION_HELP = "write a number and a unit (s, m, h, d or w), e.g. 90m, 4h, 2w or 1d 12h"
-_TIMING_HELP = 'write a time after the treatment such as 4h or 1d 12h, or a day and clock time such as "day 1 at 09:00"'
 
 
 @dataclass(frozen=True)
@@ -122,6 +126,7 @@ class Step:
     texts: dict[str, str]
     checkin: bool = False
     enabled: bool = True
+    warning_signs: bool = False  # tells about complications: texts must keep {clinic_phone} and urgent-care advice
     line: int = 0
 
     def text(self, language: str | None) -> str:
@@ -153,21 +158,14 @@ class Plan:
         raise KeyError(f"plan {self.treatment!r} has no step {key!r}")
 
 
-@dataclass(frozen=True, order=True)
-class PlanError:
-    file: str
-    line: int
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.file}:{self.line}: {self.message}" if self.line else f"{self.file}: {self.message}"
+PlanError = FileProblem  # a problem in a plan file: file, line, and what is wrong
 
 
 class PlanLoadError(ValueError):
     """The plans could not be loaded; `errors` says what to fix."""
 
     def __init__(self, errors: list[PlanError]) -> None:
-        super().__init__(format_plan_report(errors))
+        super().__init__("\n".join(str(error) for error in errors))
         self.errors = errors
 
 
@@ -181,22 +179,22 @@ def is_language_code(value: str) -> bool:
 
 
 def parse_duration(text: str) -> timedelta:
-    """ "90m", "3h", "1d 12h", "2w", "45s" -> timedelta; raises ValueError with a plain explanation."""
+    """ "90m", "3h", "1d 12h", "2w", "45s" -> timedelta; raises InvalidValue saying what is wrong."""
     parts = str(text).split()
     if not parts:
-        raise ValueError(f"the time is empty — {_DURATION_HELP}")
+        raise InvalidValue(problem("problem_duration_empty"))
     total = timedelta(0)
     for part in parts:
         if not re.fullmatch(r"(?:\d+[smhdw])+", part):
-            raise ValueError(f'"{text}" is not a length of time — {_DURATION_HELP}')
+            raise InvalidValue(problem("problem_duration_invalid", text=text))
         for amount, unit in _DURATION_PART.findall(part):
             if int(amount) > MAX_DAYS * 86400:
-                raise ValueError(f'"{text}" is far too long — {_DURATION_HELP}')
+                raise InvalidValue(problem("problem_duration_too_long", text=text))
             total += timedelta(**{_DURATION_UNITS[unit]: int(amount)})
     if total <= timedelta(0):
-        raise ValueError(f'"{text}" is zero — the time must be longer than that')
+        raise InvalidValue(problem("problem_duration_zero", text=text))
     if total > timedelta(days=MAX_DAYS):
-        raise ValueError(f'"{text}" is far too long — {_DURATION_HELP}')
+        raise InvalidValue(problem("problem_duration_too_long", text=text))
     return total
 
 
@@ -217,16 +215,16 @@ def parse_timing(text: str) -> Timing:
     if text.lower().startswith("day"):
         match = _DAY_AT.fullmatch(text)
         if match is None:
-            raise ValueError(f'"{text}" is not a valid time — {_TIMING_HELP}')
+            raise InvalidValue(problem("problem_timing_invalid", text=text))
         day, hour, minute = (int(group) for group in match.groups())
         if day > MAX_DAYS:
-            raise ValueError(f'"{text}" is too far away — the day must be at most {MAX_DAYS}')
+            raise InvalidValue(problem("problem_timing_day_too_far", text=text, max_day=MAX_DAYS))
         if hour > 23 or minute > 59:
-            raise ValueError(f'"{text}" has no such clock time — use 00:00 to 23:59')
+            raise InvalidValue(problem("problem_timing_no_such_time", text=text))
         return Timing.on_day(day, time(hour, minute))
     if re.fullmatch(r"(?:\d+[smhdw]\s*)+", text):
-        return Timing.after(parse_duration(text))  # its own message explains zero or huge values
-    raise ValueError(f'"{text}" is not a valid time — {_TIMING_HELP}')
+        return Timing.after(parse_duration(text))  # its own problem explains zero or huge values
+    raise InvalidValue(problem("problem_timing_invalid", text=text))
 
 
 def load_plans(plans_dir: Path | str) -> dict[str, Plan]:
@@ -254,21 +252,8 @@ def read_plan_text(
     plan = _read_plan(source)
     _check_texts(source, {**LONG_SAMPLE_VALUES, **sample_values})
     if plan is None or source.errors:
-        return None, sorted(source.errors)
+        return None, sorted_by_place(source.errors)
     return plan, []
-
-
-def format_plan_report(errors: Iterable[PlanError]) -> str:
-    """The result of check_plans as text for the command line."""
-    lines = [str(error) for error in errors]
-    if not lines:
-        return "All plans are fine: no problems found."
-    count = len(lines)
-    if count == 1:
-        lines.append("1 problem found — fix it and run the check again.")
-    else:
-        lines.append(f"{count} problems found — fix them and run the check again.")
-    return "\n".join(lines)
 
 
 # --- reading -------------------------------------------------------------------------------------
@@ -282,22 +267,23 @@ class _PlanFile:
     errors: list[PlanError] = field(default_factory=list)
     # (step key, language) -> text node; kept even for steps with other problems so their texts get checked
     text_nodes: dict[tuple[str, str], yaml.Node] = field(default_factory=dict)
+    warning_steps: set[str] = field(default_factory=set)  # keys of the steps marked warning_signs: true
 
-    def error(self, line: int, message: str) -> None:
-        self.errors.append(PlanError(self.shown, line, message))
+    def error(self, line: int, found: Problem) -> None:
+        self.errors.append(PlanError(self.shown, line, found))
 
 
 def _read_all(plans_dir: Path, sample_values: Mapping[str, str]) -> tuple[dict[str, Plan], list[PlanError]]:
     shown_dir = display_path(plans_dir, plans_dir)
     if not plans_dir.is_dir():
-        return {}, [PlanError(shown_dir, 0, "the plans folder does not exist")]
+        return {}, [PlanError(shown_dir, 0, problem("problem_plans_folder_missing"))]
     errors: list[PlanError] = []
     plans: dict[str, Plan] = {}
     for path in sorted(plans_dir.glob("*.yml")):
-        errors.append(PlanError(display_path(path, plans_dir), 0, "plan files must end in .yaml — rename it"))
+        errors.append(PlanError(display_path(path, plans_dir), 0, problem("problem_plan_file_yml")))
     paths = sorted(plans_dir.glob("*.yaml"))
     if not paths:
-        errors.append(PlanError(shown_dir, 0, "there are no plan files (*.yaml) in this folder"))
+        errors.append(PlanError(shown_dir, 0, problem("problem_plans_none")))
     values = {**LONG_SAMPLE_VALUES, **sample_values}
     for path in paths:
         source = _PlanFile(path, display_path(path, plans_dir))
@@ -306,7 +292,7 @@ def _read_all(plans_dir: Path, sample_values: Mapping[str, str]) -> tuple[dict[s
         if plan is not None and not source.errors:
             plans[plan.treatment] = plan
         errors.extend(source.errors)
-    return plans, sorted(errors)
+    return plans, sorted_by_place(errors)
 
 
 def _read_plan(source: _PlanFile) -> Plan | None:
@@ -314,30 +300,31 @@ def _read_plan(source: _PlanFile) -> Plan | None:
     try:
         root = compose_yaml(source.path) if source.text is None else compose_yaml_text(source.text)
         if root is None:
-            source.error(1, "the file is empty — it needs treatment, title and steps")
+            source.error(1, problem("problem_plan_file_empty"))
             return None
-        entries = mapping_entries(root, "a plan file")
-    except SourceProblem as problem:
-        source.error(problem.line, problem.message)
+        entries = mapping_entries(root, problem("problem_what_plan_file"))
+    except SourceProblem as error:
+        source.error(error.line, error.problem)
         return None
     fields = {name: (key_node, value_node) for name, key_node, value_node in entries}
-    _unknown_fields(source, entries, _TOP_FIELDS, "at the top of the plan")
+    _unknown_fields(source, entries, _TOP_FIELDS, problem("problem_where_plan_top"))
     for name in _TOP_FIELDS:
         if name not in fields:
-            source.error(line_of(root), f"the plan has no '{name}:' — add it")
+            source.error(line_of(root), problem("problem_plan_field_missing", field=name))
 
     treatment = None
     if "treatment" in fields:
-        treatment = _name(source, fields["treatment"][1], "treatment")
+        treatment = _name(source, fields["treatment"][1], problem("problem_what_treatment"))
         if treatment is not None and treatment != source.path.stem:
             source.error(
                 line_of(fields["treatment"][1]),
-                f"treatment is '{treatment}' but the file is named {source.path.name} — "
-                f"make them the same (e.g. {treatment}.yaml)",
+                problem("problem_plan_treatment_not_file_name", treatment=treatment, file=source.path.name),
             )
-    title = _language_texts(source, fields["title"][1], "title") if "title" in fields else None
+    title_what = problem("problem_what_title")
+    title = _language_texts(source, fields["title"][1], title_what) if "title" in fields else None
     if title is not None and DEFAULT_LANGUAGE not in title:
-        source.error(line_of(fields["title"][1]), f"the title needs an English version ('{DEFAULT_LANGUAGE}:')")
+        needs_default = problem("problem_plan_title_needs_default", language=DEFAULT_LANGUAGE)
+        source.error(line_of(fields["title"][1]), needs_default)
     languages = set(title) if title is not None else None
     steps = _read_steps(source, fields["steps"][1], languages) if "steps" in fields else None
     if treatment is None or title is None or steps is None:
@@ -347,7 +334,7 @@ def _read_plan(source: _PlanFile) -> Plan | None:
 
 def _read_steps(source: _PlanFile, node: yaml.Node, languages: set[str] | None) -> tuple[Step, ...] | None:
     if not isinstance(node, yaml.SequenceNode) or not node.value:
-        source.error(line_of(node), "steps must be a list, each step starting with '- key:'")
+        source.error(line_of(node), problem("problem_plan_steps_not_a_list"))
         return None
     steps: list[Step] = []
     first_line: dict[str, int] = {}
@@ -356,11 +343,7 @@ def _read_steps(source: _PlanFile, node: yaml.Node, languages: set[str] | None) 
         if step is None:
             continue
         if step.key in first_line:
-            source.error(
-                step.line,
-                f"there are two steps called '{step.key}' (the other is on line {first_line[step.key]}) — "
-                "every step needs its own key",
-            )
+            source.error(step.line, problem("problem_plan_step_twice", step=step.key, line=first_line[step.key]))
             continue
         first_line[step.key] = step.line
         steps.append(step)
@@ -371,112 +354,130 @@ def _read_step(source: _PlanFile, node: yaml.Node, languages: set[str] | None) -
     """One step; `languages` are the plan's (None when the title is broken, so they cannot be compared)."""
     line = line_of(node)
     try:
-        entries = mapping_entries(node, "a step")
-    except SourceProblem as problem:
-        source.error(problem.line, problem.message)
+        entries = mapping_entries(node, problem("problem_what_step"))
+    except SourceProblem as error:
+        source.error(error.line, error.problem)
         return None
     fields = {name: value_node for name, _key_node, value_node in entries}
-    key = _name(source, fields["key"], "the step key") if "key" in fields else None
-    label = f"step '{key}'" if key else f"the step on line {line}"
+    key = _name(source, fields["key"], problem("problem_what_step_key")) if "key" in fields else None
+    label = problem("problem_what_step_named", step=key) if key else problem("problem_what_step_at_line", line=line)
+
+    def setting(name: str) -> Problem:
+        return problem("problem_what_step_setting", step=label, setting=name)
+
     errors_before = len(source.errors)
-    _unknown_fields(source, entries, _STEP_FIELDS, f"in {label}")
+    _unknown_fields(source, entries, _STEP_FIELDS, problem("problem_where_step", step=label))
     for name in ("key", "due", "grace", "text"):
         if name not in fields:
-            source.error(line, f"{label} has no '{name}:' — add it")
+            source.error(line, problem("problem_plan_step_field_missing", step=label, field=name))
 
-    due = _parsed(source, fields.get("due"), parse_timing, f"{label}, due")
-    grace = _parsed(source, fields.get("grace"), parse_duration, f"{label}, grace")
-    checkin = _flag(source, fields.get("checkin"), f"{label}, checkin", default=False)
-    enabled = _flag(source, fields.get("enabled"), f"{label}, enabled", default=True)
-    texts = _language_texts(source, fields["text"], f"{label}, text") if "text" in fields else None
+    due = _parsed(source, fields.get("due"), parse_timing, setting("due"))
+    grace = _parsed(source, fields.get("grace"), parse_duration, setting("grace"))
+    checkin = _flag(source, fields.get("checkin"), setting("checkin"), default=False)
+    enabled = _flag(source, fields.get("enabled"), setting("enabled"), default=True)
+    warning_signs = _flag(source, fields.get("warning_signs"), setting("warning_signs"), default=False)
+    texts = _language_texts(source, fields["text"], setting("text")) if "text" in fields else None
     if texts is not None and key is not None and languages is not None:
         for language in sorted(set(texts) - languages):
             source.error(
                 line_of(fields["text"]),
-                f"{label} has a '{language}' text but the plan title has no '{language}:' — "
-                "add the title in that language, or remove this text",
+                problem("problem_plan_step_language_without_title", step=label, language=language),
             )
     if texts is not None and key is not None and DEFAULT_LANGUAGE not in texts:
         # Translations may be partial (a step without one is sent in English), but English is always needed.
         source.error(
-            line_of(fields["text"]),
-            f"{label} has no '{DEFAULT_LANGUAGE}' text — add it; it is sent whenever a translation is missing",
+            line_of(fields["text"]), problem("problem_plan_step_needs_default", step=label, language=DEFAULT_LANGUAGE)
         )
     if texts is not None and key is not None:
         for language in texts:
             source.text_nodes.setdefault((key, language), _text_node(fields["text"], language))
+        if warning_signs:
+            source.warning_steps.add(key)
     if len(source.errors) > errors_before or None in (key, due, grace, texts):
         return None
     assert key and due and grace and texts is not None
-    return Step(key=key, due=due, grace=grace, texts=texts, checkin=checkin, enabled=enabled, line=line)
+    return Step(
+        key=key,
+        due=due,
+        grace=grace,
+        texts=texts,
+        checkin=checkin,
+        enabled=enabled,
+        warning_signs=warning_signs,
+        line=line,
+    )
 
 
 def _unknown_fields(
-    source: _PlanFile, entries: list[tuple[str, yaml.Node, yaml.Node]], known: tuple[str, ...], where: str
+    source: _PlanFile, entries: list[tuple[str, yaml.Node, yaml.Node]], known: tuple[str, ...], where: Problem
 ) -> None:
     for name, key_node, _value in entries:
         if name not in known:
             close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
-            hint = f" — did you mean '{close[0]}'?" if close else f" (known: {', '.join(known)})"
-            source.error(line_of(key_node), f"unknown setting '{name}' {where}{hint}")
+            if close:
+                found = problem("problem_plan_unknown_setting_close", name=name, where=where, close=close[0])
+            else:
+                found = problem("problem_plan_unknown_setting", name=name, where=where, known=", ".join(known))
+            source.error(line_of(key_node), found)
 
 
-def _name(source: _PlanFile, node: yaml.Node, what: str) -> str | None:
+def _name(source: _PlanFile, node: yaml.Node, what: Problem) -> str | None:
     try:
         value = scalar_text(node, what)
-    except SourceProblem as problem:
-        source.error(problem.line, problem.message)
+    except SourceProblem as error:
+        source.error(error.line, error.problem)
         return None
     if not _NAME.fullmatch(value):
-        source.error(line_of(node), f"{what} '{value}' may only use a-z, 0-9 and _ (at most 40 characters)")
+        source.error(line_of(node), problem("problem_plan_name_invalid", what=what, value=value))
         return None
     return value
 
 
-def _parsed(source: _PlanFile, node: yaml.Node | None, parse: Callable[[str], _T], what: str) -> _T | None:
+def _parsed(source: _PlanFile, node: yaml.Node | None, parse: Callable[[str], _T], what: Problem) -> _T | None:
     if node is None:
         return None
     try:
         return parse(scalar_text(node, what))
-    except SourceProblem as problem:
-        source.error(problem.line, problem.message)
-    except ValueError as error:
-        source.error(line_of(node), f"{what}: {error}")
+    except SourceProblem as error:
+        source.error(error.line, error.problem)
+    except InvalidValue as error:
+        source.error(line_of(node), problem("problem_plan_setting_invalid", what=what, problem=error.problem))
     return None
 
 
-def _flag(source: _PlanFile, node: yaml.Node | None, what: str, *, default: bool) -> bool:
+def _flag(source: _PlanFile, node: yaml.Node | None, what: Problem, *, default: bool) -> bool:
     if node is None:
         return default
     value = node.value.lower() if isinstance(node, yaml.ScalarNode) else None
     if value not in ("true", "false"):
-        source.error(line_of(node), f"{what} must be true or false")
+        source.error(line_of(node), problem("problem_plan_flag_invalid", what=what))
         return default
     return value == "true"
 
 
-def _language_texts(source: _PlanFile, node: yaml.Node, what: str) -> dict[str, str] | None:
+def _language_texts(source: _PlanFile, node: yaml.Node, what: Problem) -> dict[str, str] | None:
     try:
         entries = mapping_entries(node, what)
-    except SourceProblem as problem:
-        source.error(problem.line, problem.message)
+    except SourceProblem as error:
+        source.error(error.line, error.problem)
         return None
     texts: dict[str, str] = {}
     for language, key_node, value_node in entries:
         if not _LANGUAGE.fullmatch(language):
-            source.error(line_of(key_node), f"{what}: '{language}' is not a language code such as en or de")
+            source.error(line_of(key_node), problem("problem_plan_language_invalid", what=what, language=language))
             continue
+        in_language = problem("problem_what_in_language", what=what, language=language)
         try:
-            value = scalar_text(value_node, f"{what} '{language}'").rstrip()
-        except SourceProblem as problem:
-            source.error(problem.line, problem.message)
+            value = scalar_text(value_node, in_language).rstrip()
+        except SourceProblem as error:
+            source.error(error.line, error.problem)
             continue
         if not value.strip():
-            source.error(line_of(value_node), f"{what} '{language}' is empty")
+            source.error(line_of(value_node), problem("problem_yaml_empty", what=in_language))
             continue
         texts[language] = value
     if not entries:
-        source.error(line_of(node), f"{what} needs at least an English version ('{DEFAULT_LANGUAGE}:')")
+        source.error(line_of(node), problem("problem_plan_texts_need_default", what=what, language=DEFAULT_LANGUAGE))
     return texts if len(texts) == len(entries) and texts else None
 
 
@@ -490,22 +491,22 @@ def _text_node(text_node: yaml.Node, language: str) -> yaml.Node:
 def _check_texts(source: _PlanFile, values: Mapping[str, str]) -> None:
     for (key, language), node in source.text_nodes.items():
         template = node.value.rstrip()
-        where = f"step '{key}', text '{language}'"
+
+        def error(line: int, found: Problem, key: str = key, language: str = language) -> None:
+            source.error(line, problem("problem_in_step_text", step=key, language=language, problem=found))
+
+        if key in source.warning_steps:
+            for found in warning_text_problems(template, language):
+                error(text_line(node, 1), found)
         problems = template_problems(template, PLAN_PLACEHOLDERS)
-        for problem in problems:
-            source.error(text_line(node, problem.line), f"{where}: {problem.message}")
-        for problem in html_problems(template):
-            source.error(text_line(node, problem.line), f"{where}: {problem.message}")
+        for each in problems + html_problems(template):
+            error(text_line(node, each.line), each.problem)
         if problems:
             continue
         try:
             length = visible_length(render(template, values))
-        except TemplateError as error:
-            source.error(line_of(node), f"{where}: {error}")
+        except TemplateError as failure:
+            error(line_of(node), problem("problem_template_unrenderable", detail=str(failure)))
             continue
         if length > MAX_MESSAGE_LENGTH:
-            source.error(
-                line_of(node),
-                f"{where}: the message is {length} characters long when long names are filled in; "
-                f"Telegram allows at most {MAX_MESSAGE_LENGTH} — shorten it or split it into two steps",
-            )
+            error(line_of(node), problem("problem_plan_message_too_long", length=length, limit=MAX_MESSAGE_LENGTH))

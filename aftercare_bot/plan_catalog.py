@@ -29,6 +29,11 @@ class PlanCatalog:
     def treatments(self) -> list[str]:
         return sorted(self._plans)
 
+    def warning_steps(self, treatment: str) -> set[str]:
+        """Keys of the steps marked warning_signs in the plan file or in the plan in force: marks stay."""
+        plans = (self._files.get(treatment), self._plans.get(treatment))
+        return {step.key for plan in plans if plan is not None for step in plan.steps if step.warning_signs}
+
     def revision(self, treatment: str) -> int | None:
         """The database revision in force, or None while the plan file is used as shipped."""
         return self._revisions.get(treatment)

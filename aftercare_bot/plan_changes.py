@@ -29,8 +29,9 @@ from aftercare_bot.plan import (
     parse_timing,
 )
 from aftercare_bot.plan_documents import Document, copied
-from aftercare_bot.rendering import PLAN_PLACEHOLDERS, TemplateError, render, template_errors
-from aftercare_bot.telegram_html import html_errors, visible_length
+from aftercare_bot.problems import InvalidValue, LineProblem, Problem, problem
+from aftercare_bot.rendering import PLAN_PLACEHOLDERS, TemplateError, render, template_problems
+from aftercare_bot.telegram_html import html_problems, visible_length
 from aftercare_bot.texts import DEFAULT_LANGUAGE, MAX_MESSAGE_LENGTH
 
 MAX_TITLE_LENGTH = 100
@@ -49,10 +50,10 @@ class ChangeRefused(ValueError):
 
 @dataclass(frozen=True)
 class TextCheck:
-    """What is wrong with a new plan text, in words the admin can act on."""
+    """What is wrong with a new plan text; the handler words the problems for the admin."""
 
     empty: bool = False
-    problems: tuple[str, ...] = ()  # placeholder and formatting problems, each "Line N: ..."
+    problems: tuple[LineProblem, ...] = ()  # placeholder and formatting problems
     too_long: int | None = None  # visible length with long names filled in, when over Telegram's limit
 
     @property
@@ -64,29 +65,29 @@ def check_text(text: str) -> TextCheck:
     """The checks `plan check` makes on a step text, for one text typed in Telegram."""
     if not text.strip():
         return TextCheck(empty=True)
-    problems = tuple(template_errors(text, PLAN_PLACEHOLDERS) + html_errors(text))
+    problems = tuple(template_problems(text, PLAN_PLACEHOLDERS) + html_problems(text))
     if problems:
         return TextCheck(problems=problems)
     try:
         length = visible_length(render(text, LONG_SAMPLE_VALUES))
     except TemplateError as error:  # not expected after the checks above; reported rather than raised
-        return TextCheck(problems=(str(error),))
+        return TextCheck(problems=(LineProblem(1, problem("problem_template_unrenderable", detail=str(error))),))
     return TextCheck(too_long=length) if length > MAX_MESSAGE_LENGTH else TextCheck()
 
 
-def timing_problem(text: str) -> str | None:
+def timing_problem(text: str) -> Problem | None:
     try:
         parse_timing(text)
-    except ValueError as error:
-        return str(error)
+    except InvalidValue as error:
+        return error.problem
     return None
 
 
-def grace_problem(text: str) -> str | None:
+def grace_problem(text: str) -> Problem | None:
     try:
         parse_duration(text)
-    except ValueError as error:
-        return str(error)
+    except InvalidValue as error:
+        return error.problem
     return None
 
 

@@ -4,7 +4,7 @@ A document is a dict with the same fields as a file in messages/plans (see messa
 
     {"treatment": "microneedling", "title": {"en": "Micro-needling"},
      "steps": [{"key": "same_evening", "due": "4h", "grace": "8h", "checkin": False, "enabled": True,
-                "text": {"en": "Hello {first_name} ..."}}, ...]}
+                "warning_signs": True, "text": {"en": "Hello {first_name} ..."}}, ...]}
 
 Documents are checked by turning them into the file format and reading that with plan.py, so a plan edited
 from Telegram or imported passes exactly the checks of `aftercare-bot plan check`.
@@ -13,7 +13,7 @@ from Telegram or imported passes exactly the checks of `aftercare-bot plan check
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 import yaml
@@ -34,6 +34,7 @@ def plan_to_document(plan: Plan) -> Document:
                 "grace": format_duration(step.grace),
                 "checkin": step.checkin,
                 "enabled": step.enabled,
+                "warning_signs": step.warning_signs,
                 "text": dict(step.texts),
             }
             for step in plan.steps
@@ -42,12 +43,15 @@ def plan_to_document(plan: Plan) -> Document:
 
 
 def document_to_yaml(document: Mapping[str, Any]) -> str:
-    """The document in the plan file format: texts with line breaks as `|` blocks, `enabled` only when off."""
+    """The document in the plan file format: texts with line breaks as `|` blocks, `enabled` only when off,
+    `warning_signs` only when on."""
     steps = []
     for step in document.get("steps", []):
         written = {name: step[name] for name in ("key", "due", "grace", "checkin") if name in step}
         if step.get("enabled", True) is not True:
             written["enabled"] = step["enabled"]
+        if step.get("warning_signs", False) is not False:
+            written["warning_signs"] = step["warning_signs"]
         written["text"] = step.get("text")
         steps.append(written)
     ordered = {"treatment": document.get("treatment"), "title": document.get("title"), "steps": steps}
@@ -84,6 +88,19 @@ def normalised(document: Mapping[str, Any]) -> Document | None:
 
 def copied(document: Mapping[str, Any]) -> Document:
     return copy.deepcopy(dict(document))
+
+
+def with_warning_marks(document: Mapping[str, Any], marked: Collection[str]) -> Document:
+    """The document with `warning_signs: true` on every step whose key is in `marked`.
+
+    A step once marked stays marked: revisions saved before the mark existed, or edited without it, get it
+    back here, so their texts are held to the same checks as the plan file's.
+    """
+    result = copied(document)
+    for step in result.get("steps", []):
+        if isinstance(step, dict) and step.get("key") in marked:
+            step["warning_signs"] = True
+    return result
 
 
 class _PlanDumper(yaml.SafeDumper):

@@ -3,6 +3,9 @@
 Every confirmed change stores a new revision of the whole plan document. The newest revision of a treatment
 wins over its file; the file stays the default (revision 0 in the history). A change is applied to the newest
 document when it is confirmed, so two admins editing different steps never undo each other's work.
+
+Steps marked warning_signs (in the file or in force) stay marked in every new revision, so an edit that drops
+the clinic's phone or the urgent-care advice from a warning-sign text is refused (clinical_safety.py).
 """
 
 from __future__ import annotations
@@ -20,11 +23,18 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from aftercare_bot.config import Settings
 from aftercare_bot.db import audit
 from aftercare_bot.db import plan_revisions as revisions
-from aftercare_bot.plan import Plan, PlanError, Step
+from aftercare_bot.plan import Plan, Step
 from aftercare_bot.plan_catalog import PlanCatalog
 from aftercare_bot.plan_changes import Change, ChangeRefused, apply_change, copy_plan, note_of
-from aftercare_bot.plan_documents import Document, normalised, plan_to_document, read_document
+from aftercare_bot.plan_documents import (
+    Document,
+    normalised,
+    plan_to_document,
+    read_document,
+    with_warning_marks,
+)
 from aftercare_bot.plan_rollout import Rollout, roll_out
+from aftercare_bot.problems import Problem
 
 log = logging.getLogger(__name__)
 
@@ -157,7 +167,7 @@ async def save_documents(
     """
     saved: dict[str, Saved] = {}
     for treatment, document in sorted(documents.items()):
-        plan = _checked(document)
+        plan = _checked(with_warning_marks(document, catalog.warning_steps(treatment)))
         exists = (
             catalog.file_plan(treatment) is not None or await revisions.newest(session, treatment) is not None
         )
@@ -283,13 +293,13 @@ async def refresh(session_factory: async_sessionmaker[AsyncSession], catalog: Pl
     for treatment, row in loaded.items():
         if row is None:
             continue
-        plan, errors = read_document(row.document)
+        plan, errors = read_document(with_warning_marks(row.document, catalog.warning_steps(treatment)))
         if plan is None:
             log.error(
                 "revision %d of plan %r is not valid and is ignored: %s",
                 row.revision,
                 treatment,
-                "; ".join(e.message for e in errors),
+                "; ".join(str(e.problem) for e in errors),
             )
             catalog.ignore(treatment, row.revision)
             continue
@@ -322,9 +332,10 @@ async def _changed_document(
         if catalog.file_plan(treatment) is not None or await revisions.newest(session, treatment) is not None:
             raise ChangeRefused("admin_key_taken", value=treatment)
         source, _ = await current_document(session, catalog, change["source"])
-        return copy_plan(source, treatment, change["title"]), None
+        marked = with_warning_marks(source, catalog.warning_steps(change["source"]))
+        return copy_plan(marked, treatment, change["title"]), None
     current, _revision = await current_document(session, catalog, treatment)
-    return apply_change(current, change), current
+    return with_warning_marks(apply_change(current, change), catalog.warning_steps(treatment)), current
 
 
 async def _save(
@@ -389,12 +400,16 @@ async def _store(
 def _checked(document: Document) -> Plan:
     plan, errors = read_document(document)
     if plan is None:
-        raise ChangeRefused("admin_plan_invalid", problems="\n".join(_plain(e) for e in errors))
+        # The file and line refer to a file the admin never sees: only what is wrong is shown.
+        problems = [error.problem for error in errors]
+        key = "admin_warning_text_refused" if any(map(_is_safety_problem, problems)) else "admin_plan_invalid"
+        raise ChangeRefused(key, problems=problems)
     return plan
 
 
-def _plain(error: PlanError) -> str:
-    return error.message  # the line refers to a file the admin never sees
+def _is_safety_problem(found: Problem) -> bool:
+    inner = found.values.get("problem")
+    return found.key.startswith("problem_safety_") or (isinstance(inner, Problem) and _is_safety_problem(inner))
 
 
 def _plan_or_none(document: Document) -> Plan | None:

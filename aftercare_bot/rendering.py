@@ -3,7 +3,8 @@
 Only plain names are substituted. Python's own str.format would also follow attributes and indexes
 ({first_name.__class__}) and apply format specs, which a text file edited by a clinic must never be able
 to do, so those forms are rejected by `template_problems` and refused by `render`. Every value is
-HTML-escaped because all texts are sent with Telegram's HTML parse mode.
+HTML-escaped because all texts are sent with Telegram's HTML parse mode, except an `Html` value: a text
+already rendered by `render` (such as a problem explained inside another text).
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ import difflib
 import html
 import string
 from collections.abc import Collection, Iterator, Mapping
-from dataclasses import dataclass
+
+from aftercare_bot.problems import LineProblem, Problem, problem
 
 # Placeholders a plan step may use; the dispatcher supplies a value for each of them.
 PLAN_PLACEHOLDERS = frozenset({"first_name", "client_name", "clinic_name", "clinic_phone", "treatment", "day"})
@@ -24,15 +26,8 @@ class TemplateError(ValueError):
     """A template that cannot be rendered (bad syntax or a placeholder without a value)."""
 
 
-@dataclass(frozen=True)
-class TemplateProblem:
-    """One problem in a template; `line` counts from 1 within the template."""
-
-    line: int
-    message: str
-
-    def __str__(self) -> str:
-        return f"Line {self.line}: {self.message}"
+class Html(str):
+    """Text that is already Telegram HTML with its own values escaped; `render` inserts it unchanged."""
 
 
 def placeholders(template: str) -> list[str]:
@@ -47,28 +42,23 @@ def placeholders(template: str) -> list[str]:
     return found
 
 
-def template_problems(template: str, allowed: Collection[str] | None) -> list[TemplateProblem]:
+def template_problems(template: str, allowed: Collection[str] | None) -> list[LineProblem]:
     """Every problem with the placeholders of `template`; `allowed=None` accepts any plain name."""
-    problems: list[TemplateProblem] = []
+    problems: list[LineProblem] = []
     # Lines are parsed one by one so each problem can name its line; a placeholder never spans lines.
     for number, line in enumerate(template.split("\n"), start=1):
         try:
             fields = list(_FORMATTER.parse(line))
         except ValueError as error:
-            problems.append(TemplateProblem(number, _explain_brace_error(str(error))))
+            problems.append(LineProblem(number, _brace_problem(str(error))))
             continue
         for _literal, field, spec, conversion in fields:
             if field is None:
                 continue
-            message = _field_problem(field, spec, conversion, allowed)
-            if message:
-                problems.append(TemplateProblem(number, message))
+            found = _field_problem(field, spec, conversion, allowed)
+            if found:
+                problems.append(LineProblem(number, found))
     return problems
-
-
-def template_errors(template: str, allowed: Collection[str] | None) -> list[str]:
-    """Plain-language descriptions of template problems, each starting with "Line N:"."""
-    return [str(problem) for problem in template_problems(template, allowed)]
 
 
 def render(template: str, values: Mapping[str, object]) -> str:
@@ -85,7 +75,8 @@ def render(template: str, values: Mapping[str, object]) -> str:
             raise TemplateError(f"placeholder {{{field}}} is not a plain name; template: {template[:60]!r}")
         if field not in values:
             raise TemplateError(f"no value given for placeholder {{{field}}}; template: {template[:60]!r}")
-        out.append(html.escape(str(values[field]), quote=True))
+        value = values[field]
+        out.append(value if isinstance(value, Html) else html.escape(str(value), quote=True))
     return "".join(out)
 
 
@@ -93,40 +84,38 @@ def _parse(template: str) -> Iterator[tuple[str, str | None, str | None, str | N
     try:
         return iter(list(_FORMATTER.parse(template)))
     except ValueError as error:
-        raise TemplateError(f"{_explain_brace_error(str(error))}; template: {template[:60]!r}") from error
+        # Developers see this (a text that passed the checks cannot fail here); clinics see template_problems.
+        raise TemplateError(f"the curly brackets do not balance ({error}); template: {template[:60]!r}") from error
 
 
-def _explain_brace_error(error: str) -> str:
+def _brace_problem(error: str) -> Problem:
     if "Single '{'" in error:
-        return (
-            "there is a { without a matching } — placeholders look like {first_name}; "
-            "to show a curly bracket itself, write {{"
-        )
+        return problem("problem_template_lone_open_brace")
     if "Single '}'" in error:
-        return (
-            "there is a } without a matching { — placeholders look like {first_name}; "
-            "to show a curly bracket itself, write }}"
-        )
+        return problem("problem_template_lone_close_brace")
     if "expected '}'" in error:
-        return "a placeholder is opened with { but not closed with } on the same line — add the }"
-    return f"the curly brackets are not written correctly ({error}) — placeholders look like {{first_name}}"
+        return problem("problem_template_unclosed_placeholder")
+    return problem("problem_template_braces", detail=error)
 
 
-def _field_problem(field: str, spec: str | None, conversion: str | None, allowed: Collection[str] | None) -> str | None:
+def _field_problem(
+    field: str, spec: str | None, conversion: str | None, allowed: Collection[str] | None
+) -> Problem | None:
     if field == "":
-        return "{} is empty — write the name of a placeholder inside, e.g. {first_name}"
+        return problem("problem_template_empty_placeholder")
     if "." in field or "[" in field:
         base = field.split(".")[0].split("[")[0]
-        return f"{{{field}}} is not allowed: write just the name, e.g. {{{base}}}, without dots or brackets"
+        return problem("problem_template_placeholder_path", field=field, base=base)
     if conversion:
-        return f"{{{field}!{conversion}}} is not allowed: write just {{{field}}}, without the ! part"
+        return problem("problem_template_placeholder_conversion", field=field, conversion=conversion)
     if spec:
-        return f"{{{field}:{spec}}} is not allowed: write just {{{field}}}, without the : part"
+        return problem("problem_template_placeholder_format", field=field, spec=spec)
     if not field.isidentifier():
-        return f"{{{field}}} is not a placeholder name — names use letters and _ only, e.g. {{first_name}}"
+        return problem("problem_template_placeholder_not_a_name", field=field)
     if allowed is not None and field not in allowed:
         close = difflib.get_close_matches(field, sorted(allowed), n=1, cutoff=0.6)
-        hint = f" — did you mean {{{close[0]}}}?" if close else ""
         known = ", ".join(f"{{{name}}}" for name in sorted(allowed))
-        return f"unknown placeholder {{{field}}}{hint} (known placeholders: {known})"
+        if close:
+            return problem("problem_template_unknown_placeholder_close", field=field, close=close[0], known=known)
+        return problem("problem_template_unknown_placeholder", field=field, known=known)
     return None

@@ -1,8 +1,8 @@
 """Validation of the HTML subset Telegram accepts with parse_mode=HTML.
 
 Telegram refuses a whole message when its HTML does not parse, so every text a clinic writes is checked
-here before it can be sent. The messages are meant for the person editing the text files, so they say
-what to change in plain words rather than quoting parser jargon.
+here before it can be sent. Each problem is a key of admin.yaml (problem_html_*) with its values; the texts
+say what to change in plain words rather than quoting parser jargon.
 """
 
 from __future__ import annotations
@@ -11,23 +11,25 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-# Tag name -> words used in the advice "add </b> after the ..." so the fix is easy to picture.
+from aftercare_bot.problems import LineProblem, Problem, problem
+
+# Tag name -> what the tag encloses (problem_html_words_*), for advice such as "add </b> after the bold words".
 _TAG_CONTENT = {
-    "b": "bold words",
-    "strong": "bold words",
-    "i": "italic words",
-    "em": "italic words",
-    "u": "underlined words",
-    "ins": "underlined words",
-    "s": "crossed-out words",
-    "strike": "crossed-out words",
-    "del": "crossed-out words",
-    "span": "hidden words",
-    "tg-spoiler": "hidden words",
-    "a": "link text",
+    "b": "bold",
+    "strong": "bold",
+    "i": "italic",
+    "em": "italic",
+    "u": "underlined",
+    "ins": "underlined",
+    "s": "crossed_out",
+    "strike": "crossed_out",
+    "del": "crossed_out",
+    "span": "hidden",
+    "tg-spoiler": "hidden",
+    "a": "link",
     "code": "code",
-    "pre": "preformatted text",
-    "blockquote": "quoted text",
+    "pre": "preformatted",
+    "blockquote": "quoted",
     "tg-emoji": "emoji",
 }
 ALLOWED_TAGS = frozenset(_TAG_CONTENT)
@@ -43,27 +45,19 @@ _OPEN_TAG = re.compile(
 _ATTRIBUTE = re.compile(
     r"(?P<name>[^\s=>/\"']+)(?:\s*=\s*(?:\"(?P<dq>[^\"]*)\"|'(?P<sq>[^']*)'|(?P<bare>[^\s>\"']+)))?"
 )
-_ALLOWED_LIST = "<b>, <i>, <u>, <s>, <a href=...>, <code>, <pre>, <blockquote>, <tg-spoiler>"
-# Hints for tags people commonly type out of habit from web pages or e-mail.
+# Hints (problem_html_hint_*) for tags people commonly type out of habit from web pages or e-mail.
 _UNSUPPORTED_HINTS = {
-    "br": "Telegram keeps line breaks exactly as you type them, so just start a new line instead",
-    "p": "leave an empty line between paragraphs instead",
-    "div": "leave an empty line between paragraphs instead",
-    "ul": "start each line with a symbol such as • instead of using a list tag",
-    "ol": "start each line with a number such as 1. instead of using a list tag",
-    "li": "start each line with a symbol such as • instead of using a list tag",
+    "br": "new_line",
+    "p": "paragraph",
+    "div": "paragraph",
+    "ul": "bullets",
+    "ol": "numbers",
+    "li": "bullets",
 }
 
 
-@dataclass(frozen=True)
-class HtmlProblem:
-    """One problem in a text; `line` counts from 1 within the text."""
-
-    line: int
-    message: str
-
-    def __str__(self) -> str:
-        return f"Line {self.line}: {self.message}"
+def _words(tag: str) -> Problem:
+    return problem(f"problem_html_words_{_TAG_CONTENT[tag]}")
 
 
 @dataclass
@@ -72,9 +66,9 @@ class _OpenTag:
     line: int
 
 
-def html_problems(text: str) -> list[HtmlProblem]:
+def html_problems(text: str) -> list[LineProblem]:
     """Everything in `text` that would make Telegram refuse to send it, with the line it is on."""
-    problems: list[HtmlProblem] = []
+    problems: list[LineProblem] = []
     stack: list[_OpenTag] = []
     pos = 0
     for match in re.finditer(r"[<&]", text):
@@ -83,78 +77,57 @@ def html_problems(text: str) -> list[HtmlProblem]:
             continue
         line = text.count("\n", 0, start) + 1
         if text[start] == "&":
-            problem = _entity_problem(text, start)
-            if problem:
-                problems.append(HtmlProblem(line, problem))
+            found = _entity_problem(text, start)
+            if found:
+                problems.append(LineProblem(line, found))
             continue
         closing = _CLOSE_TAG.match(text, start)
         if closing:
             pos = closing.end()
-            problems.extend(HtmlProblem(line, msg) for msg in _close(stack, closing["name"].lower()))
+            problems.extend(LineProblem(line, found) for found in _close(stack, closing["name"].lower()))
             continue
         opening = _OPEN_TAG.match(text, start)
         if opening is None or opening["name"].lower() not in ALLOWED_TAGS:
-            problems.append(HtmlProblem(line, _stray_angle_message(text, start, opening)))
+            problems.append(LineProblem(line, _stray_angle_problem(text, start, opening)))
             if opening:
                 pos = opening.end()
             continue
         pos = opening.end()
         name = opening["name"].lower()
-        messages = _attribute_problems(name, opening["attrs"])
+        found = _attribute_problems(name, opening["attrs"])
         if opening["slash"]:
-            messages.append(
-                f"<{name}/> closes itself, which Telegram does not understand — "
-                f"write <{name}> before the {_TAG_CONTENT[name]} and </{name}> after them"
-            )
-        messages.extend(_nesting_problems(name, stack))
-        problems.extend(HtmlProblem(line, msg) for msg in messages)
+            found.append(problem("problem_html_self_closing", tag=name, words=_words(name)))
+        found.extend(_nesting_problems(name, stack))
+        problems.extend(LineProblem(line, each) for each in found)
         if not opening["slash"]:
             stack.append(_OpenTag(name, line))
     for tag in stack:
-        words = _TAG_CONTENT[tag.name]
-        problems.append(
-            HtmlProblem(tag.line, f"the tag <{tag.name}> is never closed — add </{tag.name}> after the {words}")
-        )
-    return sorted(problems, key=lambda problem: problem.line)
+        problems.append(LineProblem(tag.line, problem("problem_html_unclosed", tag=tag.name, words=_words(tag.name))))
+    return sorted(problems, key=lambda found: found.line)
 
 
-def html_errors(text: str) -> list[str]:
-    """Plain-language descriptions of everything Telegram would reject, each starting with "Line N:"."""
-    return [str(problem) for problem in html_problems(text)]
-
-
-def _entity_problem(text: str, start: int) -> str | None:
+def _entity_problem(text: str, start: int) -> Problem | None:
     entity = _ENTITY.match(text, start)
     if entity is None:
-        return "a plain & sign must be written as &amp; (Telegram reads & as the start of a special code)"
+        return problem("problem_html_plain_ampersand")
     if entity["named"] is not None:
         if entity["named"] in _NAMED_ENTITIES:
             return None
-        return (
-            f"{entity.group(0)} is not a code Telegram knows — only &lt; &gt; &amp; &quot; work; "
-            f"type the character itself, or write &amp; if you meant a plain & sign"
-        )
+        return problem("problem_html_unknown_entity", entity=entity.group(0))
     code_point = int(entity["dec"], 10) if entity["dec"] is not None else int(entity["hex"], 16)
     if not 0 < code_point <= 0x10FFFF or 0xD800 <= code_point <= 0xDFFF:
-        return f"{entity.group(0)} is not a valid character number — type the character itself instead"
+        return problem("problem_html_bad_character_number", entity=entity.group(0))
     return None
 
 
-def _stray_angle_message(text: str, start: int, opening: re.Match[str] | None) -> str:
+def _stray_angle_problem(text: str, start: int, opening: re.Match[str] | None) -> Problem:
     if opening is None:
-        snippet = text[start : start + 12].split("\n")[0]
-        return (
-            f'a plain < sign (at "{snippet}") must be written as &lt; — '
-            f"or, if it starts a tag, check the tag is spelled like <b> or </b>"
-        )
+        return problem("problem_html_plain_less_than", snippet=text[start : start + 12].split("\n")[0])
     name = opening["name"].lower()
     hint = _UNSUPPORTED_HINTS.get(name)
     if hint:
-        return f"Telegram does not support the tag <{name}> — {hint}"
-    return (
-        f"Telegram does not support the tag <{name}>; it allows {_ALLOWED_LIST}. "
-        f"If you meant a plain < sign, write &lt;"
-    )
+        return problem("problem_html_tag_unsupported_hint", tag=name, hint=problem(f"problem_html_hint_{hint}"))
+    return problem("problem_html_tag_unsupported", tag=name)
 
 
 def _attributes(raw: str) -> list[tuple[str, str | None]]:
@@ -165,60 +138,57 @@ def _attributes(raw: str) -> list[tuple[str, str | None]]:
     return found
 
 
-def _attribute_problems(name: str, raw: str) -> list[str]:
+def _attribute_problems(name: str, raw: str) -> list[Problem]:
     attributes = _attributes(raw)
     given = dict(attributes)
-    problems: list[str] = []
+    problems: list[Problem] = []
     allowed: set[str] = set()
     if name == "a":
         allowed = {"href"}
         if not given.get("href"):
-            problems.append('a link needs an address: write it as <a href="https://example.com">link text</a>')
+            problems.append(problem("problem_html_link_without_address"))
     elif name == "span":
         allowed = {"class"}
         if given.get("class") != "tg-spoiler":
-            problems.append(
-                'Telegram only understands <span class="tg-spoiler"> (hidden words) — '
-                "remove the <span> tag or use <tg-spoiler> instead"
-            )
+            problems.append(problem("problem_html_span_not_spoiler"))
     elif name == "tg-emoji":
         allowed = {"emoji-id"}
         if not (given.get("emoji-id") or "").isdigit():
-            problems.append('a custom emoji needs its number: <tg-emoji emoji-id="5368324170671202286">👍</tg-emoji>')
+            problems.append(problem("problem_html_emoji_without_number"))
     elif name == "blockquote":
         allowed = {"expandable"}
         if given.get("expandable") is not None:
-            problems.append("write <blockquote expandable> without a value after expandable")
+            problems.append(problem("problem_html_expandable_with_value"))
     elif name == "code":
         allowed = {"class"}
         if "class" in given and not (given["class"] or "").startswith("language-"):
-            problems.append('the only class <code> accepts is a language, e.g. <code class="language-python">')
+            problems.append(problem("problem_html_code_class"))
     for attribute, _value in attributes:
         if attribute not in allowed:
-            problems.append(f'<{name}> does not take "{attribute}" — remove it')
+            problems.append(problem("problem_html_attribute_not_allowed", tag=name, attribute=attribute))
     if len(given) != len(attributes):
-        problems.append(f"<{name}> has the same setting written twice — keep only one")
+        problems.append(problem("problem_html_attribute_twice", tag=name))
     return problems
 
 
-def _nesting_problems(name: str, stack: list[_OpenTag]) -> list[str]:
+def _nesting_problems(name: str, stack: list[_OpenTag]) -> list[Problem]:
     problems = []
     open_names = [tag.name for tag in stack]
     innermost = open_names[-1] if open_names else None
     if "code" in open_names:
-        problems.append(f"<{name}> cannot be used inside <code> — Telegram shows code without other formatting")
+        problems.append(problem("problem_html_inside_code", tag=name))
     elif "pre" in open_names and not (name == "code" and innermost == "pre"):
-        problems.append(f"<{name}> cannot be used inside <pre> — Telegram shows that text without other formatting")
+        problems.append(problem("problem_html_inside_pre", tag=name))
     if name == "a" and "a" in open_names:
-        problems.append("a link cannot be put inside another link — close the first one with </a> before")
+        problems.append(problem("problem_html_link_in_link"))
     if name == "blockquote" and "blockquote" in open_names:
-        problems.append("a quote cannot be put inside another quote — close the first one with </blockquote> before")
+        problems.append(problem("problem_html_quote_in_quote"))
     return problems
 
 
-def _close(stack: list[_OpenTag], name: str) -> list[str]:
+def _close(stack: list[_OpenTag], name: str) -> list[Problem]:
     if name not in ALLOWED_TAGS:
-        return [f"Telegram does not support the tag </{name}> — remove it"]
+        return [problem("problem_html_closing_tag_unsupported", tag=name)]
     if stack and stack[-1].name == name:
         stack.pop()
         return []
@@ -226,12 +196,9 @@ def _close(stack: list[_OpenTag], name: str) -> list[str]:
         if stack[depth].name == name:
             inner = stack[depth + 1 :]
             del stack[depth]  # the inner tags stay open so their own closing tags still match
-            names = ", ".join(f"</{tag.name}>" for tag in reversed(inner))
-            return [
-                f"the tags overlap: close {names} before </{name}> "
-                f"(tags must close in the reverse order they were opened, like <b><i>...</i></b>)"
-            ]
-    return [f"</{name}> closes a tag that was never opened — remove it, or add <{name}> where it should start"]
+            closing = " ".join(f"</{tag.name}>" for tag in reversed(inner))
+            return [problem("problem_html_tags_overlap", tag=name, closing=closing)]
+    return [problem("problem_html_closing_never_opened", tag=name)]
 
 
 def visible_length(text: str) -> int:

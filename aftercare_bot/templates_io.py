@@ -4,7 +4,8 @@ Files in messages/plans are the defaults the bot ships with; edits made from Tel
 Export writes what is in force (each file overlaid with its newest revision) in the plan file format, one
 <treatment>.yaml per plan. Import checks a folder of such files exactly like `aftercare-bot plan check` and
 then stores, in one transaction, a new revision of every plan that differs from the plan in force — all
-of them or, when any file has a problem, none.
+of them or, when any file has a problem, none. A step marked `warning_signs: true` in the plan in force must
+keep its mark, so that its texts stay held to the clinical safety checks.
 """
 
 from __future__ import annotations
@@ -17,9 +18,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from aftercare_bot import plan_editing
 from aftercare_bot.config import Settings
-from aftercare_bot.plan import PlanError, check_plans, load_plans
+from aftercare_bot.plan import Plan, PlanError, check_plans, load_plans
 from aftercare_bot.plan_catalog import PlanCatalog
 from aftercare_bot.plan_documents import document_to_yaml, plan_to_document
+from aftercare_bot.problems import problem, sorted_by_place
+from aftercare_bot.texts import display_path
 
 IMPORT_NOTE = "import"
 
@@ -67,6 +70,8 @@ async def import_plans(
         return ImportReport(errors=errors)
     plans = load_plans(source)
     await plan_editing.refresh(session_factory, catalog)
+    if errors := sorted_by_place([e for plan in plans.values() for e in _removed_marks(plan, catalog, source)]):
+        return ImportReport(errors=errors)
     documents = {treatment: plan_to_document(plan) for treatment, plan in plans.items()}
     async with session_factory.begin() as session:
         saved = await plan_editing.save_documents(
@@ -77,3 +82,13 @@ async def import_plans(
         saved={treatment: item.revision for treatment, item in saved.items()},
         unchanged=sorted(set(plans) - set(saved)),
     )
+
+
+def _removed_marks(plan: Plan, catalog: PlanCatalog, source: Path) -> list[PlanError]:
+    marked = catalog.warning_steps(plan.treatment)
+    shown = display_path(plan.path, source) if plan.path else f"{plan.treatment}.yaml"
+    return [
+        PlanError(shown, step.line, problem("problem_plan_warning_mark_removed", step=step.key))
+        for step in plan.steps
+        if step.key in marked and not step.warning_signs
+    ]

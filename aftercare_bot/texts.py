@@ -1,20 +1,23 @@
 """User-facing UI strings from messages/texts/<lang>/*.yaml, plus the YAML reading shared with plan files.
 
 Each text file is a flat mapping `key: template`; templates are Telegram HTML with {placeholders}.
-Problems are reported as "texts/en/client.yaml:12: ..." so a clinic can find the line to change.
+Problems are FileProblems (file, line, what is wrong), so a clinic can find the line to change; they are
+worded by the problem_* texts of admin.yaml, rendered like any other text (see `Texts.get`).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
 import yaml
 
-from aftercare_bot.rendering import TemplateError, placeholders, render, template_problems
+from aftercare_bot.clinical_safety import SAFETY_TEXT_KEYS, warning_text_problems
+from aftercare_bot.problems import FileProblem, LineProblem, Problem, problem, sorted_by_place
+from aftercare_bot.rendering import Html, TemplateError, placeholders, render, template_problems
 from aftercare_bot.telegram_html import html_problems, plain_text, visible_length
 
 DEFAULT_LANGUAGE = "en"
@@ -26,10 +29,10 @@ _KEY = re.compile(r"[A-Za-z0-9_.-]+")
 class SourceProblem(Exception):
     """A problem at a line (1-based) of a YAML file."""
 
-    def __init__(self, line: int, message: str) -> None:
-        super().__init__(f"line {line}: {message}")
+    def __init__(self, line: int, found: Problem) -> None:
+        super().__init__(f"line {line}: {found}")
         self.line = line
-        self.message = message
+        self.problem = found
 
 
 def display_path(path: Path, root: Path) -> str:
@@ -47,7 +50,7 @@ def compose_yaml(path: Path) -> yaml.Node | None:
         with path.open(encoding="utf-8") as stream:
             return compose_yaml_text(stream)
     except UnicodeDecodeError as error:
-        raise SourceProblem(1, "the file is not saved as UTF-8 text — save it again with UTF-8 encoding") from error
+        raise SourceProblem(1, problem("problem_yaml_not_utf8")) from error
 
 
 def compose_yaml_text(source: str | TextIO) -> yaml.Node | None:
@@ -59,20 +62,20 @@ def compose_yaml_text(source: str | TextIO) -> yaml.Node | None:
         line = mark.line + 1 if mark else 1
         raise SourceProblem(line, _explain_yaml_error(error)) from error
     except yaml.YAMLError as error:
-        raise SourceProblem(1, f"the file could not be read as YAML ({error})") from error
+        raise SourceProblem(1, problem("problem_yaml_unreadable", detail=str(error))) from error
 
 
-def _explain_yaml_error(error: yaml.MarkedYAMLError) -> str:
-    problem = error.problem or str(error)
-    if "'\\t'" in problem:
-        hint = "use spaces, not tabs, to indent"
-    elif "mapping values are not allowed" in problem:
-        hint = "a text containing ': ' must be a block: put | after the colon and the text on the next lines"
-    elif "expected a single document" in problem:
-        hint = "remove the line with --- so the file holds one document"
+def _explain_yaml_error(error: yaml.MarkedYAMLError) -> Problem:
+    detail = error.problem or str(error)
+    if "'\\t'" in detail:
+        hint = "tabs"
+    elif "mapping values are not allowed" in detail:
+        hint = "block"
+    elif "expected a single document" in detail:
+        hint = "one_document"
     else:
-        hint = "check the indentation; write longer texts as a block: | after the colon, text on the next lines"
-    return f"the file is not valid YAML ({problem}) — {hint}"
+        hint = "indentation"
+    return problem("problem_yaml_invalid", detail=detail, hint=problem(f"problem_yaml_hint_{hint}"))
 
 
 def line_of(node: yaml.Node) -> int:
@@ -90,31 +93,34 @@ def text_line(node: yaml.Node, inner_line: int) -> int:
     return line_of(node)
 
 
-def mapping_entries(node: yaml.Node, what: str) -> list[tuple[str, yaml.Node, yaml.Node]]:
-    """(key, key node, value node) of a mapping node; a key written twice is a SourceProblem."""
+def mapping_entries(node: yaml.Node, what: Problem) -> list[tuple[str, yaml.Node, yaml.Node]]:
+    """(key, key node, value node) of a mapping node; a key written twice is a SourceProblem.
+
+    `what` names the mapping in problems (a problem_what_* text).
+    """
     if not isinstance(node, yaml.MappingNode):
-        raise SourceProblem(line_of(node), f"{what} must be a list of `name: value` lines")
+        raise SourceProblem(line_of(node), problem("problem_yaml_not_a_mapping", what=what))
     seen: dict[str, int] = {}
     entries = []
     for key_node, value_node in node.value:
         if not isinstance(key_node, yaml.ScalarNode):
-            raise SourceProblem(line_of(key_node), f"{what}: a name before ':' must be a plain word")
+            raise SourceProblem(line_of(key_node), problem("problem_yaml_name_not_plain", what=what))
         key = key_node.value
         if key in seen:
             raise SourceProblem(
-                line_of(key_node), f"{what}: '{key}' is written twice (first on line {seen[key]}) — keep one"
+                line_of(key_node), problem("problem_yaml_name_twice", what=what, name=key, first_line=seen[key])
             )
         seen[key] = line_of(key_node)
         entries.append((key, key_node, value_node))
     return entries
 
 
-def scalar_text(node: yaml.Node, what: str) -> str:
+def scalar_text(node: yaml.Node, what: Problem) -> str:
     """The raw text of a scalar, never converted (so `no` stays "no", `10:00` stays "10:00")."""
     if not isinstance(node, yaml.ScalarNode):
-        raise SourceProblem(line_of(node), f"{what} must be text, not a list or a group of settings")
+        raise SourceProblem(line_of(node), problem("problem_yaml_not_text", what=what))
     if node.style is None and node.value in ("", "~", "null", "Null", "NULL"):
-        raise SourceProblem(line_of(node), f"{what} is empty")
+        raise SourceProblem(line_of(node), problem("problem_yaml_empty", what=what))
     return node.value
 
 
@@ -131,10 +137,10 @@ class TextEntry:
 
 
 class TextsError(ValueError):
-    """The text files could not be loaded; `problems` lists each one as "file:line: message"."""
+    """The text files could not be loaded; `problems` says what to fix, file by file."""
 
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__("\n".join(problems))
+    def __init__(self, problems: list[FileProblem]) -> None:
+        super().__init__("\n".join(str(found) for found in problems))
         self.problems = problems
 
 
@@ -147,11 +153,15 @@ class Texts:
 
     @classmethod
     def load(cls, texts_dir: Path | str, default_language: str = DEFAULT_LANGUAGE) -> Texts:
-        """Read every `<texts_dir>/<lang>/*.yaml`; raises TextsError listing every problem found."""
+        """Read every `<texts_dir>/<lang>/*.yaml`; raises TextsError listing every problem found.
+
+        The safety texts are checked here too, so the bot never starts with one that lost the clinic's
+        phone number or the urgent-care advice.
+        """
         root = Path(texts_dir)
         if not root.is_dir():
-            raise TextsError([f"{root}: the texts folder does not exist"])
-        problems: list[str] = []
+            raise TextsError([FileProblem(str(root), 0, problem("problem_texts_folder_missing"))])
+        problems: list[FileProblem] = []
         entries: dict[str, dict[str, TextEntry]] = {}
         for language_dir in sorted(p for p in root.iterdir() if p.is_dir()):
             by_key = entries.setdefault(language_dir.name, {})
@@ -159,7 +169,10 @@ class Texts:
                 problems.extend(_load_file(path, display_path(path, root), language_dir.name, by_key))
         if problems:
             raise TextsError(problems)
-        return cls(entries, default_language)
+        texts = cls(entries, default_language)
+        if unsafe := texts.safety_problems():
+            raise TextsError(unsafe)
+        return texts
 
     @property
     def languages(self) -> list[str]:
@@ -178,13 +191,35 @@ class Texts:
     def get(self, key: str, language: str | None, /, **values: object) -> str:
         """The text for `key` as Telegram HTML, with every value HTML-escaped.
 
+        A value that is a Problem, LineProblem or FileProblem (or a list of them, one per line) is worded by
+        its own texts in the same language and put in as HTML.
         Raises KeyError when no language has `key`, TemplateError when a placeholder has no value.
         """
         entry = self._entry(key, language)
+        values = {name: self._worded(value, language) for name, value in values.items()}
         try:
             return render(entry.template, values)
         except TemplateError as error:
             raise TemplateError(f"{entry.file}:{entry.file_line()}: {key}: {error}") from error
+
+    def _worded(self, value: object, language: str | None) -> object:
+        if isinstance(value, Problem):
+            return Html(self.get(value.key, language, **value.values))
+        if isinstance(value, LineProblem):
+            return Html(self.get("problem_at_line", language, line=value.line, problem=value.problem))
+        if isinstance(value, FileProblem):
+            key = "problem_at_file_line" if value.line else "problem_at_file"
+            return Html(self.get(key, language, file=value.file, line=value.line, problem=value.problem))
+        if _is_problem_list(value):
+            assert isinstance(value, Sequence)
+            return Html(
+                "\n".join(self.get("problem_list_item", language, problem=item) for item in value)
+            )
+        return value
+
+    def describe(self, found: Problem | LineProblem | FileProblem, language: str | None = None) -> str:
+        """A problem as plain text, for the command line and logs."""
+        return plain_text(str(self._worded(found, language)))
 
     def label(self, key: str, language: str | None, /, **values: object) -> str:
         """Plain text for places Telegram does not parse as HTML, such as button labels.
@@ -193,9 +228,9 @@ class Texts:
         """
         return plain_text(self.get(key, language, **values))
 
-    def check(self) -> list[str]:
-        """Every problem in the loaded texts, as "file:line: message"."""
-        problems: list[str] = []
+    def check(self) -> list[FileProblem]:
+        """Every problem in the loaded texts."""
+        problems: list[FileProblem] = []
         default = self._entries.get(self.default_language, {})
         for language in self.languages:
             for key, entry in sorted(self._entries[language].items()):
@@ -204,8 +239,7 @@ class Texts:
                     continue
                 if key not in default:
                     problems.append(
-                        f"{entry.file}:{entry.file_line()}: '{key}' has no {self.default_language} version — "
-                        f"add it to the {self.default_language} texts, used whenever a translation is missing"
+                        _at(entry, 1, problem("problem_text_without_default", language=self.default_language))
                     )
                     continue
                 try:
@@ -215,10 +249,28 @@ class Texts:
                 if extra:
                     names = ", ".join(f"{{{name}}}" for name in sorted(extra))
                     problems.append(
-                        f"{entry.file}:{entry.file_line()}: '{key}' uses {names}, which the "
-                        f"{self.default_language} version does not — only placeholders of the "
-                        f"{self.default_language} text are filled in"
+                        _at(
+                            entry,
+                            1,
+                            problem("problem_text_extra_placeholders", names=names, language=self.default_language),
+                        )
                     )
+        return sorted_by_place(problems + self.safety_problems())
+
+    def safety_problems(self) -> list[FileProblem]:
+        """Safety texts (clinical_safety.SAFETY_TEXT_KEYS) that are missing, or lack the clinic's phone or the
+        urgent-care advice, in any language."""
+        problems: list[FileProblem] = []
+        default = self._entries.get(self.default_language, {})
+        for key in SAFETY_TEXT_KEYS:
+            if key not in default:
+                folder = f"texts/{self.default_language}"
+                problems.append(FileProblem(folder, 0, problem("problem_safety_text_missing", key=key)))
+        for language in self.languages:
+            for key in SAFETY_TEXT_KEYS:
+                entry = self._entries[language].get(key)
+                if entry is not None:
+                    problems.extend(_at(entry, 1, found) for found in warning_text_problems(entry.template, language))
         return problems
 
     def _entry(self, key: str, language: str | None) -> TextEntry:
@@ -239,47 +291,56 @@ def _language_chain(language: str | None, default: str) -> Iterable[str]:
     yield default
 
 
-def _load_file(path: Path, shown: str, language: str, by_key: dict[str, TextEntry]) -> list[str]:
+def _is_problem_list(value: object) -> bool:
+    return (
+        isinstance(value, list | tuple)
+        and bool(value)
+        and all(isinstance(item, Problem | LineProblem | FileProblem) for item in value)
+    )
+
+
+def _load_file(path: Path, shown: str, language: str, by_key: dict[str, TextEntry]) -> list[FileProblem]:
     problems = []
     try:
         root = compose_yaml(path)
         if root is None:
             return []
-        entries = mapping_entries(root, "a texts file")
-    except SourceProblem as problem:
-        return [f"{shown}:{problem.line}: {problem.message}"]
+        entries = mapping_entries(root, problem("problem_what_texts_file"))
+    except SourceProblem as error:
+        return [FileProblem(shown, error.line, error.problem)]
     for key, key_node, value_node in entries:
         if not _KEY.fullmatch(key):
-            problems.append(f"{shown}:{line_of(key_node)}: '{key}' is not a valid name — use letters, digits and _")
+            problems.append(FileProblem(shown, line_of(key_node), problem("problem_text_name_invalid", key=key)))
             continue
         try:
-            template = scalar_text(value_node, f"the text of '{key}'").rstrip()
-        except SourceProblem as problem:
-            problems.append(f"{shown}:{problem.line}: {problem.message}")
+            template = scalar_text(value_node, problem("problem_what_text_of", key=key)).rstrip()
+        except SourceProblem as error:
+            problems.append(FileProblem(shown, error.line, error.problem))
             continue
         earlier = by_key.get(key)
         if earlier is not None:
             problems.append(
-                f"{shown}:{line_of(key_node)}: '{key}' is also defined in "
-                f"{earlier.file}:{earlier.file_line()} — each name may appear only once per language"
+                FileProblem(
+                    shown,
+                    line_of(key_node),
+                    problem("problem_text_name_twice", key=key, file=earlier.file, line=earlier.file_line()),
+                )
             )
             continue
         by_key[key] = TextEntry(key, language, template, shown, value_node)
     return problems
 
 
-def _entry_problems(entry: TextEntry) -> list[str]:
-    def at(inner_line: int, message: str) -> str:
-        return f"{entry.file}:{entry.file_line(inner_line)}: {entry.key}: {message}"
+def _at(entry: TextEntry, inner_line: int, found: Problem) -> FileProblem:
+    """A problem of one text, at its line in the file, naming the text's key."""
+    in_text = problem("problem_in_text", key=entry.key, problem=found)
+    return FileProblem(entry.file, entry.file_line(inner_line), in_text)
 
-    problems = [at(p.line, p.message) for p in template_problems(entry.template, None)]
-    problems += [at(p.line, p.message) for p in html_problems(entry.template)]
+
+def _entry_problems(entry: TextEntry) -> list[FileProblem]:
+    found = template_problems(entry.template, None) + html_problems(entry.template)
+    problems = [_at(entry, each.line, each.problem) for each in found]
     length = visible_length(entry.template)
     if length > MAX_MESSAGE_LENGTH:
-        problems.append(
-            at(
-                1,
-                f"the text is {length} characters long; the limit is {MAX_MESSAGE_LENGTH} — shorten it",
-            )
-        )
+        problems.append(_at(entry, 1, problem("problem_text_too_long", length=length, limit=MAX_MESSAGE_LENGTH)))
     return problems

@@ -26,14 +26,16 @@ async def test_an_admin_fixes_mistakes_then_the_next_message_uses_the_new_text(b
     assert "did you mean {first_name}?" in problem.plain_text
     problem = await say(bot, admin, "Hello <b>{first_name}, see you soon", "can't be used")
     assert "never closed" in problem.plain_text and "</b>" in problem.plain_text
-    offer = await say(bot, admin, "Hello <b>{first_name}</b>, see you soon. Call {clinic_phone}.", "Save")
-    assert "Hello Anna, see you soon. Call +44 20 7946 0000." in offer.plain_text
+    # same_evening tells about warning signs, so its text keeps the clinic's phone and the emergency advice.
+    evening = "Hello <b>{first_name}</b>, see you soon. Call {clinic_phone}; in an emergency, emergency services."
+    offer = await say(bot, admin, evening, "Save")
+    assert "Hello Anna, see you soon. Call +44 20 7946 0000; in an emergency, emergency services." in offer.plain_text
     saved = await press(bot, admin, offer, "Save", "Saved as")
     assert "version 1" in saved.plain_text
 
     await bot.jump(timedelta(hours=4, seconds=1))
     message = await bot.telegram.wait_for_message(ann, "see you soon", since=0)
-    assert message.plain_text == "Hello Ann, see you soon. Call +44 20 7946 0000."
+    assert message.plain_text == "Hello Ann, see you soon. Call +44 20 7946 0000; in an emergency, emergency services."
     assert "<b>Ann</b>" in message.text
     async with bot.services.session_factory() as session:
         evening = await session.scalar(select(Delivery).where(Delivery.step_key == "same_evening"))
@@ -141,7 +143,8 @@ async def test_a_plan_for_a_new_treatment_made_in_telegram_reaches_a_new_client(
 
     card = await open_step(bot, admin, "Chemical peel", "same_evening")
     await edit_text(bot, admin, card)
-    offer = await say(bot, admin, "After your {treatment}, {first_name}: be gentle with your skin.", "Save")
+    gentle = "After your {treatment}, {first_name}: be gentle with your skin. Worried? {clinic_phone} or 999."
+    offer = await say(bot, admin, gentle, "Save")
     await press(bot, admin, offer, "Save", "Saved as")
 
     bo = await bot.enrol_client(5002, "Bo Jones", options="treatment=chemical_peel")
@@ -173,7 +176,7 @@ async def test_a_language_added_to_a_step_reaches_a_client_using_it(bot) -> None
     await say(bot, admin, "German", "is not a language code")
     await say(bot, admin, "de", "no title in de")
     await say(bot, admin, "Microneedling", "Send the new text of same_evening in de")
-    offer = await say(bot, admin, "Guten Abend {first_name}! Fragen? {clinic_phone}", "Save")
+    offer = await say(bot, admin, "Guten Abend {first_name}! Fragen? {clinic_phone}. Im Notfall: Notruf 112", "Save")
     assert "Guten Abend Anna! Fragen? +44 20 7946 0000" in offer.plain_text
     await press(bot, admin, offer, "Save", "Saved as")
 

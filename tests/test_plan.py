@@ -12,13 +12,17 @@ from aftercare_bot.plan import (
     PlanLoadError,
     Timing,
     check_plans,
-    format_plan_report,
     load_plans,
     parse_duration,
     parse_timing,
 )
+from aftercare_bot.problem_reports import describe, plan_report
+from aftercare_bot.problems import InvalidValue, problem
+from aftercare_bot.texts import Texts
 
-SHIPPED_PLANS = Path(__file__).resolve().parent.parent / "messages" / "plans"
+SHIPPED_MESSAGES = Path(__file__).resolve().parent.parent / "messages"
+SHIPPED_PLANS = SHIPPED_MESSAGES / "plans"
+TEXTS = Texts.load(SHIPPED_MESSAGES / "texts")
 LONDON = ZoneInfo("Europe/London")
 
 VALID_PLAN = """\
@@ -56,7 +60,8 @@ def write_plan(tmp_path: Path, text: str, name: str = "peel.yaml") -> Path:
 
 
 def messages(errors: list[PlanError]) -> list[str]:
-    return [str(error) for error in errors]
+    """The problems as the command line shows them, worded by the shipped admin texts."""
+    return [describe(error, TEXTS) for error in errors]
 
 
 # --- durations and timings ------------------------------------------------------------------------
@@ -175,8 +180,10 @@ def test_step_text_falls_back_to_english(tmp_path: Path) -> None:
 
 
 def test_zero_offset_is_explained() -> None:
-    with pytest.raises(ValueError, match="is zero"):
+    with pytest.raises(InvalidValue) as raised:
         parse_timing("0h")
+    assert raised.value.problem == problem("problem_duration_zero", text="0h")
+    assert describe(raised.value.problem, TEXTS) == '"0h" is zero — the time must be longer than that'
 
 
 def test_steps_may_be_listed_out_of_order(tmp_path: Path) -> None:
@@ -187,8 +194,8 @@ def test_steps_may_be_listed_out_of_order(tmp_path: Path) -> None:
 def test_yaml_syntax_error_names_file_and_line(tmp_path: Path) -> None:
     text = VALID_PLAN.replace("      en: How are you?", "      en: How are you: fine?")
     [error] = check_plans(write_plan(tmp_path, text))
-    assert (error.file, error.line) == ("plans/peel.yaml", 17)
-    assert str(error).startswith("plans/peel.yaml:17: the file is not valid YAML")
+    assert (error.file, error.line, error.key) == ("plans/peel.yaml", 17, "problem_yaml_invalid")
+    assert describe(error, TEXTS).startswith("plans/peel.yaml:17: the file is not valid YAML")
 
 
 def test_unknown_field_suggests_the_right_one(tmp_path: Path) -> None:
@@ -314,19 +321,31 @@ def test_load_plans_refuses_a_broken_plan(tmp_path: Path) -> None:
     assert "plans/peel.yaml:6:" in str(raised.value)
 
 
-def test_format_plan_report() -> None:
-    errors = [PlanError("plans/a.yaml", 3, "first"), PlanError("plans/a.yaml", 9, "second")]
-    assert format_plan_report(errors) == (
-        "plans/a.yaml:3: first\nplans/a.yaml:9: second\n2 problems found — fix them and run the check again."
+def test_plan_report_words_each_problem_and_counts_them() -> None:
+    errors = [
+        PlanError("plans/a.yaml", 3, problem("problem_plan_file_empty")),
+        PlanError("plans/a.yaml", 9, problem("problem_plan_field_missing", field="steps")),
+    ]
+    assert plan_report(errors, TEXTS) == (
+        "plans/a.yaml:3: the file is empty — it needs treatment, title and steps\n"
+        "plans/a.yaml:9: the plan has no 'steps:' — add it\n"
+        "2 problems found — fix them and run the check again."
     )
-    assert "no problems" in format_plan_report([])
+    assert plan_report([], TEXTS) == "All plans are fine: no problems found."
+
+
+def test_a_problem_the_texts_cannot_word_is_still_reported() -> None:
+    # A clinic's texts folder from an older version may lack a wording: the shipped one is used, then the key.
+    empty = Texts({"en": {}})
+    assert describe(problem("problem_plan_file_empty"), empty).startswith("the file is empty")
+    assert describe(problem("problem_no_such_wording", n=1), empty) == "problem_no_such_wording(n=1)"
 
 
 # --- the shipped plan -----------------------------------------------------------------------------
 
 
 def test_shipped_plan_has_no_problems() -> None:
-    assert format_plan_report(check_plans(SHIPPED_PLANS)) == format_plan_report([])
+    assert check_plans(SHIPPED_PLANS) == []
 
 
 def test_shipped_microneedling_plan_steps() -> None:
@@ -347,11 +366,80 @@ def test_shipped_microneedling_plan_steps() -> None:
 
 def test_shipped_warning_sign_texts_say_how_to_get_help() -> None:
     plan = load_plans(SHIPPED_PLANS)["microneedling"]
-    warning_texts = [step.texts["en"] for step in plan.steps if "bleeding" in step.texts["en"]]
-    assert len(warning_texts) >= 2
-    for text in warning_texts:
-        assert "{clinic_phone}" in text
-        assert "emergency services" in text
+    marked = {step.key for step in plan.steps if step.warning_signs}
+    assert marked == {"same_evening", "day3_warning_signs", "day7_checkin"}
+    for step in plan.steps:
+        if "bleeding" in step.texts["en"]:
+            assert step.key in marked, "every step naming warning signs is marked, so the checks hold it"
+            assert "{clinic_phone}" in step.texts["en"] and "emergency services" in step.texts["en"]
+
+
+# --- warning-sign steps ---------------------------------------------------------------------------
+
+WARNING_PLAN = VALID_PLAN.replace(
+    "    due: 4h\n    grace: 8h\n", "    due: 4h\n    grace: 8h\n    warning_signs: true\n"
+).replace(
+    "call <b>{clinic_phone}</b> if you need us.",
+    "call <b>{clinic_phone}</b> if you notice bleeding.\n        For difficulty breathing call emergency services.",
+)
+
+
+def test_a_warning_sign_step_keeping_phone_and_advice_loads(tmp_path: Path) -> None:
+    plan = load_plans(write_plan(tmp_path, WARNING_PLAN))["peel"]
+    assert plan.step("evening").warning_signs is True
+    assert plan.step("next_day").warning_signs is False
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "key"),
+    [
+        ("call <b>{clinic_phone}</b>", "call <b>us</b>", "problem_safety_no_clinic_phone"),
+        ("call <b>{clinic_phone}</b>", "call <b>{{clinic_phone}}</b>", "problem_safety_no_clinic_phone"),
+        ("call emergency services.", "call us.", "problem_safety_no_urgent_care"),
+        ("call emergency services.", "call emergency help.", "problem_safety_no_urgent_care"),
+    ],
+)
+def test_a_warning_sign_text_without_phone_or_advice_is_refused(
+    tmp_path: Path, old: str, new: str, key: str
+) -> None:
+    [error] = check_plans(write_plan(tmp_path, WARNING_PLAN.replace(old, new)))
+    assert error.file == "plans/peel.yaml" and error.line == 11
+    assert error.problem.values["step"] == "evening" and error.problem.values["problem"].key == key
+    assert describe(error, TEXTS).startswith("plans/peel.yaml:11: step 'evening', text 'en': this message tells")
+
+
+def test_the_advice_is_found_in_any_case_across_tags_and_line_breaks(tmp_path: Path) -> None:
+    text = WARNING_PLAN.replace("call emergency services.", "call <b>Emergency</b>\n        Services.")
+    assert check_plans(write_plan(tmp_path, text)) == []
+    assert check_plans(write_plan(tmp_path, WARNING_PLAN.replace("emergency services", "999"))) == []
+
+
+def test_every_language_of_a_warning_sign_step_is_checked(tmp_path: Path) -> None:
+    with_german = WARNING_PLAN.replace("  en: Chemical peel\n", "  en: Chemical peel\n  de: Chemisches Peeling\n")
+    german = "      de: Bei Blutungen rufen Sie {clinic_phone} an, bei Atemnot den Notruf 112.\n  - key: next_day"
+    text = with_german.replace("  - key: next_day", german)
+    assert check_plans(write_plan(tmp_path, text)) == []
+    errors = messages(check_plans(write_plan(tmp_path, text.replace(" an, bei Atemnot den Notruf 112", " an"))))
+    assert errors == [
+        "plans/peel.yaml:15: step 'evening', text 'de': this message tells clients about warning signs, so it must"
+        " always say when to seek urgent care — keep one of “notruf”, “notaufnahme”, “rettungsdienst”, “112” in it,"
+        " for example “If you have difficulty breathing or swelling of the face or throat, call emergency services.”"
+    ]
+
+
+def test_a_warning_sign_text_in_a_language_the_bot_cannot_check_is_refused(tmp_path: Path) -> None:
+    text = WARNING_PLAN.replace("  en: Chemical peel\n", "  en: Chemical peel\n  fi: Kemiallinen kuorinta\n")
+    text = text.replace("  - key: next_day", "      fi: Soita {clinic_phone} tai 112.\n  - key: next_day")
+    [error] = messages(check_plans(write_plan(tmp_path, text)))
+    assert "text 'fi': messages about warning signs can only be written in de, en, es" in error
+    assert "clients with “fi” get the English text of this message" in error
+
+
+def test_the_warning_signs_setting_must_be_true_or_false(tmp_path: Path) -> None:
+    text = WARNING_PLAN.replace("warning_signs: true", "warning_signs: yes please")
+    assert "plans/peel.yaml:8: step 'evening', warning_signs must be true or false" in messages(
+        check_plans(write_plan(tmp_path, text))
+    )
 
 
 def test_texts_are_checked_even_when_the_step_has_other_problems(tmp_path: Path) -> None:

@@ -1,12 +1,22 @@
 from __future__ import annotations
 
 import html
+from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from aftercare_bot.telegram_html import html_errors, html_problems, plain_text, visible_length
+from aftercare_bot.problems import LineProblem, problem
+from aftercare_bot.telegram_html import html_problems, plain_text, visible_length
+from aftercare_bot.texts import Texts
+
+TEXTS = Texts.load(Path(__file__).resolve().parent.parent / "messages" / "texts")
+
+
+def html_errors(text: str) -> list[str]:
+    """The problems as an admin reads them, worded by the shipped admin texts."""
+    return [TEXTS.describe(found) for found in html_problems(text)]
 
 
 @pytest.mark.parametrize(
@@ -33,8 +43,25 @@ def test_valid_telegram_html_has_no_errors(text: str) -> None:
 
 
 def test_unclosed_tag_names_line_and_fix() -> None:
+    assert html_problems("Hello\n\nPlease <b>be careful\nThanks") == [
+        LineProblem(3, problem("problem_html_unclosed", tag="b", words=problem("problem_html_words_bold")))
+    ]
     errors = html_errors("Hello\n\nPlease <b>be careful\nThanks")
     assert errors == ["Line 3: the tag <b> is never closed — add </b> after the bold words"]
+
+
+def test_every_problem_has_a_wording_in_the_admin_texts() -> None:
+    broken = (
+        "a & b &eacute; &#0; < x <br> <div> <a>l</a> <span>s</span> <tg-emoji>e</tg-emoji> "
+        '<blockquote expandable="1">q</blockquote> <code class="x">c</code> <b x="1" x="2">b</b> '
+        "<code><b>c</b></code> <pre><i>p</i></pre> <a href='h'><a href='h'>l</a></a> "
+        "<blockquote><blockquote>q</blockquote></blockquote> <b/> </p> <b><i>o</b></i> </u> <s>"
+    )
+    found = html_problems(broken)
+    assert len({each.problem.key for each in found}) >= 18
+    for each in found:
+        worded = TEXTS.describe(each)
+        assert worded.startswith(f"Line {each.line}: ") and "{" not in worded and "problem_" not in worded
 
 
 def test_overlapping_tags_are_rejected() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
@@ -11,11 +12,16 @@ from aftercare_bot import plan_editing
 from aftercare_bot.db.models import Delivery, DeliveryState, PlanRevision
 from aftercare_bot.plan_changes import ChangeRefused, check_text
 from aftercare_bot.plan_editing import Actor
+from aftercare_bot.texts import Texts
+
+TEXTS = Texts.load(Path(__file__).resolve().parent.parent / "messages" / "texts")
 
 SESSION = datetime(2026, 1, 13, 14, 0, tzinfo=UTC)  # a Tuesday; Europe/London is on UTC in January
 ADMIN = Actor(900001, "Alex")
 OTHER_ADMIN = Actor(900003, "Sam")
 PLAN = "microneedling"
+# same_evening tells clients about warning signs: its texts must keep the clinic's phone and urgent-care advice.
+EVENING = "Evening {first_name}: for bleeding call {clinic_phone}; for difficulty breathing call emergency services."
 
 
 async def change(rig, actor: Actor = ADMIN, **fields) -> plan_editing.Saved:  # type: ignore[no-untyped-def]
@@ -46,14 +52,13 @@ async def deliveries(rig, step_key: str | None = None) -> list[Delivery]:  # typ
 async def test_a_confirmed_text_is_a_new_revision_used_for_the_next_message(make_settings, rigs) -> None:
     rig = rigs(make_settings(), SESSION)
     await rig.enrol(session_at=SESSION)
-    saved = await change(
-        rig, op="text", step="same_evening", language="en", text="New evening text for {first_name}"
-    )
+    saved = await change(rig, op="text", step="same_evening", language="en", text=EVENING)
     assert saved.revision == 1
     assert rig.services.catalog.revision(PLAN) == 1
     rig.advance(timedelta(hours=4, seconds=1))
     await rig.dispatcher.run_due()
-    assert [m.html for m in rig.sender.sent] == ["New evening text for Ann"]
+    phone = rig.services.settings.clinic_phone
+    assert [m.html for m in rig.sender.sent] == [EVENING.format(first_name="Ann", clinic_phone=phone)]
     [evening] = await deliveries(rig, "same_evening")
     assert evening.plan_revision == 1, "the message records the template version it used"
     async with rig.services.session_factory() as session:
@@ -246,7 +251,8 @@ async def test_an_invalid_plan_is_refused_with_the_plan_check_explanation(make_s
     with pytest.raises(ChangeRefused) as refused:
         await change(rig, op="text", step="day2_sun", language="en", text="Hi {frist_name}")
     assert refused.value.key == "admin_plan_invalid"
-    assert "did you mean {first_name}?" in refused.value.values["problems"]
+    explained = TEXTS.get(refused.value.key, "en", **refused.value.values)
+    assert "step 'day2_sun', text 'en': unknown placeholder {frist_name} — did you mean {first_name}?" in explained
     with pytest.raises(ChangeRefused) as refused:
         await change(rig, op="text", step="day2_sun", language="de", text="Hallo")
     assert refused.value.key == "admin_language_needs_title"
@@ -261,21 +267,21 @@ async def test_an_invalid_plan_is_refused_with_the_plan_check_explanation(make_s
 async def test_another_replica_picks_up_a_revision_at_its_next_refresh(make_settings, rigs) -> None:
     settings = make_settings()
     first, second = rigs(settings, SESSION, "a"), rigs(settings, SESSION, "b")
-    await change(first, op="text", step="same_evening", language="en", text="From the first replica")
+    await change(first, op="text", step="day2_sun", language="en", text="From the first replica")
     assert second.services.catalog.revision(PLAN) is None
     assert await plan_editing.refresh(second.services.session_factory, second.services.catalog) == [PLAN]
-    assert second.services.catalog.get(PLAN).step("same_evening").text("en") == "From the first replica"
+    assert second.services.catalog.get(PLAN).step("day2_sun").text("en") == "From the first replica"
     assert await plan_editing.refresh(second.services.session_factory, second.services.catalog) == []
 
     # The dispatcher's pass looks at most every few seconds.
     catalog = second.services.catalog
-    await change(first, op="text", step="same_evening", language="en", text="Second edit")
+    await change(first, op="text", step="day2_sun", language="en", text="Second edit")
     assert await plan_editing.refresh_now_and_then(second.services.session_factory, catalog) == [PLAN]
-    await change(first, op="text", step="same_evening", language="en", text="Third edit")
+    await change(first, op="text", step="day2_sun", language="en", text="Third edit")
     assert await plan_editing.refresh_now_and_then(second.services.session_factory, catalog) == []
     catalog.refreshed_at -= plan_editing.REFRESH_EVERY
     assert await plan_editing.refresh_now_and_then(second.services.session_factory, catalog) == [PLAN]
-    assert catalog.get(PLAN).step("same_evening").text("en") == "Third edit" and catalog.revision(PLAN) == 3
+    assert catalog.get(PLAN).step("day2_sun").text("en") == "Third edit" and catalog.revision(PLAN) == 3
 
 
 async def test_a_stored_revision_that_no_longer_passes_the_checks_is_ignored(make_settings, rigs) -> None:
@@ -305,9 +311,99 @@ def test_text_checks_explain_what_to_fix() -> None:
     assert check_text("Hello {first_name}, <b>welcome</b>").ok
     assert check_text("  \n ").empty
     [problem] = check_text("Hello {frist_name}").problems
-    assert "did you mean {first_name}?" in problem
+    assert "did you mean {first_name}?" in TEXTS.describe(problem)
     [problem] = check_text("Hello <b>{first_name}").problems
-    assert "never closed" in problem and "</b>" in problem
+    assert TEXTS.describe(problem) == "Line 1: the tag <b> is never closed — add </b> after the bold words"
     assert check_text("{first_name.__class__}").problems
     assert check_text("{first_name} " + "x" * 4070).too_long
     assert check_text("Al " + "x" * 4000).ok
+
+
+# --- warning-sign steps ------------------------------------------------------------------------------
+
+
+async def revisions_count(rig) -> int:  # type: ignore[no-untyped-def]
+    async with rig.services.session_factory() as session:
+        return await session.scalar(select(func.count()).select_from(PlanRevision))
+
+
+@pytest.mark.parametrize(
+    ("text", "missing"),
+    [
+        ("Evening {first_name}! Any questions, just write.", {"no_clinic_phone", "no_urgent_care"}),
+        ("Evening {first_name}! Questions? {clinic_phone}", {"no_urgent_care"}),
+        ("Evening {first_name}! If breathing is hard, call emergency services.", {"no_clinic_phone"}),
+    ],
+)
+async def test_a_warning_sign_text_without_phone_or_advice_is_refused_kindly(
+    make_settings, rigs, text: str, missing: set[str]
+) -> None:
+    rig = rigs(make_settings(), SESSION)
+    before = rig.services.catalog.get(PLAN)
+    with pytest.raises(ChangeRefused) as refused:
+        await change(rig, op="text", step="same_evening", language="en", text=text)
+    assert refused.value.key == "admin_warning_text_refused"
+    found = {p.values["problem"].key.removeprefix("problem_safety_") for p in refused.value.values["problems"]}
+    assert found == missing
+    explained = TEXTS.label(refused.value.key, "en", **refused.value.values)
+    assert explained.startswith("Sorry, this can't be saved: this message tells clients about warning signs")
+    assert "step 'same_evening', text 'en': this message tells clients about warning signs" in explained
+    assert "Nothing was changed." in explained and "{clinic_phone}" in explained
+    assert rig.services.catalog.get(PLAN) is before and await revisions_count(rig) == 0
+
+
+async def test_a_translation_of_a_warning_sign_step_must_keep_them_too(make_settings, rigs) -> None:
+    rig = rigs(make_settings(), SESSION)
+    fields = {"op": "text", "step": "day3_warning_signs", "language": "de", "title": "Microneedling"}
+    with pytest.raises(ChangeRefused) as refused:
+        await change(rig, **fields, text="Hallo {first_name}, bei Fragen: {clinic_phone}")
+    assert refused.value.key == "admin_warning_text_refused"
+    with pytest.raises(ChangeRefused) as refused:
+        await change(rig, **fields | {"language": "fi"}, text="Soita {clinic_phone} tai 112")
+    [unchecked] = refused.value.values["problems"]
+    assert unchecked.values["problem"].key == "problem_safety_language_unchecked"
+    saved = await change(rig, **fields, text="Hallo {first_name}: {clinic_phone}, im Notfall den Notruf 112.")
+    assert saved.plan.step("day3_warning_signs").warning_signs is True
+
+
+async def test_restoring_a_version_is_held_to_the_same_checks(make_settings, rigs) -> None:
+    rig = rigs(make_settings(), SESSION)
+    # A revision saved before the mark existed: same_evening without the mark and without the clinic's phone.
+    from aftercare_bot.plan_documents import plan_to_document
+
+    document = plan_to_document(rig.services.catalog.get(PLAN))
+    document["steps"][0]["text"]["en"] = "Evening {first_name}, call emergency services if in doubt."
+    for step in document["steps"]:
+        del step["warning_signs"]
+    async with rig.services.session_factory.begin() as session:
+        session.add(
+            PlanRevision(
+                treatment=PLAN,
+                revision=1,
+                document=document,
+                note="",
+                created_by=None,
+                created_by_name="",
+                created_at=SESSION,
+            )
+        )
+    # It is not put in force: the step is still marked by the plan file, so its text must keep the phone.
+    assert await plan_editing.refresh(rig.services.session_factory, rig.services.catalog) == []
+    assert rig.services.catalog.revision(PLAN) is None
+    # Nor can it be restored, and no other change is saved on top of it until the text is fixed.
+    async with rig.services.session_factory() as session:
+        restore = await plan_editing.restore_change(session, rig.services.catalog, PLAN, "same_evening", "en", 1)
+    with pytest.raises(ChangeRefused) as refused:
+        await change(rig, **restore)
+    assert refused.value.key == "admin_warning_text_refused"
+    saved = await change(rig, op="text", step="same_evening", language="en", text=EVENING)
+    assert saved.revision == 2 and saved.plan.step("same_evening").warning_signs is True
+
+
+async def test_a_copied_plan_keeps_its_warning_sign_marks(make_settings, rigs) -> None:
+    rig = rigs(make_settings(), SESSION)
+    saved = await change(rig, op="copy_plan", source=PLAN, **{"treatment": "peel"}, title="Chemical peel")
+    marked = {step.key for step in saved.plan.steps if step.warning_signs}
+    assert marked == {"same_evening", "day3_warning_signs", "day7_checkin"}
+    with pytest.raises(ChangeRefused):
+        await change(rig, op="text", step="day7_checkin", language="en", text="How are you?", treatment="peel")

@@ -13,7 +13,10 @@ from aftercare_bot.cli import main
 from aftercare_bot.db.models import PlanRevision
 from aftercare_bot.plan import check_plans
 from aftercare_bot.plan_editing import Actor
+from aftercare_bot.problem_reports import describe
+from aftercare_bot.texts import Texts
 
+TEXTS = Texts.load(Path(__file__).resolve().parent.parent / "messages" / "texts")
 SESSION = datetime(2026, 1, 13, 14, 0, tzinfo=UTC)
 ADMIN = Actor(900001, "Alex")
 
@@ -112,9 +115,43 @@ async def test_import_is_all_or_nothing(make_settings, rigs, tmp_path) -> None:
     )
     report = await import_(rig, files)
     assert report.saved == {}
-    assert any("did you mean {first_name}?" in str(error) for error in report.errors)
+    assert any("did you mean {first_name}?" in describe(error, TEXTS) for error in report.errors)
     assert await revisions(rig) == []
     assert rig.services.catalog.get("microneedling").step("same_evening").due.describe() == "4h"
+
+
+async def test_import_refuses_warning_sign_texts_without_phone_or_advice(make_settings, rigs, tmp_path) -> None:
+    rig = rigs(make_settings(), SESSION)
+    files = tmp_path / "plans"
+    await export(rig, files)
+    good = (files / "microneedling.yaml").read_text()
+    assert good.count("warning_signs: true") == 3, "the export keeps the marks"
+    (files / "microneedling.yaml").write_text(
+        good.replace("due: 4h", "due: 6h").replace("<b>Contact us at once on {clinic_phone}</b>", "Contact us")
+    )
+    report = await import_(rig, files)
+    assert report.saved == {} and await revisions(rig) == []
+    [error] = [describe(error, TEXTS) for error in report.errors]
+    line = next(n for n, text in enumerate(good.splitlines(), 1) if "it is three days since" in text)
+    assert error.startswith(
+        f"plans/microneedling.yaml:{line}: step 'day3_warning_signs', text 'en': this message tells clients"
+        " about warning signs, so it must always say how to reach the clinic — keep {clinic_phone} in it"
+    )
+
+
+async def test_import_cannot_take_the_warning_sign_mark_off_a_step(make_settings, rigs, tmp_path) -> None:
+    rig = rigs(make_settings(), SESSION)
+    files = tmp_path / "plans"
+    await export(rig, files)
+    good = (files / "microneedling.yaml").read_text()
+    without_mark = good.replace("    warning_signs: true\n", "", 1)  # same_evening
+    (files / "microneedling.yaml").write_text(without_mark.replace("{clinic_phone}", "us", 2))  # both in same_evening
+    report = await import_(rig, files)
+    assert report.saved == {} and await revisions(rig) == []
+    [error] = [describe(error, TEXTS) for error in report.errors]
+    line = next(n for n, text in enumerate(good.splitlines(), 1) if "key: same_evening" in text)
+    assert error.startswith(f"plans/microneedling.yaml:{line}: step 'same_evening' tells clients about warning signs")
+    assert "keep the line warning_signs: true in it" in error
 
 
 def test_the_command_line_exports_and_imports(make_settings, monkeypatch, tmp_path, capsys) -> None:
@@ -137,6 +174,11 @@ def test_the_command_line_exports_and_imports(make_settings, monkeypatch, tmp_pa
     assert main(["templates", "import", str(tmp_path / "out")]) == 1
     output = capsys.readouterr().out
     assert "did you mean 'grace'?" in output and "Nothing was imported." in output
+    (tmp_path / "out" / "microneedling.yaml").write_text(text.replace("call emergency services", "call us"))
+    assert main(["templates", "import", str(tmp_path / "out")]) == 1
+    output = capsys.readouterr().out
+    assert "step 'same_evening', text 'en': this message tells clients about warning signs" in output
+    assert "2 problems found" in output and "Nothing was imported." in output
 
 
 @pytest.fixture(autouse=True)

@@ -115,7 +115,7 @@ def _text_refusal(template: str, svc: Services, draft: Draft) -> Refusal | None:
     if check.empty:
         return "admin_text_empty", {}
     if check.problems:
-        return "admin_text_problems", {"problems": "\n".join(f"• {p}" for p in check.problems)}
+        return "admin_text_problems", {"problems": check.problems}  # worded by the texts, one per line
     if check.too_long:
         return "admin_text_too_long", {"length": check.too_long, "limit": MAX_MESSAGE_LENGTH}
     return None

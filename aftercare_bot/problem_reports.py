@@ -60,13 +60,12 @@ def plan_report(errors: Sequence[FileProblem], texts: Texts | None) -> str:
 
 def check_messages(messages_dir: Path) -> tuple[str, bool]:
     """`aftercare-bot plan check`: the report on the plans and texts of `messages_dir`, and whether all is well."""
+    texts: Texts | None
     try:
-        texts: Texts | None = Texts.load(messages_dir / "texts")
-        assert texts is not None
-        text_problems = texts.check()
-    except (TextsError, OSError) as error:
-        texts = _shipped_texts()
-        text_problems = error.problems if isinstance(error, TextsError) else []
+        loaded = Texts.load(messages_dir / "texts")
+        texts, text_problems = loaded, loaded.check()
+    except TextsError as error:  # what is broken may be the wording of problems itself
+        texts, text_problems = _shipped_texts(), error.problems
     plan_problems = check_plans(messages_dir / "plans")
     report = plan_report(plan_problems, texts)
     if text_problems:

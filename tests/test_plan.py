@@ -432,7 +432,7 @@ def test_a_warning_sign_text_in_a_language_the_bot_cannot_check_is_refused(tmp_p
     text = text.replace("  - key: next_day", "      fi: Soita {clinic_phone} tai 112.\n  - key: next_day")
     [error] = messages(check_plans(write_plan(tmp_path, text)))
     assert "text 'fi': messages about warning signs can only be written in de, en, es" in error
-    assert "clients with “fi” get the English text of this message" in error
+    assert "leave “fi” out of this message, and clients with that language get its English text" in error
 
 
 def test_the_warning_signs_setting_must_be_true_or_false(tmp_path: Path) -> None:

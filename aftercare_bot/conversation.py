@@ -17,13 +17,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import select, update
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from aftercare_bot import quiet_hours, wording
 from aftercare_bot.db import audit, timers
 from aftercare_bot.db import conversation as conversation_repo
-from aftercare_bot.db import enrolments as enrolment_repo
+from aftercare_bot.db import escalations as escalation_repo
 from aftercare_bot.db.models import (
     Client,
     ClientStatus,
@@ -38,6 +38,7 @@ from aftercare_bot.escalation import EscalationDesk
 from aftercare_bot.escalation_cards import KIND_NO_RESPONSE
 from aftercare_bot.escalation_cases import Routing, join_reasons
 from aftercare_bot.outbound import OutboundMessage, RecipientBlocked, SendRejected, SendRetryLater
+from aftercare_bot.outbox import Queued
 from aftercare_bot.plan_messages import CHECKIN_ANSWERS, CHECKIN_NO_RESPONSE, CHECKIN_REMINDER, day_since_session
 from aftercare_bot.services import Services
 from aftercare_bot.triage import TriageLevel, TriageRules, triage
@@ -128,56 +129,64 @@ class ClientConversation:
 
     async def _receive(self, inbound: InboundMessage) -> Received:
         now = self.svc.clock.now()
+        # Everything the message makes necessary is written in this one transaction: the message, its case, the
+        # card's and the re-alert's timers, the answer to the client in the outbox, posts for staff, the audit.
         async with self.svc.session_factory.begin() as session:
-            # The row lock serialises a client's messages across replicas too (PostgreSQL).
-            client = await session.scalar(
-                select(Client).where(Client.telegram_user_id == inbound.telegram_user_id).with_for_update()
+            writer = await conversation_repo.writer(
+                session, inbound.telegram_user_id, telegram_message_id=inbound.message_id, kind=inbound.kind,
+                text=inbound.text, out_kinds=(ACK_KIND,),
             )
-            if client is None:
-                stranger = True
-            elif await conversation_repo.already_received(
-                session, client.id, telegram_message_id=inbound.message_id, kind=inbound.kind, text=inbound.text
-            ):
-                log.info("message %s of client %s arrived again; already handled", inbound.message_id, client.id)
+            if writer is not None and writer.already_received:
+                log.info("message %s of client %s arrived again; already handled", inbound.message_id,
+                         writer.client.id)
                 return Received.DUPLICATE
-            else:
-                stranger = False
-                enrolment = await enrolment_repo.latest_for_client(session, client.id)
+            if writer is not None:
+                client, enrolment = writer.client, writer.enrolment
                 day = day_since_session(enrolment.session_at, now, self.svc.settings) if enrolment else None
-                text = inbound.text
                 result = triage(
-                    self.rules, text, language=client.language, day_since_session=day,
+                    self.rules, inbound.text, language=client.language, day_since_session=day,
                     has_photo=inbound.kind == "photo", has_media=inbound.kind in TRIAGE_MEDIA_KINDS,
                 )
-                routing = await self.desk.cases.route(session, client=client, enrolment=enrolment, level=result.level,
-                                                reasons=result.reasons, now=now)
+                routing = await self.desk.cases.route(
+                    session, client=client, enrolment=enrolment, open_case=writer.open_case, level=result.level,
+                    reasons=result.reasons, now=now,
+                )
                 stored = await conversation_repo.add(session, ConversationMessage(
                     client_id=client.id, enrolment_id=enrolment.id if enrolment else None,
                     escalation_id=routing.escalation_id, direction=conversation_repo.IN, kind=inbound.kind,
-                    text=text, file_id=inbound.file_id, telegram_message_id=inbound.message_id,
+                    text=inbound.text, file_id=inbound.file_id, telegram_message_id=inbound.message_id,
                     triage_level=result.level, triage_reasons=join_reasons(result.reasons), at=now,
                 ))
-                acknowledge = result.level != TriageLevel.URGENT and await self._may_acknowledge(session, client, now)
+                acknowledge = result.level != TriageLevel.URGENT and (
+                    writer.last_out_at is None or now - writer.last_out_at >= ACK_INTERVAL)
                 answer = self._answer(routing, result.level, acknowledge)
+                reply = None
                 if answer is not None:
                     key, kind = answer
-                    await self.desk.outbox.tell_client(
+                    reply = await self.desk.outbox.tell_client(
                         session, client, self.svc.text(key, client.language), kind=kind,
                         escalation_id=routing.escalation_id, enrolment_id=enrolment.id if enrolment else None,
+                        send_after_commit=True,
                     )
-                await self.desk.cases.queue_for_staff(session, routing, stored, client)
-        if stranger:
+                routing = await self.desk.cases.queue_for_staff(session, routing, stored, client)
+        if writer is None:
             if self._triage_stranger(inbound) == TriageLevel.URGENT:
                 await self._warn_stranger(inbound)
             await self._answer_stranger(inbound)
             return Received.STRANGER
-        await self.desk.outbox.deliver(client.chat_id)  # the client first: the safety message
-        await self.desk.cases.publish(routing)
+        await self._publish(routing, reply, client, enrolment, stored)
         return Received(result.level)
 
-    async def _may_acknowledge(self, session: AsyncSession, client: Client, now: datetime) -> bool:
-        last = await conversation_repo.last_out_at(session, client.id, (ACK_KIND,))
-        return last is None or now - last >= ACK_INTERVAL
+    async def _publish(
+        self, routing: Routing, reply: Queued | None, client: Client, enrolment: Enrolment | None,
+        message: ConversationMessage,
+    ) -> None:
+        """Once committed: the answer to the client and the card (or the post under it) for staff, side by side,
+        since they go to different chats. Whatever cannot go now stays queued for the timer runner."""
+        sends = [self.desk.cases.publish(routing, client=client, enrolment=enrolment, trigger=message)]
+        if reply is not None:
+            sends.append(self.desk.outbox.send_queued(reply))
+        await asyncio.gather(*sends)
 
     @staticmethod
     def _answer(routing: Routing, level: TriageLevel, acknowledge: bool) -> tuple[str, str] | None:
@@ -256,8 +265,10 @@ class ClientConversation:
             # Reasons are stored as plain text: the card escapes them when it shows them.
             reasons = (self.svc.label("esc_reason_checkin", self.svc.settings.default_language,
                                      answer=self.svc.label(f"checkin_button_{answer}")),)
-            routing = await self.desk.cases.route(session, client=client, enrolment=enrolment, level=level,
-                                            reasons=reasons, now=now)
+            routing = await self.desk.cases.route(
+                session, client=client, enrolment=enrolment, open_case=await escalation_repo.open_for_client(
+                    session, client.id), level=level, reasons=reasons, now=now,
+            )
             stored = await conversation_repo.add(session, ConversationMessage(
                 client_id=client.id, enrolment_id=delivery.enrolment_id, escalation_id=routing.escalation_id,
                 direction=conversation_repo.IN, kind="button", text=label, triage_level=level,
@@ -266,11 +277,12 @@ class ClientConversation:
             await audit.record(session, now=now, action="checkin_answered", actor_id=telegram_user_id,
                                client_id=client.id, detail={"delivery_id": delivery_id, "answer": answer})
             key, kind = CHECKIN_REPLIES[level]
-            await self.desk.outbox.tell_client(session, client, self.svc.text(key, client.language), kind=kind,
-                                        escalation_id=routing.escalation_id, enrolment_id=delivery.enrolment_id)
-            await self.desk.cases.queue_for_staff(session, routing, stored, client)
-        await self.desk.outbox.deliver(client.chat_id)
-        await self.desk.cases.publish(routing)
+            reply = await self.desk.outbox.tell_client(
+                session, client, self.svc.text(key, client.language), kind=kind,
+                escalation_id=routing.escalation_id, enrolment_id=delivery.enrolment_id, send_after_commit=True,
+            )
+            routing = await self.desk.cases.queue_for_staff(session, routing, stored, client)
+        await self._publish(routing, reply, client, enrolment, stored)
         return CheckinResult(CheckinStatus.ANSWERED, label, client.language)
 
     # -- silence after a check-in (timers) -------------------------------------------------------------------
@@ -308,14 +320,15 @@ class ClientConversation:
             # The no-response timer comes with the reminder: if it exists, this timer ran already.
             if await timers.exists(session, kind=CHECKIN_NO_RESPONSE, subject_id=delivery.id):
                 return None
-            await self.desk.outbox.tell_client(session, client, self.svc.text("checkin_reminder", client.language),
-                                        kind="reminder", enrolment_id=enrolment.id,
-                                        reply_to=delivery.telegram_message_id)
+            reminder = await self.desk.outbox.tell_client(
+                session, client, self.svc.text("checkin_reminder", client.language), kind="reminder",
+                enrolment_id=enrolment.id, reply_to=delivery.telegram_message_id, send_after_commit=True,
+            )
             await timers.schedule(session, kind=CHECKIN_NO_RESPONSE, subject_id=delivery.id,
                                   due_at=now + self.svc.settings.checkin_no_response_after, now=now)
             await audit.record(session, now=now, action="checkin_reminded", client_id=client.id,
                                detail={"delivery_id": delivery.id})
-        await self.desk.outbox.deliver(client.chat_id)
+        await self.desk.outbox.send_queued(reminder)
         return None
 
     async def checkin_silence(self, timer: Timer) -> datetime | None:
@@ -330,15 +343,17 @@ class ClientConversation:
             reason = self.svc.label("esc_reason_no_response", language, step=delivery.step_key,
                                    sent_at=wording.moment(self.svc, sent_at, language, with_year=False))
             async with self.svc.session_factory.begin() as session:
-                routing = await self.desk.cases.route(session, client=client, enrolment=enrolment,
-                                                level=TriageLevel.CONCERN, reasons=(reason,), now=now,
-                                                kind=KIND_NO_RESPONSE)
+                routing = await self.desk.cases.route(
+                    session, client=client, enrolment=enrolment,
+                    open_case=await escalation_repo.open_for_client(session, client.id), level=TriageLevel.CONCERN,
+                    reasons=(reason,), now=now, kind=KIND_NO_RESPONSE,
+                )
                 await audit.record(session, now=now, action="checkin_no_response", client_id=client.id,
                                    escalation_id=routing.escalation_id, detail={"delivery_id": delivery.id})
-                if not routing.created and routing.escalation_id is not None:
-                    await self.desk.posts.queue_note(session, routing.escalation_id, self.svc.text(
+                if not routing.created:
+                    routing = await self.desk.cases.queue_note(session, routing, self.svc.text(
                         "esc_thread_no_response", language, name=client.name, step=delivery.step_key), client.id)
-            await self.desk.cases.publish(routing)
+            await self.desk.cases.publish(routing, client=client, enrolment=enrolment, trigger=None)
         return None
 
     @asynccontextmanager

@@ -8,15 +8,15 @@ what it made necessary is published once that is committed.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from aftercare_bot.db import audit, timers
-from aftercare_bot.db import escalations as repo
 from aftercare_bot.db.models import Client, ConversationMessage, Enrolment, Escalation, EscalationState
-from aftercare_bot.escalation_cards import KIND_MESSAGE
+from aftercare_bot.db.timers import NewTimer
+from aftercare_bot.escalation_cards import KIND_MESSAGE, CardView
 from aftercare_bot.escalation_posts import CasePosts
 from aftercare_bot.escalation_timers import CARD_TIMER, REALERT_TIMER
 from aftercare_bot.outbox import Outbox
@@ -38,7 +38,10 @@ class Routing:
     created: bool = False
     joined: bool = False
     upgraded: bool = False
+    # A new case, and its card timer, claimed so that publish() posts the card without another claim.
+    new_case: Escalation | None = None
     card_timer_id: int | None = None
+    queued_for_staff: bool = False  # posts for the staff chats were queued with the routing
 
 
 class CaseRouter:
@@ -53,13 +56,15 @@ class CaseRouter:
         *,
         client: Client,
         enrolment: Enrolment | None,
+        open_case: Escalation | None,
         level: TriageLevel,
         reasons: Sequence[str],
         now: datetime,
         kind: str = KIND_MESSAGE,
     ) -> Routing:
-        """Open a case for a worrying message, or add the message to the client's open case."""
-        escalation = await repo.open_for_client(session, client.id)
+        """Open a case for a worrying message, or add the message to the client's open case (`open_case`, read
+        by the caller in this transaction)."""
+        escalation = open_case
         if escalation is not None:
             upgraded = level == TriageLevel.URGENT and escalation.level != TriageLevel.URGENT
             if upgraded:
@@ -78,13 +83,15 @@ class CaseRouter:
         )
         session.add(escalation)
         await session.flush()
-        card = await timers.schedule(session, kind=CARD_TIMER, subject_id=escalation.id, due_at=now, now=now)
+        new_timers = [NewTimer(CARD_TIMER, escalation.id, now, claimed=True)]
         if level == TriageLevel.URGENT:
-            await self._schedule_realert(session, escalation.id, now)
+            new_timers.append(NewTimer(REALERT_TIMER, escalation.id, now + self.svc.settings.escalation_realert_after))
+        scheduled = await timers.schedule_all(session, new_timers, now=now)
         await audit.record(session, now=now, action="escalation_opened", client_id=client.id,
                            escalation_id=escalation.id, detail={"level": level, "kind": kind,
                                                                 "reasons": list(reasons)})
-        return Routing(escalation.id, level, created=True, card_timer_id=card.id)
+        return Routing(escalation.id, level, created=True, new_case=escalation,
+                       card_timer_id=scheduled[CARD_TIMER, escalation.id])
 
     async def _schedule_realert(self, session: AsyncSession, escalation_id: int, now: datetime) -> None:
         due = now + self.svc.settings.escalation_realert_after
@@ -92,18 +99,29 @@ class CaseRouter:
 
     async def queue_for_staff(
         self, session: AsyncSession, routing: Routing, message: ConversationMessage | None, client: Client
-    ) -> None:
+    ) -> Routing:
         """Inside the routing's transaction: a message joining an open case is queued under its card."""
         if not routing.joined or routing.escalation_id is None or message is None:
-            return
+            return routing
         await self.posts.queue_thread(session, routing.escalation_id, message, client, upgraded=routing.upgraded)
+        return replace(routing, queued_for_staff=True)
 
-    async def publish(self, routing: Routing) -> None:
-        """After the routing is committed: the new card, the raised level, and whatever was queued for staff."""
+    async def queue_note(self, session: AsyncSession, routing: Routing, html: str, client_id: int) -> Routing:
+        """Inside the routing's transaction: a note from the bot under the open case's card."""
         if routing.escalation_id is None:
-            return
-        if routing.created and routing.card_timer_id is not None:
-            await self.posts.post_card_now(routing.card_timer_id, routing.escalation_id)
-        elif routing.upgraded:
+            return routing
+        await self.posts.queue_note(session, routing.escalation_id, html, client_id)
+        return replace(routing, queued_for_staff=True)
+
+    async def publish(
+        self, routing: Routing, *, client: Client, enrolment: Enrolment | None, trigger: ConversationMessage | None
+    ) -> None:
+        """After the routing is committed: the new case's card (showing `trigger`, the message that opened it),
+        the raised level, and whatever was queued for staff."""
+        if routing.new_case is not None and routing.card_timer_id is not None:
+            view = CardView(routing.new_case, client, enrolment, trigger, cards={})
+            await self.posts.post_new_card(view, routing.card_timer_id)
+        elif routing.upgraded and routing.escalation_id is not None:
             await self.posts.refresh_cards(routing.escalation_id)
-        await self.outbox.deliver(*staff_destinations(self.svc))
+        if routing.queued_for_staff:
+            await self.outbox.deliver(*staff_destinations(self.svc))

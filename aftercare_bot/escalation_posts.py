@@ -92,85 +92,96 @@ class CasePosts:
 
     # -- the card -------------------------------------------------------------------------------------------
 
-    async def post_card_now(self, timer_id: int, escalation_id: int) -> None:
-        """Post the card at once; if that fails, the claimed card timer is left for the timer runner to retry."""
-        async with self.svc.session_factory.begin() as session:
-            if not await timers.claim_one(session, timer_id, now=self.svc.clock.now()):
-                return  # the timer runner is already on it
+    async def post_new_card(self, view: CardView, timer_id: int) -> None:
+        """Post a new case's card at once, its timer claimed when the case was opened; a card that cannot go out
+        now is left to that timer, which the timer runner fires again."""
         try:
-            await self.post_card(escalation_id)
+            postponed = await self._post(view, timer_id)
         except NotRecorded:
             return  # posted, but not recorded: the timer stays claimed until the send lease ends
-        except Exception as exc:
-            delay = retry_delay(exc) if isinstance(exc, SendRetryLater) else RETRY_SOON
-            if not isinstance(exc, SendRetryLater):
-                log.exception("could not post the card of case %s now", escalation_id)
-            async with self.svc.session_factory.begin() as session:
-                await timers.retry_at(session, timer_id, self.svc.clock.now() + delay)
-            log.warning("card of case %s not posted yet (%s); will retry", escalation_id, exc)
-            return
+        except Exception:
+            log.exception("could not post the card of case %s now", view.escalation.id)
+            postponed = None
+            retry = self.svc.clock.now() + RETRY_SOON
+        else:
+            if postponed is None:
+                return
+            retry = self.svc.clock.now() + retry_delay(postponed)
         async with self.svc.session_factory.begin() as session:
-            await timers.finish(session, timer_id)
+            await timers.retry_at(session, timer_id, retry)
+        log.warning("card of case %s not posted yet (%s); will retry", view.escalation.id, postponed or "error")
 
     async def post_card(self, escalation_id: int) -> None:
-        """Post the card to every staff chat that does not have it yet. Raises SendRetryLater to be retried, and
-        NotRecorded when a card went out but could not be recorded (its timer is then left to the send lease)."""
+        """The card timer's handler: post the card to every staff chat that does not have it yet. Raises
+        SendRetryLater to be retried, and NotRecorded when a card went out but could not be recorded (its timer
+        is then left to the send lease)."""
         async with self.svc.session_factory() as session:
             view = await self.texts.view(session, escalation_id)
         if view is None:
             return
+        postponed = await self._post(view, None)
+        await self.outbox.deliver(*staff_destinations(self.svc))  # anything else for staff waiting for the card
+        if postponed is not None:
+            raise postponed
+
+    async def _post(self, view: CardView, timer_id: int | None) -> SendRetryLater | None:
+        """Send the card to every staff chat that lacks it, then record the cards that went out in one
+        transaction, which also finishes `timer_id` unless some chat must wait (returned then)."""
+        escalation_id = view.escalation.id
         destinations = staff_destinations(self.svc)
         if not destinations:
             log.error("no STAFF_CHAT_ID or ADMIN_IDS configured; case %s cannot be shown to anyone", escalation_id)
         html, buttons = self.texts.card(view), self.texts.buttons(view.escalation)
         postponed: SendRetryLater | None = None
-        fallback: list[int] = []
+        posted: list[tuple[int, int]] = []
         while destinations:
             chat_id = destinations.pop(0)
             if chat_id in view.cards:
                 continue
             try:
-                message_id = await self.messenger.send(OutboundMessage(chat_id, html, buttons))
+                posted.append((chat_id, await self.messenger.send(OutboundMessage(chat_id, html, buttons))))
             except SendRetryLater as exc:
                 postponed = exc
-                continue
             except (RecipientBlocked, SendRejected) as exc:
                 if chat_id == self.svc.settings.staff_chat_id:
                     # Removed from the group, or the group became a supergroup with a new id: no case may be lost.
                     log.error("the staff chat %s refuses messages (%s): is the bot still a member, and is "
                               "STAFF_CHAT_ID current? The card of case %s goes to the admins privately instead",
                               chat_id, exc, escalation_id)
-                    fallback = list(self.svc.settings.admin_ids)
-                    destinations += fallback
+                    destinations += [admin for admin in self.svc.settings.admin_ids if admin not in destinations]
                 else:
                     log.exception("could not post the card of case %s to chat %s", escalation_id, chat_id)
-                continue
-            # A card that went out is recorded however long the database takes (up to half the send lease):
-            # a timer retried for want of that record would post a second card.
-            await record_confirmed(
-                lambda chat_id=chat_id, message_id=message_id: self._record_card(view, chat_id, message_id),
-                lease=self.svc.settings.send_lease, what=f"the card of case {escalation_id} went out",
-            )
-        # The client's photo or other media, under the card.
-        await self.outbox.deliver(*staff_destinations(self.svc), *fallback)
-        if postponed is not None:
-            raise postponed
+        finish = timer_id if postponed is None else None
+        if posted:
+            # Cards that went out are recorded however long the database takes (up to half the send lease): a
+            # timer retried for want of that record would post a second card.
+            await record_confirmed(lambda: self._record_cards(view, posted, finish), lease=self.svc.settings.send_lease,
+                                   what=f"the card of case {escalation_id} went out")
+            if view.trigger is not None and view.trigger.kind in MEDIA_KINDS:
+                await self.outbox.deliver(*(chat_id for chat_id, _ in posted))  # the client's photo, under the card
+        elif finish is not None:
+            async with self.svc.session_factory.begin() as session:
+                await timers.finish(session, finish)
+        return postponed
 
-    async def _record_card(self, view: CardView, chat_id: int, message_id: int) -> None:
+    async def _record_cards(self, view: CardView, posted: list[tuple[int, int]], finish_timer_id: int | None) -> None:
+        escalation_id = view.escalation.id
         async with self.svc.session_factory.begin() as session:
-            await self.remember(session, view.escalation.id, chat_id, message_id, ROLE_CARD)
-            escalation = await repo.get(session, view.escalation.id)
-            if escalation is not None and escalation.card_message_id is None:
-                escalation.card_chat_id, escalation.card_message_id = chat_id, message_id
+            for chat_id, message_id in posted:
+                await self.remember(session, escalation_id, chat_id, message_id, ROLE_CARD)
+            chat_id, message_id = posted[0]
+            await repo.set_card(session, escalation_id, chat_id=chat_id, message_id=message_id)
             if view.trigger is not None:
-                await self.queue_media(session, view.escalation.id, view.trigger, view.client, chats=[chat_id])
+                await self.queue_media(session, escalation_id, view.trigger, view.client,
+                                       chats=[chat_id for chat_id, _ in posted])
+            if finish_timer_id is not None:
+                await timers.finish(session, finish_timer_id)
 
     async def remember(
         self, session: AsyncSession, escalation_id: int, chat_id: int, message_id: int, role: str
     ) -> None:
-        if await repo.post_at(session, chat_id, message_id) is None:
-            await repo.add_post(session, escalation_id=escalation_id, chat_id=chat_id, message_id=message_id,
-                                role=role, now=self.svc.clock.now())
+        await repo.add_post(session, escalation_id=escalation_id, chat_id=chat_id, message_id=message_id, role=role,
+                            now=self.svc.clock.now())
 
     async def refresh_cards(self, escalation_id: int) -> None:
         """Show the case's current state (level, who claimed or resolved it) on every copy of its card."""

@@ -132,7 +132,7 @@ class StaffReplies:
             await self.outbox.to_client(session, client, signed, record=None)
             queued = await self.outbox.to_client(session, client, "", record=record,
                                                  copy_from=(reply.chat_id, reply.message_id), report=report)
-        return queued.id
+        return queued.message.id
 
     async def _answer_staff(
         self, reply: StaffMessage, escalation_id: int | None, html: str, client_id: int | None = None

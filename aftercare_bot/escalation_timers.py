@@ -81,9 +81,9 @@ class ResponseTimers:
                 return None  # told already: this timer ran before and its end was not recorded
             queued = await self.outbox.tell_client(
                 session, client, self.svc.text("esc_final_call_clinic", client.language), kind=FINAL_KIND,
-                escalation_id=escalation_id, enrolment_id=escalation.enrolment_id,
+                escalation_id=escalation_id, enrolment_id=escalation.enrolment_id, send_after_commit=True,
             )
-        outcome = (await self.outbox.deliver(client.chat_id)).get(queued.id, Outcome.WAITING)
+        outcome = await self.outbox.send_queued(queued)
         # Waiting counts as told: it goes out as soon as Telegram takes it, as this note does.
         told = outcome in (Outcome.SENT, Outcome.WAITING)
         total = self.svc.settings.escalation_realert_after + self.svc.settings.escalation_final_after

@@ -62,6 +62,15 @@ class Report:
     sent_html: str
 
 
+@dataclass(frozen=True)
+class Queued:
+    """A message just queued. With `timer_id` (its timer, claimed) it is the oldest of its chat, and whoever
+    queued it sends it with send_queued() once the transaction is committed, without another claim."""
+
+    message: OutboxMessage
+    timer_id: int | None = None
+
+
 class OutboxMessenger(Sender, Protocol):
     """A Sender that can also copy someone's message to another chat."""
 
@@ -79,14 +88,28 @@ class Outbox:
 
     # -- queueing, inside the caller's transaction ------------------------------------------------------------
 
-    async def add(self, session: AsyncSession, message: OutboxMessage) -> OutboxMessage:
+    async def add(self, session: AsyncSession, message: OutboxMessage, *, send_after_commit: bool = False) -> Queued:
+        """Queue a message. `send_after_commit`: the caller will send it with send_queued(), which saves the
+        claim if no older message of the chat must go first (checked here, after the insert, so that nothing
+        queued before it is missed)."""
         now = self.svc.clock.now()
         message.created_at = now
         message.attempts = 0
         session.add(message)
         await session.flush()
-        await timers.schedule(session, kind=OUTBOX_TIMER, subject_id=message.id, due_at=now, now=now)
-        return message
+        claim = send_after_commit and not await self._has_earlier(session, message)
+        timer = await timers.schedule(session, kind=OUTBOX_TIMER, subject_id=message.id, due_at=now, now=now,
+                                      claimed=claim)
+        return Queued(message, timer.id if claim else None)
+
+    @staticmethod
+    async def _has_earlier(session: AsyncSession, message: OutboxMessage) -> bool:
+        earlier = await session.scalar(
+            select(OutboxMessage.id)
+            .where(OutboxMessage.chat_id == message.chat_id, OutboxMessage.id < message.id)
+            .limit(1)
+        )
+        return earlier is not None
 
     async def to_client(
         self,
@@ -99,7 +122,8 @@ class Outbox:
         photo_file_id: str | None = None,
         copy_from: tuple[int, int] | None = None,
         report: Report | None = None,
-    ) -> OutboxMessage:
+        send_after_commit: bool = False,
+    ) -> Queued:
         """A message to a client; `record` (the copy kept in the conversation) is stored with it."""
         if record is not None:
             await conversation_repo.add(session, record)
@@ -111,7 +135,7 @@ class Outbox:
             escalation_id=record.escalation_id if record is not None else None,
             report_chat_id=report.chat_id if report else None, report_message_id=report.message_id if report else None,
             report_html=report.sent_html if report else None,
-        ))
+        ), send_after_commit=send_after_commit)
 
     async def tell_client(
         self,
@@ -123,12 +147,13 @@ class Outbox:
         escalation_id: int | None = None,
         enrolment_id: int | None = None,
         reply_to: int | None = None,
-    ) -> OutboxMessage:
+        send_after_commit: bool = False,
+    ) -> Queued:
         """A message of the bot's own for the client, its copy kept in the conversation as `kind`."""
         return await self.to_client(session, client, html, reply_to=reply_to, record=ConversationMessage(
             client_id=client.id, enrolment_id=enrolment_id, escalation_id=escalation_id,
             direction=conversation_repo.OUT, kind=kind, text=plain_text(html), at=self.svc.clock.now(),
-        ))
+        ), send_after_commit=send_after_commit)
 
     async def to_staff(
         self,
@@ -165,6 +190,26 @@ class Outbox:
         await self.deliver(*chats)
 
     # -- sending ----------------------------------------------------------------------------------------------
+
+    async def send_queued(self, queued: Queued) -> Outcome:
+        """Once the queueing transaction is committed: send the message, at once when its timer was claimed for
+        this, else with the rest of its chat's queue, in order. Never raises; what is left undone stays queued."""
+        message = queued.message
+        if queued.timer_id is None:
+            return (await self.deliver(message.chat_id)).get(message.id, Outcome.WAITING)
+        follow_ups: set[int] = set()
+        try:
+            async with self._one_sender(message.chat_id):
+                outcome, _retry = await self._attempt(message, queued.timer_id, follow_ups)
+        except confirmed_sends.NotRecorded:
+            return Outcome.WAITING  # sent, not recorded: its timer stays claimed until the send lease ends
+        except Exception:
+            log.exception("could not send queued message %s to chat %s now; it is retried later",
+                          message.id, message.chat_id)
+            return Outcome.WAITING
+        if follow_ups:
+            await self.deliver(*follow_ups)
+        return outcome
 
     async def deliver(self, *chat_ids: int) -> dict[int, Outcome]:
         """Send what is queued for these chats now, oldest first in each, and the reports this brings about.
@@ -342,13 +387,13 @@ class Outbox:
                 await session.execute(update(ConversationMessage)
                                       .where(ConversationMessage.id == message.conversation_id)
                                       .values(telegram_message_id=sent_id))
-            if message.post_role is not None and message.escalation_id is not None:
-                known = await escalation_repo.post_at(session, message.chat_id, sent_id)
-                if known is None and await escalation_repo.get(session, message.escalation_id) is not None:
-                    await escalation_repo.add_post(
-                        session, escalation_id=message.escalation_id, chat_id=message.chat_id, message_id=sent_id,
-                        role=message.post_role, now=self.svc.clock.now(),
-                    )
+            # A post of a case (unless the case was erased meanwhile) is remembered as the case's.
+            if (message.post_role is not None and message.escalation_id is not None
+                    and await escalation_repo.get(session, message.escalation_id) is not None):
+                await escalation_repo.add_post(
+                    session, escalation_id=message.escalation_id, chat_id=message.chat_id, message_id=sent_id,
+                    role=message.post_role, now=self.svc.clock.now(),
+                )
             if message.report_html is not None:
                 follow_ups |= await self._report(session, message, message.report_html)
             if timer_id is not None:

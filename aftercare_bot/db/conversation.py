@@ -3,16 +3,81 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, bindparam, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased, raiseload
 
-from aftercare_bot.db.models import ConversationMessage
+from aftercare_bot.db.escalations import OPEN_STATES
+from aftercare_bot.db.models import Client, ConversationMessage, Enrolment, Escalation
 
 IN = "in"
 OUT = "out"
 EDIT = "edit"  # the kind of an edited text message
+
+
+@dataclass(frozen=True)
+class Writer:
+    """A client who just wrote, with what handling their message needs to know."""
+
+    client: Client
+    enrolment: Enrolment | None  # the latest
+    open_case: Escalation | None
+    already_received: bool  # this very message (or this very edit of it) is stored already
+    last_out_at: datetime | None  # the last message of the given kinds sent to them
+
+
+async def writer(
+    session: AsyncSession, telegram_user_id: int, *, telegram_message_id: int, kind: str, text: str | None,
+    out_kinds: Sequence[str],
+) -> Writer | None:
+    """The client with this Telegram id, locked for this transaction (which serialises a client's messages
+    across replicas on PostgreSQL), and everything else in the same statement; None for someone unknown."""
+    row = (await session.execute(_WRITER_QUERY, {
+        "telegram_user_id": telegram_user_id, "telegram_message_id": telegram_message_id, "kind": kind, "text": text,
+        "out_kinds": list(out_kinds),
+    })).first()
+    if row is None:
+        return None
+    client, enrolment, escalation, already, last_out_at = row
+    return Writer(client, enrolment, escalation, bool(already), last_out_at)
+
+
+def _writer_query() -> Select[tuple[Client, Enrolment, Escalation, bool, datetime | None]]:
+    """Built once: composing a statement this size costs more than running it."""
+    latest_enrolment = aliased(Enrolment)
+    open_case = aliased(Escalation)
+    received = exists().where(
+        ConversationMessage.client_id == Client.id,
+        ConversationMessage.direction == IN,
+        ConversationMessage.telegram_message_id == bindparam("telegram_message_id"),
+        ConversationMessage.kind == bindparam("kind"),
+        ConversationMessage.text.is_not_distinct_from(bindparam("text", type_=ConversationMessage.text.type)),
+    )
+    last_out = select(func.max(ConversationMessage.at)).where(
+        ConversationMessage.client_id == Client.id,
+        ConversationMessage.direction == OUT,
+        ConversationMessage.kind.in_(bindparam("out_kinds", expanding=True)),
+    )
+    return (
+        select(Client, Enrolment, Escalation, received.correlate(Client),
+               last_out.correlate(Client).scalar_subquery())
+        .select_from(Client)
+        .outerjoin(Enrolment, Enrolment.id == select(latest_enrolment.id)
+                   .where(latest_enrolment.client_id == Client.id)
+                   .order_by(latest_enrolment.id.desc()).limit(1).correlate(Client).scalar_subquery())
+        .outerjoin(Escalation, Escalation.id == select(open_case.id)
+                   .where(open_case.client_id == Client.id, open_case.state.in_(OPEN_STATES))
+                   .order_by(open_case.id.desc()).limit(1).correlate(Client).scalar_subquery())
+        .where(Client.telegram_user_id == bindparam("telegram_user_id"))
+        .options(raiseload(Enrolment.client))  # the client is right here
+        .with_for_update(of=Client)
+    )
+
+
+_WRITER_QUERY = _writer_query()
 
 
 async def add(session: AsyncSession, message: ConversationMessage) -> ConversationMessage:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from aftercare_bot.db.models import Escalation, EscalationPost, EscalationState
@@ -36,13 +37,26 @@ async def all_open(session: AsyncSession) -> Sequence[Escalation]:
     return rows.all()
 
 
+async def set_card(session: AsyncSession, escalation_id: int, *, chat_id: int, message_id: int) -> None:
+    """Remember where the case's card is, unless a card of it was recorded before."""
+    await session.execute(
+        update(Escalation)
+        .where(Escalation.id == escalation_id, Escalation.card_message_id.is_(None))
+        .values(card_chat_id=chat_id, card_message_id=message_id)
+    )
+
+
 async def add_post(
     session: AsyncSession, *, escalation_id: int, chat_id: int, message_id: int, role: str, now: datetime
 ) -> None:
-    session.add(
-        EscalationPost(escalation_id=escalation_id, chat_id=chat_id, message_id=message_id, role=role, created_at=now)
+    """Remember a bot post as the case's. A post known already is left as it is: the write may be a repeat after
+    a commit whose answer was lost."""
+    upsert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    await session.execute(
+        upsert(EscalationPost)
+        .values(escalation_id=escalation_id, chat_id=chat_id, message_id=message_id, role=role, created_at=now)
+        .on_conflict_do_nothing(index_elements=[EscalationPost.chat_id, EscalationPost.message_id])
     )
-    await session.flush()
 
 
 async def post_at(session: AsyncSession, chat_id: int, message_id: int) -> EscalationPost | None:

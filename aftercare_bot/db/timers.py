@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import func, insert, select, update
@@ -11,11 +12,38 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from aftercare_bot.db.models import Timer, TimerState
 
 
-async def schedule(session: AsyncSession, *, kind: str, subject_id: int, due_at: datetime, now: datetime) -> Timer:
-    timer = Timer(kind=kind, subject_id=subject_id, due_at=due_at, created_at=now, state=TimerState.PENDING)
+@dataclass(frozen=True)
+class NewTimer:
+    kind: str
+    subject_id: int
+    due_at: datetime
+    # Taken by the process that schedules it, as claim_one() would, to act on it right after the commit: nobody
+    # else fires it meanwhile, and should that process die first, release_stale() returns it after the lease.
+    claimed: bool = False
+
+
+async def schedule(
+    session: AsyncSession, *, kind: str, subject_id: int, due_at: datetime, now: datetime, claimed: bool = False
+) -> Timer:
+    timer = Timer(kind=kind, subject_id=subject_id, due_at=due_at, created_at=now,
+                  state=TimerState.RUNNING if claimed else TimerState.PENDING, claimed_at=now if claimed else None)
     session.add(timer)
     await session.flush()
     return timer
+
+
+async def schedule_all(session: AsyncSession, new: Sequence[NewTimer], *, now: datetime) -> dict[tuple[str, int], int]:
+    """Several timers in one statement; their ids by (kind, subject id)."""
+    if not new:
+        return {}
+    # The table rather than the entity, and not sort_by_parameter_order: either would cost a statement per row.
+    rows = await session.execute(insert(Timer.__table__).returning(Timer.kind, Timer.subject_id, Timer.id), [
+        {"kind": timer.kind, "subject_id": timer.subject_id, "due_at": timer.due_at, "created_at": now,
+         "state": TimerState.RUNNING if timer.claimed else TimerState.PENDING,
+         "claimed_at": now if timer.claimed else None}
+        for timer in new
+    ])
+    return {(kind, subject_id): timer_id for kind, subject_id, timer_id in rows}
 
 
 async def schedule_many(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -16,15 +17,18 @@ from aftercare_bot import confirmed_sends, quiet_hours
 from aftercare_bot.clock import Clock
 from aftercare_bot.config import Settings
 from aftercare_bot.db import audit, deliveries, enrolments
-from aftercare_bot.db.models import Client, ClientStatus, Delivery, DeliveryState, Enrolment, EnrolmentState
+from aftercare_bot.db.deliveries import ClaimedRow, EnrolmentForSending
+from aftercare_bot.db.models import Client, ClientStatus, DeliveryState, EnrolmentState
 from aftercare_bot.outbound import RecipientBlocked, Sender, SendRejected, SendRetryLater
 from aftercare_bot.plan_messages import PlanMessageComposer
 
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF = timedelta(minutes=10)
-# Bounded so that one tick cannot hold the event loop forever when the backlog is huge.
-MAX_BATCHES_PER_TICK = 200
+# Claims per pass, bounded so that one tick cannot hold the event loop forever when the backlog is huge.
+MAX_CLAIMS_PER_PASS = 200
+# Seconds a send Telegram accepted may wait to be written with others: what a crash could repeat.
+RECORD_WITHIN = 0.25
 
 
 @dataclass
@@ -78,50 +82,28 @@ async def record_blocked(session: AsyncSession, client_id: int, *, now: datetime
     return Blocked(client, cancelled, first_time)
 
 
-def _first_per_chat(batch: Sequence[Delivery]) -> tuple[list[Delivery], list[Delivery]]:
-    """The batch's first row for each chat, and the others, which go back for the next batch.
+def _first_per_chat(batch: Sequence[ClaimedRow]) -> tuple[list[ClaimedRow], list[ClaimedRow]]:
+    """The batch's first row for each chat, and the others, which go back to the queue.
 
-    Telegram takes about one message a second per chat: a second message in the same batch would wait for
-    it, and the whole batch with it. In the next batch it comes first and waits while the others go out.
+    Telegram takes about one message a second per chat, and a chat's messages must arrive in order: a chat
+    has one message on its way at a time. The others come first in a later claim, once it has gone out.
     """
     chats: set[int] = set()
     first, later = [], []
-    for delivery in batch:
-        (later if delivery.chat_id in chats else first).append(delivery)
-        chats.add(delivery.chat_id)
+    for row in batch:
+        (later if row.chat_id in chats else first).append(row)
+        chats.add(row.chat_id)
     return first, later
 
 
 @dataclass
-class _Sent:
-    """A message Telegram accepted, with the values that record it."""
+class _Outcome:
+    """How a claimed row ended; written to the database together with others."""
 
-    delivery: Delivery
-    values: dict[str, object]
-
-
-class _GroupRecorder:
-    """Records sends in one transaction for all that completed while the previous write was running.
-
-    Each caller returns once its own send is recorded, so a message is unrecorded only while it waits
-    for one write; without the grouping, one transaction per message is what limits the send rate.
-    """
-
-    def __init__(self, write: Callable[[list[_Sent]], Awaitable[None]]) -> None:
-        self._write = write
-        self._waiting: list[_Sent] = []
-        self._written = 0  # writes started; the next one takes everything waiting
-        self._turn = asyncio.Lock()
-
-    async def record(self, sent: _Sent) -> None:
-        write_number = self._written
-        self._waiting.append(sent)
-        async with self._turn:
-            if self._written != write_number:
-                return  # a write that started after this send was added took it along
-            group, self._waiting = self._waiting, []
-            self._written += 1
-            await self._write(group)
+    row: ClaimedRow
+    values: dict[str, object] | None  # the row's new columns; None when it was settled in the database already
+    sent: bool = False
+    at: float = 0.0  # event loop time
 
 
 class Dispatcher:
@@ -144,15 +126,18 @@ class Dispatcher:
         self.composer = composer
         self.on_blocked = on_blocked
         self.owner = owner
-        self._slots = asyncio.Semaphore(concurrency)
+        self.concurrency = concurrency
         self._lock = asyncio.Lock()
         self._stopping = False
+        self._pass: _Pass | None = None
         # Monotonic time of the last sign of life (a pass starting, a batch done); the health check reads it.
         self.last_progress = time.monotonic()
 
     def stop_claiming(self) -> None:
-        """On shutdown: finish the batch in hand, claim no more rows (another replica will take them)."""
+        """On shutdown: finish the sends under way, claim no more rows (another replica will take them)."""
         self._stopping = True
+        if self._pass is not None:
+            self._pass.changed.set()
 
     async def wait_idle(self, timeout: float) -> bool:  # noqa: ASYNC109
         """Wait until no pass is running; False if one is still running after `timeout` seconds."""
@@ -171,151 +156,291 @@ class Dispatcher:
         report = TickReport()
         async with self._lock:
             self.last_progress = time.monotonic()
-            now = self.clock.now()
-            async with self.session_factory.begin() as session:
-                released = await deliveries.release_stale_claims(
-                    session, claimed_before=now - self.settings.send_lease
-                )
-            if released:
-                log.warning("re-queued %d message(s) left in flight by a stopped sender", released)
-            for _ in range(MAX_BATCHES_PER_TICK):
-                if self._stopping:
-                    break
-                async with self.session_factory.begin() as session:
-                    batch = await deliveries.claim_due(
-                        session, now=self.clock.now(), limit=self.settings.dispatch_batch_size, owner=self.owner
-                    )
-                    batch, later = _first_per_chat(batch)
-                    if later:
-                        await deliveries.unclaim(session, [delivery.id for delivery in later])
-                    # With the claim: one query per batch rather than one per message.
-                    plans = await enrolments.by_ids(session, {delivery.enrolment_id for delivery in batch})
-                if not batch:
-                    break
-                recorder = _GroupRecorder(lambda sends: self._record_sent(sends, report))
-                # Returns once every send of the batch is recorded, so before the next claim.
-                await asyncio.gather(*(
-                    self._guarded(delivery, plans.get(delivery.enrolment_id), report, recorder) for delivery in batch
-                ))
-                self.last_progress = time.monotonic()
+            self._pass = _Pass(self, report)
+            try:
+                await self._pass.run()
+            finally:
+                self._pass = None
         return report
 
-    async def _guarded(
-        self, delivery: Delivery, enrolment: Enrolment | None, report: TickReport, recorder: _GroupRecorder
-    ) -> None:
-        sent = await self._send_guarded(delivery, enrolment, report)
-        if sent is not None:
-            # Outside the slot: the next message goes out while this one waits for its write.
-            await recorder.record(sent)
+    async def _outcome(self, row: ClaimedRow, enrolment: EnrolmentForSending | None, report: TickReport) -> _Outcome:
+        """Send one claimed row, or settle it otherwise. Never raises: an error puts the row back with backoff."""
+        try:
+            return await self._handle(row, enrolment, report)
+        except (SQLAlchemyError, OSError) as exc:
+            log.warning("database error while dispatching delivery %s (%s); it will be retried",
+                        row.id, exc.__class__.__name__)
+        except Exception:
+            log.exception("unexpected error while dispatching delivery %s", row.id)
+        # Never leave a row in SENDING because of an error; the lease would retry it, but sooner is better.
+        report.retried += 1
+        return self._requeue(row, self.clock.now() + backoff(row.attempts, None))
 
-    async def _send_guarded(
-        self, delivery: Delivery, enrolment: Enrolment | None, report: TickReport
-    ) -> _Sent | None:
-        async with self._slots:
-            try:
-                return await self._handle(delivery, enrolment, report)
-            except (SQLAlchemyError, OSError) as exc:
-                log.warning("database error while dispatching delivery %s (%s); it will be retried",
-                            delivery.id, exc.__class__.__name__)
-            except Exception:
-                log.exception("unexpected error while dispatching delivery %s", delivery.id)
-            # Never leave a row in SENDING because of an error; the lease would retry it, but sooner is better.
-            try:
-                await self._requeue(delivery, self.clock.now() + backoff(delivery.attempts, None))
-            except (SQLAlchemyError, OSError) as exc:
-                # The database itself is failing (restarting, locked): the lease returns the row later.
-                log.warning("could not re-queue delivery %s (%s); it returns to the queue after SEND_LEASE",
-                            delivery.id, exc.__class__.__name__)
-                return None
-            report.retried += 1
-            return None
-
-    async def _handle(self, delivery: Delivery, enrolment: Enrolment | None, report: TickReport) -> _Sent | None:
-        """Send one claimed row, or settle it otherwise; a send is returned for the caller to record."""
+    async def _handle(self, row: ClaimedRow, enrolment: EnrolmentForSending | None, report: TickReport) -> _Outcome:
         now = self.clock.now()
         if enrolment is None or enrolment.state != EnrolmentState.ACTIVE:
-            await self._finish(delivery, DeliveryState.CANCELLED, last_error="plan no longer active")
             report.cancelled += 1
-            return
-        if now > delivery.expires_at:
+            return _finish(row, DeliveryState.CANCELLED, last_error="plan no longer active")
+        if now > row.expires_at:
             log.info("skipping %s for client %s: %s past its grace period",
-                     delivery.step_key, delivery.client_id, now - delivery.expires_at)
-            await self._finish(delivery, DeliveryState.SKIPPED, last_error="past its grace period")
+                     row.step_key, row.client_id, now - row.expires_at)
             report.skipped += 1
-            return
+            return _finish(row, DeliveryState.SKIPPED, last_error="past its grace period")
         resume = quiet_hours.next_allowed(now, self.settings.quiet_hours, self.settings.timezone)
         if resume > now:
-            await self._requeue(delivery, resume, attempts=delivery.attempts - 1)
             report.deferred += 1
-            return
-        composed = self.composer.compose(delivery, enrolment)
+            return self._requeue(row, resume, attempts=row.attempts - 1)
+        composed = self.composer.compose(row, enrolment)
         if composed is None:
-            await self._finish(delivery, DeliveryState.CANCELLED, last_error="step removed or turned off")
             report.cancelled += 1
-            return
+            return _finish(row, DeliveryState.CANCELLED, last_error="step removed or turned off")
         try:
             message_id = await self.sender.send(composed.message)
         except RecipientBlocked:
-            await self._client_blocked(enrolment.client)
+            await self._client_blocked(row.client_id)
             report.cancelled += 1
+            return _Outcome(row, None)  # cancelled with the client's other messages
         except SendRetryLater as exc:
-            retry_at = self.clock.now() + backoff(delivery.attempts, exc.retry_after)
-            log.warning("delivery %s: %s; retrying at %s (attempt %d)", delivery.id, exc, retry_at, delivery.attempts)
-            await self._requeue(delivery, retry_at, last_error=str(exc))
+            retry_at = self.clock.now() + backoff(row.attempts, exc.retry_after)
+            log.warning("delivery %s: %s; retrying at %s (attempt %d)", row.id, exc, retry_at, row.attempts)
             report.retried += 1
+            return self._requeue(row, retry_at, last_error=str(exc))
         except SendRejected as exc:
-            log.error("delivery %s was refused by Telegram: %s", delivery.id, exc)
-            await self._finish(delivery, DeliveryState.FAILED, last_error=str(exc))
+            log.error("delivery %s was refused by Telegram: %s", row.id, exc)
             report.failed += 1
-        else:
-            return _Sent(delivery, {
-                "id": delivery.id, "state": DeliveryState.SENT, "claimed_at": None, "sent_at": self.clock.now(),
-                "telegram_message_id": message_id, "plan_revision": composed.plan_revision, "last_error": None,
-            })
-        return None
+            return _finish(row, DeliveryState.FAILED, last_error=str(exc))
+        return _Outcome(row, {
+            "id": row.id, "state": DeliveryState.SENT, "claimed_at": None, "sent_at": self.clock.now(),
+            "telegram_message_id": message_id, "plan_revision": composed.plan_revision, "last_error": None,
+        }, sent=True)
 
-    async def _record_sent(self, sends: list[_Sent], report: TickReport) -> None:
-        """Record sends Telegram accepted, riding out a short database outage (a restart, a lock).
+    def _requeue(self, row: ClaimedRow, send_at: datetime, **values: object) -> _Outcome:
+        return _Outcome(row, {
+            "id": row.id, "state": DeliveryState.PENDING, "send_at": send_at, "claimed_at": None, "claimed_by": None,
+            **values,
+        })
+
+    async def _client_blocked(self, client_id: int) -> None:
+        after_commit: AfterCommit | None = None
+        async with self.session_factory.begin() as session:
+            blocked = await record_blocked(session, client_id, now=self.clock.now())
+            if blocked is not None and blocked.first_time:
+                after_commit = await self.on_blocked(session, blocked.client, blocked.cancelled)
+        if blocked is not None and blocked.first_time:
+            log.warning("client %s blocked the bot; cancelled %d pending message(s)", client_id, blocked.cancelled)
+        if after_commit is not None:
+            await after_commit()
+
+
+def _finish(row: ClaimedRow, state: DeliveryState, **values: object) -> _Outcome:
+    return _Outcome(row, {"id": row.id, "state": state, "claimed_at": None, **values})
+
+
+def _put_back(row: ClaimedRow) -> _Outcome:
+    """A row claimed but not started: back to the queue, as if it had not been claimed."""
+    return _Outcome(row, {
+        "id": row.id, "state": DeliveryState.PENDING, "claimed_at": None, "claimed_by": None,
+        "attempts": row.attempts - 1,
+    })
+
+
+@dataclass(frozen=True)
+class _Claim:
+    rows: list[ClaimedRow]  # to send: one per chat
+    enrolments: dict[int, EnrolmentForSending]
+    took_all_due: bool  # nothing else is due now
+
+
+class _Pass:
+    """One pass over what is due: sends `concurrency` messages at a time and never waits between batches.
+
+    Rows are claimed again as soon as fewer than two rounds of sends are left in hand, while the last ones are
+    still on their way, so Telegram always has `concurrency` requests to work on. Outcomes are written in
+    groups, together with the next claim when there is one, which saves most of the transactions; the
+    guarantees stay those of one batch at a time:
+
+    - at most `dispatch_batch_size` rows are claimed and not yet written at any moment, so a sender that
+      dies leaves no more than a batch for the lease (SEND_LEASE) to hand on, each row to go out once more;
+    - a send is written within RECORD_WITHIN seconds, and before any claim that follows it;
+    - a chat has one message on its way at a time: rows for a chat with a message not yet written are not
+      claimed, so a chat's messages arrive in order.
+    """
+
+    def __init__(self, dispatcher: Dispatcher, report: TickReport) -> None:
+        self.dispatcher = dispatcher
+        self.report = report
+        self.waiting: deque[tuple[ClaimedRow, EnrolmentForSending | None]] = deque()  # claimed, not started
+        self.outcomes: list[_Outcome] = []  # not written yet
+        self.claimed = 0  # rows claimed whose outcome is not written yet
+        self.busy_chats: set[int] = set()  # their chats
+        self.workers: set[asyncio.Task[None]] = set()
+        self.changed = asyncio.Event()
+        self.claims = 0
+        self.nothing_due = False  # a claim found nothing: this pass claims no more
+        self.wait_for_chats = False  # a claim found only chats still busy: claim again once one is written
+        self.claim_error: Exception | None = None
+        self.batch_size = dispatcher.settings.dispatch_batch_size
+        self.low_water = 2 * dispatcher.concurrency
+
+    async def run(self) -> None:
+        try:
+            await self._loop()
+        except BaseException:
+            # Cancelled (shutdown ran out of time) or a bug: what is unwritten is left to the lease.
+            for worker in self.workers:
+                worker.cancel()
+            raise
+        if self.claim_error is not None:
+            raise self.claim_error
+
+    async def _loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        await self._write(self._claim_limit(), release_stale=True)
+        while True:
+            if self.dispatcher._stopping and self.waiting:
+                self.outcomes.extend(_put_back(row) for row, _ in self.waiting)
+                self.waiting.clear()
+            limit = self._claim_limit()
+            if limit or self._write_due(loop.time()):
+                await self._write(limit)
+            self._start_workers()
+            if not self.workers and not self.outcomes:
+                if not self._claim_limit():
+                    return  # nothing on its way, nothing to write, nothing more to claim
+                continue
+            self.changed.clear()
+            deadline = self.outcomes[0].at + RECORD_WITHIN if self.outcomes else None
+            try:
+                async with asyncio.timeout_at(deadline):
+                    await self.changed.wait()
+            except TimeoutError:
+                pass
+
+    def _claim_limit(self) -> int:
+        """How many rows to claim now (0: none)."""
+        if (self.nothing_due or self.wait_for_chats or self.claim_error is not None or self.dispatcher._stopping
+                or self.claims >= MAX_CLAIMS_PER_PASS or len(self.waiting) >= self.low_water):
+            return 0
+        # The outcomes in hand are written in the same transaction, before the claim.
+        return max(self.batch_size - self.claimed + len(self.outcomes), 0)
+
+    def _write_due(self, now: float) -> bool:
+        return bool(self.outcomes) and (not self.workers or now >= self.outcomes[0].at + RECORD_WITHIN)
+
+    def _start_workers(self) -> None:
+        # Each worker running is busy with a row of its own; one that finds nothing more to take ends.
+        for _ in range(min(self.dispatcher.concurrency - len(self.workers), len(self.waiting))):
+            worker = asyncio.create_task(self._work())
+            self.workers.add(worker)
+            worker.add_done_callback(self._worker_done)
+
+    def _worker_done(self, worker: asyncio.Task[None]) -> None:
+        self.workers.discard(worker)
+        self.changed.set()
+
+    async def _work(self) -> None:
+        dispatcher, loop = self.dispatcher, asyncio.get_running_loop()
+        while self.waiting and not dispatcher._stopping:
+            row, enrolment = self.waiting.popleft()
+            outcome = await dispatcher._outcome(row, enrolment, self.report)
+            outcome.at = loop.time()
+            self.outcomes.append(outcome)
+            if len(self.outcomes) == 1 or len(self.waiting) < self.low_water:
+                self.changed.set()  # a write to schedule, or time to claim more
+
+    async def _write(self, limit: int, *, release_stale: bool = False) -> None:
+        """One transaction: the outcomes in hand, then (with `limit`) a claim of that many more rows.
+
+        The first of a pass also returns to the queue what a sender that died left in flight.
+        """
+        dispatcher = self.dispatcher
+        outcomes, self.outcomes = self.outcomes, []
+        written = [outcome for outcome in outcomes if outcome.values is not None]
+        done_chats = {outcome.row.chat_id for outcome in outcomes}
+        released, claim = 0, None
+        try:
+            async with dispatcher.session_factory.begin() as session:
+                if release_stale:
+                    now = dispatcher.clock.now()
+                    released = await deliveries.release_stale_claims(
+                        session, claimed_before=now - dispatcher.settings.send_lease
+                    )
+                await self._write_outcomes(session, written)
+                if limit:
+                    claim = await self._claim(session, limit, self.busy_chats - done_chats)
+        except (SQLAlchemyError, OSError) as exc:
+            if release_stale or limit:
+                # Nothing can be claimed: this pass claims no more and, once the sends under way are written,
+                # fails; the next tick tries again.
+                self.claim_error = exc
+            await self._write_with_retries(written)
+        else:
+            if released:
+                log.warning("re-queued %d message(s) left in flight by a stopped sender", released)
+            self.report.sent += sum(outcome.sent for outcome in written)
+        self.claimed -= len(outcomes)
+        self.busy_chats -= done_chats
+        if done_chats:
+            self.wait_for_chats = False
+        if claim is not None:
+            self._take(claim)
+        dispatcher.last_progress = time.monotonic()
+
+    async def _claim(self, session: AsyncSession, limit: int, busy_chats: set[int]) -> _Claim:
+        dispatcher = self.dispatcher
+        batch = await deliveries.claim_due(
+            session, now=dispatcher.clock.now(), limit=limit, owner=dispatcher.owner, skip_chats=busy_chats
+        )
+        first, later = _first_per_chat(batch)
+        # Past a few hundred busy chats the claim itself does not leave them out; their rows go back here.
+        busy = [row for row in first if row.chat_id in busy_chats]
+        if busy:
+            first = [row for row in first if row.chat_id not in busy_chats]
+            later += busy
+        if later:
+            await deliveries.unclaim(session, [row.id for row in later])
+        # With the claim: one query per batch rather than one per message.
+        enrolments = await deliveries.enrolments_for_sending(session, {row.enrolment_id for row in first})
+        return _Claim(first, enrolments, took_all_due=len(batch) < limit and not later and not busy_chats)
+
+    def _take(self, claim: _Claim) -> None:
+        self.claims += 1
+        if claim.took_all_due:
+            self.nothing_due = True
+        elif not claim.rows:
+            # Only chats with a message still on its way have rows due: claim again once one is written.
+            self.wait_for_chats = True
+        self.claimed += len(claim.rows)
+        for row in claim.rows:
+            self.busy_chats.add(row.chat_id)
+            self.waiting.append((row, claim.enrolments.get(row.enrolment_id)))
+
+    async def _write_outcomes(self, session: AsyncSession, outcomes: list[_Outcome]) -> None:
+        await deliveries.mark_many(session, [outcome.values for outcome in outcomes if outcome.values is not None])
+        checkins = [outcome.row.id for outcome in outcomes if outcome.sent and outcome.row.checkin]
+        if checkins:
+            await self.dispatcher.composer.after_checkins_sent(session, checkins)
+
+    async def _write_with_retries(self, outcomes: list[_Outcome]) -> None:
+        """Write outcomes of sends Telegram accepted, riding out a short database outage (a restart, a lock).
 
         Given up after half the send lease, before another replica could take the rows for a second send:
         they stay 'sending' and go out once more after SEND_LEASE.
         """
-        ids = ", ".join(str(sent.delivery.id) for sent in sends)
+        if not outcomes:
+            return
+        dispatcher = self.dispatcher
+        ids = ", ".join(str(outcome.row.id) for outcome in outcomes)
 
         async def write() -> None:
-            async with self.session_factory.begin() as session:
-                await deliveries.mark_many(session, [sent.values for sent in sends])
-                await self.composer.after_checkins_sent(
-                    session, [sent.delivery for sent in sends if sent.delivery.checkin]
-                )
+            async with dispatcher.session_factory.begin() as session:
+                await self._write_outcomes(session, outcomes)
 
         try:
-            await confirmed_sends.record(write, lease=self.settings.send_lease, what=f"delivery {ids} went out")
+            await confirmed_sends.record(write, lease=dispatcher.settings.send_lease, what=f"delivery {ids} went out")
         except confirmed_sends.NotRecorded:
-            return  # it stays 'sending' and goes out once more after SEND_LEASE
+            return  # they stay 'sending' and go out once more after SEND_LEASE
         except Exception:
             log.exception("could not record the send of delivery %s; it goes out once more after SEND_LEASE", ids)
             return
-        report.sent += len(sends)
-
-    async def _finish(self, delivery: Delivery, state: DeliveryState, **values: object) -> None:
-        async with self.session_factory.begin() as session:
-            await deliveries.mark(session, delivery.id, state, claimed_at=None, **values)
-
-    async def _requeue(self, delivery: Delivery, send_at: datetime, **values: object) -> None:
-        async with self.session_factory.begin() as session:
-            await deliveries.mark(
-                session, delivery.id, DeliveryState.PENDING, send_at=send_at, claimed_at=None, claimed_by=None,
-                **values,
-            )
-
-    async def _client_blocked(self, client: Client) -> None:
-        after_commit: AfterCommit | None = None
-        async with self.session_factory.begin() as session:
-            blocked = await record_blocked(session, client.id, now=self.clock.now())
-            if blocked is not None and blocked.first_time:
-                after_commit = await self.on_blocked(session, blocked.client, blocked.cancelled)
-        if blocked is not None and blocked.first_time:
-            log.warning("client %s blocked the bot; cancelled %d pending message(s)", client.id, blocked.cancelled)
-        if after_commit is not None:
-            await after_commit()
+        self.report.sent += sum(outcome.sent for outcome in outcomes)

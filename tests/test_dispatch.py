@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
 
 from aftercare_bot import jobs
-from aftercare_bot.db.models import Client, ClientStatus, Delivery, DeliveryState, OutboxMessage
+from aftercare_bot.config import SHIPPED_MESSAGES_DIR
+from aftercare_bot.db.models import Client, ClientStatus, Delivery, DeliveryState, Enrolment, OutboxMessage
+from aftercare_bot.db.session import create_engine
 from aftercare_bot.dispatch import Dispatcher
-from aftercare_bot.outbound import RecipientBlocked, SendRejected, SendRetryLater
+from aftercare_bot.outbound import OutboundMessage, RecipientBlocked, SendRejected, SendRetryLater
 from aftercare_bot.outbox import Outbox
 from aftercare_bot.staff_notify import blocked_notifier
+from tests.bot_process import schedule_due_messages
 from tests.conftest import STAFF_CHAT_ID
 from tests.escalation_rig import FakeMessenger
 
@@ -205,3 +210,134 @@ async def test_the_blocked_notice_is_queued_with_the_block_and_sent_after_it(mak
     await rig.services.runtime["outbox"].deliver(STAFF_CHAT_ID)
     [notice] = messenger.texts_to(STAFF_CHAT_ID)
     assert "Ann" in notice and "blocked the bot" in notice
+
+
+# -- claiming while sending --------------------------------------------------------------------------------
+
+
+class WatchingSender:
+    """Sends after a short, uneven pause, and notes what was on its way to each chat and in the database."""
+
+    def __init__(self, database_url: str, steps: list[str]) -> None:
+        self.engine = create_engine(database_url)
+        self.steps = steps
+        self.sent: list[tuple[int, str]] = []  # (chat, step) in the order Telegram got them
+        self.on_the_way: set[int] = set()
+        self.most_claimed = 0
+
+    async def send(self, message: OutboundMessage) -> int:
+        assert message.chat_id not in self.on_the_way, f"two messages on their way to chat {message.chat_id}"
+        self.on_the_way.add(message.chat_id)
+        async with self.engine.connect() as connection:
+            claimed = await connection.scalar(
+                select(func.count()).select_from(Delivery).where(Delivery.state == DeliveryState.SENDING)
+            )
+        self.most_claimed = max(self.most_claimed, claimed or 0)
+        await asyncio.sleep(0.001 * (len(self.sent) % 5))
+        self.on_the_way.discard(message.chat_id)
+        step = next(step for step in self.steps if step in message.html)
+        self.sent.append((message.chat_id, step))
+        return len(self.sent)
+
+
+async def test_pipelined_claims_send_each_message_once_and_in_order_per_chat(
+    make_settings, rigs, database_url, tmp_path
+) -> None:
+    steps = [f"step{n}" for n in range(1, 4)]
+    plans = tmp_path / "messages"
+    shutil.copytree(SHIPPED_MESSAGES_DIR, plans)
+    (plans / "plans" / "bulk.yaml").write_text("treatment: bulk\ntitle:\n  en: Bulk\nsteps:\n" + "".join(
+        f"  - key: {key}\n    due: {n}m\n    grace: 1d\n    text:\n      en: \"{key} for {{client_name}}\"\n"
+        for n, key in enumerate(steps, start=1)
+    ))
+    users = list(range(6001, 6041))
+    rig = rigs(make_settings(dispatch_batch_size=7, messages_dir=plans), datetime.now(UTC))
+    # Three messages per chat, all due, so that most claims meet chats with a message still on its way.
+    await schedule_due_messages(database_url, users, "bulk", steps)
+    sender = WatchingSender(database_url, steps)
+    rig.dispatcher.sender = sender
+    try:
+        report = await rig.dispatcher.run_due()
+    finally:
+        await sender.engine.dispose()
+
+    assert report.sent == len(users) * len(steps)
+    assert sorted(sender.sent) == sorted((user, step) for user in users for step in steps), "each one once"
+    for user in users:
+        assert [step for chat, step in sender.sent if chat == user] == steps, f"chat {user} out of order"
+    assert sender.most_claimed <= 7, "never more than a batch claimed and not yet recorded"
+    async with rig.services.session_factory() as session:
+        rows = (await session.scalars(select(Delivery))).all()
+    assert {row.state for row in rows} == {DeliveryState.SENT}
+    assert all(row.attempts == 1 for row in rows), "no row was claimed twice"
+
+
+class HeldSender:
+    """Holds the message to the first chat until `release` is set; the others go straight through."""
+
+    def __init__(self, held_chat: int, others: int) -> None:
+        self.held_chat = held_chat
+        self.release = asyncio.Event()
+        self.others_sent = asyncio.Event()
+        self.others = others
+        self.sent: list[int] = []
+
+    async def send(self, message: OutboundMessage) -> int:
+        if message.chat_id == self.held_chat:
+            await self.release.wait()
+        self.sent.append(message.chat_id)
+        if len(self.sent) == self.others:
+            self.others_sent.set()
+        return len(self.sent)
+
+
+async def delivery_state(rig, chat_id: int) -> str:  # type: ignore[no-untyped-def]
+    async with rig.services.session_factory() as session:
+        return await session.scalar(select(Delivery.state).where(Delivery.chat_id == chat_id))
+
+
+async def recorded_as_sent(rig, chat_id: int, within: float) -> bool:  # type: ignore[no-untyped-def]
+    for _ in range(int(within / 0.02)):
+        if await delivery_state(rig, chat_id) == DeliveryState.SENT:
+            return True
+        await asyncio.sleep(0.02)
+    return False
+
+
+async def test_a_slow_message_holds_up_neither_the_next_claim_nor_the_record_of_the_others(
+    make_settings, rigs, database_url
+) -> None:
+    rig = rigs(make_settings(dispatch_batch_size=2), datetime.now(UTC))
+    await schedule_due_messages(database_url, [5001, 5002, 5003, 5004], "microneedling", ["same_evening"])
+    sender = HeldSender(held_chat=5001, others=3)
+    rig.dispatcher.sender = sender
+    passing = asyncio.create_task(rig.dispatcher.run_due())
+    try:
+        # 5001 and 5002 are the first batch; 5003 and 5004 can only go out if claimed while 5001 waits.
+        await asyncio.wait_for(sender.others_sent.wait(), 10)
+        assert sorted(sender.sent) == [5002, 5003, 5004]
+        assert await recorded_as_sent(rig, 5004, within=10)
+        assert await delivery_state(rig, 5002) == DeliveryState.SENT, "recorded without waiting for 5001"
+        assert await delivery_state(rig, 5001) == DeliveryState.SENDING
+    finally:
+        sender.release.set()
+    report = await passing
+    assert report.sent == 4 and await delivery_state(rig, 5001) == DeliveryState.SENT
+
+
+async def test_a_plan_edit_reaches_the_next_message_composed(make_settings, rigs) -> None:
+    rig = rigs(make_settings(), SESSION)
+    await rig.enrol()
+    rig.advance(timedelta(hours=4, seconds=1))
+    catalog = rig.services.catalog
+    plan = catalog.get("microneedling")
+    async with rig.services.session_factory() as session:
+        [row] = (await session.scalars(select(Delivery).where(Delivery.step_key == "same_evening"))).all()
+        enrolment = await session.get(Enrolment, row.enrolment_id)
+        before = rig.services.composer.compose(row, enrolment)
+        evening = plan.step("same_evening")
+        edited = replace(evening, texts={**evening.texts, "en": "Edited evening note for {first_name}"})
+        catalog.replace(replace(plan, steps=tuple(edited if s is evening else s for s in plan.steps)), revision=7)
+        after = rig.services.composer.compose(row, enrolment)
+    assert before is not None and "Edited" not in before.message.html and before.plan_revision is None
+    assert after is not None and after.message.html == "Edited evening note for Ann" and after.plan_revision == 7

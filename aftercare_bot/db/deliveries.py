@@ -2,46 +2,106 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import Row, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from aftercare_bot.db.models import Delivery, DeliveryState
+from aftercare_bot.db.models import Client, Delivery, DeliveryState, Enrolment
+
+_TABLE = Delivery.__table__
+# What the dispatcher reads from a claimed row: plain rows, which cost a fraction of ORM objects to load.
+_CLAIMED_COLUMNS = tuple(
+    _TABLE.c[name] for name in (
+        "id", "enrolment_id", "client_id", "chat_id", "step_key", "send_at", "expires_at", "attempts", "checkin"
+    )
+)
+# Chats left out of a claim by the query itself; beyond this many they are left out after the claim instead.
+_MAX_SKIPPED_CHATS = 500
+
+ClaimedRow = Row[Any]
 
 
-async def claim_due(session: AsyncSession, *, now: datetime, limit: int, owner: str) -> Sequence[Delivery]:
-    """Atomically move due rows to SENDING so that exactly one replica handles each.
+@dataclass(frozen=True, slots=True)
+class ClientNames:
+    id: int
+    name: str
+    first_name: str
+
+
+@dataclass(frozen=True, slots=True)
+class EnrolmentForSending:
+    """What sending a claimed row needs from its enrolment and client."""
+
+    id: int
+    state: str
+    treatment: str
+    language: str
+    session_at: datetime
+    client: ClientNames
+
+
+async def claim_due(
+    session: AsyncSession, *, now: datetime, limit: int, owner: str, skip_chats: Collection[int] = ()
+) -> Sequence[ClaimedRow]:
+    """Atomically move due rows to SENDING so that exactly one replica handles each; oldest first.
 
     On PostgreSQL the row locks are taken with SKIP LOCKED, so concurrent replicas pick disjoint rows
     instead of waiting on each other; SQLite serialises writers, which gives the same guarantee.
     The due rows are chosen in a CTE: as `id IN (subquery)` PostgreSQL may run the subquery once per
-    candidate row, and then claims every due row instead of `limit`.
+    candidate row, and then claims every due row instead of `limit`. Rows for `skip_chats` (chats the
+    caller is still sending to) are not taken, so that a chat's messages go out one after the other.
     """
+    conditions = [_TABLE.c.state == DeliveryState.PENDING, _TABLE.c.send_at <= now]
+    if skip_chats and len(skip_chats) <= _MAX_SKIPPED_CHATS:
+        conditions.append(_TABLE.c.chat_id.not_in(list(skip_chats)))
     due = (
-        select(Delivery.id)
-        .where(Delivery.state == DeliveryState.PENDING, Delivery.send_at <= now)
-        .order_by(Delivery.send_at, Delivery.id)
+        select(_TABLE.c.id)
+        .where(*conditions)
+        .order_by(_TABLE.c.send_at, _TABLE.c.id)
         .limit(limit)
         .with_for_update(skip_locked=True)
         .cte("due")
     )
-    claimed = await session.scalars(
-        update(Delivery)
-        .where(Delivery.id == due.c.id, Delivery.state == DeliveryState.PENDING)
-        .values(state=DeliveryState.SENDING, claimed_at=now, claimed_by=owner, attempts=Delivery.attempts + 1)
-        .returning(Delivery),
-        execution_options={"synchronize_session": False},
+    claimed = await session.execute(
+        update(_TABLE)
+        .where(_TABLE.c.id == due.c.id, _TABLE.c.state == DeliveryState.PENDING)
+        .values(state=DeliveryState.SENDING, claimed_at=now, claimed_by=owner, attempts=_TABLE.c.attempts + 1)
+        .returning(*_CLAIMED_COLUMNS)
     )
-    return sorted(claimed.all(), key=lambda d: (d.send_at, d.id))
+    return sorted(claimed.all(), key=lambda row: (row.send_at, row.id))
+
+
+async def enrolments_for_sending(
+    session: AsyncSession, enrolment_ids: Collection[int]
+) -> dict[int, EnrolmentForSending]:
+    """The enrolments of claimed rows with their clients' names, in one query."""
+    if not enrolment_ids:
+        return {}
+    rows = await session.execute(
+        select(
+            Enrolment.id, Enrolment.state, Enrolment.treatment, Enrolment.language, Enrolment.session_at,
+            Client.id, Client.name, Client.first_name,
+        )
+        .join(Client, Client.id == Enrolment.client_id)
+        .where(Enrolment.id.in_(list(enrolment_ids)))
+    )
+    return {
+        enrolment_id: EnrolmentForSending(
+            enrolment_id, state, treatment, language, session_at, ClientNames(client_id, name, first_name)
+        )
+        for enrolment_id, state, treatment, language, session_at, client_id, name, first_name in rows
+    }
 
 
 async def release_stale_claims(session: AsyncSession, *, claimed_before: datetime) -> int:
     """Return rows whose sender died mid-flight to the queue; such a message may go out twice at most."""
     result = await session.execute(
-        update(Delivery)
-        .where(Delivery.state == DeliveryState.SENDING, Delivery.claimed_at < claimed_before)
+        update(_TABLE)
+        .where(_TABLE.c.state == DeliveryState.SENDING, _TABLE.c.claimed_at < claimed_before)
         .values(state=DeliveryState.PENDING, claimed_at=None, claimed_by=None)
     )
     return result.rowcount or 0
@@ -50,9 +110,9 @@ async def release_stale_claims(session: AsyncSession, *, claimed_before: datetim
 async def unclaim(session: AsyncSession, delivery_ids: Sequence[int]) -> None:
     """Put rows just claimed back in the queue, as if they had not been claimed."""
     await session.execute(
-        update(Delivery)
-        .where(Delivery.id.in_(delivery_ids), Delivery.state == DeliveryState.SENDING)
-        .values(state=DeliveryState.PENDING, claimed_at=None, claimed_by=None, attempts=Delivery.attempts - 1)
+        update(_TABLE)
+        .where(_TABLE.c.id.in_(list(delivery_ids)), _TABLE.c.state == DeliveryState.SENDING)
+        .values(state=DeliveryState.PENDING, claimed_at=None, claimed_by=None, attempts=_TABLE.c.attempts - 1)
     )
 
 
@@ -69,22 +129,23 @@ async def mark(session: AsyncSession, delivery_id: int, state: DeliveryState, **
 
 
 async def mark_many(session: AsyncSession, rows: Sequence[dict[str, object]]) -> None:
-    """Several rows in one executemany: each dict holds the row's `id` and its new values (the same keys).
+    """New values for several rows: each dict holds a row's `id` and its new values. Rows that change the
+    same columns are written with one executemany.
 
     A plain table UPDATE: the ORM's bulk update by primary key costs several times more per row.
     """
-    if not rows:
-        return
-    table = Delivery.__table__
-    columns = [name for name in rows[0] if name != "id"]
-    statement = (
-        update(table)
-        .where(table.c.id == bindparam("row_id"))
-        .values({name: bindparam(f"new_{name}") for name in columns})
-    )
-    await session.execute(
-        statement, [{"row_id": row["id"], **{f"new_{name}": row[name] for name in columns}} for row in rows]
-    )
+    groups: dict[tuple[str, ...], list[dict[str, object]]] = {}
+    for row in rows:
+        groups.setdefault(tuple(name for name in row if name != "id"), []).append(row)
+    for columns, group in groups.items():
+        statement = (
+            update(_TABLE)
+            .where(_TABLE.c.id == bindparam("row_id"))
+            .values({name: bindparam(f"new_{name}") for name in columns})
+        )
+        await session.execute(
+            statement, [{"row_id": row["id"], **{f"new_{name}": row[name] for name in columns}} for row in group]
+        )
 
 
 async def cancel_pending_for_enrolment(session: AsyncSession, enrolment_id: int, reason: str) -> int:

@@ -13,7 +13,7 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from aftercare_bot.db import audit, timers
+from aftercare_bot.db import audit, inserts, timers
 from aftercare_bot.db.models import Client, ConversationMessage, Enrolment, Escalation, EscalationState
 from aftercare_bot.db.timers import NewTimer
 from aftercare_bot.escalation_cards import KIND_MESSAGE, CardView
@@ -77,12 +77,10 @@ class CaseRouter:
             return Routing(escalation.id, TriageLevel(escalation.level), joined=True, upgraded=upgraded)
         if level == TriageLevel.ROUTINE:
             return Routing(None, level)
-        escalation = Escalation(
+        escalation = await inserts.add(session, Escalation(
             client_id=client.id, enrolment_id=enrolment.id if enrolment else None, level=level, kind=kind,
             state=EscalationState.OPEN, reasons=join_reasons(reasons), created_at=now,
-        )
-        session.add(escalation)
-        await session.flush()
+        ))
         new_timers = [NewTimer(CARD_TIMER, escalation.id, now, claimed=True)]
         if level == TriageLevel.URGENT:
             new_timers.append(NewTimer(REALERT_TIMER, escalation.id, now + self.svc.settings.escalation_realert_after))

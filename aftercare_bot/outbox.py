@@ -21,11 +21,11 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Protocol
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import Table, bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from aftercare_bot import confirmed_sends
-from aftercare_bot.db import audit, timers
+from aftercare_bot.db import audit, inserts, timers
 from aftercare_bot.db import conversation as conversation_repo
 from aftercare_bot.db import escalations as escalation_repo
 from aftercare_bot.db.models import Client, ConversationMessage, OutboxMessage, Timer, TimerState
@@ -43,6 +43,21 @@ MAX_ROUNDS = 5  # chats reached through follow-up messages (reports to staff) in
 AFTER_EARLIER = timedelta(milliseconds=1)
 BUSY_RETRY = timedelta(seconds=1)
 ERROR_DETAIL_LIMIT = 300
+
+
+# Built once (see db.inserts): the outbox is on every answer's path.
+_OUTBOX: Table = OutboxMessage.__table__  # type: ignore[assignment]
+_CONVERSATION: Table = ConversationMessage.__table__  # type: ignore[assignment]
+_EARLIER = (
+    select(_OUTBOX.c.id)
+    .where(_OUTBOX.c.chat_id == bindparam("chat_id"), _OUTBOX.c.id < bindparam("message_id"))
+    .limit(1)
+)
+_SENT = delete(_OUTBOX).where(_OUTBOX.c.id == bindparam("message_id"))
+_SAID = (
+    update(_CONVERSATION).where(_CONVERSATION.c.id == bindparam("conversation_id"))
+    .values(telegram_message_id=bindparam("sent_id"))
+)
 
 
 class Outcome(StrEnum):
@@ -95,21 +110,12 @@ class Outbox:
         now = self.svc.clock.now()
         message.created_at = now
         message.attempts = 0
-        session.add(message)
-        await session.flush()
-        claim = send_after_commit and not await self._has_earlier(session, message)
+        await inserts.add(session, message)
+        claim = send_after_commit and await session.scalar(_EARLIER, {"chat_id": message.chat_id,
+                                                                      "message_id": message.id}) is None
         timer = await timers.schedule(session, kind=OUTBOX_TIMER, subject_id=message.id, due_at=now, now=now,
                                       claimed=claim)
         return Queued(message, timer.id if claim else None)
-
-    @staticmethod
-    async def _has_earlier(session: AsyncSession, message: OutboxMessage) -> bool:
-        earlier = await session.scalar(
-            select(OutboxMessage.id)
-            .where(OutboxMessage.chat_id == message.chat_id, OutboxMessage.id < message.id)
-            .limit(1)
-        )
-        return earlier is not None
 
     async def to_client(
         self,
@@ -382,11 +388,9 @@ class Outbox:
         """Delivered: off the queue, its Telegram id kept, a case post remembered, its author told."""
         follow_ups: set[int] = set()
         async with self.svc.session_factory.begin() as session:
-            await session.execute(delete(OutboxMessage).where(OutboxMessage.id == message.id))
+            await session.execute(_SENT, {"message_id": message.id})
             if message.conversation_id is not None:
-                await session.execute(update(ConversationMessage)
-                                      .where(ConversationMessage.id == message.conversation_id)
-                                      .values(telegram_message_id=sent_id))
+                await session.execute(_SAID, {"conversation_id": message.conversation_id, "sent_id": sent_id})
             # A post of a case (unless the case was erased meanwhile) is remembered as the case's.
             if (message.post_role is not None and message.escalation_id is not None
                     and await escalation_repo.get(session, message.escalation_id) is not None):

@@ -1,4 +1,4 @@
-"""The audit trail: who did what and when. Callers own the transaction."""
+"""The audit trail: who did what and when. Callers own the transaction; an event is written when recorded."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from aftercare_bot.db import inserts
 from aftercare_bot.db.models import AuditEvent
 
 
@@ -20,9 +21,7 @@ async def record(
     escalation_id: int | None = None,
     detail: dict[str, Any] | None = None,
 ) -> None:
-    session.add(
-        AuditEvent(
-            at=now, action=action, actor_id=actor_id, client_id=client_id,
-            escalation_id=escalation_id, detail=detail or {},
-        )
-    )
+    await inserts.add_all(session, [AuditEvent(
+        at=now, action=action, actor_id=actor_id, client_id=client_id, escalation_id=escalation_id,
+        detail=detail or {},
+    )])

@@ -10,6 +10,7 @@ from sqlalchemy import Select, bindparam, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased, raiseload
 
+from aftercare_bot.db import inserts
 from aftercare_bot.db.escalations import OPEN_STATES
 from aftercare_bot.db.models import Client, ConversationMessage, Enrolment, Escalation
 
@@ -81,9 +82,7 @@ _WRITER_QUERY = _writer_query()
 
 
 async def add(session: AsyncSession, message: ConversationMessage) -> ConversationMessage:
-    session.add(message)
-    await session.flush()
-    return message
+    return await inserts.add(session, message)
 
 
 async def already_received(

@@ -4,14 +4,23 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from functools import cache
 
-from sqlalchemy import select, update
+from sqlalchemy import Insert, Table, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from aftercare_bot.db.models import Escalation, EscalationPost, EscalationState
 
 OPEN_STATES = (EscalationState.OPEN, EscalationState.CLAIMED)
+# Built once (see db.inserts): recording a card is on every red flag's path.
+_ESCALATIONS: Table = Escalation.__table__  # type: ignore[assignment]
+_POSTS: Table = EscalationPost.__table__  # type: ignore[assignment]
+_SET_CARD = (
+    update(_ESCALATIONS)
+    .where(_ESCALATIONS.c.id == bindparam("escalation_id"), _ESCALATIONS.c.card_message_id.is_(None))
+    .values(card_chat_id=bindparam("chat_id"), card_message_id=bindparam("message_id"))
+)
 CARD = "card"
 CONFIRM = "confirm"  # the bot confirming a staff reply; a reply to it reaches the client too
 
@@ -39,11 +48,7 @@ async def all_open(session: AsyncSession) -> Sequence[Escalation]:
 
 async def set_card(session: AsyncSession, escalation_id: int, *, chat_id: int, message_id: int) -> None:
     """Remember where the case's card is, unless a card of it was recorded before."""
-    await session.execute(
-        update(Escalation)
-        .where(Escalation.id == escalation_id, Escalation.card_message_id.is_(None))
-        .values(card_chat_id=chat_id, card_message_id=message_id)
-    )
+    await session.execute(_SET_CARD, {"escalation_id": escalation_id, "chat_id": chat_id, "message_id": message_id})
 
 
 async def add_post(
@@ -51,12 +56,15 @@ async def add_post(
 ) -> None:
     """Remember a bot post as the case's. A post known already is left as it is: the write may be a repeat after
     a commit whose answer was lost."""
-    upsert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    await session.execute(
-        upsert(EscalationPost)
-        .values(escalation_id=escalation_id, chat_id=chat_id, message_id=message_id, role=role, created_at=now)
-        .on_conflict_do_nothing(index_elements=[EscalationPost.chat_id, EscalationPost.message_id])
-    )
+    await session.execute(_add_post_once(session.get_bind().dialect.name), {
+        "escalation_id": escalation_id, "chat_id": chat_id, "message_id": message_id, "role": role, "created_at": now,
+    })
+
+
+@cache
+def _add_post_once(dialect: str) -> Insert:
+    upsert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return upsert(_POSTS).on_conflict_do_nothing(index_elements=[_POSTS.c.chat_id, _POSTS.c.message_id])
 
 
 async def post_at(session: AsyncSession, chat_id: int, message_id: int) -> EscalationPost | None:

@@ -6,10 +6,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from aftercare_bot.db import inserts
 from aftercare_bot.db.models import Timer, TimerState
+
+_TIMERS: Table = Timer.__table__  # type: ignore[assignment]
 
 
 @dataclass(frozen=True)
@@ -25,25 +28,33 @@ class NewTimer:
 async def schedule(
     session: AsyncSession, *, kind: str, subject_id: int, due_at: datetime, now: datetime, claimed: bool = False
 ) -> Timer:
-    timer = Timer(kind=kind, subject_id=subject_id, due_at=due_at, created_at=now,
-                  state=TimerState.RUNNING if claimed else TimerState.PENDING, claimed_at=now if claimed else None)
-    session.add(timer)
-    await session.flush()
-    return timer
+    return await inserts.add(session, Timer(
+        kind=kind, subject_id=subject_id, due_at=due_at, created_at=now,
+        state=TimerState.RUNNING if claimed else TimerState.PENDING, claimed_at=now if claimed else None,
+    ))
 
 
 async def schedule_all(session: AsyncSession, new: Sequence[NewTimer], *, now: datetime) -> dict[tuple[str, int], int]:
     """Several timers in one statement; their ids by (kind, subject id)."""
     if not new:
         return {}
-    # The table rather than the entity, and not sort_by_parameter_order: either would cost a statement per row.
-    rows = await session.execute(insert(Timer.__table__).returning(Timer.kind, Timer.subject_id, Timer.id), [
+    rows = await session.execute(_INSERT_RETURNING_KEYS, [
         {"kind": timer.kind, "subject_id": timer.subject_id, "due_at": timer.due_at, "created_at": now,
          "state": TimerState.RUNNING if timer.claimed else TimerState.PENDING,
          "claimed_at": now if timer.claimed else None}
         for timer in new
     ])
     return {(kind, subject_id): timer_id for kind, subject_id, timer_id in rows}
+
+
+# Built once (see db.inserts). The table rather than the entity, and not sort_by_parameter_order: either would
+# cost a statement per row.
+_INSERT_RETURNING_KEYS = insert(_TIMERS).returning(_TIMERS.c.kind, _TIMERS.c.subject_id, _TIMERS.c.id)
+_FINISH = update(_TIMERS).where(_TIMERS.c.id == bindparam("timer_id")).values(state=TimerState.DONE)
+_RETRY_AT = (
+    update(_TIMERS).where(_TIMERS.c.id == bindparam("timer_id"))
+    .values(state=TimerState.PENDING, due_at=bindparam("due_at"), claimed_at=None)
+)
 
 
 async def schedule_many(
@@ -97,7 +108,7 @@ async def release_stale(session: AsyncSession, *, claimed_before: datetime) -> i
 
 
 async def finish(session: AsyncSession, timer_id: int) -> None:
-    await session.execute(update(Timer).where(Timer.id == timer_id).values(state=TimerState.DONE))
+    await session.execute(_FINISH, {"timer_id": timer_id})
 
 
 async def next_due_at(session: AsyncSession) -> datetime | None:
@@ -116,9 +127,7 @@ async def claim_one(session: AsyncSession, timer_id: int, *, now: datetime) -> b
 
 async def retry_at(session: AsyncSession, timer_id: int, due_at: datetime) -> None:
     """Put a claimed timer back in the queue for a later attempt."""
-    await session.execute(
-        update(Timer).where(Timer.id == timer_id).values(state=TimerState.PENDING, due_at=due_at, claimed_at=None)
-    )
+    await session.execute(_RETRY_AT, {"timer_id": timer_id, "due_at": due_at})
 
 
 async def exists(session: AsyncSession, *, kind: str, subject_id: int) -> bool:

@@ -8,8 +8,9 @@ is not checked because an offset and a clock time cannot be compared without kno
 took place ("5h" is before "day 0 at 18:00" for a morning treatment and after it for an afternoon one).
 
 A step marked `warning_signs: true` tells clients about complications; its texts must keep the clinic's phone
-and the urgent-care advice in every language (clinical_safety.py). Problems are data (problems.py), worded by
-the problem_* texts of admin.yaml.
+and the urgent-care advice in every language (clinical_safety.py). Such a step cannot be turned off, and every
+plan needs at least one: otherwise clients would never learn the warning signs and when to seek urgent care.
+Problems are data (problems.py), worded by the problem_* texts of admin.yaml.
 """
 
 from __future__ import annotations
@@ -268,6 +269,7 @@ class _PlanFile:
     # (step key, language) -> text node; kept even for steps with other problems so their texts get checked
     text_nodes: dict[tuple[str, str], yaml.Node] = field(default_factory=dict)
     warning_steps: set[str] = field(default_factory=set)  # keys of the steps marked warning_signs: true
+    has_warning_step: bool = False  # some step is marked, even one with other problems
 
     def error(self, line: int, found: Problem) -> None:
         self.errors.append(PlanError(self.shown, line, found))
@@ -327,6 +329,8 @@ def _read_plan(source: _PlanFile) -> Plan | None:
         source.error(line_of(fields["title"][1]), needs_default)
     languages = set(title) if title is not None else None
     steps = _read_steps(source, fields["steps"][1], languages) if "steps" in fields else None
+    if steps is not None and not source.has_warning_step:
+        source.error(line_of(fields["steps"][0]), problem("problem_plan_no_warning_step"))
     if treatment is None or title is None or steps is None:
         return None
     return Plan(treatment=treatment, title=title, steps=steps, path=source.path if source.text is None else None)
@@ -376,6 +380,10 @@ def _read_step(source: _PlanFile, node: yaml.Node, languages: set[str] | None) -
     checkin = _flag(source, fields.get("checkin"), setting("checkin"), default=False)
     enabled = _flag(source, fields.get("enabled"), setting("enabled"), default=True)
     warning_signs = _flag(source, fields.get("warning_signs"), setting("warning_signs"), default=False)
+    if warning_signs or _unreadable_flag(fields.get("warning_signs")):
+        source.has_warning_step = True  # a misspelt value is reported by itself, not also as a missing mark
+    if warning_signs and not enabled:
+        source.error(line_of(fields["enabled"]), problem("problem_plan_warning_step_off", step=label))
     texts = _language_texts(source, fields["text"], setting("text")) if "text" in fields else None
     if texts is not None and key is not None and languages is not None:
         for language in sorted(set(texts) - languages):
@@ -453,6 +461,10 @@ def _flag(source: _PlanFile, node: yaml.Node | None, what: Problem, *, default: 
         source.error(line_of(node), problem("problem_plan_flag_invalid", what=what))
         return default
     return value == "true"
+
+
+def _unreadable_flag(node: yaml.Node | None) -> bool:
+    return node is not None and not (isinstance(node, yaml.ScalarNode) and node.value.lower() in ("true", "false"))
 
 
 def _language_texts(source: _PlanFile, node: yaml.Node, what: Problem) -> dict[str, str] | None:

@@ -5,15 +5,17 @@ wins over its file; the file stays the default (revision 0 in the history). A ch
 document when it is confirmed, so two admins editing different steps never undo each other's work.
 
 Steps marked warning_signs (in the file or in force) stay marked in every new revision, so an edit that drops
-the clinic's phone or the urgent-care advice from a warning-sign text is refused (clinical_safety.py).
+the clinic's phone or the urgent-care advice from a warning-sign text is refused (clinical_safety.py). Such a
+step also stays on: turning it off is refused, and a revision saved while that was still possible is read with
+the step on again (the next saved change schedules it for the clients enrolled).
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -167,7 +169,8 @@ async def save_documents(
     """
     saved: dict[str, Saved] = {}
     for treatment, document in sorted(documents.items()):
-        plan = _checked(with_warning_marks(document, catalog.warning_steps(treatment)))
+        marked = catalog.warning_steps(treatment)
+        plan = _checked(with_warning_marks(document, marked))
         exists = (
             catalog.file_plan(treatment) is not None or await revisions.newest(session, treatment) is not None
         )
@@ -175,7 +178,7 @@ async def save_documents(
             current, _ = await current_document(session, catalog, treatment)
             if normalised(current) == plan_to_document(plan):
                 continue
-            previous = _plan_or_none(current)
+            previous = _previous_plan(current, marked)
         else:
             previous = None
         change: Change = {"op": "import", "treatment": treatment}
@@ -293,7 +296,15 @@ async def refresh(session_factory: async_sessionmaker[AsyncSession], catalog: Pl
     for treatment, row in loaded.items():
         if row is None:
             continue
-        plan, errors = read_document(with_warning_marks(row.document, catalog.warning_steps(treatment)))
+        document, turned_on = _warning_steps_on(row.document, catalog.warning_steps(treatment))
+        if turned_on:
+            log.warning(
+                "revision %d of plan %r has warning-sign step(s) %s turned off; they are kept on",
+                row.revision,
+                treatment,
+                ", ".join(turned_on),
+            )
+        plan, errors = read_document(document)
         if plan is None:
             log.error(
                 "revision %d of plan %r is not valid and is ignored: %s",
@@ -332,10 +343,14 @@ async def _changed_document(
         if catalog.file_plan(treatment) is not None or await revisions.newest(session, treatment) is not None:
             raise ChangeRefused("admin_key_taken", value=treatment)
         source, _ = await current_document(session, catalog, change["source"])
-        marked = with_warning_marks(source, catalog.warning_steps(change["source"]))
-        return copy_plan(marked, treatment, change["title"]), None
+        source, _turned_on = _warning_steps_on(source, catalog.warning_steps(change["source"]))
+        return copy_plan(source, treatment, change["title"]), None
     current, _revision = await current_document(session, catalog, treatment)
-    return with_warning_marks(apply_change(current, change), catalog.warning_steps(treatment)), current
+    warning_steps = _marks(current, catalog.warning_steps(treatment))
+    if change["op"] == "enabled" and not change["enabled"] and change["step"] in warning_steps:
+        raise ChangeRefused("admin_warning_step_stays_on", step=change["step"])
+    changed, _turned_on = _warning_steps_on(apply_change(current, change), warning_steps)
+    return changed, current
 
 
 async def _save(
@@ -349,7 +364,7 @@ async def _save(
 ) -> Saved:
     document, current = await _changed_document(session, catalog, change)
     plan = _checked(document)
-    previous = _plan_or_none(current) if current is not None else None
+    previous = _previous_plan(current, catalog.warning_steps(plan.treatment)) if current is not None else None
     return await _store(
         session, plan, previous, change, note=note_of(change), actor=actor, now=now, settings=settings
     )
@@ -415,6 +430,37 @@ def _is_safety_problem(found: Problem) -> bool:
 def _plan_or_none(document: Document) -> Plan | None:
     plan, _errors = read_document(document)
     return plan
+
+
+def _marks(document: Mapping[str, Any], marked: Collection[str]) -> set[str]:
+    """Keys of the warning-sign steps: marked in the document itself, or in `marked` (the file, the plan in force)."""
+    steps = with_warning_marks(document, marked).get("steps", [])
+    return {step.get("key") for step in steps if isinstance(step, dict) and step.get("warning_signs") is True}
+
+
+def _warning_steps_on(document: Mapping[str, Any], marked: Collection[str]) -> tuple[Document, list[str]]:
+    """The document with its warning-sign steps marked and on, and the keys of those that were off."""
+    result = with_warning_marks(document, _marks(document, marked))
+    turned_on = []
+    for step in result.get("steps", []):
+        if isinstance(step, dict) and step.get("warning_signs") is True and step.get("enabled", True) is False:
+            step["enabled"] = True
+            turned_on.append(step["key"])
+    return result, turned_on
+
+
+def _previous_plan(document: Document, marked: Collection[str]) -> Plan | None:
+    """The plan before a change, as enrolled clients' messages reflect it.
+
+    A warning-sign step stored as off (saved when that was still possible) counts as off here, so the rollout
+    of the new revision, where it is on, schedules it for the clients enrolled.
+    """
+    document, turned_on = _warning_steps_on(document, marked)
+    plan = _plan_or_none(document)
+    if plan is None or not turned_on:
+        return plan
+    steps = tuple(replace(step, enabled=False) if step.key in turned_on else step for step in plan.steps)
+    return replace(plan, steps=steps)
 
 
 def _text_in(document: Mapping[str, Any], step_key: str, language: str) -> str | None:

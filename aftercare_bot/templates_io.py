@@ -5,7 +5,8 @@ Export writes what is in force (each file overlaid with its newest revision) in 
 <treatment>.yaml per plan. Import checks a folder of such files exactly like `aftercare-bot plan check` and
 then stores, in one transaction, a new revision of every plan that differs from the plan in force — all
 of them or, when any file has a problem, none. A step marked `warning_signs: true` in the plan in force must
-keep its mark, so that its texts stay held to the clinical safety checks.
+stay in the file and keep its mark (and, like every such step, stay on), so that no import takes the warning
+signs out of clients' plans or frees their texts from the clinical safety checks.
 """
 
 from __future__ import annotations
@@ -85,10 +86,17 @@ async def import_plans(
 
 
 def _removed_marks(plan: Plan, catalog: PlanCatalog, source: Path) -> list[PlanError]:
+    """Warning-sign steps of the plan in force that the file unmarks (at the step's line) or leaves out."""
     marked = catalog.warning_steps(plan.treatment)
     shown = display_path(plan.path, source) if plan.path else f"{plan.treatment}.yaml"
-    return [
+    in_file = {step.key for step in plan.steps}
+    unmarked = [
         PlanError(shown, step.line, problem("problem_plan_warning_mark_removed", step=step.key))
         for step in plan.steps
         if step.key in marked and not step.warning_signs
     ]
+    left_out = [
+        PlanError(shown, 0, problem("problem_plan_warning_step_removed", step=key))
+        for key in sorted(marked - in_file)
+    ]
+    return left_out + unmarked

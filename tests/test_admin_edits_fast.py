@@ -69,3 +69,19 @@ async def test_a_new_language_needs_a_usable_title_first(rig: FastRig) -> None:
     assert "Send the new text of day2_sun in fr" in await say(rig, "Microneedling")
     assert "nothing was changed" in await say(rig, "/cancel")
     assert "nothing to stop" in await say(rig, "/cancel")
+
+
+async def test_a_warning_sign_step_says_so_on_its_card_and_cannot_be_turned_off(rig: FastRig) -> None:
+    card = await step_card(rig, "day3_warning_signs")
+    assert "⚠️ Warning-sign message: every language must keep {clinic_phone} and the urgent-care advice, and it" \
+        " cannot be turned off." in (card.plain_text or "")
+    refusal = await press(rig, card, "Turn off")
+    text = refusal.plain_text or ""
+    assert text.startswith("Sorry, day3_warning_signs can't be turned off: it tells clients the warning signs of")
+    assert "Nothing was changed." in text and not refusal.buttons, "no Save button to press"
+    assert rig.services.catalog.get("microneedling").step("day3_warning_signs").enabled
+    assert rig.services.catalog.revision("microneedling") is None
+
+    other = await step_card(rig, "day2_sun")
+    assert "Warning-sign message" not in (other.plain_text or "")
+    assert "Turn off day2_sun?" in ((await press(rig, other, "Turn off")).plain_text or "")

@@ -246,8 +246,10 @@ async def test_pipelined_claims_send_each_message_once_and_in_order_per_chat(
     steps = [f"step{n}" for n in range(1, 4)]
     plans = tmp_path / "messages"
     shutil.copytree(SHIPPED_MESSAGES_DIR, plans)
+    # Every plan needs a warning-sign step (with the clinic's phone and urgent-care advice): here each one is.
     (plans / "plans" / "bulk.yaml").write_text("treatment: bulk\ntitle:\n  en: Bulk\nsteps:\n" + "".join(
-        f"  - key: {key}\n    due: {n}m\n    grace: 1d\n    text:\n      en: \"{key} for {{client_name}}\"\n"
+        f"  - key: {key}\n    due: {n}m\n    grace: 1d\n    warning_signs: true\n    text:\n"
+        f"      en: \"{key} for {{client_name}}: call {{clinic_phone}} or emergency services\"\n"
         for n, key in enumerate(steps, start=1)
     ))
     users = list(range(6001, 6041))

@@ -30,9 +30,11 @@ steps:
   - key: third
     due: 5s
     grace: 1h
+    warning_signs: true  # every plan needs one, with the clinic's phone and urgent-care advice
     text:
-      en: "Third for {first_name}"
+      en: "Third for {first_name}: bleeding? Call {clinic_phone}. Difficulty breathing? Call emergency services."
 """
+THIRD_FOR_ANN = "Third for Ann: bleeding? Call +44 20 7946 0000. Difficulty breathing? Call emergency services."
 
 
 def messages_with_quick_plan(tmp_path: Path) -> Path:
@@ -52,8 +54,8 @@ async def test_enrolment_to_delivery_of_a_plan_seconds_apart(bot_factory, tmp_pa
     # No clock jumps: the JobQueue's wake-up at each due time delivers them.
     third = await bot.telegram.wait_for_message(ann, "Third for Ann", timeout=10, since=0)
     await bot.run_due()  # waits for the pass that sent it to record the send
-    sent = [t for t in texts_of(bot, ann) if t.endswith("for Ann")]
-    assert sent == ["First for Ann", "Second for Ann", "Third for Ann"]
+    sent = [t for t in texts_of(bot, ann) if t.startswith(("First for", "Second for", "Third for"))]
+    assert sent == ["First for Ann", "Second for Ann", THIRD_FOR_ANN]
     assert third.message_id > 0
     async with bot.services.session_factory() as session:
         rows = (await session.scalars(select(Delivery).order_by(Delivery.due_at))).all()
@@ -70,8 +72,8 @@ async def test_restart_between_steps_loses_and_repeats_nothing(bot_factory, tmp_
     await bot.start()
     await bot.telegram.wait_for_message(ann, "Third for Ann", timeout=10, since=0)
     await bot.run_due()
-    sent = [t for t in texts_of(bot, ann) if t.endswith("for Ann")]
-    assert sent == ["First for Ann", "Second for Ann", "Third for Ann"]
+    sent = [t for t in texts_of(bot, ann) if t.startswith(("First for", "Second for", "Third for"))]
+    assert sent == ["First for Ann", "Second for Ann", THIRD_FOR_ANN]
 
 
 async def test_quiet_hours_hold_messages_until_morning(bot_factory) -> None:

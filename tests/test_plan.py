@@ -25,6 +25,7 @@ SHIPPED_PLANS = SHIPPED_MESSAGES / "plans"
 TEXTS = Texts.load(SHIPPED_MESSAGES / "texts")
 LONDON = ZoneInfo("Europe/London")
 
+# Every plan needs a step marked warning_signs: true, whose texts keep the clinic's phone and urgent-care advice.
 VALID_PLAN = """\
 treatment: peel
 title:
@@ -33,10 +34,12 @@ steps:
   - key: evening
     due: 4h
     grace: 8h
+    warning_signs: true
     text:
       en: |
         Hello {first_name},
-        call <b>{clinic_phone}</b> if you need us.
+        call <b>{clinic_phone}</b> if you notice bleeding.
+        For difficulty breathing call emergency services.
   - key: next_day
     due: day 1 at 10:00
     grace: 6h
@@ -166,8 +169,12 @@ def test_valid_plan_loads(tmp_path: Path) -> None:
     assert evening.key == "evening"
     assert evening.due == Timing(offset=timedelta(hours=4))
     assert evening.grace == timedelta(hours=8)
-    assert evening.texts["en"] == "Hello {first_name},\ncall <b>{clinic_phone}</b> if you need us."
-    assert evening.checkin is False and evening.enabled is True
+    assert evening.texts["en"] == (
+        "Hello {first_name},\ncall <b>{clinic_phone}</b> if you notice bleeding.\n"
+        "For difficulty breathing call emergency services."
+    )
+    assert evening.checkin is False and evening.enabled is True and evening.warning_signs is True
+    assert next_day.warning_signs is False
     assert evening.line == 5
     assert next_day.checkin is True
     assert next_day.due == Timing(day=1, at=time(10, 0))
@@ -194,15 +201,15 @@ def test_steps_may_be_listed_out_of_order(tmp_path: Path) -> None:
 def test_yaml_syntax_error_names_file_and_line(tmp_path: Path) -> None:
     text = VALID_PLAN.replace("      en: How are you?", "      en: How are you: fine?")
     [error] = check_plans(write_plan(tmp_path, text))
-    assert (error.file, error.line, error.key) == ("plans/peel.yaml", 17, "problem_yaml_invalid")
-    assert describe(error, TEXTS).startswith("plans/peel.yaml:17: the file is not valid YAML")
+    assert (error.file, error.line, error.key) == ("plans/peel.yaml", 19, "problem_yaml_invalid")
+    assert describe(error, TEXTS).startswith("plans/peel.yaml:19: the file is not valid YAML")
 
 
 def test_unknown_field_suggests_the_right_one(tmp_path: Path) -> None:
     text = VALID_PLAN.replace("grace: 6h", "grase: 6h")
     errors = messages(check_plans(write_plan(tmp_path, text)))
-    assert "plans/peel.yaml:14: unknown setting 'grase' in step 'next_day' — did you mean 'grace'?" in errors
-    assert "plans/peel.yaml:12: step 'next_day' has no 'grace:' — add it" in errors
+    assert "plans/peel.yaml:16: unknown setting 'grase' in step 'next_day' — did you mean 'grace'?" in errors
+    assert "plans/peel.yaml:14: step 'next_day' has no 'grace:' — add it" in errors
 
 
 def test_missing_top_level_field(tmp_path: Path) -> None:
@@ -214,14 +221,14 @@ def test_missing_top_level_field(tmp_path: Path) -> None:
 def test_duplicate_step_keys(tmp_path: Path) -> None:
     text = VALID_PLAN.replace("key: next_day", "key: evening")
     [error] = messages(check_plans(write_plan(tmp_path, text)))
-    assert error.startswith("plans/peel.yaml:12: there are two steps called 'evening' (the other is on line 5)")
+    assert error.startswith("plans/peel.yaml:14: there are two steps called 'evening' (the other is on line 5)")
 
 
 def test_duplicate_language_in_one_step(tmp_path: Path) -> None:
     text = VALID_PLAN + "      en: Again\n"
     [error] = messages(check_plans(write_plan(tmp_path, text)))
-    assert error.startswith("plans/peel.yaml:18: ")
-    assert "'en' is written twice (first on line 17)" in error
+    assert error.startswith("plans/peel.yaml:20: ")
+    assert "'en' is written twice (first on line 19)" in error
 
 
 @pytest.mark.parametrize(
@@ -230,7 +237,7 @@ def test_duplicate_language_in_one_step(tmp_path: Path) -> None:
         ("due: 4h", "due: 4 hours", "plans/peel.yaml:6: step 'evening', due: \"4 hours\" is not a valid time"),
         ("due: 4h", "due: day 1 at 9am", "plans/peel.yaml:6: step 'evening', due:"),
         ("grace: 8h", "grace: 0h", "plans/peel.yaml:7: step 'evening', grace: \"0h\" is zero"),
-        ("checkin: true", "checkin: maybe", "plans/peel.yaml:15: step 'next_day', checkin must be true or false"),
+        ("checkin: true", "checkin: maybe", "plans/peel.yaml:17: step 'next_day', checkin must be true or false"),
         ("key: evening", "key: Evening Message", "plans/peel.yaml:5: the step key 'Evening Message' may only use"),
         ("treatment: peel", "treatment: peeling", "plans/peel.yaml:1: treatment is 'peeling' but the file is"),
     ],
@@ -241,25 +248,25 @@ def test_bad_values_are_reported_at_their_line(tmp_path: Path, old: str, new: st
 
 
 def test_unknown_placeholder_names_file_and_line(tmp_path: Path) -> None:
-    text = VALID_PLAN.replace("call <b>{clinic_phone}</b>", "call <b>{clinic_phnoe}</b>")
+    text = VALID_PLAN.replace("Hello {first_name}", "Hello {frist_name}")
     [error] = messages(check_plans(write_plan(tmp_path, text)))
     assert error.startswith(
-        "plans/peel.yaml:11: step 'evening', text 'en': unknown placeholder {clinic_phnoe} — "
-        "did you mean {clinic_phone}?"
+        "plans/peel.yaml:11: step 'evening', text 'en': unknown placeholder {frist_name} — "
+        "did you mean {first_name}?"
     )
 
 
 def test_attribute_access_in_a_placeholder_is_rejected(tmp_path: Path) -> None:
     text = VALID_PLAN.replace("Hello {first_name},", "Hello {first_name.__class__},")
     [error] = messages(check_plans(write_plan(tmp_path, text)))
-    assert error.startswith("plans/peel.yaml:10: step 'evening', text 'en': {first_name.__class__} is not allowed")
+    assert error.startswith("plans/peel.yaml:11: step 'evening', text 'en': {first_name.__class__} is not allowed")
 
 
 def test_broken_html_names_file_and_line(tmp_path: Path) -> None:
     text = VALID_PLAN.replace("call <b>{clinic_phone}</b>", "call <b>{clinic_phone}")
     [error] = messages(check_plans(write_plan(tmp_path, text)))
     assert error == (
-        "plans/peel.yaml:11: step 'evening', text 'en': the tag <b> is never closed — add </b> after the bold words"
+        "plans/peel.yaml:12: step 'evening', text 'en': the tag <b> is never closed — add </b> after the bold words"
     )
 
 
@@ -267,7 +274,7 @@ def test_text_too_long_once_long_names_are_filled_in(tmp_path: Path) -> None:
     filler = "word " * 815  # about 4075 characters: fits alone, not with long names filled in
     text = VALID_PLAN.replace("en: How are you?", f"en: '{{first_name}} {{client_name}} {filler}'")
     [error] = messages(check_plans(write_plan(tmp_path, text)))
-    assert error.startswith("plans/peel.yaml:17: step 'next_day', text 'en': the message is")
+    assert error.startswith("plans/peel.yaml:19: step 'next_day', text 'en': the message is")
     assert "Telegram allows at most 4096" in error
     short = {"first_name": "Al", "client_name": "Al Bo"}
     assert check_plans(tmp_path / "plans", sample_values=short) == []
@@ -278,13 +285,13 @@ def test_step_languages_must_be_in_the_title_and_english_is_always_there(tmp_pat
     text = text.replace("      en: How are you?", "      en: How are you?\n      fr: Comment allez-vous ?")
     errors = messages(check_plans(write_plan(tmp_path, text)))
     assert not any("has no 'de' text" in e for e in errors), "a missing translation falls back to English"
-    assert any(e.startswith("plans/peel.yaml:18: step 'next_day' has a 'fr' text but the plan title") for e in errors)
+    assert any(e.startswith("plans/peel.yaml:20: step 'next_day' has a 'fr' text but the plan title") for e in errors)
 
     text = VALID_PLAN.replace("  en: Chemical peel\n", "  en: Chemical peel\n  de: Chemisches Peeling\n")
     text = text.replace("      en: How are you?", "      de: Wie geht es Ihnen?")
     errors = messages(check_plans(write_plan(tmp_path, text)))
     assert errors == [
-        "plans/peel.yaml:18: step 'next_day' has no 'en' text — add it; it is sent whenever a translation is missing"
+        "plans/peel.yaml:20: step 'next_day' has no 'en' text — add it; it is sent whenever a translation is missing"
     ]
 
 
@@ -376,20 +383,6 @@ def test_shipped_warning_sign_texts_say_how_to_get_help() -> None:
 
 # --- warning-sign steps ---------------------------------------------------------------------------
 
-WARNING_PLAN = VALID_PLAN.replace(
-    "    due: 4h\n    grace: 8h\n", "    due: 4h\n    grace: 8h\n    warning_signs: true\n"
-).replace(
-    "call <b>{clinic_phone}</b> if you need us.",
-    "call <b>{clinic_phone}</b> if you notice bleeding.\n        For difficulty breathing call emergency services.",
-)
-
-
-def test_a_warning_sign_step_keeping_phone_and_advice_loads(tmp_path: Path) -> None:
-    plan = load_plans(write_plan(tmp_path, WARNING_PLAN))["peel"]
-    assert plan.step("evening").warning_signs is True
-    assert plan.step("next_day").warning_signs is False
-
-
 @pytest.mark.parametrize(
     ("old", "new", "key"),
     [
@@ -402,20 +395,20 @@ def test_a_warning_sign_step_keeping_phone_and_advice_loads(tmp_path: Path) -> N
 def test_a_warning_sign_text_without_phone_or_advice_is_refused(
     tmp_path: Path, old: str, new: str, key: str
 ) -> None:
-    [error] = check_plans(write_plan(tmp_path, WARNING_PLAN.replace(old, new)))
+    [error] = check_plans(write_plan(tmp_path, VALID_PLAN.replace(old, new)))
     assert error.file == "plans/peel.yaml" and error.line == 11
     assert error.problem.values["step"] == "evening" and error.problem.values["problem"].key == key
     assert describe(error, TEXTS).startswith("plans/peel.yaml:11: step 'evening', text 'en': this message tells")
 
 
 def test_the_advice_is_found_in_any_case_across_tags_and_line_breaks(tmp_path: Path) -> None:
-    text = WARNING_PLAN.replace("call emergency services.", "call <b>Emergency</b>\n        Services.")
+    text = VALID_PLAN.replace("call emergency services.", "call <b>Emergency</b>\n        Services.")
     assert check_plans(write_plan(tmp_path, text)) == []
-    assert check_plans(write_plan(tmp_path, WARNING_PLAN.replace("emergency services", "999"))) == []
+    assert check_plans(write_plan(tmp_path, VALID_PLAN.replace("emergency services", "999"))) == []
 
 
 def test_every_language_of_a_warning_sign_step_is_checked(tmp_path: Path) -> None:
-    with_german = WARNING_PLAN.replace("  en: Chemical peel\n", "  en: Chemical peel\n  de: Chemisches Peeling\n")
+    with_german = VALID_PLAN.replace("  en: Chemical peel\n", "  en: Chemical peel\n  de: Chemisches Peeling\n")
     german = "      de: Bei Blutungen rufen Sie {clinic_phone} an, bei Atemnot den Notruf 112.\n  - key: next_day"
     text = with_german.replace("  - key: next_day", german)
     assert check_plans(write_plan(tmp_path, text)) == []
@@ -428,7 +421,7 @@ def test_every_language_of_a_warning_sign_step_is_checked(tmp_path: Path) -> Non
 
 
 def test_a_warning_sign_text_in_a_language_the_bot_cannot_check_is_refused(tmp_path: Path) -> None:
-    text = WARNING_PLAN.replace("  en: Chemical peel\n", "  en: Chemical peel\n  fi: Kemiallinen kuorinta\n")
+    text = VALID_PLAN.replace("  en: Chemical peel\n", "  en: Chemical peel\n  fi: Kemiallinen kuorinta\n")
     text = text.replace("  - key: next_day", "      fi: Soita {clinic_phone} tai 112.\n  - key: next_day")
     [error] = messages(check_plans(write_plan(tmp_path, text)))
     assert "text 'fi': messages about warning signs can only be written in de, en, es" in error
@@ -436,10 +429,46 @@ def test_a_warning_sign_text_in_a_language_the_bot_cannot_check_is_refused(tmp_p
 
 
 def test_the_warning_signs_setting_must_be_true_or_false(tmp_path: Path) -> None:
-    text = WARNING_PLAN.replace("warning_signs: true", "warning_signs: yes please")
-    assert "plans/peel.yaml:8: step 'evening', warning_signs must be true or false" in messages(
-        check_plans(write_plan(tmp_path, text))
+    text = VALID_PLAN.replace("warning_signs: true", "warning_signs: yes please")
+    assert messages(check_plans(write_plan(tmp_path, text))) == [
+        "plans/peel.yaml:8: step 'evening', warning_signs must be true or false"
+    ], "the misspelt mark is reported once, not also as a plan without a warning-sign step"
+
+
+def test_a_warning_sign_step_cannot_be_turned_off(tmp_path: Path) -> None:
+    text = VALID_PLAN.replace("    warning_signs: true\n", "    warning_signs: true\n    enabled: false\n")
+    plans_dir = write_plan(tmp_path, text)
+    assert messages(check_plans(plans_dir)) == [
+        "plans/peel.yaml:9: step 'evening' tells clients about warning signs (warning_signs: true), so it cannot be"
+        " turned off — remove the line enabled: false; to change what it says, edit its text, keeping {clinic_phone}"
+        " and the urgent-care advice"
+    ]
+    with pytest.raises(PlanLoadError):
+        load_plans(plans_dir)
+    # Any other step may be turned off.
+    other_off = VALID_PLAN.replace("checkin: true", "checkin: true\n    enabled: false")
+    assert check_plans(write_plan(tmp_path, other_off)) == []
+
+
+def test_a_plan_needs_a_warning_sign_step(tmp_path: Path) -> None:
+    plans_dir = write_plan(tmp_path, VALID_PLAN.replace("    warning_signs: true\n", ""))
+    [error] = check_plans(plans_dir)
+    assert (error.line, error.key) == (4, "problem_plan_no_warning_step")
+    assert describe(error, TEXTS) == (
+        "plans/peel.yaml:4: no step is marked warning_signs: true — every plan must tell clients the warning signs of"
+        " infection or bleeding, how to reach the clinic and when to seek urgent care; add warning_signs: true to the"
+        " step that does, with {clinic_phone} and the urgent-care advice in its text"
     )
+    with pytest.raises(PlanLoadError):
+        load_plans(plans_dir)
+    # Marking a step that lacks the phone or the advice is no way out: its text is then held to the safety checks.
+    marked = VALID_PLAN.replace("    warning_signs: true\n", "").replace(
+        "    checkin: true\n", "    checkin: true\n    warning_signs: true\n"
+    )
+    assert [e.problem.values["problem"].key for e in check_plans(write_plan(tmp_path, marked))] == [
+        "problem_safety_no_clinic_phone",
+        "problem_safety_no_urgent_care",
+    ]
 
 
 def test_texts_are_checked_even_when_the_step_has_other_problems(tmp_path: Path) -> None:
@@ -447,5 +476,5 @@ def test_texts_are_checked_even_when_the_step_has_other_problems(tmp_path: Path)
     errors = messages(check_plans(write_plan(tmp_path, text)))
     assert any(error.startswith("plans/peel.yaml:7: step 'evening', grace:") for error in errors)
     assert any(
-        error.startswith("plans/peel.yaml:10: step 'evening', text 'en': unknown placeholder") for error in errors
+        error.startswith("plans/peel.yaml:11: step 'evening', text 'en': unknown placeholder") for error in errors
     )

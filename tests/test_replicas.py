@@ -30,11 +30,16 @@ STEPS = [f"step{n}" for n in range(1, 6)]  # 5 messages per client
 FIRST_USER_ID = 100_000
 # Typically 20-40 s on two cores; the limit only catches a replica that stopped working.
 TIME_LIMIT = 180.0
+# Every plan needs a warning-sign step, with the clinic's phone and urgent-care advice: here the last one.
+WARNING_SIGNS = "Bleeding? Call {clinic_phone}. Difficulty breathing? Call emergency services."
 BULK_PLAN = "treatment: bulk\ntitle:\n  en: Bulk test\nsteps:\n" + "".join(
     f"  - key: {key}\n    due: {n}m\n    grace: 1d\n    text:\n      en: \"{key} for {{client_name}}\"\n"
-    for n, key in enumerate(STEPS, start=1)
+    for n, key in enumerate(STEPS[:-1], start=1)
+) + (
+    f"  - key: {STEPS[-1]}\n    due: {len(STEPS)}m\n    grace: 1d\n    warning_signs: true\n"
+    f"    text:\n      en: \"{STEPS[-1]} for {{client_name}}. {WARNING_SIGNS}\"\n"
 )
-SENT_TEXT = re.compile(r"^(step\d) for Client (\d+)$")
+SENT_TEXT = re.compile(r"^(step\d) for Client (\d+)(?:$|\. Bleeding\? Call )")
 
 
 class RoundRobin:

@@ -6,10 +6,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from aftercare_bot import plan_editing
-from aftercare_bot.db.models import Delivery, DeliveryState, PlanRevision
+from aftercare_bot.db import plan_revisions
+from aftercare_bot.db.models import Delivery, DeliveryState, PlanDraft, PlanRevision
 from aftercare_bot.plan_changes import ChangeRefused, check_text
 from aftercare_bot.plan_editing import Actor
 from aftercare_bot.texts import Texts
@@ -152,9 +153,9 @@ async def test_turning_a_step_off_and_on_again(make_settings, rigs) -> None:
 async def test_turning_on_a_step_whose_grace_has_passed_schedules_nothing(make_settings, rigs) -> None:
     rig = rigs(make_settings(), SESSION)
     await rig.enrol(session_at=SESSION)
-    await change(rig, op="enabled", step="same_evening", enabled=False)
-    rig.advance(timedelta(hours=13))  # 4h + 8h grace are over
-    saved = await change(rig, op="enabled", step="same_evening", enabled=True)
+    await change(rig, op="enabled", step="day1_checkin", enabled=False)
+    rig.clock.set(datetime(2026, 1, 14, 18, 0, 1, tzinfo=UTC))  # day 1 at 10:00 + 8h grace are over
+    saved = await change(rig, op="enabled", step="day1_checkin", enabled=True)
     assert saved.rollout.created == 0
 
 
@@ -165,10 +166,11 @@ async def test_a_step_turned_off_while_waiting_in_the_queue_is_not_sent(make_set
     from aftercare_bot.plan_documents import plan_to_document, read_document
 
     document = plan_to_document(rig.services.catalog.get(PLAN))
-    document["steps"][0]["enabled"] = False
+    [day1] = [step for step in document["steps"] if step["key"] == "day1_checkin"]
+    day1["enabled"] = False
     plan, _ = read_document(document)
     rig.services.catalog.replace(plan, 7)
-    rig.advance(timedelta(hours=4, seconds=1))
+    rig.clock.set(datetime(2026, 1, 14, 10, 0, 1, tzinfo=UTC))
     report = await rig.dispatcher.run_due()
     assert report.cancelled == 1 and rig.sender.sent == []
 
@@ -407,3 +409,115 @@ async def test_a_copied_plan_keeps_its_warning_sign_marks(make_settings, rigs) -
     assert marked == {"same_evening", "day3_warning_signs", "day7_checkin"}
     with pytest.raises(ChangeRefused):
         await change(rig, op="text", step="day7_checkin", language="en", text="How are you?", treatment="peel")
+
+
+# --- warning-sign steps stay on ----------------------------------------------------------------------------
+
+
+async def drafts_count(rig) -> int:  # type: ignore[no-untyped-def]
+    async with rig.services.session_factory() as session:
+        return await session.scalar(select(func.count()).select_from(PlanDraft))
+
+
+@pytest.mark.parametrize("step", ["same_evening", "day3_warning_signs", "day7_checkin"])
+async def test_a_warning_sign_step_cannot_be_turned_off(make_settings, rigs, step: str) -> None:
+    rig = rigs(make_settings(), SESSION)
+    await rig.enrol(session_at=SESSION)
+    before = rig.services.catalog.get(PLAN)
+    with pytest.raises(ChangeRefused) as refused:
+        await change(rig, op="enabled", step=step, enabled=False)
+    assert (refused.value.key, refused.value.values) == ("admin_warning_step_stays_on", {"step": step})
+    explained = TEXTS.get(refused.value.key, "en", **refused.value.values)
+    assert explained.startswith(f"Sorry, <code>{step}</code> can't be turned off: it tells clients the warning signs")
+    assert "Nothing was changed." in explained and "{clinic_phone}" in explained
+    assert rig.services.catalog.get(PLAN) is before
+    assert await revisions_count(rig) == 0 and await drafts_count(rig) == 0, "not even a draft is kept"
+    assert [d.state for d in await deliveries(rig, step)] == [DeliveryState.PENDING]
+    # Everything else about it can still change.
+    saved = await change(rig, op="timing", step=step, due="day 3 at 11:00")
+    assert saved.plan.step(step).enabled and saved.plan.step(step).warning_signs
+
+
+async def test_a_draft_to_turn_one_off_is_refused_when_saved(make_settings, rigs) -> None:
+    # A draft kept from before warning-sign steps had to stay on: pressing its Save changes nothing.
+    rig = rigs(make_settings(), SESSION)
+    services = rig.services
+    async with services.session_factory.begin() as session:
+        draft = await plan_revisions.add_draft(
+            session,
+            user_id=ADMIN.user_id,
+            treatment=PLAN,
+            change={"op": "enabled", "treatment": PLAN, "step": "day3_warning_signs", "enabled": False},
+            now=rig.clock.now(),
+        )
+    with pytest.raises(ChangeRefused) as refused:
+        await plan_editing.confirm(
+            services.session_factory,
+            services.catalog,
+            draft.id,
+            actor=ADMIN,
+            now=rig.clock.now(),
+            settings=services.settings,
+        )
+    assert refused.value.key == "admin_warning_step_stays_on"
+    assert await revisions_count(rig) == 0 and services.catalog.get(PLAN).step("day3_warning_signs").enabled
+
+
+async def test_a_copied_plan_keeps_its_warning_sign_steps_on(make_settings, rigs) -> None:
+    rig = rigs(make_settings(), SESSION)
+    await change(rig, op="copy_plan", source=PLAN, **{"treatment": "peel"}, title="Chemical peel")
+    copied = rig.services.catalog.get("peel")
+    assert {s.key for s in copied.steps if s.warning_signs} == {"same_evening", "day3_warning_signs", "day7_checkin"}
+    with pytest.raises(ChangeRefused) as refused:
+        await change(rig, op="enabled", **{"treatment": "peel"}, step="day7_checkin", enabled=False)
+    assert refused.value.key == "admin_warning_step_stays_on"
+
+
+async def test_a_revision_saved_with_a_warning_sign_step_off_is_used_with_it_on(
+    make_settings, rigs, caplog: pytest.LogCaptureFixture
+) -> None:
+    rig = rigs(make_settings(), SESSION)
+    await rig.enrol(5001, "Ann", session_at=SESSION)
+    from aftercare_bot.plan_documents import plan_to_document
+
+    # Saved when turning it off was still possible: day 3 off (its message cancelled), and a new day-2 text.
+    document = plan_to_document(rig.services.catalog.get(PLAN))
+    for step in document["steps"]:
+        if step["key"] == "day3_warning_signs":
+            step["enabled"] = False
+        if step["key"] == "day2_sun":
+            step["text"]["en"] = "Sun cream, {first_name}!"
+    async with rig.services.session_factory.begin() as session:
+        session.add(
+            PlanRevision(
+                treatment=PLAN,
+                revision=1,
+                document=document,
+                note="enabled day3_warning_signs off",
+                created_by=ADMIN.user_id,
+                created_by_name="Alex",
+                created_at=SESSION,
+            )
+        )
+        await session.execute(
+            update(Delivery).where(Delivery.step_key == "day3_warning_signs").values(state=DeliveryState.CANCELLED)
+        )
+
+    assert await plan_editing.refresh(rig.services.session_factory, rig.services.catalog) == [PLAN]
+    in_force = rig.services.catalog.get(PLAN)
+    assert rig.services.catalog.revision(PLAN) == 1, "the clinic's other edits are kept"
+    assert in_force.step("day2_sun").text("en") == "Sun cream, {first_name}!"
+    assert in_force.step("day3_warning_signs").enabled is True
+    assert "warning-sign step(s) day3_warning_signs turned off; they are kept on" in caplog.text
+
+    bo = await rig.enrol(5002, "Bo", session_at=SESSION)
+    assert bo.scheduled == 6, "clients enrolled from now on get it"
+    # The next saved change puts it back into the plans of the clients already enrolled.
+    saved = await change(rig, op="grace", step="week6_results", grace="4d")
+    assert saved.rollout.created == 1
+    assert sorted(d.state for d in await deliveries(rig, "day3_warning_signs")) == sorted(
+        [DeliveryState.CANCELLED, DeliveryState.PENDING, DeliveryState.PENDING]
+    )
+    async with rig.services.session_factory() as session:
+        stored = await session.scalar(select(PlanRevision).where(PlanRevision.revision == 2))
+    assert next(s for s in stored.document["steps"] if s["key"] == "day3_warning_signs")["enabled"] is True

@@ -69,7 +69,7 @@ async def test_export_then_import_changes_nothing_and_exports_the_same_bytes(
     await edit(
         rig, {"op": "copy_plan", "treatment": "peel", "source": "microneedling", "title": "Peel: light"}
     )
-    await edit(rig, {"op": "enabled", "treatment": "peel", "step": "day7_checkin", "enabled": False})
+    await edit(rig, {"op": "enabled", "treatment": "peel", "step": "day2_sun", "enabled": False})
     before = await revisions(rig)
 
     first = await export(rig, tmp_path / "one")
@@ -152,6 +152,49 @@ async def test_import_cannot_take_the_warning_sign_mark_off_a_step(make_settings
     line = next(n for n, text in enumerate(good.splitlines(), 1) if "key: same_evening" in text)
     assert error.startswith(f"plans/microneedling.yaml:{line}: step 'same_evening' tells clients about warning signs")
     assert "keep the line warning_signs: true in it" in error
+
+
+async def test_import_cannot_turn_a_warning_sign_step_off_nor_leave_it_out(make_settings, rigs, tmp_path) -> None:
+    rig = rigs(make_settings(), SESSION)
+    await edit(
+        rig, {"op": "copy_plan", "treatment": "peel", "source": "microneedling", "title": "Chemical peel"}
+    )
+    before = await revisions(rig)
+    files = tmp_path / "plans"
+    await export(rig, files)
+    good = (files / "microneedling.yaml").read_text()
+    # An allowed change in the other plan, so that the import is seen to be all or nothing.
+    (files / "peel.yaml").write_text((files / "peel.yaml").read_text().replace("due: 4h", "due: 5h"))
+    day7 = good.index("  - key: day7_checkin")
+    marked, marked_off = "    warning_signs: true\n", "    warning_signs: true\n    enabled: false\n"
+    off = good[:day7] + good[day7:].replace(marked, marked_off, 1)
+    (files / "microneedling.yaml").write_text(off)
+    report = await import_(rig, files)
+    assert report.saved == {} and await revisions(rig) == before
+    line = next(n for n, text in enumerate(off.splitlines(), 1) if text == "    enabled: false")
+    assert [describe(error, TEXTS) for error in report.errors] == [
+        f"plans/microneedling.yaml:{line}: step 'day7_checkin' tells clients about warning signs"
+        " (warning_signs: true), so it cannot be turned off — remove the line enabled: false; to change what it"
+        " says, edit its text, keeping {clinic_phone} and the urgent-care advice"
+    ]
+
+    # Unmarked as well as off: the mark is what the plan in force asks for.
+    (files / "microneedling.yaml").write_text(off.replace(marked_off, "    enabled: false\n"))
+    report = await import_(rig, files)
+    [error] = [describe(error, TEXTS) for error in report.errors]
+    assert "step 'day7_checkin' tells clients about warning signs" in error and "keep the line warning_signs" in error
+
+    # Left out of the file altogether.
+    day3 = good.index("  - key: day3_warning_signs")
+    (files / "microneedling.yaml").write_text(good[:day3] + good[good.index("  - key: day7_checkin") :])
+    report = await import_(rig, files)
+    assert [describe(error, TEXTS) for error in report.errors] == [
+        "plans/microneedling.yaml: step 'day3_warning_signs' tells clients about warning signs (it is marked"
+        " warning_signs: true in the plan in use) and is missing from this file — put it back, so that clients keep"
+        " learning the warning signs, how to reach the clinic and when to seek urgent care"
+    ]
+    assert report.saved == {} and await revisions(rig) == before
+    assert rig.services.catalog.get("peel").step("same_evening").due.describe() == "4h"
 
 
 def test_the_command_line_exports_and_imports(make_settings, monkeypatch, tmp_path, capsys) -> None:

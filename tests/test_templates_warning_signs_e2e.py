@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -114,3 +115,38 @@ def test_plan_check_reports_both_files_and_fails(tmp_path: Path, capsys: pytest.
         " for example “If you have difficulty breathing or swelling of the face or throat, call emergency services.”"
     )
     assert "texts/en/escalation.yaml:14: " in lines[2] and len(lines) == 3
+
+
+STEPS_LINE = SHIPPED_PLAN.index("steps:") + 1
+DAY7_LINE = SHIPPED_PLAN.index("  - key: day7_checkin") + 1
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (
+            lambda text: text.replace("  - key: day7_checkin\n", "  - key: day7_checkin\n    enabled: false\n"),
+            f"plans/microneedling.yaml:{DAY7_LINE + 1}: step 'day7_checkin' tells clients about warning signs"
+            " (warning_signs: true), so it cannot be turned off",
+        ),
+        (
+            lambda text: re.sub(r"    warning_signs: true.*\n", "", text),
+            f"plans/microneedling.yaml:{STEPS_LINE}: no step is marked warning_signs: true — every plan must tell"
+            " clients the warning signs of infection or bleeding",
+        ),
+    ],
+)
+def test_a_plan_without_a_warning_sign_step_in_use_stops_the_start_and_fails_the_check(
+    make_settings, tmp_path: Path, capsys: pytest.CaptureFixture[str], change, expected: str
+) -> None:
+    from aftercare_bot.cli import main
+
+    messages = tmp_path / "messages"
+    shutil.copytree(SHIPPED_MESSAGES_DIR, messages)
+    plan = messages / "plans" / "microneedling.yaml"
+    plan.write_text(change(plan.read_text()))
+    with pytest.raises(SystemExit) as stopped:
+        load_services(make_settings(messages_dir=messages))
+    assert stopped.value.code == 2 and expected in capsys.readouterr().err
+    assert main(["plan", "check", "--messages-dir", str(messages)]) == 1
+    assert expected in capsys.readouterr().out

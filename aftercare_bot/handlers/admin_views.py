@@ -180,6 +180,8 @@ def step_card(svc: Services, plan: Plan, step: Step, language: str) -> tuple[str
         languages=", ".join(sorted(step.texts)),
         version=version_text(svc, plan, language),
     )
+    if step.warning_signs:  # tells admins why its edits are checked more strictly and it has to stay on
+        html += "\n" + svc.text("admin_step_warning_signs", language)
     p, s = ref(plan.treatment), ref(step.key)
     edit_buttons = [
         button(svc, "admin_button_edit", language, "ed", p, s, code, language=code)

@@ -1,13 +1,17 @@
-"""The staff view of one client: status, plan progress, what comes next and the recent conversation."""
+"""The staff view of one client: status, plan progress, what comes next and the recent conversation; and of
+enrolments whose link has not been opened yet, so nobody enrolled is missing from a look-up."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from aftercare_bot import wording
 from aftercare_bot.db import conversation, deliveries, enrolments
 from aftercare_bot.db import staff as staff_repo
-from aftercare_bot.db.models import Client, DeliveryState
+from aftercare_bot.db.models import Client, DeliveryState, Invite
 from aftercare_bot.services import Services
 
 UPCOMING_SHOWN = 5
@@ -65,3 +69,31 @@ async def conversation_lines(session: AsyncSession, client: Client, svc: Service
         else:
             lines.append(svc.text("conv_out", language, time=time, text=text))
     return lines
+
+
+def pending_enrolments(
+    invites: Sequence[Invite], total: int, svc: Services, language: str | None, *, now: datetime
+) -> str:
+    """Enrolments not yet joined: who, which plan, until when the link works (or that it expired), and the
+    /enrol command that makes a new link for the same session; `total` counts those not listed too."""
+    lines = [svc.text("client_pending_header", language)]
+    for invite in invites:
+        lines.append(svc.text(
+            "client_pending_expired" if now >= invite.expires_at else "client_pending", language,
+            name=invite.client_name, treatment=wording.treatment_title(svc, invite.treatment, language),
+            session_at=wording.moment(svc, invite.session_at, language),
+            expires_at=wording.moment(svc, invite.expires_at, language), command=enrol_again(invite, svc),
+        ))
+    if total > len(invites):
+        lines.append(svc.text("client_pending_more", language, count=total - len(invites)))
+    return "\n".join(lines)
+
+
+def enrol_again(invite: Invite, svc: Services) -> str:
+    """The /enrol command for the same client, plan, session time (clinic time) and language.
+
+    Only a hash of the old link is kept, so it cannot be sent again: a new one is made instead.
+    """
+    session_at = invite.session_at.astimezone(svc.settings.timezone)
+    command = f"/enrol {invite.client_name} treatment={invite.treatment} at={session_at:%Y-%m-%d %H:%M}"
+    return f"{command} lang={invite.language}" if invite.language else command

@@ -197,4 +197,69 @@ async def test_client_lookup_takes_percent_and_underscore_literally(fast) -> Non
             assert await clients.count_matching(session, query) == len(expected), query
     admin = telegram.world.user(ADMIN_ID, "Alex")
     await app.process_update(make_command_update(telegram, app.bot, admin, "client", "x_b"))
-    assert telegram.sent_texts(admin)[-1] == 'No client matches "x_b".'
+    assert telegram.sent_texts(admin)[-1] == (
+        'No client matches "x_b", and nobody enrolled under that name is waiting to join.'
+    )
+
+
+async def test_client_lookup_finds_enrolments_not_yet_joined_and_how_to_give_a_new_link(fast) -> None:
+    telegram, app = fast
+    services = app.bot_data["services"]
+    services.clock.set(datetime(2026, 11, 20, 15, 0, tzinfo=UTC))  # London is on UTC in November
+    admin, ann = telegram.world.user(ADMIN_ID, "Alex"), telegram.world.user(5001, "Ann")
+
+    async def look_up(query: str) -> list[str]:
+        before = len(telegram.sent_messages(admin))
+        await app.process_update(make_command_update(telegram, app.bot, admin, "client", query))
+        return [text or "" for text in telegram.sent_texts(admin)[before:]]
+
+    await app.process_update(make_command_update(telegram, app.bot, admin, "enrol", "Ann Smith at=14:30 lang=de"))
+    [pending] = await look_up("smith")
+    assert pending.splitlines() == [
+        "Enrolled, not yet joined — they have not opened their link and agreed yet:",
+        "• Ann Smith — not yet joined; Micro-needling, session 20 Nov 2026 14:30. Their link works until"
+        " 27 Nov 2026 15:00. If they lost it, a new link: /enrol Ann Smith treatment=microneedling"
+        " at=2026-11-20 14:30 lang=de",
+    ]
+
+    # The command shown makes a new link for the same session; both are listed until one is used.
+    services.clock.set(datetime(2026, 11, 28, 9, 0, tzinfo=UTC))
+    command = pending.rsplit(": ", 1)[1]
+    await app.process_update(make_command_update(telegram, app.bot, admin, "enrol", command.removeprefix("/enrol ")))
+    new_link = START_LINK.search(telegram.sent_messages(admin)[-1].plain_text).group(1)
+    [pending] = await look_up("ann smith")
+    newer, older = pending.splitlines()[1:]
+    assert "Their link works until 5 Dec 2026 09:00." in newer and "session 20 Nov 2026 14:30" in newer
+    assert "Their link expired on 27 Nov 2026 15:00. A new link: /enrol Ann Smith" in older
+    async with services.session_factory() as session:
+        first, second = (await session.scalars(select(Invite).order_by(Invite.id))).all()
+    assert (second.session_at, second.treatment, second.language) == (first.session_at, "microneedling", "de")
+
+    # Once the client has joined through one link, they are a client: neither link is listed any more.
+    await app.process_update(make_command_update(telegram, app.bot, ann, "start", new_link))
+    consent = telegram.sent_messages(ann)[-1]
+    await app.process_update(make_callback_update(telegram, app.bot, ann, consent, consent.callback_data[0]))
+    [summary] = await look_up("ann smith")
+    assert summary.startswith("Ann Smith (Telegram name: Ann) — status: active")
+
+
+async def test_client_lookup_counts_enrolments_not_yet_joined_beyond_those_listed(fast) -> None:
+    telegram, app = fast
+    admin, bo = telegram.world.user(ADMIN_ID, "Alex"), telegram.world.user(5002, "Bo")
+    for number in range(1, 8):
+        await app.process_update(make_command_update(telegram, app.bot, admin, "enrol", f"Bo_b {number}"))
+    await app.process_update(make_command_update(telegram, app.bot, admin, "enrol", "Boxb 8"))
+    last_link = telegram.sent_messages(admin)[-1]
+    # A declined link is not waiting for anyone any more.
+    await app.process_update(make_command_update(telegram, app.bot, bo, "start",
+                                                 START_LINK.search(last_link.plain_text).group(1)))
+    consent = telegram.sent_messages(bo)[-1]
+    await app.process_update(make_callback_update(telegram, app.bot, bo, consent, consent.callback_data[1]))
+    await app.process_update(make_command_update(telegram, app.bot, admin, "client", "b"))
+    lines = (telegram.sent_texts(admin)[-1] or "").splitlines()
+    assert [line.split(" — ")[0] for line in lines[1:-1]] == [f"• Bo_b {n}" for n in (7, 6, 5, 4, 3)]
+    assert lines[-1] == "… and 2 more not yet joined. To narrow the search, send more of the name."
+    await app.process_update(make_command_update(telegram, app.bot, admin, "client", "o_b"))
+    assert "Boxb" not in (telegram.sent_texts(admin)[-1] or ""), "_ is a plain character here too"
+    await app.process_update(make_command_update(telegram, app.bot, admin, "client", "boxb"))
+    assert telegram.sent_texts(admin)[-1].startswith('No client matches "boxb"')

@@ -14,16 +14,18 @@ async def by_telegram_id(session: AsyncSession, telegram_user_id: int) -> Client
     return await session.scalar(select(Client).where(Client.telegram_user_id == telegram_user_id))
 
 
-def _name_contains(query: str) -> ColumnElement[bool]:
-    """The client's name or Telegram first name contains `query`, ignoring case.
+def contains_ignoring_case(query: str, *columns: ColumnElement[str]) -> ColumnElement[bool]:
+    """One of `columns` contains `query`, ignoring case.
 
     `%` and `_` in the query are matched as themselves (autoescape), not as LIKE wildcards.
     """
     needle = query.strip().lower()
-    return or_(
-        func.lower(Client.name).contains(needle, autoescape=True),
-        func.lower(Client.first_name).contains(needle, autoescape=True),
-    )
+    return or_(*(func.lower(column).contains(needle, autoescape=True) for column in columns))
+
+
+def _name_contains(query: str) -> ColumnElement[bool]:
+    """The client's name or Telegram first name contains `query` (see contains_ignoring_case)."""
+    return contains_ignoring_case(query, Client.name, Client.first_name)
 
 
 async def search(session: AsyncSession, query: str, limit: int = 10) -> Sequence[Client]:

@@ -9,7 +9,7 @@ from telegram import Update
 from telegram.ext import ContextTypes
 
 from aftercare_bot import client_summary, enrolment, wording
-from aftercare_bot.db import clients
+from aftercare_bot.db import clients, invites
 from aftercare_bot.enrol_command import EnrolProblem, parse_enrol
 from aftercare_bot.handlers.auth import staff_only
 from aftercare_bot.handlers.common import echoed, language_of, services
@@ -17,6 +17,7 @@ from aftercare_bot.handlers.common import echoed, language_of, services
 DEFAULT_TREATMENT = "microneedling"
 SUMMARIES_SHOWN = 3  # /client shows this many matches in full,
 MATCHES_NAMED = 10  # and names the next ones up to this many in all
+PENDING_SHOWN = 5  # enrolments not yet joined listed, newest first
 
 
 def qr_png(link: str) -> bytes:
@@ -55,7 +56,8 @@ async def enrol(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 @staff_only
 async def client(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """/client <part of a name>: the best matches in full, more by name, and how many match in all."""
+    """/client <part of a name>: the best matches in full, more by name, and how many match in all; then the
+    enrolments not yet joined (their link not opened), which have no client yet."""
     svc, lang = services(context), language_of(update, context)
     query = " ".join(context.args or []).strip()
     if not query:
@@ -63,10 +65,14 @@ async def client(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         return
     async with svc.session_factory() as session:
         found = await clients.search(session, query, limit=MATCHES_NAMED)
-        if not found:
+        pending = await invites.pending_matching(session, query, limit=PENDING_SHOWN)
+        if not found and not pending:
             await update.effective_chat.send_message(svc.text("client_none", lang, query=echoed(query)))
             return
         total = len(found) if len(found) < MATCHES_NAMED else await clients.count_matching(session, query)
+        pending_total = (
+            len(pending) if len(pending) < PENDING_SHOWN else await invites.count_pending_matching(session, query)
+        )
         for match in found[:SUMMARIES_SHOWN]:
             await update.effective_chat.send_message(await client_summary.describe(session, match, svc, lang))
     others = found[SUMMARIES_SHOWN:]
@@ -75,3 +81,7 @@ async def client(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await update.effective_chat.send_message(svc.text(
             key, lang, count=total - SUMMARIES_SHOWN, names=", ".join(c.name for c in others), example=others[0].name,
         ))
+    if pending:
+        await update.effective_chat.send_message(
+            client_summary.pending_enrolments(pending, pending_total, svc, lang, now=svc.clock.now())
+        )

@@ -24,6 +24,7 @@ from aftercare_bot import quiet_hours, wording
 from aftercare_bot.db import audit, timers
 from aftercare_bot.db import conversation as conversation_repo
 from aftercare_bot.db import escalations as escalation_repo
+from aftercare_bot.db.conversation import Writer
 from aftercare_bot.db.models import (
     Client,
     ClientStatus,
@@ -34,6 +35,7 @@ from aftercare_bot.db.models import (
     OutboxMessage,
     Timer,
 )
+from aftercare_bot.db.write_turns import write_turn
 from aftercare_bot.escalation import EscalationDesk
 from aftercare_bot.escalation_cards import KIND_NO_RESPONSE
 from aftercare_bot.escalation_cases import Routing, join_reasons
@@ -41,7 +43,7 @@ from aftercare_bot.outbound import OutboundMessage, RecipientBlocked, SendReject
 from aftercare_bot.outbox import Queued
 from aftercare_bot.plan_messages import CHECKIN_ANSWERS, CHECKIN_NO_RESPONSE, CHECKIN_REMINDER, day_since_session
 from aftercare_bot.services import Services
-from aftercare_bot.triage import TriageLevel, TriageRules, triage
+from aftercare_bot.triage import TriageLevel, TriageResult, TriageRules, triage
 
 log = logging.getLogger(__name__)
 
@@ -131,7 +133,7 @@ class ClientConversation:
         now = self.svc.clock.now()
         # Everything the message makes necessary is written in this one transaction: the message, its case, the
         # card's and the re-alert's timers, the answer to the client in the outbox, posts for staff, the audit.
-        async with self.svc.session_factory.begin() as session:
+        async with self.svc.session_factory() as session:
             writer = await conversation_repo.writer(
                 session, inbound.telegram_user_id, telegram_message_id=inbound.message_id, kind=inbound.kind,
                 text=inbound.text, out_kinds=(ACK_KIND,),
@@ -147,28 +149,9 @@ class ClientConversation:
                     self.rules, inbound.text, language=client.language, day_since_session=day,
                     has_photo=inbound.kind == "photo", has_media=inbound.kind in TRIAGE_MEDIA_KINDS,
                 )
-                routing = await self.desk.cases.route(
-                    session, client=client, enrolment=enrolment, open_case=writer.open_case, level=result.level,
-                    reasons=result.reasons, now=now,
-                )
-                stored = await conversation_repo.add(session, ConversationMessage(
-                    client_id=client.id, enrolment_id=enrolment.id if enrolment else None,
-                    escalation_id=routing.escalation_id, direction=conversation_repo.IN, kind=inbound.kind,
-                    text=inbound.text, file_id=inbound.file_id, telegram_message_id=inbound.message_id,
-                    triage_level=result.level, triage_reasons=join_reasons(result.reasons), at=now,
-                ))
-                acknowledge = result.level != TriageLevel.URGENT and (
-                    writer.last_out_at is None or now - writer.last_out_at >= ACK_INTERVAL)
-                answer = self._answer(routing, result.level, acknowledge)
-                reply = None
-                if answer is not None:
-                    key, kind = answer
-                    reply = await self.desk.outbox.tell_client(
-                        session, client, self.svc.text(key, client.language), kind=kind,
-                        escalation_id=routing.escalation_id, enrolment_id=enrolment.id if enrolment else None,
-                        send_after_commit=True,
-                    )
-                routing = await self.desk.cases.queue_for_staff(session, routing, stored, client)
+                async with write_turn(session):
+                    routing, stored, reply = await self._store(session, inbound, writer, result, now)
+                    await session.commit()
         if writer is None:
             if self._triage_stranger(inbound) == TriageLevel.URGENT:
                 await self._warn_stranger(inbound)
@@ -176,6 +159,35 @@ class ClientConversation:
             return Received.STRANGER
         await self._publish(routing, reply, client, enrolment, stored)
         return Received(result.level)
+
+    async def _store(
+        self, session: AsyncSession, inbound: InboundMessage, writer: Writer, result: TriageResult, now: datetime
+    ) -> tuple[Routing, ConversationMessage, Queued | None]:
+        """The message, where it goes, and the answer to the client, queued to be sent once committed."""
+        client, enrolment = writer.client, writer.enrolment
+        routing = await self.desk.cases.route(
+            session, client=client, enrolment=enrolment, open_case=writer.open_case, level=result.level,
+            reasons=result.reasons, now=now,
+        )
+        stored = await conversation_repo.add(session, ConversationMessage(
+            client_id=client.id, enrolment_id=enrolment.id if enrolment else None,
+            escalation_id=routing.escalation_id, direction=conversation_repo.IN, kind=inbound.kind,
+            text=inbound.text, file_id=inbound.file_id, telegram_message_id=inbound.message_id,
+            triage_level=result.level, triage_reasons=join_reasons(result.reasons), at=now,
+        ))
+        acknowledge = result.level != TriageLevel.URGENT and (
+            writer.last_out_at is None or now - writer.last_out_at >= ACK_INTERVAL)
+        answer = self._answer(routing, result.level, acknowledge)
+        reply = None
+        if answer is not None:
+            key, kind = answer
+            reply = await self.desk.outbox.tell_client(
+                session, client, self.svc.text(key, client.language), kind=kind,
+                escalation_id=routing.escalation_id, enrolment_id=enrolment.id if enrolment else None,
+                send_after_commit=True,
+            )
+        routing = await self.desk.cases.queue_for_staff(session, routing, stored, client)
+        return routing, stored, reply
 
     async def _publish(
         self, routing: Routing, reply: Queued | None, client: Client, enrolment: Enrolment | None,

@@ -21,6 +21,7 @@ from aftercare_bot.confirmed_sends import record as record_confirmed
 from aftercare_bot.db import escalations as repo
 from aftercare_bot.db import timers
 from aftercare_bot.db.models import Client, ConversationMessage, EscalationPost
+from aftercare_bot.db.write_turns import write_turn
 from aftercare_bot.escalation_cards import MEDIA_KINDS, Buttons, CardView, CaseTexts
 from aftercare_bot.outbound import OutboundMessage, RecipientBlocked, SendRejected, SendRetryLater
 from aftercare_bot.outbox import Outbox, OutboxMessenger
@@ -166,7 +167,7 @@ class CasePosts:
 
     async def _record_cards(self, view: CardView, posted: list[tuple[int, int]], finish_timer_id: int | None) -> None:
         escalation_id = view.escalation.id
-        async with self.svc.session_factory.begin() as session:
+        async with self.svc.session_factory() as session, write_turn(session):
             for chat_id, message_id in posted:
                 await self.remember(session, escalation_id, chat_id, message_id, ROLE_CARD)
             chat_id, message_id = posted[0]
@@ -176,6 +177,7 @@ class CasePosts:
                                        chats=[chat_id for chat_id, _ in posted])
             if finish_timer_id is not None:
                 await timers.finish(session, finish_timer_id)
+            await session.commit()
 
     async def remember(
         self, session: AsyncSession, escalation_id: int, chat_id: int, message_id: int, role: str

@@ -29,6 +29,7 @@ from aftercare_bot.db import audit, inserts, timers
 from aftercare_bot.db import conversation as conversation_repo
 from aftercare_bot.db import escalations as escalation_repo
 from aftercare_bot.db.models import Client, ConversationMessage, OutboxMessage, Timer, TimerState
+from aftercare_bot.db.write_turns import write_turn
 from aftercare_bot.dispatch import backoff, record_blocked
 from aftercare_bot.outbound import OutboundMessage, RecipientBlocked, Sender, SendRejected, SendRetryLater
 from aftercare_bot.services import Services
@@ -387,7 +388,7 @@ class Outbox:
     async def _record(self, message: OutboxMessage, sent_id: int, timer_id: int | None) -> set[int]:
         """Delivered: off the queue, its Telegram id kept, a case post remembered, its author told."""
         follow_ups: set[int] = set()
-        async with self.svc.session_factory.begin() as session:
+        async with self.svc.session_factory() as session, write_turn(session):
             await session.execute(_SENT, {"message_id": message.id})
             if message.conversation_id is not None:
                 await session.execute(_SAID, {"conversation_id": message.conversation_id, "sent_id": sent_id})
@@ -402,6 +403,7 @@ class Outbox:
                 follow_ups |= await self._report(session, message, message.report_html)
             if timer_id is not None:
                 await timers.finish(session, timer_id)
+            await session.commit()
         return follow_ups
 
     async def _drop(self, message: OutboxMessage, timer_id: int | None, *, blocked: bool, error: str) -> set[int]:

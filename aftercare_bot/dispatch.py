@@ -247,15 +247,14 @@ def _put_back(row: ClaimedRow) -> _Outcome:
 @dataclass(frozen=True)
 class _Claim:
     rows: list[ClaimedRow]  # to send: one per chat
-    enrolments: dict[int, EnrolmentForSending]
     took_all_due: bool  # nothing else is due now
 
 
 class _Pass:
     """One pass over what is due: sends `concurrency` messages at a time and never waits between batches.
 
-    Rows are claimed again as soon as fewer than two rounds of sends are left in hand, while the last ones are
-    still on their way, so Telegram always has `concurrency` requests to work on. Outcomes are written in
+    Rows are claimed again while plenty are still in hand, so Telegram always has `concurrency` requests to
+    work on, even while the database is being written. Outcomes are written in
     groups, together with the next claim when there is one, which saves most of the transactions; the
     guarantees stay those of one batch at a time:
 
@@ -280,7 +279,10 @@ class _Pass:
         self.wait_for_chats = False  # a claim found only chats still busy: claim again once one is written
         self.claim_error: Exception | None = None
         self.batch_size = dispatcher.settings.dispatch_batch_size
-        self.low_water = 2 * dispatcher.concurrency
+        # Claim again when fewer rows than this wait to be sent. While sends are going, a write takes a few dozen
+        # turns of the event loop (each database call is one), in which about as many sends finish: the rows in
+        # hand must last that long, or Telegram waits for the database.
+        self.low_water = max(2 * dispatcher.concurrency, self.batch_size // 2)
 
     async def run(self) -> None:
         try:
@@ -297,18 +299,19 @@ class _Pass:
         loop = asyncio.get_running_loop()
         await self._write(self._claim_limit(), release_stale=True)
         while True:
+            # Cleared before looking, so that what happens during a write below is seen by the next round.
+            self.changed.clear()
             if self.dispatcher._stopping and self.waiting:
                 self.outcomes.extend(_put_back(row) for row, _ in self.waiting)
                 self.waiting.clear()
             limit = self._claim_limit()
             if limit or self._write_due(loop.time()):
                 await self._write(limit)
+                self._start_workers()
+                continue
             self._start_workers()
             if not self.workers and not self.outcomes:
-                if not self._claim_limit():
-                    return  # nothing on its way, nothing to write, nothing more to claim
-                continue
-            self.changed.clear()
+                return  # nothing on its way, nothing to write, nothing more to claim
             deadline = self.outcomes[0].at + RECORD_WITHIN if self.outcomes else None
             try:
                 async with asyncio.timeout_at(deadline):
@@ -399,9 +402,7 @@ class _Pass:
             later += busy
         if later:
             await deliveries.unclaim(session, [row.id for row in later])
-        # With the claim: one query per batch rather than one per message.
-        enrolments = await deliveries.enrolments_for_sending(session, {row.enrolment_id for row in first})
-        return _Claim(first, enrolments, took_all_due=len(batch) < limit and not later and not busy_chats)
+        return _Claim(first, took_all_due=len(batch) < limit and not later and not busy_chats)
 
     def _take(self, claim: _Claim) -> None:
         self.claims += 1
@@ -413,7 +414,7 @@ class _Pass:
         self.claimed += len(claim.rows)
         for row in claim.rows:
             self.busy_chats.add(row.chat_id)
-            self.waiting.append((row, claim.enrolments.get(row.enrolment_id)))
+            self.waiting.append((row, deliveries.enrolment_of(row)))
 
     async def _write_outcomes(self, session: AsyncSession, outcomes: list[_Outcome]) -> None:
         await deliveries.mark_many(session, [outcome.values for outcome in outcomes if outcome.values is not None])

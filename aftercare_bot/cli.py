@@ -194,6 +194,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("httpx").setLevel(logging.WARNING)
     # The scheduler would log every dispatcher tick; its warnings and errors still show.
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    # Alembic names each of its plugins at start-up; the migrations it runs are still logged.
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     args = build_parser().parse_args(argv)
     return args.func(args)
 

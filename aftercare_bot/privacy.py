@@ -32,6 +32,7 @@ from aftercare_bot.db.models import (
     Escalation,
     EscalationPost,
     Invite,
+    InviteStatus,
     OutboxMessage,
     Timer,
 )
@@ -328,6 +329,15 @@ async def finished_clients(session: AsyncSession, *, before: datetime, limit: in
     return list(rows)
 
 
+async def purge_unopened_links(session: AsyncSession, *, before: datetime) -> int:
+    """Delete enrolment links never used (or declined) that expired before `before`: they name a person who
+    never became a client, so no client erasure would ever reach them. Used links go with their client."""
+    result = await session.execute(
+        delete(Invite).where(Invite.status != InviteStatus.USED, Invite.expires_at < before)
+    )
+    return result.rowcount or 0
+
+
 async def purge_finished(services: Services, *, now: datetime, limit: int = PURGE_BATCH) -> tuple[int, bool]:
     """Erase up to `limit` clients past the retention period, one transaction each.
 
@@ -336,6 +346,8 @@ async def purge_finished(services: Services, *, now: datetime, limit: int = PURG
     period = services.settings.retention_period
     if period is None:
         return 0, True
+    async with services.session_factory.begin() as session:
+        await purge_unopened_links(session, before=now - period)
     async with services.session_factory() as session:
         due = await finished_clients(session, before=now - period, limit=limit)
     erased = 0

@@ -296,6 +296,25 @@ async def test_finished_quiet_clients_are_erased_after_the_retention_period(
         await rig.stop()
 
 
+async def test_links_never_opened_are_deleted_once_expired_for_the_retention_period(
+    make_settings: Callable[..., Settings]
+) -> None:
+    rig = await FastRig.start(make_settings(retention_period="30d"), ManualClock(START))
+    try:
+        await rig.command(rig.nurse, "enrol", "Dana Old", chat=rig.staff_chat)  # never opened
+        rig.clock.advance(timedelta(days=20))
+        await rig.command(rig.nurse, "enrol", "Eve Recent", chat=rig.staff_chat)  # expires later
+        ann = await rig.enrol(ANN_ID, "Ann Smith")  # opened: the link goes with her record, not before
+        rig.clock.advance(timedelta(days=20))  # Dana's link expired 33 days ago, Eve's 13 days ago
+        await rig.run_due()
+        async with rig.services.session_factory() as session:
+            left = {(i.client_name, i.used_by) for i in await session.scalars(select(Invite))}
+        assert left == {("Eve Recent", None), ("Ann Smith", ann.id)}
+        rig.assert_healthy()
+    finally:
+        await rig.stop()
+
+
 async def test_the_purge_runs_at_most_once_a_day_even_across_restarts(
     make_settings: Callable[..., Settings]
 ) -> None:

@@ -25,6 +25,7 @@ from aftercare_bot.db.write_turns import write_turn
 from aftercare_bot.escalation_cards import MEDIA_KINDS, Buttons, CardView, CaseTexts
 from aftercare_bot.outbound import OutboundMessage, RecipientBlocked, SendRejected, SendRetryLater
 from aftercare_bot.outbox import Outbox, OutboxMessenger
+from aftercare_bot.send_records import PostedCard
 from aftercare_bot.services import Services
 from aftercare_bot.staff_notify import staff_destinations
 
@@ -153,19 +154,24 @@ class CasePosts:
                 else:
                     log.exception("could not post the card of case %s to chat %s", escalation_id, chat_id)
         finish = timer_id if postponed is None else None
-        if posted:
-            # Cards that went out are recorded however long the database takes (up to half the send lease): a
-            # timer retried for want of that record would post a second card.
+        # Cards that went out are recorded however long the database takes (up to half the send lease): a timer
+        # retried for want of that record would post a second card.
+        if posted and view.trigger is not None and view.trigger.kind in MEDIA_KINDS:
             await record_confirmed(lambda: self._record_cards(view, posted, finish), lease=self.svc.settings.send_lease,
                                    what=f"the card of case {escalation_id} went out")
-            if view.trigger is not None and view.trigger.kind in MEDIA_KINDS:
-                await self.outbox.deliver(*(chat_id for chat_id, _ in posted))  # the client's photo, under the card
+            await self.outbox.deliver(*(chat_id for chat_id, _ in posted))  # the client's photo, under the card
+        elif posted:
+            *others, last = posted
+            await self.outbox.records.record(*(PostedCard(escalation_id, chat_id, message_id)
+                                               for chat_id, message_id in others),
+                                             PostedCard(escalation_id, *last, timer_id=finish))
         elif finish is not None:
             async with self.svc.session_factory.begin() as session:
                 await timers.finish(session, finish)
         return postponed
 
     async def _record_cards(self, view: CardView, posted: list[tuple[int, int]], finish_timer_id: int | None) -> None:
+        """The cards, with the client's media queued under them."""
         escalation_id = view.escalation.id
         async with self.svc.session_factory() as session, write_turn(session):
             for chat_id, message_id in posted:

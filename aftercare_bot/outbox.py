@@ -32,6 +32,7 @@ from aftercare_bot.db.models import Client, ConversationMessage, OutboxMessage, 
 from aftercare_bot.db.write_turns import write_turn
 from aftercare_bot.dispatch import backoff, record_blocked
 from aftercare_bot.outbound import OutboundMessage, RecipientBlocked, Sender, SendRejected, SendRetryLater
+from aftercare_bot.send_records import SendRecords, SentMessage
 from aftercare_bot.services import Services
 from aftercare_bot.staff_notify import blocked_notice, staff_destinations
 from aftercare_bot.telegram_html import plain_text
@@ -99,6 +100,7 @@ class Outbox:
     def __init__(self, services: Services, messenger: OutboxMessenger) -> None:
         self.svc = services
         self.messenger = messenger
+        self.records = SendRecords(services)  # of what Telegram accepted, from here and from the case cards
         # One sender per chat in this process, so that a chat's messages leave in order without waiting.
         self._chat_locks: weakref.WeakValueDictionary[int, asyncio.Lock] = weakref.WeakValueDictionary()
 
@@ -346,6 +348,11 @@ class Outbox:
             # Whatever failed (the database, say), nothing is known to have been sent: try again later.
             log.exception("could not send queued message %s to chat %s", message.id, message.chat_id)
             return Outcome.WAITING, await self._postpone(message, timer_id, None, exc.__class__.__name__)
+        if message.post_role is None and message.report_chat_id is None:
+            # Nothing but the message itself to record: it may share a transaction with other records.
+            await self.records.record(SentMessage(message.id, message.chat_id, sent_id, message.conversation_id,
+                                                  timer_id))
+            return Outcome.SENT, None
         follow_ups |= await confirmed_sends.record(
             lambda: self._record(message, sent_id, timer_id), lease=self.svc.settings.send_lease,
             what=f"queued message {message.id} to chat {message.chat_id} went out",

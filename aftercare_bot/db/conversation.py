@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Select, bindparam, exists, func, select
+from sqlalchemy import Select, Table, bindparam, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased, raiseload
 
@@ -83,6 +83,22 @@ _WRITER_QUERY = _writer_query()
 
 async def add(session: AsyncSession, message: ConversationMessage) -> ConversationMessage:
     return await inserts.add(session, message)
+
+
+async def set_telegram_ids(session: AsyncSession, telegram_ids: dict[int, int]) -> None:
+    """Keep the Telegram message id of each sent message (conversation id -> Telegram id), in one statement."""
+    if telegram_ids:
+        await session.execute(_SET_TELEGRAM_ID, [
+            {"conversation_id": conversation_id, "telegram_id": telegram_id}
+            for conversation_id, telegram_id in telegram_ids.items()
+        ])
+
+
+_CONVERSATION: Table = ConversationMessage.__table__  # type: ignore[assignment]
+_SET_TELEGRAM_ID = (
+    update(_CONVERSATION).where(_CONVERSATION.c.id == bindparam("conversation_id"))
+    .values(telegram_message_id=bindparam("telegram_id"))
+)
 
 
 async def already_received(

@@ -51,6 +51,22 @@ async def set_card(session: AsyncSession, escalation_id: int, *, chat_id: int, m
     await session.execute(_SET_CARD, {"escalation_id": escalation_id, "chat_id": chat_id, "message_id": message_id})
 
 
+async def add_cards(session: AsyncSession, cards: Sequence[tuple[int, int, int]], *, now: datetime) -> None:
+    """Cards posted, as (escalation id, chat id, message id): remembered as posts of their cases (see add_post),
+    and as where each case's card is (see set_card), in two statements."""
+    if not cards:
+        return
+    await session.execute(_add_post_once(session.get_bind().dialect.name), [
+        {"escalation_id": escalation_id, "chat_id": chat_id, "message_id": message_id, "role": CARD,
+         "created_at": now}
+        for escalation_id, chat_id, message_id in cards
+    ])
+    await session.execute(_SET_CARD, [
+        {"escalation_id": escalation_id, "chat_id": chat_id, "message_id": message_id}
+        for escalation_id, chat_id, message_id in cards
+    ])
+
+
 async def add_post(
     session: AsyncSession, *, escalation_id: int, chat_id: int, message_id: int, role: str, now: datetime
 ) -> None:

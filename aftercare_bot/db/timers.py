@@ -51,6 +51,9 @@ async def schedule_all(session: AsyncSession, new: Sequence[NewTimer], *, now: d
 # cost a statement per row.
 _INSERT_RETURNING_KEYS = insert(_TIMERS).returning(_TIMERS.c.kind, _TIMERS.c.subject_id, _TIMERS.c.id)
 _FINISH = update(_TIMERS).where(_TIMERS.c.id == bindparam("timer_id")).values(state=TimerState.DONE)
+_FINISH_ALL = (
+    update(_TIMERS).where(_TIMERS.c.id.in_(bindparam("timer_ids", expanding=True))).values(state=TimerState.DONE)
+)
 _RETRY_AT = (
     update(_TIMERS).where(_TIMERS.c.id == bindparam("timer_id"))
     .values(state=TimerState.PENDING, due_at=bindparam("due_at"), claimed_at=None)
@@ -109,6 +112,11 @@ async def release_stale(session: AsyncSession, *, claimed_before: datetime) -> i
 
 async def finish(session: AsyncSession, timer_id: int) -> None:
     await session.execute(_FINISH, {"timer_id": timer_id})
+
+
+async def finish_all(session: AsyncSession, timer_ids: Sequence[int]) -> None:
+    if timer_ids:
+        await session.execute(_FINISH_ALL, {"timer_ids": list(timer_ids)})
 
 
 async def next_due_at(session: AsyncSession) -> datetime | None:

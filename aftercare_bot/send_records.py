@@ -1,0 +1,106 @@
+"""Recording what Telegram accepted (an outbox message, a case card) in shared transactions.
+
+Each record used to be a transaction of its own, and on SQLite transactions take turns (db.write_turns): under
+a burst of red flags, most of that turn was spent on records. Records that arrive while a batch is being
+written now wait for the next one and are written together, in a few statements whatever their number; a
+lone record is written at once. A batch is retried through a database outage for up to half the send lease,
+like every confirmed send (confirmed_sends), and its senders hear NotRecorded if that was not enough.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from sqlalchemy import Table, bindparam, delete
+
+from aftercare_bot import confirmed_sends
+from aftercare_bot.db import conversation as conversation_repo
+from aftercare_bot.db import escalations as escalation_repo
+from aftercare_bot.db import timers
+from aftercare_bot.db.models import OutboxMessage
+from aftercare_bot.db.write_turns import write_turn
+from aftercare_bot.services import Services
+
+_OUTBOX: Table = OutboxMessage.__table__  # type: ignore[assignment]
+_SENT = delete(_OUTBOX).where(_OUTBOX.c.id.in_(bindparam("ids", expanding=True)))
+
+
+@dataclass(frozen=True)
+class SentMessage:
+    """An outbox message Telegram accepted: off the queue, its Telegram id kept in the conversation."""
+
+    outbox_id: int
+    chat_id: int
+    telegram_message_id: int
+    conversation_id: int | None = None
+    timer_id: int | None = None  # claimed for the send, finished with the record
+
+    def __str__(self) -> str:
+        return f"queued message {self.outbox_id} to chat {self.chat_id}"
+
+
+@dataclass(frozen=True)
+class PostedCard:
+    """A case card Telegram accepted: remembered as the case's post, and where the card is."""
+
+    escalation_id: int
+    chat_id: int
+    message_id: int
+    timer_id: int | None = None  # the card timer, finished with the record
+
+    def __str__(self) -> str:
+        return f"the card of case {self.escalation_id}"
+
+
+Record = SentMessage | PostedCard
+
+
+class SendRecords:
+    def __init__(self, services: Services) -> None:
+        self.svc = services
+        self._waiting: list[tuple[list[Record], asyncio.Future[None]]] = []
+        self._writer: asyncio.Task[None] | None = None
+
+    async def record(self, *records: Record) -> None:
+        """Returns once the records are committed; raises NotRecorded as confirmed_sends.record does."""
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiting.append((list(records), done))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write_waiting())
+        await asyncio.shield(done)  # a caller that gives up must not cancel the others' batch
+
+    async def _write_waiting(self) -> None:
+        while self._waiting:
+            batch, self._waiting = self._waiting, []
+            records = [record for records, _ in batch for record in records]
+            # Cards last: "the card of case 7 went out but the database could not record it" reads right.
+            records.sort(key=lambda record: isinstance(record, PostedCard))
+            what = " and ".join(str(record) for record in records) + " went out"
+            try:
+                await confirmed_sends.record(lambda records=records: self._write(records),
+                                             lease=self.svc.settings.send_lease, what=what)
+            except Exception as exc:
+                for _, done in batch:
+                    done.set_exception(exc)
+            else:
+                for _, done in batch:
+                    done.set_result(None)
+
+    async def _write(self, records: list[Record]) -> None:
+        sent = [record for record in records if isinstance(record, SentMessage)]
+        cards = [record for record in records if isinstance(record, PostedCard)]
+        now = self.svc.clock.now()
+        async with self.svc.session_factory() as session, write_turn(session):
+            if sent:
+                await session.execute(_SENT, {"ids": [record.outbox_id for record in sent]})
+                await conversation_repo.set_telegram_ids(session, {
+                    record.conversation_id: record.telegram_message_id for record in sent
+                    if record.conversation_id is not None
+                })
+            if cards:
+                await escalation_repo.add_cards(session, [
+                    (record.escalation_id, record.chat_id, record.message_id) for record in cards
+                ], now=now)
+            await timers.finish_all(session, [record.timer_id for record in records if record.timer_id is not None])
+            await session.commit()

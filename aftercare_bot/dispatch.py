@@ -6,7 +6,8 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -19,6 +20,7 @@ from aftercare_bot.config import Settings
 from aftercare_bot.db import audit, deliveries, enrolments
 from aftercare_bot.db.deliveries import ClaimedRow, EnrolmentForSending
 from aftercare_bot.db.models import Client, ClientStatus, DeliveryState, EnrolmentState
+from aftercare_bot.db.write_turns import write_turn
 from aftercare_bot.outbound import RecipientBlocked, Sender, SendRejected, SendRetryLater
 from aftercare_bot.plan_messages import PlanMessageComposer
 
@@ -147,6 +149,13 @@ class Dispatcher:
         except TimeoutError:
             return False
 
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncSession]:
+        """A transaction that writes: on SQLite it takes its turn among this process's writers (db.write_turns)."""
+        async with self.session_factory() as session, write_turn(session):
+            yield session
+            await session.commit()
+
     async def next_due(self) -> datetime | None:
         async with self.session_factory() as session:
             return await deliveries.next_send_at(session)
@@ -222,7 +231,7 @@ class Dispatcher:
 
     async def _client_blocked(self, client_id: int) -> None:
         after_commit: AfterCommit | None = None
-        async with self.session_factory.begin() as session:
+        async with self.transaction() as session:
             blocked = await record_blocked(session, client_id, now=self.clock.now())
             if blocked is not None and blocked.first_time:
                 after_commit = await self.on_blocked(session, blocked.client, blocked.cancelled)
@@ -362,7 +371,7 @@ class _Pass:
         done_chats = {outcome.row.chat_id for outcome in outcomes}
         released, claim = 0, None
         try:
-            async with dispatcher.session_factory.begin() as session:
+            async with dispatcher.transaction() as session:
                 if release_stale:
                     now = dispatcher.clock.now()
                     released = await deliveries.release_stale_claims(
@@ -434,7 +443,7 @@ class _Pass:
         ids = ", ".join(str(outcome.row.id) for outcome in outcomes)
 
         async def write() -> None:
-            async with dispatcher.session_factory.begin() as session:
+            async with dispatcher.transaction() as session:
                 await self._write_outcomes(session, outcomes)
 
         try:

@@ -7,10 +7,12 @@ import shutil
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from aftercare_bot import jobs
 from aftercare_bot.config import SHIPPED_MESSAGES_DIR
+from aftercare_bot.db import deliveries
 from aftercare_bot.db.models import Client, ClientStatus, Delivery, DeliveryState, Enrolment, OutboxMessage
 from aftercare_bot.db.session import create_engine
 from aftercare_bot.dispatch import Dispatcher
@@ -129,8 +131,6 @@ async def test_a_message_in_flight_at_a_crash_is_sent_again_after_the_lease(make
     await rig.enrol()
     rig.advance(timedelta(hours=4, seconds=1))
     # Simulate a replica that claimed the row and died before recording the send.
-    from aftercare_bot.db import deliveries
-
     async with rig.services.session_factory.begin() as session:
         claimed = await deliveries.claim_due(session, now=rig.clock.now(), limit=10, owner="dead")
     assert [row.step_key for row in claimed] == ["same_evening"]
@@ -343,3 +343,39 @@ async def test_a_plan_edit_reaches_the_next_message_composed(make_settings, rigs
         after = rig.services.composer.compose(row, enrolment)
     assert before is not None and "Edited" not in before.message.html and before.plan_revision is None
     assert after is not None and after.message.html == "Edited evening note for Ann" and after.plan_revision == 7
+
+
+async def test_finding_claims_left_by_a_dead_sender_stays_an_index_lookup_after_analyze(
+    make_settings, rigs, database_url
+) -> None:
+    rig = rigs(make_settings(), datetime.now(UTC))
+    users = list(range(10_000, 12_000))
+    await schedule_due_messages(database_url, users, "microneedling", ["same_evening", "day2_sun"])
+    engine = rig.services.engine
+    table = Delivery.__table__
+    async with engine.begin() as connection:
+        await connection.execute(update(table).values(state=DeliveryState.SENT))
+        await connection.execute(update(table).where(table.c.id % 500 == 0).values(
+            state=DeliveryState.SENDING, claimed_at=datetime.now(UTC) - timedelta(hours=1)))
+        await connection.exec_driver_sql("ANALYZE")
+    statements: list[tuple[str, object]] = []
+
+    def capture(connection, cursor, statement, parameters, context, executemany) -> None:  # type: ignore[no-untyped-def]
+        statements.append((statement, parameters))
+
+    sqlite = engine.dialect.name == "sqlite"
+    async with engine.connect() as connection:
+        event.listen(engine.sync_engine, "before_cursor_execute", capture)
+        try:
+            released = await deliveries.release_stale_claims(
+                AsyncSession(bind=connection), claimed_before=datetime.now(UTC) - timedelta(minutes=2)
+            )
+        finally:
+            event.remove(engine.sync_engine, "before_cursor_execute", capture)
+        [(statement, parameters)] = statements
+        explain = "EXPLAIN QUERY PLAN " if sqlite else "EXPLAIN "
+        plan = await connection.exec_driver_sql(explain + statement, parameters)
+        lines = [str(row[-1] if sqlite else row[0]) for row in plan]
+        await connection.rollback()
+    assert released == 8
+    assert any("ix_deliveries_sending_claimed_at" in line for line in lines), lines

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, bindparam, func, select, update
+from sqlalchemy import Row, bindparam, func, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from aftercare_bot.db.models import Client, Delivery, DeliveryState, Enrolment
@@ -108,7 +108,9 @@ async def release_stale_claims(session: AsyncSession, *, claimed_before: datetim
     """Return rows whose sender died mid-flight to the queue; such a message may go out twice at most."""
     result = await session.execute(
         update(_TABLE)
-        .where(_TABLE.c.state == DeliveryState.SENDING, _TABLE.c.claimed_at < claimed_before)
+        # The literal lets the partial index of rows being sent serve the query (a parameter would not).
+        .where(_TABLE.c.state == literal(DeliveryState.SENDING.value, literal_execute=True),
+               _TABLE.c.claimed_at < claimed_before)
         .values(state=DeliveryState.PENDING, claimed_at=None, claimed_by=None)
     )
     return result.rowcount or 0

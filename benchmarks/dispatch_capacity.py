@@ -46,7 +46,7 @@ Message = tuple[int, str, Buttons]
 
 def concurrency_of(dispatcher: Dispatcher) -> int:
     """Requests the dispatcher keeps in flight at most, so the bare client can use the same."""
-    return int(getattr(dispatcher, "concurrency", None) or dispatcher._slots._value)
+    return dispatcher.concurrency
 
 
 async def composed_messages(services: Any) -> list[Message]:

@@ -165,16 +165,17 @@ class ClientConversation:
     ) -> tuple[Routing, ConversationMessage, Queued | None]:
         """The message, where it goes, and the answer to the client, queued to be sent once committed."""
         client, enrolment = writer.client, writer.enrolment
+        # A new case's timers, and the message itself, are written with the answer's rows: fewer statements.
         routing = await self.desk.cases.route(
             session, client=client, enrolment=enrolment, open_case=writer.open_case, level=result.level,
-            reasons=result.reasons, now=now,
+            reasons=result.reasons, now=now, schedule_timers=False,
         )
-        stored = await conversation_repo.add(session, ConversationMessage(
+        stored = ConversationMessage(
             client_id=client.id, enrolment_id=enrolment.id if enrolment else None,
             escalation_id=routing.escalation_id, direction=conversation_repo.IN, kind=inbound.kind,
             text=inbound.text, file_id=inbound.file_id, telegram_message_id=inbound.message_id,
             triage_level=result.level, triage_reasons=join_reasons(result.reasons), at=now,
-        ))
+        )
         acknowledge = result.level != TriageLevel.URGENT and (
             writer.last_out_at is None or now - writer.last_out_at >= ACK_INTERVAL)
         answer = self._answer(routing, result.level, acknowledge)
@@ -184,8 +185,12 @@ class ClientConversation:
             reply = await self.desk.outbox.tell_client(
                 session, client, self.svc.text(key, client.language), kind=kind,
                 escalation_id=routing.escalation_id, enrolment_id=enrolment.id if enrolment else None,
-                send_after_commit=True,
+                send_after_commit=True, answering=stored, with_timers=routing.unscheduled,
             )
+            routing = routing.with_timers(reply.scheduled)
+        else:
+            await conversation_repo.add(session, stored)
+            routing = await self.desk.cases.schedule_timers(session, routing, now)
         routing = await self.desk.cases.queue_for_staff(session, routing, stored, client)
         return routing, stored, reply
 

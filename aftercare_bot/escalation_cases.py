@@ -7,7 +7,7 @@ what it made necessary is published once that is committed.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -42,6 +42,14 @@ class Routing:
     new_case: Escalation | None = None
     card_timer_id: int | None = None
     queued_for_staff: bool = False  # posts for the staff chats were queued with the routing
+    # The new case's timers, when left to the caller to schedule with its own (see with_timers).
+    unscheduled: tuple[NewTimer, ...] = ()
+
+    def with_timers(self, scheduled: Mapping[tuple[str, int], int]) -> Routing:
+        """The routing once the caller scheduled its `unscheduled` timers, given their ids by (kind, subject)."""
+        if self.new_case is None or not self.unscheduled:
+            return self
+        return replace(self, unscheduled=(), card_timer_id=scheduled[CARD_TIMER, self.new_case.id])
 
 
 class CaseRouter:
@@ -61,9 +69,11 @@ class CaseRouter:
         reasons: Sequence[str],
         now: datetime,
         kind: str = KIND_MESSAGE,
+        schedule_timers: bool = True,
     ) -> Routing:
         """Open a case for a worrying message, or add the message to the client's open case (`open_case`, read
-        by the caller in this transaction)."""
+        by the caller in this transaction). Without `schedule_timers`, a new case's timers are left in
+        Routing.unscheduled, for the caller to schedule in its own statement (saving one on the busiest path)."""
         escalation = open_case
         if escalation is not None:
             upgraded = level == TriageLevel.URGENT and escalation.level != TriageLevel.URGENT
@@ -84,12 +94,20 @@ class CaseRouter:
         new_timers = [NewTimer(CARD_TIMER, escalation.id, now, claimed=True)]
         if level == TriageLevel.URGENT:
             new_timers.append(NewTimer(REALERT_TIMER, escalation.id, now + self.svc.settings.escalation_realert_after))
-        scheduled = await timers.schedule_all(session, new_timers, now=now)
         await audit.record(session, now=now, action="escalation_opened", client_id=client.id,
                            escalation_id=escalation.id, detail={"level": level, "kind": kind,
                                                                 "reasons": list(reasons)})
-        return Routing(escalation.id, level, created=True, new_case=escalation,
-                       card_timer_id=scheduled[CARD_TIMER, escalation.id])
+        routing = Routing(escalation.id, level, created=True, new_case=escalation, unscheduled=tuple(new_timers))
+        if not schedule_timers:
+            return routing
+        return await self.schedule_timers(session, routing, now)
+
+    @staticmethod
+    async def schedule_timers(session: AsyncSession, routing: Routing, now: datetime) -> Routing:
+        """Schedule the routing's timers left unscheduled, in one statement."""
+        if not routing.unscheduled:
+            return routing
+        return routing.with_timers(await timers.schedule_all(session, routing.unscheduled, now=now))
 
     async def _schedule_realert(self, session: AsyncSession, escalation_id: int, now: datetime) -> None:
         due = now + self.svc.settings.escalation_realert_after

@@ -14,9 +14,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Protocol
@@ -29,6 +29,7 @@ from aftercare_bot.db import audit, inserts, timers
 from aftercare_bot.db import conversation as conversation_repo
 from aftercare_bot.db import escalations as escalation_repo
 from aftercare_bot.db.models import Client, ConversationMessage, OutboxMessage, Timer, TimerState
+from aftercare_bot.db.timers import NewTimer
 from aftercare_bot.db.write_turns import write_turn
 from aftercare_bot.dispatch import backoff, record_blocked
 from aftercare_bot.outbound import OutboundMessage, RecipientBlocked, Sender, SendRejected, SendRetryLater
@@ -86,6 +87,8 @@ class Queued:
 
     message: OutboxMessage
     timer_id: int | None = None
+    # Ids of the timers scheduled along with the message's own (Outbox.add's `with_timers`), by (kind, subject).
+    scheduled: Mapping[tuple[str, int], int] = field(default_factory=dict)
 
 
 class OutboxMessenger(Sender, Protocol):
@@ -106,19 +109,23 @@ class Outbox:
 
     # -- queueing, inside the caller's transaction ------------------------------------------------------------
 
-    async def add(self, session: AsyncSession, message: OutboxMessage, *, send_after_commit: bool = False) -> Queued:
+    async def add(
+        self, session: AsyncSession, message: OutboxMessage, *, send_after_commit: bool = False,
+        with_timers: Sequence[NewTimer] = (),
+    ) -> Queued:
         """Queue a message. `send_after_commit`: the caller will send it with send_queued(), which saves the
         claim if no older message of the chat must go first (checked here, after the insert, so that nothing
-        queued before it is missed)."""
+        queued before it is missed). `with_timers`: other timers of the transaction, scheduled in the same
+        statement as the message's."""
         now = self.svc.clock.now()
         message.created_at = now
         message.attempts = 0
         await inserts.add(session, message)
         claim = send_after_commit and await session.scalar(_EARLIER, {"chat_id": message.chat_id,
                                                                       "message_id": message.id}) is None
-        timer = await timers.schedule(session, kind=OUTBOX_TIMER, subject_id=message.id, due_at=now, now=now,
-                                      claimed=claim)
-        return Queued(message, timer.id if claim else None)
+        scheduled = await timers.schedule_all(
+            session, [NewTimer(OUTBOX_TIMER, message.id, now, claimed=claim), *with_timers], now=now)
+        return Queued(message, scheduled[OUTBOX_TIMER, message.id] if claim else None, scheduled)
 
     async def to_client(
         self,
@@ -132,9 +139,14 @@ class Outbox:
         copy_from: tuple[int, int] | None = None,
         report: Report | None = None,
         send_after_commit: bool = False,
+        answering: ConversationMessage | None = None,
+        with_timers: Sequence[NewTimer] = (),
     ) -> Queued:
-        """A message to a client; `record` (the copy kept in the conversation) is stored with it."""
-        if record is not None:
+        """A message to a client; `record` (the copy kept in the conversation) is stored with it, and with
+        `answering`, the client's message it answers, not stored yet: both in one statement."""
+        if record is not None and answering is not None:
+            await conversation_repo.add_together(session, [answering, record])
+        elif record is not None:
             await conversation_repo.add(session, record)
         return await self.add(session, OutboxMessage(
             chat_id=client.chat_id, client_id=client.id, html=html, reply_to_message_id=reply_to,
@@ -144,7 +156,7 @@ class Outbox:
             escalation_id=record.escalation_id if record is not None else None,
             report_chat_id=report.chat_id if report else None, report_message_id=report.message_id if report else None,
             report_html=report.sent_html if report else None,
-        ), send_after_commit=send_after_commit)
+        ), send_after_commit=send_after_commit, with_timers=with_timers)
 
     async def tell_client(
         self,
@@ -157,12 +169,15 @@ class Outbox:
         enrolment_id: int | None = None,
         reply_to: int | None = None,
         send_after_commit: bool = False,
+        answering: ConversationMessage | None = None,
+        with_timers: Sequence[NewTimer] = (),
     ) -> Queued:
-        """A message of the bot's own for the client, its copy kept in the conversation as `kind`."""
+        """A message of the bot's own for the client, its copy kept in the conversation as `kind` (see to_client
+        for `answering`, add for `with_timers`)."""
         return await self.to_client(session, client, html, reply_to=reply_to, record=ConversationMessage(
             client_id=client.id, enrolment_id=enrolment_id, escalation_id=escalation_id,
             direction=conversation_repo.OUT, kind=kind, text=plain_text(html), at=self.svc.clock.now(),
-        ), send_after_commit=send_after_commit)
+        ), send_after_commit=send_after_commit, answering=answering, with_timers=with_timers)
 
     async def to_staff(
         self,

@@ -85,6 +85,11 @@ async def add(session: AsyncSession, message: ConversationMessage) -> Conversati
     return await inserts.add(session, message)
 
 
+async def add_together(session: AsyncSession, messages: Sequence[ConversationMessage]) -> None:
+    """A client's message and the answer to it (one of each direction), in one statement."""
+    await inserts.add_together(session, messages, key="direction")
+
+
 async def set_telegram_ids(session: AsyncSession, telegram_ids: dict[int, int]) -> None:
     """Keep the Telegram message id of each sent message (conversation id -> Telegram id), in one statement."""
     if telegram_ids:

@@ -26,6 +26,32 @@ async def add(session: AsyncSession, row: Row) -> Row:
     return row
 
 
+async def add_together(session: AsyncSession, rows: Sequence[Base], *, key: str) -> None:
+    """Insert rows of one table in one statement and fill in their ids. The rows' `key` values must differ: they
+    tell which new id is whose, since the order of RETURNING rows is not promised. Columns left unset in some
+    rows get their column's default (only plain values are supported) or NULL."""
+    table: Table = rows[0].__table__  # type: ignore[assignment]
+    values = [_values(row, table) for row in rows]
+    keys = {name for row_values in values for name in row_values}
+    for row_values in values:
+        for name in keys - row_values.keys():
+            row_values[name] = _plain_default(table, name)
+    by_key = {getattr(row, key): row for row in rows}
+    if len(by_key) != len(rows):
+        raise ValueError(f"rows inserted together need different values of {key}")
+    for row_key, row_id in await session.execute(_returning_key_and_id(table, key), values):
+        by_key[row_key].id = row_id  # type: ignore[attr-defined]
+
+
+def _plain_default(table: Table, name: str) -> Any:
+    default = table.c[name].default
+    if default is None:
+        return None
+    if not default.is_scalar:  # type: ignore[attr-defined]
+        raise ValueError(f"{table.name}.{name} has a computed default; set it before inserting rows together")
+    return default.arg  # type: ignore[attr-defined]
+
+
 async def add_all(session: AsyncSession, rows: Sequence[Base]) -> None:
     """Insert rows of one table, all with the same columns set, in one statement; their ids are not needed."""
     if rows:
@@ -41,6 +67,11 @@ def _values(row: Base, table: Table) -> dict[str, Any]:
 @cache
 def _returning_id(table: Table) -> Insert:
     return insert(table).returning(table.c.id)
+
+
+@cache
+def _returning_key_and_id(table: Table, key: str) -> Insert:
+    return insert(table).returning(table.c[key], table.c.id)
 
 
 @cache

@@ -224,7 +224,8 @@ async def test_a_card_recorded_late_because_the_database_failed_is_posted_once(
         await bot.jump(timedelta(minutes=1))  # well past the send lease: nothing is left to post again
         await bot.jump(timedelta(minutes=5))
         assert len(cards(telegram, bot.staff_chat)) == 1
-        assert "the card of case 1 went out but the database could not record it" in caplog.text
+        # The card's record either failed itself or waited behind the safety answer's, which shares its batches.
+        assert "went out but the database could not record it" in caplog.text
     finally:
         for task in background:
             await task

@@ -262,15 +262,15 @@ class _Claim:
 class _Pass:
     """One pass over what is due: sends `concurrency` messages at a time and never waits between batches.
 
-    Rows are claimed again while plenty are still in hand, so Telegram always has `concurrency` requests to
-    work on, even while the database is being written. Outcomes are written in
-    groups, together with the next claim when there is one, which saves most of the transactions; the
-    guarantees stay those of one batch at a time:
+    The next batch is claimed as soon as no more than a batch waits to be sent, so Telegram always has
+    `concurrency` requests to work on, even while the database is being written. Outcomes are written in
+    groups, together with the next claim when there is one: a transaction per batch rather than per message.
 
-    - at most `dispatch_batch_size` rows are claimed and not yet written at any moment, so a sender that
-      dies leaves no more than a batch for the lease (SEND_LEASE) to hand on, each row to go out once more;
-    - a send is written within RECORD_WITHIN seconds, and before any claim that follows it;
-    - a chat has one message on its way at a time: rows for a chat with a message not yet written are not
+    - At most two batches are claimed and not yet written at any moment: what a sender that dies leaves for
+      the lease (SEND_LEASE) to hand on. Only the rows among them that were on their way or sent and not yet
+      written can go out twice, each once more at most.
+    - A send is written within RECORD_WITHIN seconds, and before any claim that follows it.
+    - A chat has one message on its way at a time: rows for a chat with a message not yet written are not
       claimed, so a chat's messages arrive in order.
     """
 
@@ -288,10 +288,12 @@ class _Pass:
         self.wait_for_chats = False  # a claim found only chats still busy: claim again once one is written
         self.claim_error: Exception | None = None
         self.batch_size = dispatcher.settings.dispatch_batch_size
-        # Claim again when fewer rows than this wait to be sent. While sends are going, a write takes a few dozen
-        # turns of the event loop (each database call is one), in which about as many sends finish: the rows in
-        # hand must last that long, or Telegram waits for the database.
-        self.low_water = max(2 * dispatcher.concurrency, self.batch_size // 2)
+        # A batch smaller than `concurrency` also bounds the sends on their way, as it always has.
+        self.concurrency = min(dispatcher.concurrency, self.batch_size)
+        # Claim the next batch when fewer rows than this wait to be sent. While sends are going, a write takes a
+        # few dozen turns of the event loop (each database call is one), in which dozens of sends finish: the
+        # rows in hand must last that long, or Telegram waits for the database.
+        self.low_water = max(2 * self.concurrency, self.batch_size)
 
     async def run(self) -> None:
         try:
@@ -307,6 +309,7 @@ class _Pass:
     async def _loop(self) -> None:
         loop = asyncio.get_running_loop()
         await self._write(self._claim_limit(), release_stale=True)
+        self._start_workers()
         while True:
             # Cleared before looking, so that what happens during a write below is seen by the next round.
             self.changed.clear()
@@ -334,14 +337,15 @@ class _Pass:
                 or self.claims >= MAX_CLAIMS_PER_PASS or len(self.waiting) >= self.low_water):
             return 0
         # The outcomes in hand are written in the same transaction, before the claim.
-        return max(self.batch_size - self.claimed + len(self.outcomes), 0)
+        room = 2 * self.batch_size - (self.claimed - len(self.outcomes))
+        return max(min(self.batch_size, room), 0)
 
     def _write_due(self, now: float) -> bool:
         return bool(self.outcomes) and (not self.workers or now >= self.outcomes[0].at + RECORD_WITHIN)
 
     def _start_workers(self) -> None:
         # Each worker running is busy with a row of its own; one that finds nothing more to take ends.
-        for _ in range(min(self.dispatcher.concurrency - len(self.workers), len(self.waiting))):
+        for _ in range(min(self.concurrency - len(self.workers), len(self.waiting))):
             worker = asyncio.create_task(self._work())
             self.workers.add(worker)
             worker.add_done_callback(self._worker_done)

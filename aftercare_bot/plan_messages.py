@@ -97,7 +97,7 @@ class PlanMessageComposer:
         self.signer = signer
         self.clock = clock
         # By (treatment, step, client's language); an entry is used only while its plan is the one in force.
-        self._templates: dict[tuple[str, str, str], _StepTemplate | None] = {}
+        self._templates: dict[tuple[str, str, str], _StepTemplate] = {}
 
     def compose(self, delivery: ScheduledStep, enrolment: PlanEnrolment) -> ComposedMessage | None:
         """The message for one scheduled step, or None when the step was removed or turned off."""

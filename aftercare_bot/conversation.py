@@ -39,6 +39,7 @@ from aftercare_bot.db.write_turns import write_turn
 from aftercare_bot.escalation import EscalationDesk
 from aftercare_bot.escalation_cards import KIND_NO_RESPONSE
 from aftercare_bot.escalation_cases import Routing, join_reasons
+from aftercare_bot.inbound_writes import Arrival, InboundWrites
 from aftercare_bot.outbound import OutboundMessage, RecipientBlocked, SendRejected, SendRetryLater
 from aftercare_bot.outbox import Queued
 from aftercare_bot.plan_messages import CHECKIN_ANSWERS, CHECKIN_NO_RESPONSE, CHECKIN_REMINDER, day_since_session
@@ -109,6 +110,9 @@ class ClientConversation:
         self.rules = rules or TriageRules.load(services.settings.messages_dir / "triage")
         # One message of a client at a time, so that two quick messages cannot open two cases.
         self._locks: weakref.WeakValueDictionary[int, asyncio.Lock] = weakref.WeakValueDictionary()
+        self.writes = InboundWrites(services, desk)
+        # On SQLite, messages that find no open case are written in groups (see inbound_writes).
+        self._grouped = services.engine.dialect.name == "sqlite"
 
     @asynccontextmanager
     async def _one_at_a_time(self, telegram_user_id: int) -> AsyncIterator[None]:
@@ -149,33 +153,53 @@ class ClientConversation:
                     self.rules, inbound.text, language=client.language, day_since_session=day,
                     has_photo=inbound.kind == "photo", has_media=inbound.kind in TRIAGE_MEDIA_KINDS,
                 )
-                async with write_turn(session):
-                    routing, stored, reply = await self._store(session, inbound, writer, result, now)
-                    await session.commit()
+                arrival = self._arrival(inbound, writer, result, now) if writer.open_case is None else None
+                if arrival is None:
+                    async with write_turn(session):
+                        routing, stored, reply = await self._store(session, inbound, writer, result, now)
+                        await session.commit()
+                elif not self._grouped:
+                    written = await self.writes.write_in(session, arrival)
+                    routing, stored, reply = written.routing, written.message, written.reply
         if writer is None:
             if self._triage_stranger(inbound) == TriageLevel.URGENT:
                 await self._warn_stranger(inbound)
             await self._answer_stranger(inbound)
             return Received.STRANGER
+        if arrival is not None and self._grouped:
+            # Its session is closed by now: the group's writer needs a connection, and the pool may be small.
+            written = await self.writes.write_grouped(arrival)
+            routing, stored, reply = written.routing, written.message, written.reply
         await self._publish(routing, reply, client, enrolment, stored)
         return Received(result.level)
+
+    def _arrival(self, inbound: InboundMessage, writer: Writer, result: TriageResult, now: datetime) -> Arrival:
+        """A message of a client with no open case, and what it calls for (see inbound_writes)."""
+        acknowledge = writer.last_out_at is None or now - writer.last_out_at >= ACK_INTERVAL
+        routing = Routing(None, result.level, created=result.level != TriageLevel.ROUTINE)
+        answer = self._answer(routing, result.level, acknowledge and result.level != TriageLevel.URGENT)
+        return Arrival(
+            client=writer.client, enrolment=writer.enrolment, kind=inbound.kind, text=inbound.text,
+            file_id=inbound.file_id, telegram_message_id=inbound.message_id, level=result.level,
+            reasons=tuple(result.reasons), at=now,
+            answer=(self.svc.text(answer[0], writer.client.language), answer[1]) if answer is not None else None,
+        )
 
     async def _store(
         self, session: AsyncSession, inbound: InboundMessage, writer: Writer, result: TriageResult, now: datetime
     ) -> tuple[Routing, ConversationMessage, Queued | None]:
         """The message, where it goes, and the answer to the client, queued to be sent once committed."""
         client, enrolment = writer.client, writer.enrolment
-        # A new case's timers, and the message itself, are written with the answer's rows: fewer statements.
         routing = await self.desk.cases.route(
             session, client=client, enrolment=enrolment, open_case=writer.open_case, level=result.level,
-            reasons=result.reasons, now=now, schedule_timers=False,
+            reasons=result.reasons, now=now,
         )
-        stored = ConversationMessage(
+        stored = await conversation_repo.add(session, ConversationMessage(
             client_id=client.id, enrolment_id=enrolment.id if enrolment else None,
             escalation_id=routing.escalation_id, direction=conversation_repo.IN, kind=inbound.kind,
             text=inbound.text, file_id=inbound.file_id, telegram_message_id=inbound.message_id,
             triage_level=result.level, triage_reasons=join_reasons(result.reasons), at=now,
-        )
+        ))
         acknowledge = result.level != TriageLevel.URGENT and (
             writer.last_out_at is None or now - writer.last_out_at >= ACK_INTERVAL)
         answer = self._answer(routing, result.level, acknowledge)
@@ -185,12 +209,8 @@ class ClientConversation:
             reply = await self.desk.outbox.tell_client(
                 session, client, self.svc.text(key, client.language), kind=kind,
                 escalation_id=routing.escalation_id, enrolment_id=enrolment.id if enrolment else None,
-                send_after_commit=True, answering=stored, with_timers=routing.unscheduled,
+                send_after_commit=True,
             )
-            routing = routing.with_timers(reply.scheduled)
-        else:
-            await conversation_repo.add(session, stored)
-            routing = await self.desk.cases.schedule_timers(session, routing, now)
         routing = await self.desk.cases.queue_for_staff(session, routing, stored, client)
         return routing, stored, reply
 

@@ -7,14 +7,14 @@ what it made necessary is published once that is committed.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from aftercare_bot.db import audit, inserts, timers
-from aftercare_bot.db.models import Client, ConversationMessage, Enrolment, Escalation, EscalationState
+from aftercare_bot.db.models import AuditEvent, Client, ConversationMessage, Enrolment, Escalation, EscalationState
 from aftercare_bot.db.timers import NewTimer
 from aftercare_bot.escalation_cards import KIND_MESSAGE, CardView
 from aftercare_bot.escalation_posts import CasePosts
@@ -42,14 +42,19 @@ class Routing:
     new_case: Escalation | None = None
     card_timer_id: int | None = None
     queued_for_staff: bool = False  # posts for the staff chats were queued with the routing
-    # The new case's timers, when left to the caller to schedule with its own (see with_timers).
-    unscheduled: tuple[NewTimer, ...] = ()
 
-    def with_timers(self, scheduled: Mapping[tuple[str, int], int]) -> Routing:
-        """The routing once the caller scheduled its `unscheduled` timers, given their ids by (kind, subject)."""
-        if self.new_case is None or not self.unscheduled:
-            return self
-        return replace(self, unscheduled=(), card_timer_id=scheduled[CARD_TIMER, self.new_case.id])
+
+def new_case(
+    client: Client, enrolment: Enrolment | None, level: TriageLevel, reasons: Sequence[str], kind: str, now: datetime
+) -> Escalation:
+    return Escalation(client_id=client.id, enrolment_id=enrolment.id if enrolment else None, level=level, kind=kind,
+                      state=EscalationState.OPEN, reasons=join_reasons(reasons), created_at=now)
+
+
+def opened_event(escalation: Escalation, reasons: Sequence[str], now: datetime) -> AuditEvent:
+    return AuditEvent(at=now, action="escalation_opened", actor_id=None, client_id=escalation.client_id,
+                      escalation_id=escalation.id,
+                      detail={"level": escalation.level, "kind": escalation.kind, "reasons": list(reasons)})
 
 
 class CaseRouter:
@@ -69,11 +74,9 @@ class CaseRouter:
         reasons: Sequence[str],
         now: datetime,
         kind: str = KIND_MESSAGE,
-        schedule_timers: bool = True,
     ) -> Routing:
         """Open a case for a worrying message, or add the message to the client's open case (`open_case`, read
-        by the caller in this transaction). Without `schedule_timers`, a new case's timers are left in
-        Routing.unscheduled, for the caller to schedule in its own statement (saving one on the busiest path)."""
+        by the caller in this transaction)."""
         escalation = open_case
         if escalation is not None:
             upgraded = level == TriageLevel.URGENT and escalation.level != TriageLevel.URGENT
@@ -87,27 +90,19 @@ class CaseRouter:
             return Routing(escalation.id, TriageLevel(escalation.level), joined=True, upgraded=upgraded)
         if level == TriageLevel.ROUTINE:
             return Routing(None, level)
-        escalation = await inserts.add(session, Escalation(
-            client_id=client.id, enrolment_id=enrolment.id if enrolment else None, level=level, kind=kind,
-            state=EscalationState.OPEN, reasons=join_reasons(reasons), created_at=now,
-        ))
-        new_timers = [NewTimer(CARD_TIMER, escalation.id, now, claimed=True)]
-        if level == TriageLevel.URGENT:
-            new_timers.append(NewTimer(REALERT_TIMER, escalation.id, now + self.svc.settings.escalation_realert_after))
-        await audit.record(session, now=now, action="escalation_opened", client_id=client.id,
-                           escalation_id=escalation.id, detail={"level": level, "kind": kind,
-                                                                "reasons": list(reasons)})
-        routing = Routing(escalation.id, level, created=True, new_case=escalation, unscheduled=tuple(new_timers))
-        if not schedule_timers:
-            return routing
-        return await self.schedule_timers(session, routing, now)
+        escalation = await inserts.add(session, new_case(client, enrolment, level, reasons, kind, now))
+        scheduled = await timers.schedule_all(session, self.case_timers(escalation, now), now=now)
+        await inserts.add_all(session, [opened_event(escalation, reasons, now)])
+        return Routing(escalation.id, level, created=True, new_case=escalation,
+                       card_timer_id=scheduled[CARD_TIMER, escalation.id])
 
-    @staticmethod
-    async def schedule_timers(session: AsyncSession, routing: Routing, now: datetime) -> Routing:
-        """Schedule the routing's timers left unscheduled, in one statement."""
-        if not routing.unscheduled:
-            return routing
-        return routing.with_timers(await timers.schedule_all(session, routing.unscheduled, now=now))
+    def case_timers(self, escalation: Escalation, now: datetime) -> list[NewTimer]:
+        """A new case's timers: its card's, claimed to be posted right after the commit, and for an urgent case
+        the re-alert's."""
+        new_timers = [NewTimer(CARD_TIMER, escalation.id, now, claimed=True)]
+        if escalation.level == TriageLevel.URGENT:
+            new_timers.append(NewTimer(REALERT_TIMER, escalation.id, now + self.svc.settings.escalation_realert_after))
+        return new_timers
 
     async def _schedule_realert(self, session: AsyncSession, escalation_id: int, now: datetime) -> None:
         due = now + self.svc.settings.escalation_realert_after

@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Protocol
 
-from sqlalchemy import Table, bindparam, delete, select, update
+from sqlalchemy import Table, bindparam, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from aftercare_bot import confirmed_sends
@@ -56,6 +56,11 @@ _EARLIER = (
     .where(_OUTBOX.c.chat_id == bindparam("chat_id"), _OUTBOX.c.id < bindparam("message_id"))
     .limit(1)
 )
+_OLDEST = (
+    select(_OUTBOX.c.chat_id, func.min(_OUTBOX.c.id))
+    .where(_OUTBOX.c.chat_id.in_(bindparam("chat_ids", expanding=True)))
+    .group_by(_OUTBOX.c.chat_id)
+)
 _SENT = delete(_OUTBOX).where(_OUTBOX.c.id == bindparam("message_id"))
 _SAID = (
     update(_CONVERSATION).where(_CONVERSATION.c.id == bindparam("conversation_id"))
@@ -87,7 +92,7 @@ class Queued:
 
     message: OutboxMessage
     timer_id: int | None = None
-    # Ids of the timers scheduled along with the message's own (Outbox.add's `with_timers`), by (kind, subject).
+    # Ids of the timers scheduled along with the message's own (see queue_answers), by (kind, subject id).
     scheduled: Mapping[tuple[str, int], int] = field(default_factory=dict)
 
 
@@ -109,23 +114,41 @@ class Outbox:
 
     # -- queueing, inside the caller's transaction ------------------------------------------------------------
 
-    async def add(
-        self, session: AsyncSession, message: OutboxMessage, *, send_after_commit: bool = False,
-        with_timers: Sequence[NewTimer] = (),
-    ) -> Queued:
+    async def add(self, session: AsyncSession, message: OutboxMessage, *, send_after_commit: bool = False) -> Queued:
         """Queue a message. `send_after_commit`: the caller will send it with send_queued(), which saves the
         claim if no older message of the chat must go first (checked here, after the insert, so that nothing
-        queued before it is missed). `with_timers`: other timers of the transaction, scheduled in the same
-        statement as the message's."""
+        queued before it is missed)."""
         now = self.svc.clock.now()
         message.created_at = now
         message.attempts = 0
         await inserts.add(session, message)
         claim = send_after_commit and await session.scalar(_EARLIER, {"chat_id": message.chat_id,
                                                                       "message_id": message.id}) is None
-        scheduled = await timers.schedule_all(
-            session, [NewTimer(OUTBOX_TIMER, message.id, now, claimed=claim), *with_timers], now=now)
-        return Queued(message, scheduled[OUTBOX_TIMER, message.id] if claim else None, scheduled)
+        timer = await timers.schedule(session, kind=OUTBOX_TIMER, subject_id=message.id, due_at=now, now=now,
+                                      claimed=claim)
+        return Queued(message, timer.id if claim else None)
+
+    async def queue_answers(
+        self, session: AsyncSession, messages: Sequence[OutboxMessage], *, with_timers: Sequence[NewTimer] = ()
+    ) -> list[Queued]:
+        """Queue messages to different chats, each to be sent with send_queued() once committed, as add() with
+        `send_after_commit` does, in three statements whatever their number. `with_timers`: other timers of the
+        transaction, scheduled in the same statement; their ids are in each Queued.scheduled."""
+        now = self.svc.clock.now()
+        for message in messages:
+            message.created_at = now
+            message.attempts = 0
+        await inserts.add_together(session, messages, key=("chat_id",))
+        # Checked after the inserts, as add() does, so that nothing queued before them is missed.
+        rows = await session.execute(_OLDEST, {"chat_ids": [message.chat_id for message in messages]})
+        oldest: dict[int, int] = {chat_id: first for chat_id, first in rows}
+        claims = {message.id: oldest.get(message.chat_id) == message.id for message in messages}
+        scheduled = await timers.schedule_all(session, [
+            *(NewTimer(OUTBOX_TIMER, message.id, now, claimed=claims[message.id]) for message in messages),
+            *with_timers,
+        ], now=now)
+        return [Queued(message, scheduled[OUTBOX_TIMER, message.id] if claims[message.id] else None, scheduled)
+                for message in messages]
 
     async def to_client(
         self,
@@ -139,14 +162,9 @@ class Outbox:
         copy_from: tuple[int, int] | None = None,
         report: Report | None = None,
         send_after_commit: bool = False,
-        answering: ConversationMessage | None = None,
-        with_timers: Sequence[NewTimer] = (),
     ) -> Queued:
-        """A message to a client; `record` (the copy kept in the conversation) is stored with it, and with
-        `answering`, the client's message it answers, not stored yet: both in one statement."""
-        if record is not None and answering is not None:
-            await conversation_repo.add_together(session, [answering, record])
-        elif record is not None:
+        """A message to a client; `record` (the copy kept in the conversation) is stored with it."""
+        if record is not None:
             await conversation_repo.add(session, record)
         return await self.add(session, OutboxMessage(
             chat_id=client.chat_id, client_id=client.id, html=html, reply_to_message_id=reply_to,
@@ -156,7 +174,7 @@ class Outbox:
             escalation_id=record.escalation_id if record is not None else None,
             report_chat_id=report.chat_id if report else None, report_message_id=report.message_id if report else None,
             report_html=report.sent_html if report else None,
-        ), send_after_commit=send_after_commit, with_timers=with_timers)
+        ), send_after_commit=send_after_commit)
 
     async def tell_client(
         self,
@@ -169,15 +187,12 @@ class Outbox:
         enrolment_id: int | None = None,
         reply_to: int | None = None,
         send_after_commit: bool = False,
-        answering: ConversationMessage | None = None,
-        with_timers: Sequence[NewTimer] = (),
     ) -> Queued:
-        """A message of the bot's own for the client, its copy kept in the conversation as `kind` (see to_client
-        for `answering`, add for `with_timers`)."""
+        """A message of the bot's own for the client, its copy kept in the conversation as `kind`."""
         return await self.to_client(session, client, html, reply_to=reply_to, record=ConversationMessage(
             client_id=client.id, enrolment_id=enrolment_id, escalation_id=escalation_id,
             direction=conversation_repo.OUT, kind=kind, text=plain_text(html), at=self.svc.clock.now(),
-        ), send_after_commit=send_after_commit, answering=answering, with_timers=with_timers)
+        ), send_after_commit=send_after_commit)
 
     async def to_staff(
         self,

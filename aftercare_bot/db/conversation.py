@@ -86,8 +86,8 @@ async def add(session: AsyncSession, message: ConversationMessage) -> Conversati
 
 
 async def add_together(session: AsyncSession, messages: Sequence[ConversationMessage]) -> None:
-    """A client's message and the answer to it (one of each direction), in one statement."""
-    await inserts.add_together(session, messages, key="direction")
+    """Clients' messages and the answers to them (at most one of each direction per client), in one statement."""
+    await inserts.add_together(session, messages, key=("client_id", "direction"))
 
 
 async def set_telegram_ids(session: AsyncSession, telegram_ids: dict[int, int]) -> None:

@@ -26,21 +26,21 @@ async def add(session: AsyncSession, row: Row) -> Row:
     return row
 
 
-async def add_together(session: AsyncSession, rows: Sequence[Base], *, key: str) -> None:
-    """Insert rows of one table in one statement and fill in their ids. The rows' `key` values must differ: they
-    tell which new id is whose, since the order of RETURNING rows is not promised. Columns left unset in some
-    rows get their column's default (only plain values are supported) or NULL."""
+async def add_together(session: AsyncSession, rows: Sequence[Base], *, key: tuple[str, ...]) -> None:
+    """Insert rows of one table in one statement and fill in their ids. The rows' `key` columns must tell them
+    apart: they tell which new id is whose, since the order of RETURNING rows is not promised. Columns left
+    unset in some rows get their column's default (only plain values are supported) or NULL."""
     table: Table = rows[0].__table__  # type: ignore[assignment]
     values = [_values(row, table) for row in rows]
-    keys = {name for row_values in values for name in row_values}
+    names = {name for row_values in values for name in row_values}
     for row_values in values:
-        for name in keys - row_values.keys():
+        for name in names - row_values.keys():
             row_values[name] = _plain_default(table, name)
-    by_key = {getattr(row, key): row for row in rows}
+    by_key = {tuple(getattr(row, name) for name in key): row for row in rows}
     if len(by_key) != len(rows):
         raise ValueError(f"rows inserted together need different values of {key}")
-    for row_key, row_id in await session.execute(_returning_key_and_id(table, key), values):
-        by_key[row_key].id = row_id  # type: ignore[attr-defined]
+    for *row_key, row_id in await session.execute(_returning_key_and_id(table, key), values):
+        by_key[tuple(row_key)].id = row_id  # type: ignore[attr-defined]
 
 
 def _plain_default(table: Table, name: str) -> Any:
@@ -70,8 +70,8 @@ def _returning_id(table: Table) -> Insert:
 
 
 @cache
-def _returning_key_and_id(table: Table, key: str) -> Insert:
-    return insert(table).returning(table.c[key], table.c.id)
+def _returning_key_and_id(table: Table, key: tuple[str, ...]) -> Insert:
+    return insert(table).returning(*(table.c[name] for name in key), table.c.id)
 
 
 @cache

@@ -131,9 +131,10 @@ def _capacity(c: dict[str, Any]) -> list[str]:
         "## 1. Dispatch capacity",
         "",
         f"{_n(c['rows'])} due messages to different chats per round, SQLite, flood limits off, "
-        f"{c['concurrency']} requests in flight on both sides, the dispatcher claiming {c['batch_size']} "
-        f"rows at a time. The two sides take turns in {c['chunks']} chunks per round, so that a drift in "
-        "the machine's load hits both; rates are totals. CPU is the share of one core the measuring "
+        f"{c['concurrency']} requests in flight on both sides, the dispatcher claiming up to {c['batch_size']} "
+        "rows at a time, the next batch while the last sends of the current one are on their way. "
+        f"The two sides take turns in {c['chunks']} chunks per round, so that a drift in the machine's load "
+        "hits both; rates are totals. CPU is the share of one core the measuring "
         "process used.",
         "",
         "| Round | Bare PTB client msg/s | CPU | Bot dispatcher msg/s | CPU | Ratio |",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import select
@@ -18,13 +18,6 @@ async def active_for_client(session: AsyncSession, client_id: int) -> Sequence[E
         .order_by(Enrolment.session_at.desc())
     )
     return rows.all()
-
-
-async def by_ids(session: AsyncSession, ids: Collection[int]) -> dict[int, Enrolment]:
-    if not ids:
-        return {}
-    rows = await session.scalars(select(Enrolment).where(Enrolment.id.in_(ids)))
-    return {enrolment.id: enrolment for enrolment in rows}
 
 
 async def latest_for_client(session: AsyncSession, client_id: int) -> Enrolment | None:

@@ -69,5 +69,6 @@ def test_plan_check_names_file_and_line(tmp_path: Path, capsys: pytest.CaptureFi
     assert "microneedling.yaml:" in out and "frist_name" in out and "first_name" in out
 
     plan.write_text(original.replace("due: 4h", "due: 4 hours"))
+    due_line = original.splitlines().index("    due: 4h") + 1
     assert main(["plan", "check", "--messages-dir", str(messages)]) == 1
-    assert "microneedling.yaml:30:" in capsys.readouterr().out
+    assert f"microneedling.yaml:{due_line}:" in capsys.readouterr().out

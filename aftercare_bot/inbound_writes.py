@@ -2,7 +2,7 @@
 
 On SQLite one transaction writes at a time (db.write_turns), and under a burst of red flags each message's
 transaction spent most of its turn waiting for a busy event loop between its statements. Messages that arrive
-while a group is being written now wait for the next group, written in the same six statements whatever their
+while a group is being written now wait for the next group, written in one read and five writes whatever their
 number; each handler goes on once its own group is committed. Should a group fail, its messages are written
 one by one, so that one message cannot take the others down with it. On PostgreSQL, which has no such turn,
 each message keeps its own transaction, which holds its client's row lock.
@@ -118,7 +118,7 @@ class InboundWrites:
         return written
 
     async def write_all(self, session: AsyncSession, arrivals: Sequence[Arrival]) -> list[Written]:
-        """Inside the caller's transaction, in six statements at most: the new cases, their audit events, the
+        """Inside the caller's transaction, in one read and five writes: the new cases, their audit events, the
         messages and the answers' copies, the answers in the outbox, which of them may go at once (the oldest
         of its chat), and every timer (each case's card and re-alert, each answer's). One arrival per client."""
         cases: dict[int, Escalation] = {

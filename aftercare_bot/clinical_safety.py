@@ -7,16 +7,18 @@ edit from Telegram, `templates import`, `plan check`, and at start-up.
 What is checked, in every language of the text:
 - the placeholder {clinic_phone}, so the number shown is always the clinic's current one;
 - urgent-care advice: the visible text (tags removed, any case, any line breaks) contains one of the
-  language's URGENT_CARE_WORDS, such as "emergency services". A fixed list of words is checked rather than
-  a sentence, so the clinic may word the advice freely, while deleting it, or a translation that leaves it
-  out, is caught. A language without a list cannot be checked, so warning-sign texts are refused in it and
-  its clients get the English text, which passed the check.
+  language's words for it, such as "emergency services", or an emergency number right after a word that
+  makes it one ("call 999", "appelez le 15"). A bare number is not enough: "15" may be minutes, "112" an
+  amount. Fixed words are checked rather than a sentence, so the clinic may word the advice freely, while
+  deleting it, or a translation that leaves it out, is caught. A language without a list cannot be
+  checked, so warning-sign texts are refused in it and its clients get the English text, which passed.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from aftercare_bot.problems import Problem, problem
 from aftercare_bot.rendering import TemplateError, placeholders
@@ -36,23 +38,64 @@ SAFETY_TEXT_KEYS = (
     "something_went_wrong",  # the bot failed while a client may have been reporting a problem
 )
 
-# Words that count as urgent-care advice, per language (compared with the visible text, ignoring case).
+
+@dataclass(frozen=True)
+class UrgentCareAdvice:
+    """What counts as urgent-care advice in one language (compared with the visible text, ignoring case)."""
+
+    words: tuple[str, ...]  # any one of these is enough
+    numbers: tuple[str, ...]  # emergency numbers: they count only right after one of call_words
+    call_words: tuple[str, ...]  # "call", "dial": a number straight after one is an emergency reference
+    fillers: tuple[str, ...]  # up to three may stand between: "appelez le 15", "wählen Sie sofort die 112"
+    examples: tuple[str, ...]  # how a number is written so that it counts, shown when the advice is missing
+
+    def found_in(self, visible: str) -> bool:
+        if any(re.search(rf"(?<!\w){re.escape(word)}(?!\w)", visible) for word in self.words):
+            return True
+        call = "|".join(map(re.escape, self.call_words))
+        filler = "|".join(map(re.escape, self.fillers)) or "(?!)"
+        number = "|".join(map(re.escape, self.numbers))
+        gap = r"[^\w.!?;]+"  # spaces, colons, dashes, brackets: not the end of a sentence
+        return re.search(rf"(?<!\w)(?:{call})(?:{gap}(?:{filler})){{0,3}}{gap}(?:{number})(?!\w)", visible) is not None
+
+
 # Add a language here before warning-sign texts can be written in it.
-URGENT_CARE_WORDS: Mapping[str, tuple[str, ...]] = {
-    "en": ("emergency services", "emergency department", "a&e", "999", "911", "112"),
-    "de": ("notruf", "notaufnahme", "rettungsdienst", "112"),
-    "es": ("urgencias", "emergencias", "112"),
-    "fr": ("urgences", "samu", "112", "15"),
-    "it": ("pronto soccorso", "emergenza", "112", "118"),
-    "nl": ("spoedeisende hulp", "alarmnummer", "112"),
-    "pt": ("urgência", "emergência", "112"),
+URGENT_CARE_ADVICE: Mapping[str, UrgentCareAdvice] = {
+    "en": UrgentCareAdvice(
+        ("emergency services", "emergency department", "a&e"), ("999", "911", "112"),
+        ("call", "dial", "ring", "emergency"), ("on", "number"), ("call 999", "call 911", "call 112"),
+    ),
+    "de": UrgentCareAdvice(
+        ("notruf", "notaufnahme", "rettungsdienst"), ("112",), ("wählen", "rufen", "anrufen", "notrufnummer"),
+        ("sie", "die", "den", "sofort"), ("wählen Sie die 112",),
+    ),
+    "es": UrgentCareAdvice(
+        ("urgencias", "emergencias"), ("112",), ("llame", "llama", "llamar", "marque", "marca", "marcar"),
+        ("al", "el", "a"), ("llame al 112",),
+    ),
+    "fr": UrgentCareAdvice(
+        ("urgences", "samu"), ("15", "112"), ("appelez", "appeler", "appelle", "composez", "composer"),
+        ("le", "immédiatement"), ("appelez le 15", "appelez le 112"),
+    ),
+    "it": UrgentCareAdvice(
+        ("pronto soccorso", "emergenza"), ("112", "118"), ("chiama", "chiami", "chiamate", "chiamare", "componi"),
+        ("il", "subito"), ("chiami il 112", "chiami il 118"),
+    ),
+    "nl": UrgentCareAdvice(
+        ("spoedeisende hulp", "alarmnummer"), ("112",), ("bel", "bellen", "belt"), ("direct", "meteen"),
+        ("bel 112",),
+    ),
+    "pt": UrgentCareAdvice(
+        ("urgência", "emergência"), ("112",), ("ligue", "ligar", "liga", "marque", "marcar"), ("para", "o"),
+        ("ligue 112",),
+    ),
 }
 
 
-def urgent_care_words(language: str) -> tuple[str, ...] | None:
-    """The words for `language` ("pt-BR" uses "pt"), or None when the language has no list."""
+def urgent_care_advice(language: str) -> UrgentCareAdvice | None:
+    """What counts for `language` ("pt-BR" uses "pt"), or None when the language has no list."""
     code = language.casefold().replace("_", "-")
-    return URGENT_CARE_WORDS.get(code) or URGENT_CARE_WORDS.get(code.split("-")[0])
+    return URGENT_CARE_ADVICE.get(code) or URGENT_CARE_ADVICE.get(code.split("-")[0])
 
 
 def warning_text_problems(template: str, language: str) -> list[Problem]:
@@ -64,20 +107,16 @@ def warning_text_problems(template: str, language: str) -> list[Problem]:
         has_phone = False  # broken braces are reported by the template checks; the phone is not usable either
     if not has_phone:
         problems.append(problem("problem_safety_no_clinic_phone"))
-    words = urgent_care_words(language)
-    if words is None:
+    advice = urgent_care_advice(language)
+    if advice is None:
         problems.append(
             problem(
                 "problem_safety_language_unchecked",
                 language=language,
-                languages=", ".join(sorted(URGENT_CARE_WORDS)),
+                languages=", ".join(sorted(URGENT_CARE_ADVICE)),
             )
         )
-    elif not _mentions_any(template, words):
-        problems.append(problem("problem_safety_no_urgent_care", words=", ".join(f"“{w}”" for w in words)))
+    elif not advice.found_in(" ".join(plain_text(template).casefold().split())):
+        shown = ", ".join(f"“{w}”" for w in (*advice.words, *advice.examples))
+        problems.append(problem("problem_safety_no_urgent_care", words=shown))
     return problems
-
-
-def _mentions_any(template: str, words: tuple[str, ...]) -> bool:
-    visible = " ".join(plain_text(template).casefold().split())
-    return any(re.search(rf"(?<!\w){re.escape(word)}(?!\w)", visible) for word in words)

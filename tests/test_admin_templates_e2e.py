@@ -143,7 +143,7 @@ async def test_a_plan_for_a_new_treatment_made_in_telegram_reaches_a_new_client(
 
     card = await open_step(bot, admin, "Chemical peel", "same_evening")
     await edit_text(bot, admin, card)
-    gentle = "After your {treatment}, {first_name}: be gentle with your skin. Worried? {clinic_phone} or 999."
+    gentle = "After your {treatment}, {first_name}: be gentle with your skin. Worried? {clinic_phone}, or call 999."
     offer = await say(bot, admin, gentle, "Save")
     await press(bot, admin, offer, "Save", "Saved as")
 

@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from aftercare_bot.clinical_safety import URGENT_CARE_ADVICE, warning_text_problems
 from aftercare_bot.plan import (
     PlanError,
     PlanLoadError,
@@ -407,6 +408,43 @@ def test_the_advice_is_found_in_any_case_across_tags_and_line_breaks(tmp_path: P
     assert check_plans(write_plan(tmp_path, VALID_PLAN.replace("emergency services", "999"))) == []
 
 
+@pytest.mark.parametrize(
+    ("language", "advice"),
+    [
+        ("fr", "Nous répondons sous 15 minutes."),
+        ("fr", "Appelez-nous sous 15 minutes."),
+        ("en", "Refunds of up to 999 pounds."),
+        ("en", "Open daily, 112 Harley Street."),
+        ("en", "We call back within 911 seconds."),
+        ("de", "Der Termin kostet 112 Euro."),
+        ("it", "Chiami entro 118 ore."),
+    ],
+)
+def test_an_emergency_number_that_is_only_a_number_is_not_advice(language: str, advice: str) -> None:
+    found = warning_text_problems(f"Appelez {{clinic_phone}}. {advice}", language)
+    assert [p.key for p in found] == ["problem_safety_no_urgent_care"]
+
+
+@pytest.mark.parametrize(
+    ("language", "advice"),
+    [
+        ("fr", "En cas d'urgence vitale, appelez le 15."),
+        ("fr", "Composez immédiatement le 112."),
+        ("en", "If you cannot breathe, call 999."),
+        ("en", "In an emergency: 911."),
+        ("en", "Dial 112 straight away."),
+        ("de", "Bei Atemnot wählen Sie sofort die 112."),
+        ("es", "Si le cuesta respirar, llame al 112."),
+        ("it", "Se respira male, chiami il 118."),
+        ("nl", "Bij benauwdheid: bel direct 112."),
+        ("pt", "Se tiver falta de ar, ligue 112."),
+        *((language, example) for language, advice in URGENT_CARE_ADVICE.items() for example in advice.examples),
+    ],
+)
+def test_an_emergency_number_after_a_word_that_calls_it_is_advice(language: str, advice: str) -> None:
+    assert warning_text_problems(f"{{clinic_phone}} — {advice}", language) == []
+
+
 def test_every_language_of_a_warning_sign_step_is_checked(tmp_path: Path) -> None:
     with_german = VALID_PLAN.replace("  en: Chemical peel\n", "  en: Chemical peel\n  de: Chemisches Peeling\n")
     german = "      de: Bei Blutungen rufen Sie {clinic_phone} an, bei Atemnot den Notruf 112.\n  - key: next_day"
@@ -415,8 +453,9 @@ def test_every_language_of_a_warning_sign_step_is_checked(tmp_path: Path) -> Non
     errors = messages(check_plans(write_plan(tmp_path, text.replace(" an, bei Atemnot den Notruf 112", " an"))))
     assert errors == [
         "plans/peel.yaml:15: step 'evening', text 'de': this message tells clients about warning signs, so it must"
-        " always say when to seek urgent care — keep one of “notruf”, “notaufnahme”, “rettungsdienst”, “112” in it,"
-        " for example “If you have difficulty breathing or swelling of the face or throat, call emergency services.”"
+        " always say when to seek urgent care — keep one of “notruf”, “notaufnahme”, “rettungsdienst”,"
+        " “wählen Sie die 112” in it, for example “If you have difficulty"
+        " breathing or swelling of the face or throat, call emergency services.”"
     ]
 
 

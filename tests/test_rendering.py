@@ -258,8 +258,9 @@ def test_a_missing_or_unsafe_safety_text_stops_loading_and_is_named(texts_dir: P
         "texts/de/safety.yaml:1: esc_safety_urgent: this message tells clients about warning signs, so it must always"
         " say how to reach the clinic — keep {clinic_phone} in it",
         "texts/de/safety.yaml:1: esc_safety_urgent: this message tells clients about warning signs, so it must always"
-        " say when to seek urgent care — keep one of “notruf”, “notaufnahme”, “rettungsdienst”, “112” in it, for"
-        " example “If you have difficulty breathing or swelling of the face or throat, call emergency services.”",
+        " say when to seek urgent care — keep one of “notruf”, “notaufnahme”, “rettungsdienst”,"
+        " “wählen Sie die 112” in it, for example “If you have difficulty"
+        " breathing or swelling of the face or throat, call emergency services.”",
     ]
     (texts_dir / "de" / "safety.yaml").unlink()
     (texts_dir / "en" / "safety.yaml").write_text("help: '" + SAFE_TEXT + "'\n", encoding="utf-8")

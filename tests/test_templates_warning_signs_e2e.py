@@ -111,8 +111,9 @@ def test_plan_check_reports_both_files_and_fails(tmp_path: Path, capsys: pytest.
     assert lines[1] == "1 problem found — fix it and run the check again."
     assert lines[2].endswith(
         "esc_safety_urgent: this message tells clients about warning signs, so it must always say when to seek"
-        " urgent care — keep one of “emergency services”, “emergency department”, “a&e”, “999”, “911”, “112” in it,"
-        " for example “If you have difficulty breathing or swelling of the face or throat, call emergency services.”"
+        " urgent care — keep one of “emergency services”, “emergency department”, “a&e”, “call 999”, “call 911”,"
+        " “call 112” in it, for example “If you have difficulty breathing or swelling of the face or throat, call"
+        " emergency services.”"
     )
     assert "texts/en/escalation.yaml:14: " in lines[2] and len(lines) == 3
 

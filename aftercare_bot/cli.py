@@ -29,6 +29,13 @@ def load_settings(**overrides: object) -> Settings:
         raise SystemExit(2) from None
 
 
+def _say(settings: Settings, key: str, **values: object) -> str:
+    """A sentence to print, worded by the texts in the settings' messages folder (see problem_reports)."""
+    from aftercare_bot.problem_reports import cli_text, problem_texts
+
+    return cli_text(key, problem_texts(settings.messages_dir), **values)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from aftercare_bot.runner import Mode, serve, webhook_problems
 
@@ -38,7 +45,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     # Webhook mode when asked for, or when a webhook address is configured and polling was not asked for.
     mode = Mode.WEBHOOK if args.webhook or (settings.webhook_url and not args.polling) else Mode.POLLING
     if mode == Mode.WEBHOOK and (problems := webhook_problems(settings)):
-        print("The bot's settings are incomplete or wrong:", *problems, sep="\n", file=sys.stderr)
+        print(_say(settings, "cli_settings_wrong"), *problems, sep="\n", file=sys.stderr)
         return 2
     services = load_services(settings)
     asyncio.run(_migrate(services.engine))
@@ -52,10 +59,10 @@ def cmd_health(args: argparse.Namespace) -> int:
     settings = load_settings()
     port = args.port or health_port(settings)
     if port is None:
-        print("no health endpoint to ask: set HEALTH_PORT, or WEBHOOK_URL in webhook mode", file=sys.stderr)
+        print(_say(settings, "cli_health_no_endpoint"), file=sys.stderr)
         return 1
     healthy, answer = probe(health_url(settings, port), timeout=args.timeout)
-    print(("healthy: " if healthy else "unhealthy: ") + summary(answer))
+    print(_say(settings, "cli_health_healthy" if healthy else "cli_health_unhealthy", summary=summary(answer)))
     return 0 if healthy else 1
 
 
@@ -69,7 +76,7 @@ def load_services(settings: Settings) -> Services:
     try:
         return build_services(settings)
     except (PlanLoadError, TextsError) as exc:
-        print(f"The files in {settings.messages_dir} have problems; the bot will not start:", file=sys.stderr)
+        print(_say(settings, "cli_start_refused", folder=settings.messages_dir), file=sys.stderr)
         print(load_failure(exc, settings.messages_dir), file=sys.stderr)
         raise SystemExit(2) from None
 
@@ -96,7 +103,7 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
             await engine.dispose()
 
     asyncio.run(_run())
-    print("database is up to date")
+    print(_say(settings, "cli_database_up_to_date"))
     return 0
 
 
@@ -113,10 +120,11 @@ def cmd_templates(args: argparse.Namespace) -> int:
     from aftercare_bot import templates_io
     from aftercare_bot.app import build_services
     from aftercare_bot.db.migrate import upgrade
-    from aftercare_bot.problem_reports import plan_report, problem_texts
+    from aftercare_bot.problem_reports import cli_text, plan_report, problem_texts
 
     settings = load_settings()
     folder = Path(args.folder)
+    texts = problem_texts(settings.messages_dir)
 
     async def _run() -> int:
         services = build_services(settings)
@@ -125,7 +133,7 @@ def cmd_templates(args: argparse.Namespace) -> int:
             if args.templates_command == "export":
                 written = await templates_io.export_plans(services.session_factory, services.catalog, folder)
                 for path in written:
-                    print(f"wrote {path}")
+                    print(cli_text("cli_export_wrote", texts, path=path))
                 return 0
             report = await templates_io.import_plans(
                 services.session_factory, services.catalog, folder, settings=settings, now=services.clock.now()
@@ -133,13 +141,13 @@ def cmd_templates(args: argparse.Namespace) -> int:
         finally:
             await services.engine.dispose()
         if report.errors:
-            print(plan_report(report.errors, problem_texts(settings.messages_dir)))
-            print("Nothing was imported.")
+            print(plan_report(report.errors, texts))
+            print(cli_text("cli_import_nothing_imported", texts))
             return 1
         for treatment, revision in sorted(report.saved.items()):
-            print(f"{treatment}: saved as revision {revision}")
+            print(cli_text("cli_import_saved", texts, treatment=treatment, revision=revision))
         for treatment in report.unchanged:
-            print(f"{treatment}: unchanged")
+            print(cli_text("cli_import_unchanged", texts, treatment=treatment))
         return 0
 
     return asyncio.run(_run())

@@ -1,5 +1,7 @@
 """Problems in the message files as text for the command line: `plan check`, `templates import`, start-up.
 
+The other sentences the command line prints are worded the same way (cli_text, the cli_* texts).
+
 Problems are worded by the problem_* texts of the folder being checked. When that folder's texts cannot be
 read (they may be what is broken) or lack a wording (a folder from an older version), the wording shipped
 with the bot is used, and failing that the problem's key and values, so a report is never lost.
@@ -13,7 +15,7 @@ from pathlib import Path
 
 from aftercare_bot.config import SHIPPED_MESSAGES_DIR
 from aftercare_bot.plan import PlanLoadError, check_plans
-from aftercare_bot.problems import FileProblem, LineProblem, Problem
+from aftercare_bot.problems import FileProblem, LineProblem, Problem, problem
 from aftercare_bot.rendering import TemplateError
 from aftercare_bot.texts import Texts, TextsError
 
@@ -44,6 +46,11 @@ def describe(found: Problem | LineProblem | FileProblem, texts: Texts | None) ->
         except (KeyError, TemplateError):
             continue
     return str(found)
+
+
+def cli_text(key: str, texts: Texts | None, **values: object) -> str:
+    """A sentence the command line prints, worded like problems: the `cli_*` texts of messages/texts."""
+    return describe(problem(key, **values), texts)
 
 
 def plan_report(errors: Sequence[FileProblem], texts: Texts | None) -> str:

@@ -9,8 +9,11 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from aftercare_bot.cli import main
+from aftercare_bot.cli import load_services, main
 from aftercare_bot.config import SHIPPED_MESSAGES_DIR, Settings, describe_errors
+from aftercare_bot.problem_reports import cli_text
+from aftercare_bot.problems import problem
+from aftercare_bot.texts import Texts
 
 
 def settings_error(**values: object) -> str:
@@ -72,3 +75,56 @@ def test_plan_check_names_file_and_line(tmp_path: Path, capsys: pytest.CaptureFi
     due_line = original.splitlines().index("    due: 4h") + 1
     assert main(["plan", "check", "--messages-dir", str(messages)]) == 1
     assert f"microneedling.yaml:{due_line}:" in capsys.readouterr().out
+
+
+def _broken_plan_settings(tmp_path: Path, start_refused: str | None = None) -> Settings:
+    messages = tmp_path / "messages"
+    shutil.copytree(SHIPPED_MESSAGES_DIR, messages)
+    plan = messages / "plans" / "microneedling.yaml"
+    plan.write_text(plan.read_text().replace("due: 4h", "due: 4 hours"))
+    if start_refused is not None:
+        admin = messages / "texts" / "en" / "admin.yaml"
+        old = "cli_start_refused: 'The files in {folder} have problems; the bot will not start:'"
+        assert old in admin.read_text()
+        admin.write_text(admin.read_text().replace(old, f"cli_start_refused: '{start_refused}'"))
+    return Settings(
+        _env_file=None, telegram_bot_token="1:abc", clinic_phone="0123", admin_ids="1",  # type: ignore[call-arg]
+        messages_dir=messages, database_url=f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}",
+    )
+
+
+def test_the_bot_refuses_to_start_with_broken_files_in_the_words_of_the_texts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings = _broken_plan_settings(tmp_path)
+    with pytest.raises(SystemExit) as stopped:
+        load_services(settings)
+    assert stopped.value.code == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0] == f"The files in {settings.messages_dir} have problems; the bot will not start:"
+    assert "microneedling.yaml:" in lines[1] and "4 hours" in lines[1]
+
+
+def test_command_line_sentences_come_from_the_folders_texts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings = _broken_plan_settings(tmp_path, start_refused="Files in {folder} are broken &amp; the bot stays off:")
+    with pytest.raises(SystemExit):
+        load_services(settings)
+    assert capsys.readouterr().err.splitlines()[0] == (
+        f"Files in {settings.messages_dir} are broken & the bot stays off:"
+    )
+
+
+def test_a_command_line_sentence_missing_from_the_texts_falls_back_to_the_shipped_wording(tmp_path: Path) -> None:
+    texts_dir = tmp_path / "texts"
+    shutil.copytree(SHIPPED_MESSAGES_DIR / "texts", texts_dir)
+    admin = texts_dir / "en" / "admin.yaml"
+    admin.write_text(
+        "\n".join(line for line in admin.read_text().splitlines() if not line.startswith("cli_import_saved:"))
+    )
+    texts = Texts.load(texts_dir)
+    with pytest.raises(KeyError):
+        texts.describe(problem("cli_import_saved", treatment="peel", revision=3))
+    assert cli_text("cli_import_saved", texts, treatment="peel", revision=3) == "peel: saved as revision 3"
+    assert cli_text("cli_import_nothing_imported", None) == "Nothing was imported."

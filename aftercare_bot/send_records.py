@@ -3,13 +3,16 @@
 Each record used to be a transaction of its own, and on SQLite transactions take turns (db.write_turns): under
 a burst of red flags, most of that turn was spent on records. Records that arrive while a batch is being
 written now wait for the next one and are written together, in a few statements whatever their number; a
-lone record is written at once. A batch is retried through a database outage for up to half the send lease,
-like every confirmed send (confirmed_sends), and its senders hear NotRecorded if that was not enough.
+lone record is written at once. Should a batch fail, each caller's records are written on their own, so that
+one record that cannot be written does not fail the others; these are retried through a database outage for up
+to half the send lease, like every confirmed send (confirmed_sends), and their sender hears NotRecorded if that
+was not enough.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import dataclass
 
 from sqlalchemy import Table, bindparam, delete
@@ -21,6 +24,8 @@ from aftercare_bot.db import timers
 from aftercare_bot.db.models import OutboxMessage
 from aftercare_bot.db.write_turns import write_turn
 from aftercare_bot.services import Services
+
+log = logging.getLogger(__name__)
 
 _OUTBOX: Table = OutboxMessage.__table__  # type: ignore[assignment]
 _SENT = delete(_OUTBOX).where(_OUTBOX.c.id.in_(bindparam("ids", expanding=True)))
@@ -73,19 +78,38 @@ class SendRecords:
     async def _write_waiting(self) -> None:
         while self._waiting:
             batch, self._waiting = self._waiting, []
-            records = [record for records, _ in batch for record in records]
-            # Cards last: "the card of case 7 went out but the database could not record it" reads right.
-            records.sort(key=lambda record: isinstance(record, PostedCard))
-            what = " and ".join(str(record) for record in records) + " went out"
             try:
-                await confirmed_sends.record(lambda records=records: self._write(records),
-                                             lease=self.svc.settings.send_lease, what=what)
-            except Exception as exc:
-                for _, done in batch:
-                    done.set_exception(exc)
-            else:
-                for _, done in batch:
-                    done.set_result(None)
+                await self._write_batch(batch)
+            finally:
+                for _, done in batch:  # cancelled (at shutdown, say): nobody may wait for ever
+                    if not done.done():
+                        done.cancel()
+
+    async def _write_batch(self, batch: list[tuple[list[Record], asyncio.Future[None]]]) -> None:
+        if len(batch) == 1:
+            await self._write_retried(*batch[0])
+            return
+        try:
+            await self._write([record for records, _ in batch for record in records])
+        except Exception:
+            # The database may be away, or one record cannot be written: each caller's records are then written
+            # and retried on their own, so that one bad record cannot hold the others back.
+            log.warning("could not record %d sends together; recording them one by one", len(batch), exc_info=True)
+            await asyncio.gather(*(self._write_retried(records, done) for records, done in batch))
+        else:
+            for _, done in batch:
+                done.set_result(None)
+
+    async def _write_retried(self, records: list[Record], done: asyncio.Future[None]) -> None:
+        # Cards last: "the card of case 7 went out but the database could not record it" reads right.
+        records = sorted(records, key=lambda record: isinstance(record, PostedCard))
+        what = " and ".join(str(record) for record in records) + " went out"
+        try:
+            await confirmed_sends.record(lambda: self._write(records), lease=self.svc.settings.send_lease, what=what)
+        except Exception as exc:
+            done.set_exception(exc)
+        else:
+            done.set_result(None)
 
     async def _write(self, records: list[Record]) -> None:
         sent = [record for record in records if isinstance(record, SentMessage)]

@@ -12,11 +12,13 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from aftercare_bot import privacy
 from aftercare_bot.db.models import Client, ClientStatus, ConversationMessage, EscalationPost, OutboxMessage, Timer
 from aftercare_bot.emulator.models import StoredMessage
 from aftercare_bot.escalation_timers import CARD_TIMER
 from aftercare_bot.outbound import OutboundMessage, SendRetryLater
 from aftercare_bot.outbox import OUTBOX_TIMER
+from aftercare_bot.send_records import PostedCard
 from tests.escalation_rig import EscalationRig, escalation_rigs
 from tests.test_faults import PostgresRestart, SqliteLock, shorten_sqlite_busy_timeout
 
@@ -301,3 +303,49 @@ async def test_a_new_message_does_not_hurry_one_that_telegram_asked_to_wait(esc_
     await rig.runner.run_due()
     first, second = rig.messenger.texts_to(5001)
     assert SAFETY in first and "added this to your conversation" in second
+
+
+# -- records written together ----------------------------------------------------------------------------------
+
+
+async def test_a_card_of_a_case_erased_meanwhile_does_not_fail_the_records_written_with_it(
+    esc_rigs, make_settings
+) -> None:
+    rig = esc_rigs(make_settings(send_lease="2s"), datetime(2026, 1, 13, 14, 0, tzinfo=UTC))
+    await rig.enrol(5001, "Ann Smith")
+    await rig.enrol(5002, "Bea Jones")
+    await rig.say(URGENT_TEXT, 5001)
+    await rig.say(URGENT_TEXT, 5002)
+    ann_case, bea_case = (case.id for case in await rig.escalations())
+    async with rig.services.session_factory.begin() as session:
+        await privacy.erase(session, 5001, now=rig.clock.now(), reason="test")
+
+    records = rig.desk.outbox.records
+    # Both posted to another chat, recorded in one batch after Ann's case was erased.
+    outcomes = await asyncio.gather(records.record(PostedCard(ann_case, 777, 9001)),
+                                    records.record(PostedCard(bea_case, 777, 9002)), return_exceptions=True)
+    assert outcomes == [None, None]
+    async with rig.services.session_factory() as session:
+        posts = (await session.execute(select(EscalationPost.escalation_id, EscalationPost.message_id)
+                                       .where(EscalationPost.chat_id == 777))).all()
+    assert posts == [(bea_case, 9002)]
+
+
+async def test_a_record_that_cannot_be_written_fails_alone(esc_rigs, make_settings) -> None:
+    rig = esc_rigs(make_settings(send_lease="2s"), datetime(2026, 1, 13, 14, 0, tzinfo=UTC))
+    await rig.enrol(5001, "Ann Smith")
+    await rig.say(URGENT_TEXT, 5001)
+    (case,) = await rig.escalations()
+    records = rig.desk.outbox.records
+    too_big = 2 ** 64  # no database column holds it
+    outcomes = await asyncio.gather(records.record(PostedCard(case.id, 777, too_big)),
+                                    records.record(PostedCard(case.id, 778, 9002)),
+                                    records.record(PostedCard(case.id, 779, 9003)), return_exceptions=True)
+    assert isinstance(outcomes[0], Exception)
+    assert outcomes[1:] == [None, None]
+    async with rig.services.session_factory() as session:
+        posts = (await session.execute(
+            select(EscalationPost.chat_id, EscalationPost.message_id)
+            .where(EscalationPost.chat_id.in_([777, 778, 779])).order_by(EscalationPost.chat_id)
+        )).all()
+    assert posts == [(778, 9002), (779, 9003)]

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from functools import cache
 
-from sqlalchemy import Insert, Table, bindparam, select, update
+from sqlalchemy import Insert, Table, bindparam, exists, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -53,10 +53,11 @@ async def set_card(session: AsyncSession, escalation_id: int, *, chat_id: int, m
 
 async def add_cards(session: AsyncSession, cards: Sequence[tuple[int, int, int]], *, now: datetime) -> None:
     """Cards posted, as (escalation id, chat id, message id): remembered as posts of their cases (see add_post),
-    and as where each case's card is (see set_card), in two statements."""
+    and as where each case's card is (see set_card), in two statements. The card of a case erased since it was
+    posted is not remembered: there is nothing left for a reply to it to reach."""
     if not cards:
         return
-    await session.execute(_add_post_once(session.get_bind().dialect.name), [
+    await session.execute(_add_card_once(session.get_bind().dialect.name), [
         {"escalation_id": escalation_id, "chat_id": chat_id, "message_id": message_id, "role": CARD,
          "created_at": now}
         for escalation_id, chat_id, message_id in cards
@@ -81,6 +82,20 @@ async def add_post(
 def _add_post_once(dialect: str) -> Insert:
     upsert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     return upsert(_POSTS).on_conflict_do_nothing(index_elements=[_POSTS.c.chat_id, _POSTS.c.message_id])
+
+
+@cache
+def _add_card_once(dialect: str) -> Insert:
+    """As _add_post_once, for a case that still exists: a card recorded after /forget erased its case would
+    otherwise break the foreign key, and fail every record written with it."""
+    upsert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    columns = ("escalation_id", "chat_id", "message_id", "role", "created_at")
+    row = select(*(bindparam(name, type_=_POSTS.c[name].type) for name in columns)).where(
+        exists().where(_ESCALATIONS.c.id == bindparam("escalation_id"))
+    )
+    return upsert(_POSTS).from_select(columns, row).on_conflict_do_nothing(
+        index_elements=[_POSTS.c.chat_id, _POSTS.c.message_id]
+    )
 
 
 async def post_at(session: AsyncSession, chat_id: int, message_id: int) -> EscalationPost | None:

@@ -430,7 +430,8 @@ class _Pass:
             self.waiting.append((row, deliveries.enrolment_of(row)))
 
     async def _write_outcomes(self, session: AsyncSession, outcomes: list[_Outcome]) -> None:
-        await deliveries.mark_many(session, [outcome.values for outcome in outcomes if outcome.values is not None])
+        await deliveries.mark_many(session, [outcome.values for outcome in outcomes if outcome.values is not None],
+                                   owner=self.dispatcher.owner)
         checkins = [outcome.row.id for outcome in outcomes if outcome.sent and outcome.row.checkin]
         if checkins:
             await self.dispatcher.composer.after_checkins_sent(session, checkins)

@@ -7,6 +7,7 @@ import shutil
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import event, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -379,3 +380,51 @@ async def test_finding_claims_left_by_a_dead_sender_stays_an_index_lookup_after_
         await connection.rollback()
     assert released == 8
     assert any("ix_deliveries_sending_claimed_at" in line for line in lines), lines
+
+
+class InterruptedSender:
+    """Runs `meanwhile` in a transaction of its own while the message is on its way, then fails with `then`
+    or sends."""
+
+    def __init__(self, rig, meanwhile, then: Exception | None) -> None:  # type: ignore[no-untyped-def]
+        self.rig = rig
+        self.meanwhile = meanwhile
+        self.then = then
+
+    async def send(self, message: OutboundMessage) -> int:
+        async with self.rig.services.session_factory.begin() as session:
+            await self.meanwhile(session)
+        if self.then is not None:
+            raise self.then
+        return 1001
+
+
+@pytest.mark.parametrize("then", [None, SendRetryLater("Bad Gateway")], ids=["sent", "retried"])
+async def test_a_row_cancelled_while_its_send_is_in_flight_stays_cancelled(make_settings, rigs, then) -> None:
+    rig = rigs(make_settings(), SESSION)
+    accepted = await rig.enrol()
+    client_id = accepted.enrolment.client_id
+
+    async def stop(session: AsyncSession) -> None:  # the client sent /stop, say
+        await deliveries.cancel_open_for_client(session, client_id, "client stopped")
+
+    rig.dispatcher.sender = InterruptedSender(rig, stop, then)
+    rig.advance(timedelta(hours=4, seconds=1))
+    await rig.dispatcher.run_due()
+    assert set((await states(rig)).values()) == {DeliveryState.CANCELLED}
+
+
+async def test_a_row_another_replica_took_over_is_left_to_it(make_settings, rigs) -> None:
+    rig = rigs(make_settings(), SESSION)
+    await rig.enrol()
+
+    async def taken_over(session: AsyncSession) -> None:  # the send lease ran out and another replica claimed it
+        await session.execute(update(Delivery).where(Delivery.state == DeliveryState.SENDING)
+                              .values(claimed_by="other"))
+
+    rig.dispatcher.sender = InterruptedSender(rig, taken_over, SendRetryLater("Bad Gateway"))
+    rig.advance(timedelta(hours=4, seconds=1))
+    await rig.dispatcher.run_due()
+    async with rig.services.session_factory() as session:
+        row = await session.scalar(select(Delivery).where(Delivery.step_key == "same_evening"))
+    assert (row.state, row.claimed_by, row.attempts) == (DeliveryState.SENDING, "other", 1)

@@ -131,15 +131,13 @@ async def next_send_at(session: AsyncSession) -> datetime | None:
     )
 
 
-async def mark(session: AsyncSession, delivery_id: int, state: DeliveryState, **values: object) -> None:
-    await session.execute(
-        update(Delivery).where(Delivery.id == delivery_id).values(state=state, **values)
-    )
+async def mark_many(session: AsyncSession, rows: Sequence[dict[str, object]], *, owner: str) -> None:
+    """New values for several rows `owner` is sending: each dict holds a row's `id` and its new values. Rows that
+    change the same columns are written with one executemany.
 
-
-async def mark_many(session: AsyncSession, rows: Sequence[dict[str, object]]) -> None:
-    """New values for several rows: each dict holds a row's `id` and its new values. Rows that change the
-    same columns are written with one executemany.
+    A row is changed only while it is still being sent by `owner`: one cancelled meanwhile (the client blocked
+    the bot, stopped or was erased) stays cancelled, and one another replica took over once the send lease ran
+    out is left to it.
 
     A plain table UPDATE: the ORM's bulk update by primary key costs several times more per row.
     """
@@ -149,12 +147,13 @@ async def mark_many(session: AsyncSession, rows: Sequence[dict[str, object]]) ->
     for columns, group in groups.items():
         statement = (
             update(_TABLE)
-            .where(_TABLE.c.id == bindparam("row_id"))
+            .where(_TABLE.c.id == bindparam("row_id"), _TABLE.c.state == DeliveryState.SENDING,
+                   _TABLE.c.claimed_by == bindparam("owner"))
             .values({name: bindparam(f"new_{name}") for name in columns})
         )
-        await session.execute(
-            statement, [{"row_id": row["id"], **{f"new_{name}": row[name] for name in columns}} for row in group]
-        )
+        await session.execute(statement, [
+            {"row_id": row["id"], "owner": owner, **{f"new_{name}": row[name] for name in columns}} for row in group
+        ])
 
 
 async def cancel_pending_for_enrolment(session: AsyncSession, enrolment_id: int, reason: str) -> int:

@@ -102,6 +102,7 @@ class CasePosts:
         except NotRecorded:
             return  # posted, but not recorded: the timer stays claimed until the send lease ends
         except Exception:
+            # Before any card went out: one that did is recorded, or left to the lease as NotRecorded.
             log.exception("could not post the card of case %s now", view.escalation.id)
             postponed = None
             retry = self.svc.clock.now() + RETRY_SOON
@@ -153,22 +154,40 @@ class CasePosts:
                     destinations += [admin for admin in self.svc.settings.admin_ids if admin not in destinations]
                 else:
                     log.exception("could not post the card of case %s to chat %s", escalation_id, chat_id)
+            except Exception as exc:
+                # Perhaps sent, perhaps not: tried again later, while the cards that did go out are recorded now.
+                log.exception("could not post the card of case %s to chat %s; trying again later", escalation_id,
+                              chat_id)
+                postponed = SendRetryLater(exc.__class__.__name__)
         finish = timer_id if postponed is None else None
         # Cards that went out are recorded however long the database takes (up to half the send lease): a timer
-        # retried for want of that record would post a second card.
-        if posted and view.trigger is not None and view.trigger.kind in MEDIA_KINDS:
-            await record_confirmed(lambda: self._record_cards(view, posted, finish), lease=self.svc.settings.send_lease,
-                                   what=f"the card of case {escalation_id} went out")
-            await self.outbox.deliver(*(chat_id for chat_id, _ in posted))  # the client's photo, under the card
-        elif posted:
-            *others, last = posted
-            await self.outbox.records.record(*(PostedCard(escalation_id, chat_id, message_id)
-                                               for chat_id, message_id in others),
-                                             PostedCard(escalation_id, *last, timer_id=finish))
+        # retried for want of that record would post a second card. Should the record fail anyway, the timer is
+        # left to the send lease as well (NotRecorded), not retried soon.
+        if posted:
+            try:
+                await self._record_posted(view, posted, finish)
+            except NotRecorded:
+                raise
+            except Exception as exc:
+                log.exception("the card of case %s went out but could not be recorded", escalation_id)
+                raise NotRecorded(f"the card of case {escalation_id} went out") from exc
+            if view.trigger is not None and view.trigger.kind in MEDIA_KINDS:
+                await self.outbox.deliver(*(chat_id for chat_id, _ in posted))  # the client's media, under the card
         elif finish is not None:
             async with self.svc.session_factory.begin() as session:
                 await timers.finish(session, finish)
         return postponed
+
+    async def _record_posted(self, view: CardView, posted: list[tuple[int, int]], finish: int | None) -> None:
+        escalation_id = view.escalation.id
+        if view.trigger is not None and view.trigger.kind in MEDIA_KINDS:
+            await record_confirmed(lambda: self._record_cards(view, posted, finish), lease=self.svc.settings.send_lease,
+                                   what=f"the card of case {escalation_id} went out")
+            return
+        *others, last = posted
+        await self.outbox.records.record(*(PostedCard(escalation_id, chat_id, message_id)
+                                           for chat_id, message_id in others),
+                                         PostedCard(escalation_id, *last, timer_id=finish))
 
     async def _record_cards(self, view: CardView, posted: list[tuple[int, int]], finish_timer_id: int | None) -> None:
         """The cards, with the client's media queued under them."""

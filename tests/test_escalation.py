@@ -15,6 +15,7 @@ from aftercare_bot.escalation_actions import StaffAction
 from aftercare_bot.escalation_replies import RelayStatus
 from aftercare_bot.escalation_timers import FINAL_TIMER, REALERT_TIMER
 from aftercare_bot.outbound import SendRetryLater
+from aftercare_bot.send_records import PostedCard
 from aftercare_bot.telegram_html import plain_text, visible_length
 from aftercare_bot.texts import MAX_MESSAGE_LENGTH
 from tests.conftest import ADMIN_ID, STAFF_CHAT_ID
@@ -320,6 +321,44 @@ async def test_card_that_could_not_be_posted_is_retried(esc_rigs, make_settings)
     await rig.runner.run_due()
     [(_, card)] = rig.cards()
     assert "URGENT" in card.html
+
+
+OTHER_ADMIN_ID = 900004
+
+
+def cards_to(rig: EscalationRig, chat_id: int) -> list[str]:
+    return [message.html for _, message in rig.messenger.to(chat_id) if message.buttons]
+
+
+async def test_a_card_that_went_out_is_not_posted_again_when_another_chat_fails(esc_rigs, make_settings) -> None:
+    rig = await enrolled(esc_rigs, make_settings, staff_chat_id=None, admin_ids=[ADMIN_ID, OTHER_ADMIN_ID])
+    rig.messenger.chat_failures[OTHER_ADMIN_ID] = [RuntimeError("connection reset")]  # sent or not, nobody knows
+    await rig.say(URGENT_TEXT)
+    assert len(cards_to(rig, ADMIN_ID)) == 1 and cards_to(rig, OTHER_ADMIN_ID) == []
+    rig.advance(timedelta(minutes=1))
+    await rig.runner.run_due()
+    assert len(cards_to(rig, OTHER_ADMIN_ID)) == 1, "the chat that failed gets the card later"
+    assert len(cards_to(rig, ADMIN_ID)) == 1, "the chat that had it does not get it twice"
+
+
+async def test_a_card_that_went_out_but_failed_to_be_recorded_is_left_to_the_send_lease(
+    esc_rigs, make_settings, monkeypatch
+) -> None:
+    rig = await enrolled(esc_rigs, make_settings)
+    records = rig.desk.outbox.records
+    write = records._write
+
+    async def fails_for_cards(batch) -> None:  # type: ignore[no-untyped-def]
+        if any(isinstance(record, PostedCard) for record in batch):
+            raise RuntimeError("a bug")
+        await write(batch)
+
+    monkeypatch.setattr(records, "_write", fails_for_cards)
+    await rig.say(URGENT_TEXT)
+    assert len(rig.cards()) == 1
+    rig.advance(timedelta(minutes=1))  # the card timer is not retried soon: that would post a second card
+    await rig.runner.run_due()
+    assert len(rig.cards()) == 1
 
 
 async def test_open_cases_are_listed_oldest_first_with_their_holder(esc_rigs, make_settings) -> None:

@@ -269,7 +269,9 @@ class _Pass:
     - At most two batches are claimed and not yet written at any moment: what a sender that dies leaves for
       the lease (SEND_LEASE) to hand on. Only the rows among them that were on their way or sent and not yet
       written can go out twice, each once more at most.
-    - A send is written within RECORD_WITHIN seconds, and before any claim that follows it.
+    - A send is written before any claim that follows it, and is meant to be written within RECORD_WITHIN
+      seconds: that is when its write is started, which may still wait for its turn to write (db.write_turns)
+      or ride out a database outage.
     - A chat has one message on its way at a time: rows for a chat with a message not yet written are not
       claimed, so a chat's messages arrive in order.
     """
@@ -299,9 +301,12 @@ class _Pass:
         try:
             await self._loop()
         except BaseException:
-            # Cancelled (shutdown ran out of time) or a bug: what is unwritten is left to the lease.
-            for worker in self.workers:
+            # Cancelled (shutdown ran out of time) or a bug: what is unwritten is left to the lease. The workers
+            # are waited for, so none is still sending once the pass is over.
+            workers = list(self.workers)
+            for worker in workers:
                 worker.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)
             raise
         if self.claim_error is not None:
             raise self.claim_error

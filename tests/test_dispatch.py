@@ -428,3 +428,37 @@ async def test_a_row_another_replica_took_over_is_left_to_it(make_settings, rigs
     async with rig.services.session_factory() as session:
         row = await session.scalar(select(Delivery).where(Delivery.step_key == "same_evening"))
     assert (row.state, row.claimed_by, row.attempts) == (DeliveryState.SENDING, "other", 1)
+
+
+class EndlessSender:
+    """Never finishes a send; notes when one is under way and when it is called off."""
+
+    def __init__(self) -> None:
+        self.sending = asyncio.Event()
+        self.called_off = False
+
+    async def send(self, message: OutboundMessage) -> int:
+        self.sending.set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            for _ in range(3):  # a request takes a few turns of the event loop to wind down
+                await asyncio.sleep(0)
+            self.called_off = True
+            raise
+        return 1
+
+
+async def test_a_pass_called_off_ends_its_sends_before_it_ends(make_settings, rigs) -> None:
+    rig = rigs(make_settings(), SESSION)
+    await rig.enrol()
+    sender = EndlessSender()
+    rig.dispatcher.sender = sender
+    rig.advance(timedelta(hours=4, seconds=1))
+    passing = asyncio.create_task(rig.dispatcher.run_due())
+    await asyncio.wait_for(sender.sending.wait(), 10)
+    passing.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await passing
+    assert sender.called_off, "no send is left running behind the pass"
+    assert (await states(rig))["same_evening"] == DeliveryState.SENDING, "left to the send lease"

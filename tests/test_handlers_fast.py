@@ -202,6 +202,21 @@ async def test_client_lookup_takes_percent_and_underscore_literally(fast) -> Non
     )
 
 
+async def test_client_lookup_ignores_the_case_of_letters_beyond_ascii(fast) -> None:
+    telegram, app = fast
+    admin = telegram.world.user(ADMIN_ID, "Alex")
+    await add_clients(app, "Éva Kovács", "Eva Smith")
+    await app.process_update(make_command_update(telegram, app.bot, admin, "enrol", "Ödön Nagy"))
+
+    async def look_up(query: str) -> str:
+        await app.process_update(make_command_update(telegram, app.bot, admin, "client", query))
+        return telegram.sent_texts(admin)[-1] or ""
+
+    assert (await look_up("éva")).startswith("Éva Kovács")
+    assert (await look_up("KOVÁCS")).startswith("Éva Kovács")
+    assert "• Ödön Nagy — not yet joined" in await look_up("ödön")
+
+
 async def test_client_lookup_finds_enrolments_not_yet_joined_and_how_to_give_a_new_link(fast) -> None:
     telegram, app = fast
     services = app.bot_data["services"]

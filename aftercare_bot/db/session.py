@@ -30,11 +30,18 @@ def create_engine(url: str) -> AsyncEngine:
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.close()
+            # SQLite's own lower() changes ASCII letters only: "Éva" would never match a search for "éva".
+            dbapi_connection.create_function("lower", 1, _lower, deterministic=True)
 
         return engine
     engine = create_async_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
     event.listen(engine.sync_engine, "before_cursor_execute", _without_nul_characters, retval=True)
     return engine
+
+
+def _lower(value: object) -> object:
+    """lower() for SQLite, as PostgreSQL's: every letter, not only ASCII ones."""
+    return value.lower() if isinstance(value, str) else value
 
 
 def _without_nul_characters(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]

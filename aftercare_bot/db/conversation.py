@@ -106,22 +106,6 @@ _SET_TELEGRAM_ID = (
 )
 
 
-async def already_received(
-    session: AsyncSession, client_id: int, *, telegram_message_id: int, kind: str, text: str | None
-) -> bool:
-    """Whether this client message (or this very edit of it) is stored already: Telegram may deliver it twice."""
-    found = await session.scalar(
-        select(ConversationMessage.id).where(
-            ConversationMessage.client_id == client_id,
-            ConversationMessage.direction == IN,
-            ConversationMessage.telegram_message_id == telegram_message_id,
-            ConversationMessage.kind == kind,
-            ConversationMessage.text.is_not_distinct_from(text),
-        ).limit(1)
-    )
-    return found is not None
-
-
 async def recent_for_client(session: AsyncSession, client_id: int, limit: int = 10) -> list[ConversationMessage]:
     """The last `limit` entries, oldest first."""
     rows = await session.scalars(

@@ -38,6 +38,7 @@ from aftercare_bot.plan_changes import (
     timing_problem,
     title_problem,
 )
+from aftercare_bot.problems import Problem
 from aftercare_bot.services import Services
 from aftercare_bot.texts import DEFAULT_LANGUAGE, MAX_MESSAGE_LENGTH
 
@@ -131,12 +132,12 @@ def _keyed(problem: Callable[[str], str | None], *, echo: bool = False) -> Check
     return check
 
 
-def _worded(problem: Callable[[str], str | None]) -> Check:
-    """A check whose problem is a sentence from the plan parser, shown inside admin_timing_problem."""
+def _worded(problem: Callable[[str], Problem | None]) -> Check:
+    """A check whose problem is one the plan parser found, worded inside admin_timing_problem."""
 
     def check(typed: str, svc: Services, draft: Draft) -> Refusal | None:
-        sentence = problem(typed)
-        return None if sentence is None else ("admin_timing_problem", {"problem": sentence})
+        found = problem(typed)
+        return None if found is None else ("admin_timing_problem", {"problem": found})
 
     return check
 

@@ -11,7 +11,7 @@ from aftercare_bot.escalation import EscalationDesk
 from aftercare_bot.escalation_actions import StaffAction
 from aftercare_bot.escalation_replies import StaffMessage
 from aftercare_bot.handlers.auth import role_of, staff_only
-from aftercare_bot.handlers.common import language_of, services
+from aftercare_bot.handlers.common import language_of, services, signed_parts
 from aftercare_bot.handlers.content import content_of
 from aftercare_bot.services import Services
 from aftercare_bot.telegram_messenger import TelegramMessenger
@@ -47,13 +47,14 @@ _ANSWERS = {
 async def case_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Claim or Resolve on a case card; forged data and stale presses change nothing."""
     svc, query, user = services(context), update.callback_query, update.effective_user
-    lang = language_of(update, context)
-    parts = svc.signer.verify(query.data if query else None)
     if query is None or user is None:
         return
-    if parts is None or len(parts) != 3 or not parts[1].isdecimal() or parts[2] not in ("claim", "resolve"):
-        await query.answer(svc.label("button_not_understood", lang), show_alert=True)
+    parts = await signed_parts(update, context, lambda signed: (
+        len(signed) == 3 and signed[1].isdecimal() and signed[2] in ("claim", "resolve")
+    ))
+    if parts is None:
         return
+    lang = language_of(update, context)
     desk = desk_of(context)
     action = desk.actions.claim if parts[2] == "claim" else desk.actions.resolve
     result = await action(int(parts[1]), user.id, user.full_name)

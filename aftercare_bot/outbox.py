@@ -33,7 +33,7 @@ from aftercare_bot.db.timers import NewTimer
 from aftercare_bot.db.write_turns import write_turn
 from aftercare_bot.dispatch import backoff, record_blocked
 from aftercare_bot.outbound import OutboundMessage, RecipientBlocked, Sender, SendRejected, SendRetryLater
-from aftercare_bot.send_records import SendRecords, SentMessage
+from aftercare_bot.send_records import SendRecords, SentMessage, record_sent
 from aftercare_bot.services import Services
 from aftercare_bot.staff_notify import blocked_notice, staff_destinations
 from aftercare_bot.telegram_html import plain_text
@@ -50,7 +50,6 @@ ERROR_DETAIL_LIMIT = 300
 
 # Built once (see db.inserts): the outbox is on every answer's path.
 _OUTBOX: Table = OutboxMessage.__table__  # type: ignore[assignment]
-_CONVERSATION: Table = ConversationMessage.__table__  # type: ignore[assignment]
 _EARLIER = (
     select(_OUTBOX.c.id)
     .where(_OUTBOX.c.chat_id == bindparam("chat_id"), _OUTBOX.c.id < bindparam("message_id"))
@@ -60,11 +59,6 @@ _OLDEST = (
     select(_OUTBOX.c.chat_id, func.min(_OUTBOX.c.id))
     .where(_OUTBOX.c.chat_id.in_(bindparam("chat_ids", expanding=True)))
     .group_by(_OUTBOX.c.chat_id)
-)
-_SENT = delete(_OUTBOX).where(_OUTBOX.c.id == bindparam("message_id"))
-_SAID = (
-    update(_CONVERSATION).where(_CONVERSATION.c.id == bindparam("conversation_id"))
-    .values(telegram_message_id=bindparam("sent_id"))
 )
 
 
@@ -426,9 +420,7 @@ class Outbox:
         """Delivered: off the queue, its Telegram id kept, a case post remembered, its author told."""
         follow_ups: set[int] = set()
         async with self.svc.session_factory() as session, write_turn(session):
-            await session.execute(_SENT, {"message_id": message.id})
-            if message.conversation_id is not None:
-                await session.execute(_SAID, {"conversation_id": message.conversation_id, "sent_id": sent_id})
+            await record_sent(session, [SentMessage(message.id, message.chat_id, sent_id, message.conversation_id)])
             # A post of a case (unless the case was erased meanwhile) is remembered as the case's.
             if (message.post_role is not None and message.escalation_id is not None
                     and await escalation_repo.get(session, message.escalation_id) is not None):

@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import Table, bindparam, delete
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from aftercare_bot import confirmed_sends
 from aftercare_bot.db import conversation as conversation_repo
@@ -59,6 +61,17 @@ class PostedCard:
 
 
 Record = SentMessage | PostedCard
+
+
+async def record_sent(session: AsyncSession, sent: Sequence[SentMessage]) -> None:
+    """Outbox messages Telegram accepted: off the queue, their Telegram ids kept in the conversation, in two
+    statements whatever their number. The caller owns the transaction."""
+    if not sent:
+        return
+    await session.execute(_SENT, {"ids": [record.outbox_id for record in sent]})
+    await conversation_repo.set_telegram_ids(session, {
+        record.conversation_id: record.telegram_message_id for record in sent if record.conversation_id is not None
+    })
 
 
 class SendRecords:
@@ -116,12 +129,7 @@ class SendRecords:
         cards = [record for record in records if isinstance(record, PostedCard)]
         now = self.svc.clock.now()
         async with self.svc.session_factory() as session, write_turn(session):
-            if sent:
-                await session.execute(_SENT, {"ids": [record.outbox_id for record in sent]})
-                await conversation_repo.set_telegram_ids(session, {
-                    record.conversation_id: record.telegram_message_id for record in sent
-                    if record.conversation_id is not None
-                })
+            await record_sent(session, sent)
             if cards:
                 await escalation_repo.add_cards(session, [
                     (record.escalation_id, record.chat_id, record.message_id) for record in cards

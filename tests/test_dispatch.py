@@ -399,8 +399,13 @@ class InterruptedSender:
         return 1001
 
 
-@pytest.mark.parametrize("then", [None, SendRetryLater("Bad Gateway")], ids=["sent", "retried"])
-async def test_a_row_cancelled_while_its_send_is_in_flight_stays_cancelled(make_settings, rigs, then) -> None:
+@pytest.mark.parametrize(("then", "recorded"), [
+    (None, DeliveryState.SENT),  # it went out: the record says so
+    (SendRetryLater("Bad Gateway"), DeliveryState.CANCELLED),  # it did not: it is not tried again
+], ids=["sent", "retried"])
+async def test_a_row_cancelled_while_its_send_is_in_flight_is_not_sent_again(
+    make_settings, rigs, then, recorded
+) -> None:
     rig = rigs(make_settings(), SESSION)
     accepted = await rig.enrol()
     client_id = accepted.enrolment.client_id
@@ -411,7 +416,9 @@ async def test_a_row_cancelled_while_its_send_is_in_flight_stays_cancelled(make_
     rig.dispatcher.sender = InterruptedSender(rig, stop, then)
     rig.advance(timedelta(hours=4, seconds=1))
     await rig.dispatcher.run_due()
-    assert set((await states(rig)).values()) == {DeliveryState.CANCELLED}
+    by_step = await states(rig)
+    assert by_step.pop("same_evening") == recorded
+    assert set(by_step.values()) == {DeliveryState.CANCELLED}
 
 
 async def test_a_row_another_replica_took_over_is_left_to_it(make_settings, rigs) -> None:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, bindparam, func, literal, select, update
+from sqlalchemy import Row, bindparam, func, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from aftercare_bot.db.models import Client, Delivery, DeliveryState, Enrolment
@@ -135,9 +135,9 @@ async def mark_many(session: AsyncSession, rows: Sequence[dict[str, object]], *,
     """New values for several rows `owner` is sending: each dict holds a row's `id` and its new values. Rows that
     change the same columns are written with one executemany.
 
-    A row is changed only while it is still being sent by `owner`: one cancelled meanwhile (the client blocked
-    the bot, stopped or was erased) stays cancelled, and one another replica took over once the send lease ran
-    out is left to it.
+    A row is changed only while it is still being sent by `owner`, and one another replica took over once the
+    send lease ran out is left to it. A row cancelled meanwhile (the client stopped, say) stays cancelled
+    unless the message went out: then it is recorded as sent, since the client has it.
 
     A plain table UPDATE: the ORM's bulk update by primary key costs several times more per row.
     """
@@ -145,9 +145,12 @@ async def mark_many(session: AsyncSession, rows: Sequence[dict[str, object]], *,
     for row in rows:
         groups.setdefault(tuple(name for name in row if name != "id"), []).append(row)
     for columns, group in groups.items():
+        sent = all(row["state"] == DeliveryState.SENT for row in group)
+        states = [DeliveryState.SENDING, DeliveryState.CANCELLED] if sent else [DeliveryState.SENDING]
         statement = (
             update(_TABLE)
-            .where(_TABLE.c.id == bindparam("row_id"), _TABLE.c.state == DeliveryState.SENDING,
+            # or_ rather than in_: an expanding IN cannot go into an executemany.
+            .where(_TABLE.c.id == bindparam("row_id"), or_(*(_TABLE.c.state == state for state in states)),
                    _TABLE.c.claimed_by == bindparam("owner"))
             .values({name: bindparam(f"new_{name}") for name in columns})
         )

@@ -20,7 +20,7 @@ from aftercare_bot.outbound import OutboundMessage, SendRetryLater
 from aftercare_bot.outbox import OUTBOX_TIMER
 from aftercare_bot.send_records import PostedCard
 from tests.escalation_rig import EscalationRig, escalation_rigs
-from tests.test_faults import PostgresRestart, SqliteLock, shorten_sqlite_busy_timeout
+from tests.test_faults import database_outage
 
 URGENT_TEXT = "It is still bleeding a lot and there is pus"
 SAFETY = "needs attention now"
@@ -188,12 +188,7 @@ async def test_a_card_recorded_late_because_the_database_failed_is_posted_once(
 ) -> None:
     bot = await bot_factory(send_lease="6s")
     telegram = bot.telegram
-    if database_url.startswith("postgresql"):
-        outage: PostgresRestart | SqliteLock = PostgresRestart(database_url)
-    else:
-        outage = SqliteLock(database_url)
-        shorten_sqlite_busy_timeout(bot, 200)
-        await bot.services.engine.dispose()
+    outage = await database_outage(database_url, bot)
     ann = await bot.enrol_client(5001, "Ann")
     over = asyncio.Event()
     background: list[asyncio.Task[None]] = []

@@ -354,6 +354,16 @@ def shorten_sqlite_busy_timeout(bot, milliseconds: int) -> None:  # type: ignore
         cursor.close()
 
 
+async def database_outage(database_url: str, bot) -> PostgresRestart | SqliteLock:  # type: ignore[no-untyped-def]
+    """The outage for the test's database. On SQLite, the bot's connections are reopened with a short busy
+    timeout, so that the test's lock makes its writes fail instead of waiting the lock out."""
+    if database_url.startswith("postgresql"):
+        return PostgresRestart(database_url)
+    shorten_sqlite_busy_timeout(bot, 200)
+    await bot.services.engine.dispose()
+    return SqliteLock(database_url)
+
+
 class OutageAfterSend:
     """A sender that starts a database outage the moment Telegram has accepted the first message."""
 
@@ -375,12 +385,7 @@ async def test_database_going_away_mid_dispatch_loses_and_repeats_nothing(
     # The lease outlasts the outage twice over: a send that went out is recorded, not repeated.
     bot = await bot_factory(send_lease="5s")
     telegram = bot.telegram
-    if database_url.startswith("postgresql"):
-        outage: PostgresRestart | SqliteLock = PostgresRestart(database_url)
-    else:
-        outage = SqliteLock(database_url)
-        shorten_sqlite_busy_timeout(bot, 200)
-        await bot.services.engine.dispose()
+    outage = await database_outage(database_url, bot)
     clients = [await bot.enrol_client(5001 + n, name) for n, name in enumerate(("Ann", "Bo"))]
     outage_over = asyncio.Event()
 

@@ -293,17 +293,8 @@ async def test_a_stored_revision_that_no_longer_passes_the_checks_is_ignored(mak
     document = plan_to_document(rig.services.catalog.get(PLAN))
     document["steps"][0]["text"]["en"] = "{unknown_placeholder}"
     async with rig.services.session_factory.begin() as session:
-        session.add(
-            PlanRevision(
-                treatment=PLAN,
-                revision=1,
-                document=document,
-                note="",
-                created_by=None,
-                created_by_name="",
-                created_at=SESSION,
-            )
-        )
+        await plan_revisions.add(session, treatment=PLAN, revision=1, document=document, note="",
+                                 created_by=None, created_by_name="", now=SESSION)
     assert await plan_editing.refresh(rig.services.session_factory, rig.services.catalog) == []
     assert rig.services.catalog.revision(PLAN) is None
     assert "{unknown_placeholder}" not in rig.services.catalog.get(PLAN).step("same_evening").text("en")
@@ -378,17 +369,8 @@ async def test_restoring_a_version_is_held_to_the_same_checks(make_settings, rig
     for step in document["steps"]:
         del step["warning_signs"]
     async with rig.services.session_factory.begin() as session:
-        session.add(
-            PlanRevision(
-                treatment=PLAN,
-                revision=1,
-                document=document,
-                note="",
-                created_by=None,
-                created_by_name="",
-                created_at=SESSION,
-            )
-        )
+        await plan_revisions.add(session, treatment=PLAN, revision=1, document=document, note="",
+                                 created_by=None, created_by_name="", now=SESSION)
     # It is not put in force: the step is still marked by the plan file, so its text must keep the phone.
     assert await plan_editing.refresh(rig.services.session_factory, rig.services.catalog) == []
     assert rig.services.catalog.revision(PLAN) is None
@@ -488,17 +470,9 @@ async def test_a_revision_saved_with_a_warning_sign_step_off_is_used_with_it_on(
         if step["key"] == "day2_sun":
             step["text"]["en"] = "Sun cream, {first_name}!"
     async with rig.services.session_factory.begin() as session:
-        session.add(
-            PlanRevision(
-                treatment=PLAN,
-                revision=1,
-                document=document,
-                note="enabled day3_warning_signs off",
-                created_by=ADMIN.user_id,
-                created_by_name="Alex",
-                created_at=SESSION,
-            )
-        )
+        await plan_revisions.add(session, treatment=PLAN, revision=1, document=document,
+                                 note="enabled day3_warning_signs off", created_by=ADMIN.user_id,
+                                 created_by_name="Alex", now=SESSION)
         await session.execute(
             update(Delivery).where(Delivery.step_key == "day3_warning_signs").values(state=DeliveryState.CANCELLED)
         )

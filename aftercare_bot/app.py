@@ -23,32 +23,34 @@ from telegram.ext import (
 )
 from telegram.request import BaseRequest
 
-from aftercare_bot import jobs, plan_editing, privacy
-from aftercare_bot.callbacks import CallbackSigner
-from aftercare_bot.clock import Clock, SystemClock
-from aftercare_bot.config import Settings
-from aftercare_bot.db.session import create_engine, create_session_factory
-from aftercare_bot.dispatch import Dispatcher
-from aftercare_bot.handlers import (
+from aftercare_bot.bot import jobs
+from aftercare_bot.bot.handlers import (
     admin,
     admin_edits,
     admin_templates,
     client,
+    client_messages,
     errors,
     escalations,
     fallback,
     replays,
     staff,
 )
-from aftercare_bot.handlers import conversation as client_conversation
-from aftercare_bot.handlers import privacy as privacy_handlers
-from aftercare_bot.plan_catalog import PlanCatalog
-from aftercare_bot.plan_messages import PlanMessageComposer
+from aftercare_bot.bot.handlers import privacy as privacy_handlers
+from aftercare_bot.bot.telegram.rate_limit import TelegramRateLimiter
+from aftercare_bot.bot.telegram.sender import TelegramSender
+from aftercare_bot.callbacks import CallbackSigner
+from aftercare_bot.clients import privacy
+from aftercare_bot.clock import Clock, SystemClock
+from aftercare_bot.config import Settings
+from aftercare_bot.db.session import create_engine, create_session_factory
+from aftercare_bot.delivery.compose import PlanMessageComposer
+from aftercare_bot.delivery.dispatcher import Dispatcher
+from aftercare_bot.delivery.staff_notify import blocked_notifier
+from aftercare_bot.plans import editing
+from aftercare_bot.plans.catalog import PlanCatalog
 from aftercare_bot.services import Services
-from aftercare_bot.staff_notify import blocked_notifier
-from aftercare_bot.telegram_io import TelegramSender
-from aftercare_bot.telegram_rate_limit import TelegramRateLimiter
-from aftercare_bot.texts import Texts
+from aftercare_bot.texts.catalog import Texts
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +128,7 @@ def register_handlers(application: Application) -> None:
     add(CallbackQueryHandler(admin_templates.button, pattern=r"^ad:" + signed[1:]))
 
     # Client replies and check-in answers; the staff side of escalations (cards, replies, /open).
-    add(CallbackQueryHandler(client_conversation.checkin_answer, pattern=r"^ci:" + signed[1:]))
+    add(CallbackQueryHandler(client_messages.checkin_answer, pattern=r"^ci:" + signed[1:]))
     add(CallbackQueryHandler(escalations.case_button, pattern=r"^esc:" + signed[1:]))
     add(CommandHandler("open", escalations.open_cases))
     staff_chat_id = application.bot_data["services"].settings.staff_chat_id
@@ -136,7 +138,7 @@ def register_handlers(application: Application) -> None:
             escalations.staff_reply,
         ))
     # Before the fallbacks: every private message that is not a command is a client talking to the clinic.
-    add(MessageHandler(private & ~filters.COMMAND & ~filters.StatusUpdate.ALL, client_conversation.inbound))
+    add(MessageHandler(private & ~filters.COMMAND & ~filters.StatusUpdate.ALL, client_messages.inbound))
 
     # Anyone may see what the bot holds about them and have it erased.
     add(CommandHandler("mydata", privacy_handlers.my_data, filters=private))
@@ -163,7 +165,7 @@ async def _post_init(application: Application) -> None:
     )
     escalations.install_runtime(services, bot)
     services.runtime["retention"] = privacy.RetentionPurger(services)
-    await plan_editing.refresh(services.session_factory, services.catalog)  # plans edited from Telegram
+    await editing.refresh(services.session_factory, services.catalog)  # plans edited from Telegram
     await _set_command_menus(application)
     # Lets domain code that had to postpone something (a queued message) ask for a timely pass.
     services.runtime["wake"] = lambda delay: jobs.wake(application, delay)

@@ -31,13 +31,13 @@ def load_settings(**overrides: object) -> Settings:
 
 def _say(settings: Settings, key: str, **values: object) -> str:
     """A sentence to print, worded by the texts in the settings' messages folder (see problem_reports)."""
-    from aftercare_bot.problem_reports import cli_text, problem_texts
+    from aftercare_bot.texts.problem_reports import cli_text, problem_texts
 
     return cli_text(key, problem_texts(settings.messages_dir), **values)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from aftercare_bot.runner import Mode, serve, webhook_problems
+    from aftercare_bot.bot.runner import Mode, serve, webhook_problems
 
     flags = {"webhook_url": args.webhook_url, "webhook_listen": args.listen, "webhook_port": args.port,
              "webhook_secret": args.secret_token}
@@ -54,7 +54,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_health(args: argparse.Namespace) -> int:
     """Ask the running bot's /healthz; exit 0 when it answers 200 (the container HEALTHCHECK)."""
-    from aftercare_bot.health import health_port, health_url, probe, summary
+    from aftercare_bot.bot.health import health_port, health_url, probe, summary
 
     settings = load_settings()
     port = args.port or health_port(settings)
@@ -69,9 +69,9 @@ def cmd_health(args: argparse.Namespace) -> int:
 def load_services(settings: Settings) -> Services:
     """Build the services, refusing to start with broken plan or text files: no client gets a bad message."""
     from aftercare_bot.app import build_services
-    from aftercare_bot.plan import PlanLoadError
-    from aftercare_bot.problem_reports import load_failure
-    from aftercare_bot.texts import TextsError
+    from aftercare_bot.plans.model import PlanLoadError
+    from aftercare_bot.texts.catalog import TextsError
+    from aftercare_bot.texts.problem_reports import load_failure
 
     try:
         return build_services(settings)
@@ -108,7 +108,7 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
 
 
 def cmd_plan_check(args: argparse.Namespace) -> int:
-    from aftercare_bot.problem_reports import check_messages
+    from aftercare_bot.texts.problem_reports import check_messages
 
     report, all_fine = check_messages(Path(args.messages_dir))
     print(report)
@@ -117,10 +117,10 @@ def cmd_plan_check(args: argparse.Namespace) -> int:
 
 def cmd_templates(args: argparse.Namespace) -> int:
     """Export the plans in force to files, or import files as new revisions (see templates_io)."""
-    from aftercare_bot import templates_io
     from aftercare_bot.app import build_services
     from aftercare_bot.db.migrate import upgrade
-    from aftercare_bot.problem_reports import cli_text, plan_report, problem_texts
+    from aftercare_bot.plans import templates_io
+    from aftercare_bot.texts.problem_reports import cli_text, plan_report, problem_texts
 
     settings = load_settings()
     folder = Path(args.folder)

@@ -10,9 +10,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from aftercare_bot.callbacks import CallbackSigner
 from aftercare_bot.clock import Clock
 from aftercare_bot.config import Settings
-from aftercare_bot.plan_catalog import PlanCatalog
-from aftercare_bot.plan_messages import PlanMessageComposer
-from aftercare_bot.texts import Texts
+from aftercare_bot.delivery.compose import PlanMessageComposer
+from aftercare_bot.plans.catalog import PlanCatalog
+from aftercare_bot.texts.catalog import Texts
 
 
 @dataclass

@@ -21,7 +21,7 @@ from telegram.request import HTTPXRequest
 
 from aftercare_bot.clock import ManualClock
 from aftercare_bot.db.models import Delivery, DeliveryState, Enrolment
-from aftercare_bot.dispatch import Dispatcher
+from aftercare_bot.delivery.dispatcher import Dispatcher
 from benchmarks.common import (
     TOKEN,
     Databases,

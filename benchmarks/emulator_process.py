@@ -22,8 +22,8 @@ from typing import Any
 
 from aiohttp import web
 
-from aftercare_bot.emulator.models import Event
-from aftercare_bot.emulator.server import BotApiEmulator
+from aftercare_bot.sandbox.emulator.models import Event
+from aftercare_bot.sandbox.emulator.server import BotApiEmulator
 from benchmarks.common import LoopWatch
 
 CARD_CLIENT = re.compile(r"Client (\d+)")

@@ -57,8 +57,8 @@ async def naive_start(messages: int) -> dict[str, Any]:
 
 async def database_start(url: str) -> dict[str, Any]:
     from aftercare_bot.app import build_application, build_services, replica_name
-    from aftercare_bot.dispatch import Dispatcher
-    from aftercare_bot.telegram_io import TelegramSender
+    from aftercare_bot.bot.telegram.sender import TelegramSender
+    from aftercare_bot.delivery.dispatcher import Dispatcher
 
     async def blocked(client: Any, cancelled: int) -> None:
         raise AssertionError("nothing is sent during the measurement")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aftercare_bot.telegram_rate_limit import OVERALL_INTERVAL, OVERALL_SLACK
+from aftercare_bot.bot.telegram.rate_limit import OVERALL_INTERVAL, OVERALL_SLACK
 
 CAPACITY_GOAL = 0.7
 SPACED_30 = 30 * OVERALL_INTERVAL - OVERALL_SLACK  # the least time 30 paced messages in a row take

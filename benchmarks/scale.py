@@ -18,8 +18,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from aftercare_bot.db.models import Client
-from aftercare_bot.dispatch import Dispatcher
-from aftercare_bot.outbound import OutboundMessage
+from aftercare_bot.delivery.dispatcher import Dispatcher
+from aftercare_bot.delivery.ports import OutboundMessage
 from benchmarks.common import (
     Databases,
     child_main,

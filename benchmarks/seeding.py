@@ -18,7 +18,7 @@ from sqlalchemy.engine import make_url
 
 from aftercare_bot.config import SHIPPED_MESSAGES_DIR
 from aftercare_bot.db.models import Client, ClientStatus, Delivery, DeliveryState, Enrolment, EnrolmentState
-from aftercare_bot.plan_catalog import PlanCatalog
+from aftercare_bot.plans.catalog import PlanCatalog
 
 TREATMENT = "microneedling"
 CLIENTS_PER_CHUNK = 10_000

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aftercare_bot.emulator.models import StoredMessage
+from aftercare_bot.sandbox.emulator.models import StoredMessage
 
 
 def showing(expect: str | None) -> Any:

@@ -17,10 +17,10 @@ from pathlib import Path
 import aiohttp
 from sqlalchemy import func, insert, select
 
+from aftercare_bot.bot.health import HEALTH_PATH
 from aftercare_bot.config import Settings
 from aftercare_bot.db.models import Client, ClientStatus, Delivery, DeliveryState, Enrolment, EnrolmentState
 from aftercare_bot.db.session import create_engine
-from aftercare_bot.health import HEALTH_PATH
 from tests.conftest import TOKEN
 
 WEBHOOK_SECRET = "replica-test_secret-0123456789"

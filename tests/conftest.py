@@ -143,7 +143,7 @@ async def bot_factory(make_settings: Callable[..., Settings]) -> AsyncIterator[C
     Every test using it also checks that the bot never made a call the Bot API spec does not allow.
     """
     from aftercare_bot.clock import ManualClock
-    from aftercare_bot.emulator.server import BotApiEmulator
+    from aftercare_bot.sandbox.emulator.server import BotApiEmulator
     from tests.harness import BotHarness
 
     started: list[BotHarness] = []

@@ -13,12 +13,12 @@ from typing import Any
 from sqlalchemy import select
 
 from aftercare_bot.config import Settings
-from aftercare_bot.conversation import ClientConversation, InboundMessage, Received
 from aftercare_bot.db.models import ConversationMessage, Escalation, Timer
-from aftercare_bot.escalation import EscalationDesk
-from aftercare_bot.escalation_replies import StaffMessage
-from aftercare_bot.outbound import Button, OutboundMessage
-from aftercare_bot.timer_runner import TimerRunner
+from aftercare_bot.delivery.due_timers import TimerRunner
+from aftercare_bot.delivery.ports import Button, OutboundMessage
+from aftercare_bot.escalation.desk import EscalationDesk
+from aftercare_bot.escalation.replies import StaffMessage
+from aftercare_bot.inbound.receive import ClientConversation, InboundMessage, Received
 from tests.conftest import STAFF_CHAT_ID
 from tests.domain_helpers import DomainRig, make_rig
 

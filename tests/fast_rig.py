@@ -16,12 +16,12 @@ from typing import Any
 from telegram import Update
 from telegram.ext import Application, ContextTypes
 
-from aftercare_bot import jobs
 from aftercare_bot.app import build_application, build_services
+from aftercare_bot.bot import jobs
+from aftercare_bot.bot.handlers.replays import SEEN_UPDATES_KEY
 from aftercare_bot.clock import ManualClock
 from aftercare_bot.config import Settings
-from aftercare_bot.emulator.models import JSON, StoredMessage, UserHandle
-from aftercare_bot.handlers.replays import SEEN_UPDATES_KEY
+from aftercare_bot.sandbox.emulator.models import JSON, StoredMessage, UserHandle
 from aftercare_bot.services import Services
 from tests.conftest import ADMIN_ID, STAFF_CHAT_ID, TOKEN
 from tests.harness import NURSE_ID, START_LINK

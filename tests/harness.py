@@ -14,12 +14,12 @@ from typing import Any
 
 from telegram.ext import Application
 
-from aftercare_bot import jobs
 from aftercare_bot.app import build_application, build_services
+from aftercare_bot.bot import jobs
 from aftercare_bot.clock import ManualClock
 from aftercare_bot.config import Settings
-from aftercare_bot.emulator.models import StoredMessage
-from aftercare_bot.emulator.server import BotApiEmulator
+from aftercare_bot.sandbox.emulator.models import StoredMessage
+from aftercare_bot.sandbox.emulator.server import BotApiEmulator
 from aftercare_bot.services import Services
 from tests.conftest import ADMIN_ID, STAFF_CHAT_ID
 

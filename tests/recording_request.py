@@ -21,10 +21,10 @@ from telegram import Bot, Update
 from telegram.ext import ApplicationBuilder
 from telegram.request import BaseRequest, RequestData
 
-from aftercare_bot.emulator import BotApi, StoredMessage, World
-from aftercare_bot.emulator.models import JSON, SpecViolation, UserHandle
-from aftercare_bot.emulator.spec import UploadedFile
-from aftercare_bot.emulator.world import ChatRef, MessageRef, UserRef
+from aftercare_bot.sandbox.emulator import BotApi, StoredMessage, World
+from aftercare_bot.sandbox.emulator.models import JSON, SpecViolation, UserHandle
+from aftercare_bot.sandbox.emulator.spec import UploadedFile
+from aftercare_bot.sandbox.emulator.world import ChatRef, MessageRef, UserRef
 
 
 class RecordingRequest(BaseRequest):
@@ -100,7 +100,7 @@ class RecordingRequest(BaseRequest):
         return [message.plain_text for message in self.world.bot_messages(chat)]
 
     def fail_next(self, method: str, **kwargs: Any) -> None:
-        """See :meth:`aftercare_bot.emulator.faults.FaultPlan.fail_next`."""
+        """See :meth:`aftercare_bot.sandbox.emulator.faults.FaultPlan.fail_next`."""
         self.api.faults.fail_next(method, **kwargs)
 
 

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from aftercare_bot.emulator.models import StoredMessage
+from aftercare_bot.sandbox.emulator.models import StoredMessage
 from tests.admin_helpers import button_data
 from tests.fast_rig import FastRig
 

@@ -190,7 +190,7 @@ async def test_a_language_added_to_a_step_reaches_a_client_using_it(bot) -> None
 
 
 async def test_an_unfinished_edit_stops_after_the_timeout(bot_factory, monkeypatch) -> None:
-    from aftercare_bot.handlers import admin_edits
+    from aftercare_bot.bot.handlers import admin_edits
 
     monkeypatch.setattr(admin_edits, "EDIT_TIMEOUT", timedelta(seconds=0.5))
     bot = await bot_factory()

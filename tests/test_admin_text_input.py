@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from telegram import Chat, Message, MessageEntity
 
-from aftercare_bot.handlers.admin_edits import message_html
+from aftercare_bot.bot.handlers.admin_edits import message_html
 
 
 def typed(text: str, *entities: tuple[str, int, int] | MessageEntity) -> Message:

@@ -11,9 +11,9 @@ from pydantic import ValidationError
 
 from aftercare_bot.cli import load_services, main
 from aftercare_bot.config import SHIPPED_MESSAGES_DIR, Settings, describe_errors
-from aftercare_bot.problem_reports import cli_text
-from aftercare_bot.problems import problem
-from aftercare_bot.texts import Texts
+from aftercare_bot.texts.catalog import Texts
+from aftercare_bot.texts.problem_reports import cli_text
+from aftercare_bot.texts.problems import problem
 
 
 def settings_error(**values: object) -> str:

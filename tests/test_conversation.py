@@ -9,11 +9,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from aftercare_bot import client_summary, privacy
-from aftercare_bot.conversation import CheckinStatus
+from aftercare_bot.clients import privacy, summary
 from aftercare_bot.db.models import Client, Delivery, TimerState
-from aftercare_bot.outbound import SendRetryLater
-from aftercare_bot.plan_messages import CHECKIN_NO_RESPONSE, CHECKIN_REMINDER
+from aftercare_bot.delivery.compose import CHECKIN_NO_RESPONSE, CHECKIN_REMINDER
+from aftercare_bot.delivery.ports import SendRetryLater
+from aftercare_bot.inbound.receive import CheckinStatus
 from tests.conftest import STAFF_CHAT_ID
 from tests.escalation_rig import NURSE_ID, EscalationRig, escalation_rigs
 
@@ -97,7 +97,7 @@ async def test_a_client_who_erased_their_data_still_gets_safety_advice(esc_rigs,
 async def test_a_client_who_stopped_the_plan_is_still_heard(esc_rigs, make_settings) -> None:
     rig = esc_rigs(make_settings(), SESSION)
     await rig.enrol(5001, "Ann")
-    from aftercare_bot import enrolment
+    from aftercare_bot.clients import enrolment
 
     async with rig.services.session_factory.begin() as session:
         client = await session.scalar(select(Client))
@@ -231,7 +231,7 @@ async def test_writing_after_a_checkin_counts_as_an_answer(esc_rigs, make_settin
 
 
 async def test_staff_hear_when_the_final_advice_could_not_reach_the_client(esc_rigs, make_settings) -> None:
-    from aftercare_bot.outbound import RecipientBlocked
+    from aftercare_bot.delivery.ports import RecipientBlocked
 
     rig = esc_rigs(make_settings(), SESSION)
     await rig.enrol(5001, "Ann Smith")
@@ -253,8 +253,8 @@ async def test_client_summary_shows_the_recent_conversation(esc_rigs, make_setti
     await rig.say(None, kind="photo", file_id="P1")
     async with rig.services.session_factory() as session:
         client = await session.scalar(select(Client))
-        summary = await client_summary.describe(session, client, rig.services)
-    lines = summary.split("\n")
+        described = await summary.describe(session, client, rig.services)
+    lines = described.split("\n")
     start = lines.index("<b>Recent conversation</b>:")
     conversation = lines[start + 1:]
     assert "14 Jan 10:00 ⬅️ Is it normal that it itches? <i>(concern)</i>" in conversation[0]

@@ -11,15 +11,15 @@ import pytest
 from sqlalchemy import event, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from aftercare_bot import jobs
+from aftercare_bot.bot import jobs
 from aftercare_bot.config import SHIPPED_MESSAGES_DIR
-from aftercare_bot.db import deliveries
 from aftercare_bot.db.models import Client, ClientStatus, Delivery, DeliveryState, Enrolment, OutboxMessage
+from aftercare_bot.db.repositories import deliveries
 from aftercare_bot.db.session import create_engine
-from aftercare_bot.dispatch import Dispatcher
-from aftercare_bot.outbound import OutboundMessage, RecipientBlocked, SendRejected, SendRetryLater
-from aftercare_bot.outbox import Outbox
-from aftercare_bot.staff_notify import blocked_notifier
+from aftercare_bot.delivery.dispatcher import Dispatcher
+from aftercare_bot.delivery.outbox import Outbox
+from aftercare_bot.delivery.ports import OutboundMessage, RecipientBlocked, SendRejected, SendRetryLater
+from aftercare_bot.delivery.staff_notify import blocked_notifier
 from tests.bot_process import schedule_due_messages
 from tests.conftest import STAFF_CHAT_ID
 from tests.escalation_rig import FakeMessenger

@@ -12,13 +12,13 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from aftercare_bot import privacy
+from aftercare_bot.clients import privacy
 from aftercare_bot.db.models import Client, ClientStatus, ConversationMessage, EscalationPost, OutboxMessage, Timer
-from aftercare_bot.emulator.models import StoredMessage
-from aftercare_bot.escalation_timers import CARD_TIMER
-from aftercare_bot.outbound import OutboundMessage, SendRetryLater
-from aftercare_bot.outbox import OUTBOX_TIMER
-from aftercare_bot.send_records import PostedCard
+from aftercare_bot.delivery.outbox import OUTBOX_TIMER
+from aftercare_bot.delivery.ports import OutboundMessage, SendRetryLater
+from aftercare_bot.delivery.send_records import PostedCard
+from aftercare_bot.escalation.timers import CARD_TIMER
+from aftercare_bot.sandbox.emulator.models import StoredMessage
 from tests.escalation_rig import EscalationRig, escalation_rigs
 from tests.test_faults import database_outage
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 from sqlalchemy import select
 
+from aftercare_bot.clients.enrolment import hash_token
 from aftercare_bot.config import SHIPPED_MESSAGES_DIR
 from aftercare_bot.db.models import Client, ClientStatus, Delivery, DeliveryState, Invite
-from aftercare_bot.enrolment import hash_token
 
 QUICK_PLAN = """\
 treatment: quick

@@ -16,10 +16,10 @@ from telegram import Bot, ChatMemberAdministrator, InlineKeyboardButton, InlineK
 from telegram.error import BadRequest, Conflict, EndPointNotFound, Forbidden, NetworkError, RetryAfter, TimedOut
 from telegram.ext import CommandHandler, ContextTypes
 
-from aftercare_bot.emulator import BotApi, BotApiEmulator, load_spec
-from aftercare_bot.emulator.html_entities import HtmlParseError, parse_html
-from aftercare_bot.emulator.media import image_size, solid_png
-from aftercare_bot.emulator.spec import IMPLEMENTED_METHODS
+from aftercare_bot.sandbox.emulator import BotApi, BotApiEmulator, load_spec
+from aftercare_bot.sandbox.emulator.html_entities import HtmlParseError, parse_html
+from aftercare_bot.sandbox.emulator.media import image_size, solid_png
+from aftercare_bot.sandbox.emulator.spec import IMPLEMENTED_METHODS
 from tests.recording_request import RecordingRequest, make_command_update
 
 TOKEN = "4242:emulator-test_token"

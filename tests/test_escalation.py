@@ -11,13 +11,13 @@ import pytest
 from sqlalchemy import select
 
 from aftercare_bot.db.models import AuditEvent, ConversationMessage, EscalationPost, EscalationState, TimerState
-from aftercare_bot.escalation_actions import StaffAction
-from aftercare_bot.escalation_replies import RelayStatus
-from aftercare_bot.escalation_timers import FINAL_TIMER, REALERT_TIMER
-from aftercare_bot.outbound import SendRetryLater
-from aftercare_bot.send_records import PostedCard
-from aftercare_bot.telegram_html import plain_text, visible_length
-from aftercare_bot.texts import MAX_MESSAGE_LENGTH
+from aftercare_bot.delivery.ports import SendRetryLater
+from aftercare_bot.delivery.send_records import PostedCard
+from aftercare_bot.escalation.actions import StaffAction
+from aftercare_bot.escalation.replies import RelayStatus
+from aftercare_bot.escalation.timers import FINAL_TIMER, REALERT_TIMER
+from aftercare_bot.texts.catalog import MAX_MESSAGE_LENGTH
+from aftercare_bot.texts.telegram_html import plain_text, visible_length
 from tests.conftest import ADMIN_ID, STAFF_CHAT_ID
 from tests.escalation_rig import NURSE_ID, OTHER_NURSE_ID, EscalationRig, escalation_rigs
 
@@ -299,7 +299,7 @@ async def test_a_timer_left_running_by_a_dead_replica_is_fired_after_the_lease(e
     rig = await enrolled(esc_rigs, make_settings, send_lease="2m")
     await rig.say(URGENT_TEXT)
     rig.advance(timedelta(minutes=10, seconds=1))
-    from aftercare_bot.db import timers
+    from aftercare_bot.db.repositories import timers
 
     async with rig.services.session_factory.begin() as session:
         assert len(await timers.claim_due(session, now=rig.clock.now(), limit=10)) == 1  # and then it died
@@ -395,7 +395,7 @@ async def test_every_staff_action_is_in_the_audit_trail(esc_rigs, make_settings)
 
 
 async def test_a_message_delivered_twice_is_handled_once(esc_rigs, make_settings) -> None:
-    from aftercare_bot.conversation import InboundMessage
+    from aftercare_bot.inbound.receive import InboundMessage
 
     rig = await enrolled(esc_rigs, make_settings)
     message = InboundMessage(telegram_user_id=5001, chat_id=5001, message_id=77, kind="text", text=URGENT_TEXT)

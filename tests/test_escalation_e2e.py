@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import select
 
 from aftercare_bot.db.models import ConversationMessage, Delivery, Escalation, EscalationState
-from aftercare_bot.emulator.models import StoredMessage
+from aftercare_bot.sandbox.emulator.models import StoredMessage
 from tests.conftest import ADMIN_ID
 from tests.harness import START_LINK
 

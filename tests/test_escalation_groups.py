@@ -1,4 +1,4 @@
-"""Red flags that arrive together are written together on SQLite (aftercare_bot.inbound_writes), each handler going
+"""Red flags that arrive together are written together on SQLite (aftercare_bot.inbound.writes), each handler going
 on once its own message is committed, and a message whose write fails takes none of the others down with it."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import event
 
-from aftercare_bot.conversation import Received
+from aftercare_bot.inbound.receive import Received
 from tests.escalation_rig import EscalationRig, escalation_rigs
 
 SESSION = datetime(2026, 1, 13, 14, 0, tzinfo=UTC)

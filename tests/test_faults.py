@@ -24,12 +24,12 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 from sqlalchemy.pool import NullPool
 
-from aftercare_bot import jobs
-from aftercare_bot.db import deliveries
+from aftercare_bot.bot import jobs
 from aftercare_bot.db.models import Client, ClientStatus, Delivery, DeliveryState
+from aftercare_bot.db.repositories import deliveries
 from aftercare_bot.db.session import create_engine, normalise_url
-from aftercare_bot.emulator.server import BotApiEmulator
-from aftercare_bot.outbound import OutboundMessage, Sender
+from aftercare_bot.delivery.ports import OutboundMessage, Sender
+from aftercare_bot.sandbox.emulator.server import BotApiEmulator
 from tests.bot_process import BotProcess, bot_environment, schedule_due_messages
 from tests.conftest import POSTGRES_URL, TOKEN
 

@@ -16,8 +16,8 @@ from telegram.ext import Application
 from aftercare_bot.app import build_application, build_services
 from aftercare_bot.clock import ManualClock
 from aftercare_bot.config import SHIPPED_MESSAGES_DIR, Settings
-from aftercare_bot.db import clients
 from aftercare_bot.db.models import Client, Delivery, Invite
+from aftercare_bot.db.repositories import clients
 from tests.conftest import ADMIN_ID, STAFF_CHAT_ID, TOKEN
 from tests.harness import START_LINK
 from tests.recording_request import RecordingRequest, make_callback_update, make_command_update

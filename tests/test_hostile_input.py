@@ -17,10 +17,10 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from aftercare_bot.db import clients
+from aftercare_bot.bot.handlers import escalations as escalation_handlers
 from aftercare_bot.db.models import ConversationMessage, Escalation
-from aftercare_bot.emulator.models import JSON, UserHandle
-from aftercare_bot.handlers import escalations as escalation_handlers
+from aftercare_bot.db.repositories import clients
+from aftercare_bot.sandbox.emulator.models import JSON, UserHandle
 from tests.fast_rig import BOT_USERNAME, FastRig
 from tests.harness import START_LINK
 

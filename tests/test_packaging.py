@@ -39,7 +39,7 @@ def test_wheel_carries_every_message_file_unchanged(wheel: Path) -> None:
             assert archive.read(packaged) == source.read_bytes()
         # The migrations and the sandbox page are data files too; `run` and `sandbox` fail without them.
         assert "aftercare_bot/migrations/env.py" in names
-        assert "aftercare_bot/emulator/static/index.html" in names
+        assert "aftercare_bot/sandbox/emulator/static/index.html" in names
         assert not any(n.startswith("messages/") for n in names)
 
 

@@ -7,8 +7,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from aftercare_bot.clinical_safety import URGENT_CARE_ADVICE, warning_text_problems
-from aftercare_bot.plan import (
+from aftercare_bot.plans.clinical_safety import URGENT_CARE_ADVICE, warning_text_problems
+from aftercare_bot.plans.model import (
     PlanError,
     PlanLoadError,
     Timing,
@@ -17,9 +17,9 @@ from aftercare_bot.plan import (
     parse_duration,
     parse_timing,
 )
-from aftercare_bot.problem_reports import describe, plan_report
-from aftercare_bot.problems import InvalidValue, problem
-from aftercare_bot.texts import Texts
+from aftercare_bot.texts.catalog import Texts
+from aftercare_bot.texts.problem_reports import describe, plan_report
+from aftercare_bot.texts.problems import InvalidValue, problem
 
 SHIPPED_MESSAGES = Path(__file__).resolve().parent.parent / "messages"
 SHIPPED_PLANS = SHIPPED_MESSAGES / "plans"

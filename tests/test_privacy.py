@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from aftercare_bot import privacy
+from aftercare_bot.clients import privacy
 from aftercare_bot.clock import ManualClock
 from aftercare_bot.config import Settings
 from aftercare_bot.db.models import (
@@ -27,7 +27,7 @@ from aftercare_bot.db.models import (
     OutboxMessage,
     Timer,
 )
-from aftercare_bot.telegram_html import visible_length
+from aftercare_bot.texts.telegram_html import visible_length
 from tests.fast_rig import FastRig
 from tests.harness import START_LINK
 
@@ -280,7 +280,7 @@ async def test_finished_quiet_clients_are_erased_after_the_retention_period(
         assert await count(rig, Client) == 2, "nothing is due yet: the first pass found no one"
         rig.clock.advance(timedelta(days=20))
         cara = await rig.enrol(5003, "Cara Lee")  # just enrolled: her plan is running
-        with caplog.at_level(logging.INFO, logger="aftercare_bot.privacy"):
+        with caplog.at_level(logging.INFO, logger="aftercare_bot.clients.privacy"):
             await rig.run_due()
         async with rig.services.session_factory() as session:
             left = set((await session.scalars(select(Client.telegram_user_id))).all())

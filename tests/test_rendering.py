@@ -6,11 +6,12 @@ from textwrap import dedent
 
 import pytest
 
-from aftercare_bot import telegram_html
-from aftercare_bot.clinical_safety import SAFETY_TEXT_KEYS
-from aftercare_bot.problem_reports import describe
-from aftercare_bot.problems import FileProblem, LineProblem, problem
-from aftercare_bot.rendering import (
+from aftercare_bot.plans.clinical_safety import SAFETY_TEXT_KEYS
+from aftercare_bot.texts import telegram_html
+from aftercare_bot.texts.catalog import Texts, TextsError
+from aftercare_bot.texts.problem_reports import describe
+from aftercare_bot.texts.problems import FileProblem, LineProblem, problem
+from aftercare_bot.texts.rendering import (
     PLAN_PLACEHOLDERS,
     Html,
     TemplateError,
@@ -18,7 +19,6 @@ from aftercare_bot.rendering import (
     render,
     template_problems,
 )
-from aftercare_bot.texts import Texts, TextsError
 
 SHIPPED_TEXTS = Texts.load(Path(__file__).resolve().parent.parent / "messages" / "texts")
 

@@ -22,7 +22,7 @@ from sqlalchemy import func, select
 from aftercare_bot.config import SHIPPED_MESSAGES_DIR
 from aftercare_bot.db.models import Delivery, DeliveryState
 from aftercare_bot.db.session import create_engine
-from aftercare_bot.emulator.server import BotApiEmulator
+from aftercare_bot.sandbox.emulator.server import BotApiEmulator
 from tests.bot_process import WEBHOOK_SECRET, BotProcess, bot_environment, free_port, schedule_due_messages
 from tests.conftest import TOKEN
 

@@ -10,10 +10,10 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from aftercare_bot import team
+from aftercare_bot.clients import team
+from aftercare_bot.clients.team import TeamRefused
 from aftercare_bot.config import Settings
 from aftercare_bot.db.models import AuditEvent, Role
-from aftercare_bot.team import TeamRefused
 from tests.conftest import ADMIN_ID
 
 NOW = datetime(2026, 1, 13, 14, 0, tzinfo=UTC)

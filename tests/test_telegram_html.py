@@ -7,9 +7,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from aftercare_bot.problems import LineProblem, problem
-from aftercare_bot.telegram_html import html_problems, plain_text, visible_length
-from aftercare_bot.texts import Texts
+from aftercare_bot.texts.catalog import Texts
+from aftercare_bot.texts.problems import LineProblem, problem
+from aftercare_bot.texts.telegram_html import html_problems, plain_text, visible_length
 
 TEXTS = Texts.load(Path(__file__).resolve().parent.parent / "messages" / "texts")
 

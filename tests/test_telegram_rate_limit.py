@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from telegram.error import RetryAfter
 
-from aftercare_bot.telegram_rate_limit import OVERALL_INTERVAL, OVERALL_SLACK, PER_CHAT, TelegramRateLimiter
+from aftercare_bot.bot.telegram.rate_limit import OVERALL_INTERVAL, OVERALL_SLACK, PER_CHAT, TelegramRateLimiter
 
 
 class Calls:

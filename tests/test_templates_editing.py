@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select, update
 
-from aftercare_bot import plan_editing
-from aftercare_bot.db import plan_revisions
 from aftercare_bot.db.models import Delivery, DeliveryState, PlanDraft, PlanRevision
-from aftercare_bot.plan_changes import ChangeRefused, check_text
-from aftercare_bot.plan_editing import Actor
-from aftercare_bot.texts import Texts
+from aftercare_bot.db.repositories import plan_revisions
+from aftercare_bot.plans import editing
+from aftercare_bot.plans.changes import ChangeRefused, check_text
+from aftercare_bot.plans.editing import Actor
+from aftercare_bot.texts.catalog import Texts
 
 TEXTS = Texts.load(Path(__file__).resolve().parent.parent / "messages" / "texts")
 
@@ -25,14 +25,14 @@ PLAN = "microneedling"
 EVENING = "Evening {first_name}: for bleeding call {clinic_phone}; for difficulty breathing call emergency services."
 
 
-async def change(rig, actor: Actor = ADMIN, **fields) -> plan_editing.Saved:  # type: ignore[no-untyped-def]
+async def change(rig, actor: Actor = ADMIN, **fields) -> editing.Saved:  # type: ignore[no-untyped-def]
     """Prepare a change as an admin would, then confirm it."""
     services = rig.services
     async with services.session_factory.begin() as session:
-        prepared = await plan_editing.prepare(
+        prepared = await editing.prepare(
             session, services.catalog, {"treatment": PLAN, **fields}, actor=actor, now=rig.clock.now()
         )
-    return await plan_editing.confirm(
+    return await editing.confirm(
         services.session_factory,
         services.catalog,
         prepared.draft_id,
@@ -76,7 +76,7 @@ async def test_history_lists_each_version_of_a_text_and_restore_brings_one_back(
     await change(rig, OTHER_ADMIN, op="text", step="day2_sun", language="en", text="Third version")
     services = rig.services
     async with services.session_factory() as session:
-        versions = await plan_editing.history(session, services.catalog, PLAN, "day2_sun", "en")
+        versions = await editing.history(session, services.catalog, PLAN, "day2_sun", "en")
     assert [(v.revision, v.text, v.by_name) for v in versions] == [
         (0, original, ""),
         (1, "Second version", "Alex"),
@@ -84,15 +84,15 @@ async def test_history_lists_each_version_of_a_text_and_restore_brings_one_back(
     ]
 
     async with services.session_factory() as session:
-        restore = await plan_editing.restore_change(session, services.catalog, PLAN, "day2_sun", "en", 0)
+        restore = await editing.restore_change(session, services.catalog, PLAN, "day2_sun", "en", 0)
     saved = await change(rig, **{k: v for k, v in restore.items() if k != "treatment"})
     assert saved.revision == 4
     assert services.catalog.get(PLAN).step("day2_sun").text("en") == original
     assert services.catalog.get(PLAN).step("day2_sun").due.describe() == "day 2 at 11:00", "timing kept"
     async with services.session_factory() as session:
-        versions = await plan_editing.history(session, services.catalog, PLAN, "day2_sun", "en")
+        versions = await editing.history(session, services.catalog, PLAN, "day2_sun", "en")
         with pytest.raises(ChangeRefused):
-            await plan_editing.restore_change(session, services.catalog, PLAN, "day2_sun", "en", 2)
+            await editing.restore_change(session, services.catalog, PLAN, "day2_sun", "en", 2)
     assert [v.revision for v in versions] == [0, 1, 3, 4]
 
 
@@ -163,7 +163,7 @@ async def test_a_step_turned_off_while_waiting_in_the_queue_is_not_sent(make_set
     rig = rigs(make_settings(), SESSION)
     await rig.enrol(session_at=SESSION)
     # Another replica turned it off; this one's catalog already has the change but the row is still waiting.
-    from aftercare_bot.plan_documents import plan_to_document, read_document
+    from aftercare_bot.plans.documents import plan_to_document, read_document
 
     document = plan_to_document(rig.services.catalog.get(PLAN))
     [day1] = [step for step in document["steps"] if step["key"] == "day1_checkin"]
@@ -219,7 +219,7 @@ async def test_drafts_belong_to_their_author_and_are_used_once(make_settings, ri
     rig = rigs(make_settings(), SESSION)
     services = rig.services
     async with services.session_factory.begin() as session:
-        prepared = await plan_editing.prepare(
+        prepared = await editing.prepare(
             session,
             services.catalog,
             {"op": "text", "treatment": PLAN, "step": "day2_sun", "language": "en", "text": "Sun!"},
@@ -227,8 +227,8 @@ async def test_drafts_belong_to_their_author_and_are_used_once(make_settings, ri
             now=rig.clock.now(),
         )
 
-    async def confirm(actor: Actor, now: datetime) -> plan_editing.Saved:
-        return await plan_editing.confirm(
+    async def confirm(actor: Actor, now: datetime) -> editing.Saved:
+        return await editing.confirm(
             services.session_factory,
             services.catalog,
             prepared.draft_id,
@@ -271,31 +271,31 @@ async def test_another_replica_picks_up_a_revision_at_its_next_refresh(make_sett
     first, second = rigs(settings, SESSION, "a"), rigs(settings, SESSION, "b")
     await change(first, op="text", step="day2_sun", language="en", text="From the first replica")
     assert second.services.catalog.revision(PLAN) is None
-    assert await plan_editing.refresh(second.services.session_factory, second.services.catalog) == [PLAN]
+    assert await editing.refresh(second.services.session_factory, second.services.catalog) == [PLAN]
     assert second.services.catalog.get(PLAN).step("day2_sun").text("en") == "From the first replica"
-    assert await plan_editing.refresh(second.services.session_factory, second.services.catalog) == []
+    assert await editing.refresh(second.services.session_factory, second.services.catalog) == []
 
     # The dispatcher's pass looks at most every few seconds.
     catalog = second.services.catalog
     await change(first, op="text", step="day2_sun", language="en", text="Second edit")
-    assert await plan_editing.refresh_now_and_then(second.services.session_factory, catalog) == [PLAN]
+    assert await editing.refresh_now_and_then(second.services.session_factory, catalog) == [PLAN]
     await change(first, op="text", step="day2_sun", language="en", text="Third edit")
-    assert await plan_editing.refresh_now_and_then(second.services.session_factory, catalog) == []
-    catalog.refreshed_at -= plan_editing.REFRESH_EVERY
-    assert await plan_editing.refresh_now_and_then(second.services.session_factory, catalog) == [PLAN]
+    assert await editing.refresh_now_and_then(second.services.session_factory, catalog) == []
+    catalog.refreshed_at -= editing.REFRESH_EVERY
+    assert await editing.refresh_now_and_then(second.services.session_factory, catalog) == [PLAN]
     assert catalog.get(PLAN).step("day2_sun").text("en") == "Third edit" and catalog.revision(PLAN) == 3
 
 
 async def test_a_stored_revision_that_no_longer_passes_the_checks_is_ignored(make_settings, rigs) -> None:
     rig = rigs(make_settings(), SESSION)
-    from aftercare_bot.plan_documents import plan_to_document
+    from aftercare_bot.plans.documents import plan_to_document
 
     document = plan_to_document(rig.services.catalog.get(PLAN))
     document["steps"][0]["text"]["en"] = "{unknown_placeholder}"
     async with rig.services.session_factory.begin() as session:
         await plan_revisions.add(session, treatment=PLAN, revision=1, document=document, note="",
                                  created_by=None, created_by_name="", now=SESSION)
-    assert await plan_editing.refresh(rig.services.session_factory, rig.services.catalog) == []
+    assert await editing.refresh(rig.services.session_factory, rig.services.catalog) == []
     assert rig.services.catalog.revision(PLAN) is None
     assert "{unknown_placeholder}" not in rig.services.catalog.get(PLAN).step("same_evening").text("en")
 
@@ -362,7 +362,7 @@ async def test_a_translation_of_a_warning_sign_step_must_keep_them_too(make_sett
 async def test_restoring_a_version_is_held_to_the_same_checks(make_settings, rigs) -> None:
     rig = rigs(make_settings(), SESSION)
     # A revision saved before the mark existed: same_evening without the mark and without the clinic's phone.
-    from aftercare_bot.plan_documents import plan_to_document
+    from aftercare_bot.plans.documents import plan_to_document
 
     document = plan_to_document(rig.services.catalog.get(PLAN))
     document["steps"][0]["text"]["en"] = "Evening {first_name}, call emergency services if in doubt."
@@ -372,11 +372,11 @@ async def test_restoring_a_version_is_held_to_the_same_checks(make_settings, rig
         await plan_revisions.add(session, treatment=PLAN, revision=1, document=document, note="",
                                  created_by=None, created_by_name="", now=SESSION)
     # It is not put in force: the step is still marked by the plan file, so its text must keep the phone.
-    assert await plan_editing.refresh(rig.services.session_factory, rig.services.catalog) == []
+    assert await editing.refresh(rig.services.session_factory, rig.services.catalog) == []
     assert rig.services.catalog.revision(PLAN) is None
     # Nor can it be restored, and no other change is saved on top of it until the text is fixed.
     async with rig.services.session_factory() as session:
-        restore = await plan_editing.restore_change(session, rig.services.catalog, PLAN, "same_evening", "en", 1)
+        restore = await editing.restore_change(session, rig.services.catalog, PLAN, "same_evening", "en", 1)
     with pytest.raises(ChangeRefused) as refused:
         await change(rig, **restore)
     assert refused.value.key == "admin_warning_text_refused"
@@ -433,7 +433,7 @@ async def test_a_draft_to_turn_one_off_is_refused_when_saved(make_settings, rigs
             now=rig.clock.now(),
         )
     with pytest.raises(ChangeRefused) as refused:
-        await plan_editing.confirm(
+        await editing.confirm(
             services.session_factory,
             services.catalog,
             draft.id,
@@ -460,7 +460,7 @@ async def test_a_revision_saved_with_a_warning_sign_step_off_is_used_with_it_on(
 ) -> None:
     rig = rigs(make_settings(), SESSION)
     await rig.enrol(5001, "Ann", session_at=SESSION)
-    from aftercare_bot.plan_documents import plan_to_document
+    from aftercare_bot.plans.documents import plan_to_document
 
     # Saved when turning it off was still possible: day 3 off (its message cancelled), and a new day-2 text.
     document = plan_to_document(rig.services.catalog.get(PLAN))
@@ -477,7 +477,7 @@ async def test_a_revision_saved_with_a_warning_sign_step_off_is_used_with_it_on(
             update(Delivery).where(Delivery.step_key == "day3_warning_signs").values(state=DeliveryState.CANCELLED)
         )
 
-    assert await plan_editing.refresh(rig.services.session_factory, rig.services.catalog) == [PLAN]
+    assert await editing.refresh(rig.services.session_factory, rig.services.catalog) == [PLAN]
     in_force = rig.services.catalog.get(PLAN)
     assert rig.services.catalog.revision(PLAN) == 1, "the clinic's other edits are kept"
     assert in_force.step("day2_sun").text("en") == "Sun cream, {first_name}!"

@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from aftercare_bot import plan_editing, templates_io
 from aftercare_bot.cli import main
 from aftercare_bot.db.models import PlanRevision
-from aftercare_bot.plan import check_plans
-from aftercare_bot.plan_editing import Actor
-from aftercare_bot.problem_reports import describe
-from aftercare_bot.texts import Texts
+from aftercare_bot.plans import editing, templates_io
+from aftercare_bot.plans.editing import Actor
+from aftercare_bot.plans.model import check_plans
+from aftercare_bot.texts.catalog import Texts
+from aftercare_bot.texts.problem_reports import describe
 
 TEXTS = Texts.load(Path(__file__).resolve().parent.parent / "messages" / "texts")
 SESSION = datetime(2026, 1, 13, 14, 0, tzinfo=UTC)
@@ -24,10 +24,10 @@ ADMIN = Actor(900001, "Alex")
 async def edit(rig, change: dict) -> None:  # type: ignore[no-untyped-def]
     services = rig.services
     async with services.session_factory.begin() as session:
-        prepared = await plan_editing.prepare(
+        prepared = await editing.prepare(
             session, services.catalog, change, actor=ADMIN, now=rig.clock.now()
         )
-    await plan_editing.confirm(
+    await editing.confirm(
         services.session_factory,
         services.catalog,
         prepared.draft_id,

@@ -12,7 +12,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aftercare_bot.triage import TriageLevel, TriageResult, TriageRules, triage
+from aftercare_bot.triage.classify import TriageLevel, TriageResult, TriageRules, triage
 
 ROOT = Path(__file__).resolve().parents[1]
 TRIAGE_DIR = ROOT / "messages" / "triage"

@@ -16,13 +16,13 @@ import pytest
 from pydantic import ValidationError
 
 from aftercare_bot.app import build_services
+from aftercare_bot.bot.runner import ALLOWED_UPDATES, BotRunner, Mode
+from aftercare_bot.bot.webhook import SECRET_HEADER, webhook_path
 from aftercare_bot.cli import main
 from aftercare_bot.clock import ManualClock
 from aftercare_bot.config import Settings, describe_errors
 from aftercare_bot.db.session import create_engine, create_session_factory
-from aftercare_bot.emulator.server import BotApiEmulator
-from aftercare_bot.runner import ALLOWED_UPDATES, BotRunner, Mode
-from aftercare_bot.webhook import SECRET_HEADER, webhook_path
+from aftercare_bot.sandbox.emulator.server import BotApiEmulator
 from tests.bot_process import WEBHOOK_SECRET, free_port
 from tests.conftest import ADMIN_ID, TOKEN
 
@@ -109,7 +109,7 @@ async def test_requests_without_the_right_secret_are_refused_and_logged(start_bo
     bot = await start_bot()
     telegram = bot.telegram
     mallory = telegram.user(6001, "Mallory")
-    caplog.set_level(logging.WARNING, logger="aftercare_bot.webhook")
+    caplog.set_level(logging.WARNING, logger="aftercare_bot.bot.webhook")
 
     assert await post(bot.webhook_url, forged_help(6001)) == 403
     assert await post(bot.webhook_url, forged_help(6001), {SECRET_HEADER: WEBHOOK_SECRET + "x"}) == 403
@@ -286,7 +286,7 @@ def test_flags_override_settings_and_the_mode_follows_webhook_url(make_settings,
         await services.engine.dispose()
         return 0
 
-    monkeypatch.setattr("aftercare_bot.runner.serve", fake_serve)
+    monkeypatch.setattr("aftercare_bot.bot.runner.serve", fake_serve)
     bot_env(monkeypatch, database_url=f"sqlite+aiosqlite:///{tmp_path}/bot.db", webhook_url="https://b.example.org/t",
             webhook_secret="from-env", webhook_port="9000")  # fmt: skip
     assert main(["run", "--port", "9100", "--listen", "127.0.0.1", "--secret-token", "from-flag"]) == 0

@@ -1,4 +1,4 @@
-"""Regenerate aftercare_bot/emulator/bot_api_subset.json from Telegram's API description.
+"""Regenerate aftercare_bot/sandbox/emulator/bot_api_subset.json from Telegram's API description.
 
 Usage: python tools/extract_api_subset.py [path/to/api.json]
 
@@ -16,7 +16,7 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-from aftercare_bot.emulator.spec import IMPLEMENTED_METHODS, PRODUCED_TYPES, SUBSET_PATH  # noqa: E402
+from aftercare_bot.sandbox.emulator.spec import IMPLEMENTED_METHODS, PRODUCED_TYPES, SUBSET_PATH  # noqa: E402
 
 DEFAULT_SOURCE = Path("/work/shared/telegram-bot-api/api.json")
 

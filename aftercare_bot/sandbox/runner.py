@@ -23,15 +23,15 @@ from aiohttp import web
 from pydantic import ValidationError
 from telegram.ext import Application
 
-from aftercare_bot import jobs
 from aftercare_bot.app import build_services
+from aftercare_bot.bot import jobs
+from aftercare_bot.bot.runner import BotRunner, Mode
 from aftercare_bot.clock import ManualClock
 from aftercare_bot.config import Settings, describe_errors
-from aftercare_bot.emulator.models import JSON, ChatHandle, UserHandle
-from aftercare_bot.emulator.sandbox_web import ChatWeb, PageError
-from aftercare_bot.emulator.server import BotApiEmulator
-from aftercare_bot.runner import BotRunner, Mode
 from aftercare_bot.sandbox import settings as defaults
+from aftercare_bot.sandbox.emulator.models import JSON, ChatHandle, UserHandle
+from aftercare_bot.sandbox.emulator.sandbox_web import ChatWeb, PageError
+from aftercare_bot.sandbox.emulator.server import BotApiEmulator
 from aftercare_bot.services import Services
 
 log = logging.getLogger(__name__)

@@ -1,0 +1,74 @@
+"""Clients writing to the bot and answering check-ins; the work is done in aftercare_bot.inbound.receive."""
+
+from __future__ import annotations
+
+import logging
+
+from telegram import Message, Update
+from telegram.error import TelegramError
+from telegram.ext import ContextTypes
+
+from aftercare_bot.bot.handlers import escalations
+from aftercare_bot.bot.handlers.common import language_of, services
+from aftercare_bot.bot.handlers.content import content_of
+from aftercare_bot.db.repositories.conversation import EDIT
+from aftercare_bot.inbound.receive import CheckinStatus, ClientConversation, InboundMessage
+
+log = logging.getLogger(__name__)
+
+
+def _conversation(context: ContextTypes.DEFAULT_TYPE) -> ClientConversation:
+    return services(context).runtime["conversation"]
+
+
+async def inbound(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Any private message that is not a command: a client's message, or an admin answering a case."""
+    message, user, chat = update.effective_message, update.effective_user, update.effective_chat
+    if message is None or user is None or chat is None or chat.type != chat.PRIVATE or user.is_bot:
+        return
+    # Without a staff chat, cases go to admins privately; a reply there is an answer to the client.
+    if update.message is not None and message.reply_to_message is not None:
+        desk = escalations.desk_of(context)
+        replied = message.reply_to_message
+        from_bot = replied.from_user is not None and replied.from_user.id == context.bot.id
+        patience = escalations.REPLY_PATIENCE if from_bot and user.id in services(context).settings.admin_ids else 0.0
+        if from_bot and await desk.posts.case_of_post(chat.id, replied.message_id, patience=patience) is not None:
+            await escalations.relay(update, context)
+            return
+    kind, text, file_id = content_of(message)
+    edited = update.edited_message is not None
+    await _conversation(context).receive(InboundMessage(
+        telegram_user_id=user.id, chat_id=chat.id, message_id=message.message_id,
+        kind=EDIT if edited and kind == "text" else kind, text=text, file_id=file_id,
+        language=language_of(update, context), edited=edited,
+    ))
+
+
+async def checkin_answer(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    svc, query, user = services(context), update.callback_query, update.effective_user
+    if query is None or user is None:
+        return
+    lang = language_of(update, context)
+    parts = svc.signer.verify(query.data)
+    if parts is None or len(parts) != 3 or parts[0] != "ci" or not parts[1].isdecimal():
+        await query.answer(svc.label("button_not_understood", lang), show_alert=True)
+        return
+    result = await _conversation(context).answer_checkin(int(parts[1]), parts[2], user.id)
+    if result.status == CheckinStatus.ALREADY:
+        await query.answer(svc.label("checkin_already_answered", result.language or lang))
+        return
+    if result.status == CheckinStatus.NOT_YOURS:
+        await query.answer(svc.label("checkin_not_yours", lang), show_alert=True)
+        return
+    if result.status != CheckinStatus.ANSWERED:
+        await query.answer(svc.label("button_not_understood", lang), show_alert=True)
+        return
+    await query.answer()
+    original = query.message
+    if isinstance(original, Message) and original.text:
+        answered = svc.text("checkin_answered_line", result.language, answer=result.answer_label)
+        try:
+            await query.edit_message_text(f"{original.text_html}\n\n{answered}", reply_markup=None)
+        except TelegramError as exc:
+            # The answer is recorded either way; an old message may no longer be editable.
+            log.warning("could not mark the check-in as answered: %s", exc)

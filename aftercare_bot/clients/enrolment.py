@@ -1,0 +1,193 @@
+"""Enrolment: one-time invite links, the client's consent, and the plan that follows."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from aftercare_bot.config import Settings
+from aftercare_bot.db.models import (
+    Client,
+    ClientStatus,
+    Delivery,
+    DeliveryState,
+    Enrolment,
+    EnrolmentState,
+    Invite,
+    InviteStatus,
+)
+from aftercare_bot.db.repositories import audit, clients, deliveries, enrolments, timers
+from aftercare_bot.plans.catalog import PlanCatalog
+from aftercare_bot.plans.schedule import plan_deliveries
+
+TOKEN_BYTES = 24  # 192 bits, 32 URL-safe characters: well inside Telegram's 64-character start payload
+_TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{32}")
+CLIENT_TIMER_KINDS = ("checkin_reminder", "checkin_no_response")
+
+
+class InviteProblem(StrEnum):
+    MALFORMED = "malformed"
+    UNKNOWN = "unknown"
+    EXPIRED = "expired"
+    USED = "used"
+
+
+@dataclass(frozen=True)
+class InviteCheck:
+    invite: Invite | None
+    problem: InviteProblem | None
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(TOKEN_BYTES)
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+async def create_invite(
+    session: AsyncSession,
+    *,
+    client_name: str,
+    treatment: str,
+    session_at: datetime,
+    language: str | None,
+    created_by: int,
+    now: datetime,
+    settings: Settings,
+) -> tuple[Invite, str]:
+    """Returns the invite and its token; the token itself is never stored."""
+    token = new_token()
+    invite = Invite(
+        token_hash=hash_token(token), client_name=client_name, treatment=treatment, session_at=session_at,
+        language=language, created_by=created_by, created_at=now, expires_at=now + settings.invite_ttl,
+        status=InviteStatus.PENDING,
+    )
+    session.add(invite)
+    await session.flush()
+    await audit.record(session, now=now, action="invite_created", actor_id=created_by,
+                       detail={"invite_id": invite.id, "treatment": treatment})
+    return invite, token
+
+
+async def check_invite(session: AsyncSession, token: str, *, now: datetime) -> InviteCheck:
+    if not _TOKEN_SHAPE.fullmatch(token):
+        return InviteCheck(None, InviteProblem.MALFORMED)
+    invite = await session.scalar(select(Invite).where(Invite.token_hash == hash_token(token)))
+    return InviteCheck(invite, _problem(invite, now))
+
+
+def _problem(invite: Invite | None, now: datetime) -> InviteProblem | None:
+    if invite is None:
+        return InviteProblem.UNKNOWN
+    if invite.status != InviteStatus.PENDING:
+        return InviteProblem.USED
+    if now >= invite.expires_at:
+        return InviteProblem.EXPIRED
+    return None
+
+
+@dataclass(frozen=True)
+class Acceptance:
+    problem: InviteProblem | None
+    enrolment: Enrolment | None = None
+    scheduled: int = 0
+    superseded: bool = False
+
+
+async def accept_invite(
+    session: AsyncSession,
+    *,
+    invite_id: int,
+    telegram_user_id: int,
+    chat_id: int,
+    first_name: str,
+    telegram_language: str | None,
+    now: datetime,
+    settings: Settings,
+    catalog: PlanCatalog,
+) -> Acceptance:
+    """The client agreed: create (or reactivate) the client, supersede an older plan, schedule the new one."""
+    invite = await session.get(Invite, invite_id, with_for_update=True)
+    problem = _problem(invite, now)
+    plan = catalog.get(invite.treatment) if invite else None
+    if problem or invite is None:
+        return Acceptance(problem)
+    if plan is None:
+        return Acceptance(InviteProblem.UNKNOWN)
+    invite.status, invite.used_at, invite.used_by = InviteStatus.USED, now, telegram_user_id
+
+    client = await clients.by_telegram_id(session, telegram_user_id)
+    language = invite.language or telegram_language or settings.default_language
+    if client is None:
+        client = Client(
+            telegram_user_id=telegram_user_id, chat_id=chat_id, name=invite.client_name, first_name=first_name,
+            language=language, status=ClientStatus.ACTIVE, created_at=now, updated_at=now,
+        )
+        session.add(client)
+        await session.flush()
+    else:
+        client.name, client.first_name, client.chat_id = invite.client_name, first_name, chat_id
+        client.language, client.status, client.updated_at = language, ClientStatus.ACTIVE, now
+
+    superseded = await supersede_active(session, client.id, now=now)
+    enrolment = Enrolment(
+        client_id=client.id, invite_id=invite.id, treatment=invite.treatment, session_at=invite.session_at,
+        language=language, state=EnrolmentState.ACTIVE, created_at=now,
+    )
+    session.add(enrolment)
+    await session.flush()
+    rows = plan_deliveries(plan, enrolment, client, now=now, settings=settings)
+    session.add_all(rows)
+    await audit.record(session, now=now, action="enrolled", actor_id=telegram_user_id, client_id=client.id,
+                       detail={"enrolment_id": enrolment.id, "invite_id": invite.id, "superseded": superseded})
+    scheduled = sum(1 for row in rows if row.state == DeliveryState.PENDING)
+    return Acceptance(None, enrolment, scheduled, bool(superseded))
+
+
+async def decline_invite(session: AsyncSession, *, invite_id: int, telegram_user_id: int, now: datetime) -> bool:
+    invite = await session.get(Invite, invite_id, with_for_update=True)
+    if _problem(invite, now) or invite is None:
+        return False
+    invite.status, invite.used_at, invite.used_by = InviteStatus.DECLINED, now, telegram_user_id
+    await audit.record(session, now=now, action="invite_declined", actor_id=telegram_user_id,
+                       detail={"invite_id": invite.id})
+    return True
+
+
+async def supersede_active(session: AsyncSession, client_id: int, *, now: datetime) -> list[int]:
+    """A new session replaces what remains of the previous plan."""
+    ended = await enrolments.end_active(session, client_id, EnrolmentState.SUPERSEDED, now=now)
+    for enrolment_id in ended:
+        await deliveries.cancel_pending_for_enrolment(session, enrolment_id, "superseded by a new session")
+    await _cancel_checkin_timers(session, ended)
+    return ended
+
+
+async def stop_client(session: AsyncSession, client: Client, *, now: datetime) -> int:
+    """The client asked to stop: nothing more is scheduled for them."""
+    ended = await enrolments.end_active(session, client.id, EnrolmentState.STOPPED, now=now)
+    cancelled = await deliveries.cancel_open_for_client(session, client.id, "client stopped the plan")
+    await _cancel_checkin_timers(session, ended)
+    client.status, client.updated_at = ClientStatus.STOPPED, now
+    await audit.record(session, now=now, action="client_stopped", actor_id=client.telegram_user_id,
+                       client_id=client.id, detail={"cancelled": cancelled})
+    return cancelled
+
+
+async def _cancel_checkin_timers(session: AsyncSession, enrolment_ids: list[int]) -> None:
+    if not enrolment_ids:
+        return
+    delivery_ids = await session.scalars(
+        select(Delivery.id).where(Delivery.enrolment_id.in_(enrolment_ids), Delivery.checkin.is_(True))
+    )
+    for delivery_id in delivery_ids:
+        await timers.cancel(session, subject_id=delivery_id, kinds=CLIENT_TIMER_KINDS)

@@ -1,0 +1,118 @@
+"""Fires durable timers from the database: escalation cards and re-alerts, check-in reminders and silence,
+and the outbox's messages.
+
+Each timer is claimed atomically (one replica fires it), finished when its handler returns, and put back
+for a later attempt when the messenger asks to retry. A timer claimed by a replica that died is released
+after the send lease, so a restart never loses one (it may, rarely, fire twice). Once a handler has run, its
+end is recorded with retries (confirmed_sends), so a short database outage does not make it run again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+
+from aftercare_bot.db.models import Timer
+from aftercare_bot.db.repositories import timers
+from aftercare_bot.delivery import confirmed_sends
+from aftercare_bot.delivery.compose import CHECKIN_NO_RESPONSE, CHECKIN_REMINDER
+from aftercare_bot.delivery.outbox import OUTBOX_TIMER
+from aftercare_bot.delivery.ports import SendRetryLater
+from aftercare_bot.escalation.desk import EscalationDesk
+from aftercare_bot.escalation.posts import RETRY_SOON
+from aftercare_bot.escalation.timers import CARD_TIMER, FINAL_TIMER, REALERT_TIMER
+from aftercare_bot.inbound.receive import ClientConversation
+from aftercare_bot.services import Services
+
+log = logging.getLogger(__name__)
+
+# A handler returns None when the timer is done, or the moment to try again.
+TimerHandler = Callable[[Timer], Awaitable[datetime | None]]
+
+BATCH = 50
+MAX_BATCHES_PER_PASS = 20
+RETRY_AFTER_ERROR = timedelta(minutes=5)
+RETRY_UNKNOWN_KIND = timedelta(hours=1)
+
+
+class TimerRunner:
+    def __init__(self, services: Services, desk: EscalationDesk, conversation: ClientConversation) -> None:
+        self.svc = services
+        self.handlers: dict[str, TimerHandler] = {
+            CARD_TIMER: self._post_card(desk),
+            REALERT_TIMER: desk.timers.realert,
+            FINAL_TIMER: desk.timers.final_notice,
+            CHECKIN_REMINDER: conversation.remind_checkin,
+            CHECKIN_NO_RESPONSE: conversation.checkin_silence,
+            OUTBOX_TIMER: desk.outbox.on_timer,
+        }
+        self._lock = asyncio.Lock()
+
+    def register(self, kind: str, handler: TimerHandler) -> None:
+        """Other features may add timer kinds of their own."""
+        self.handlers[kind] = handler
+
+    @staticmethod
+    def _post_card(desk: EscalationDesk) -> TimerHandler:
+        async def handler(timer: Timer) -> datetime | None:
+            await desk.posts.post_card(timer.subject_id)
+            return None
+
+        return handler
+
+    async def next_due(self) -> datetime | None:
+        async with self.svc.session_factory() as session:
+            return await timers.next_due_at(session)
+
+    async def run_due(self) -> int:
+        """Fire every timer that is due; returns how many were handled. Overlapping calls queue."""
+        fired = 0
+        async with self._lock:
+            now = self.svc.clock.now()
+            async with self.svc.session_factory.begin() as session:
+                released = await timers.release_stale(session, claimed_before=now - self.svc.settings.send_lease)
+            if released:
+                log.warning("re-queued %d timer(s) left running by a stopped replica", released)
+            for _ in range(MAX_BATCHES_PER_PASS):
+                async with self.svc.session_factory.begin() as session:
+                    batch = await timers.claim_due(session, now=self.svc.clock.now(), limit=BATCH)
+                if not batch:
+                    break
+                for timer in batch:
+                    await self._fire(timer)
+                    fired += 1
+        return fired
+
+    async def _fire(self, timer: Timer) -> None:
+        handler = self.handlers.get(timer.kind)
+        retry: datetime | None
+        if handler is None:
+            log.error("no handler for timer kind %r (timer %s); trying again later", timer.kind, timer.id)
+            retry = self.svc.clock.now() + RETRY_UNKNOWN_KIND
+        else:
+            try:
+                retry = await handler(timer)
+            except confirmed_sends.NotRecorded:
+                return  # something went out but is not recorded: the timer stays claimed until the send lease
+            except SendRetryLater as exc:
+                delay = timedelta(seconds=exc.retry_after) if exc.retry_after else RETRY_SOON
+                log.warning("timer %s (%s) must wait: %s", timer.id, timer.kind, exc)
+                retry = self.svc.clock.now() + delay
+            except Exception:
+                # Safety timers must not vanish because of one failure; try again a little later.
+                log.exception("timer %s (%s) failed", timer.id, timer.kind)
+                retry = self.svc.clock.now() + RETRY_AFTER_ERROR
+
+        async def settle() -> None:
+            async with self.svc.session_factory.begin() as session:
+                if retry is None:
+                    await timers.finish(session, timer.id)
+                else:
+                    await timers.retry_at(session, timer.id, retry)
+
+        # Should the database stay away for half the lease, NotRecorded ends this pass: the lease returns the
+        # timers left claimed, and handlers recognise work already done.
+        await confirmed_sends.record(settle, lease=self.svc.settings.send_lease,
+                                     what=f"timer {timer.id} ({timer.kind}) ran")

@@ -1,0 +1,119 @@
+"""What staff do with cases: list the open ones, claim one, resolve one.
+
+Claiming is a conditional update, so two people pressing at once cannot both win; claiming or resolving stops
+the case's response timers, and every copy of its card is edited to show who did what.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from aftercare_bot.db.models import Escalation, EscalationState
+from aftercare_bot.db.repositories import audit, timers
+from aftercare_bot.db.repositories import escalations as repo
+from aftercare_bot.db.repositories import staff as staff_repo
+from aftercare_bot.escalation.cards import CaseTexts
+from aftercare_bot.escalation.posts import CasePosts
+from aftercare_bot.escalation.timers import RESPONSE_TIMERS
+from aftercare_bot.services import Services
+
+
+class StaffAction(StrEnum):
+    DONE = "done"
+    ALREADY_YOURS = "already_yours"
+    TAKEN = "taken"
+    RESOLVED = "resolved"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class StaffActionResult:
+    status: StaffAction
+    holder: str | None = None
+
+
+class StaffActions:
+    def __init__(self, services: Services, posts: CasePosts, texts: CaseTexts) -> None:
+        self.svc = services
+        self.posts = posts
+        self.texts = texts
+
+    async def open_cases_messages(self) -> list[str]:
+        async with self.svc.session_factory() as session:
+            return await self.texts.open_cases(session, self.svc.clock.now())
+
+    async def claim(self, escalation_id: int, actor_id: int, actor_name: str) -> StaffActionResult:
+        now = self.svc.clock.now()
+        async with self.svc.session_factory.begin() as session:
+            name = await self.staff_name(session, actor_id, actor_name)
+            if not await self.take(session, escalation_id, actor_id, name, now, states=(EscalationState.OPEN,)):
+                return await self._refusal(session, escalation_id, actor_id)
+            await audit.record(session, now=now, action="escalation_claimed", actor_id=actor_id,
+                               escalation_id=escalation_id)
+        await self.posts.refresh_cards(escalation_id)
+        return StaffActionResult(StaffAction.DONE, name)
+
+    async def resolve(self, escalation_id: int, actor_id: int, actor_name: str) -> StaffActionResult:
+        """Any staff member may resolve a case, whoever claimed it: closing is never blocked on one person."""
+        now = self.svc.clock.now()
+        async with self.svc.session_factory.begin() as session:
+            name = await self.staff_name(session, actor_id, actor_name)
+            result = await session.execute(
+                update(Escalation)
+                .where(Escalation.id == escalation_id, Escalation.state.in_(repo.OPEN_STATES))
+                .values(state=EscalationState.RESOLVED, resolved_by=actor_id, resolved_by_name=name, resolved_at=now)
+            )
+            resolved = bool(result.rowcount)
+            if resolved:
+                await timers.cancel(session, subject_id=escalation_id, kinds=RESPONSE_TIMERS)
+                await audit.record(session, now=now, action="escalation_resolved", actor_id=actor_id,
+                                   escalation_id=escalation_id)
+                status = StaffActionResult(StaffAction.DONE, name)
+            else:
+                escalation = await repo.get(session, escalation_id)
+                status = StaffActionResult(StaffAction.UNKNOWN if escalation is None else StaffAction.RESOLVED)
+        if resolved:
+            await self.posts.refresh_cards(escalation_id)
+        return status
+
+    async def take(
+        self,
+        session: AsyncSession,
+        escalation_id: int,
+        actor_id: int,
+        name: str,
+        now: datetime,
+        *,
+        states: Sequence[EscalationState],
+    ) -> bool:
+        """Claim atomically (a conditional update), so two people pressing at once cannot both win."""
+        result = await session.execute(
+            update(Escalation)
+            .where(Escalation.id == escalation_id, Escalation.state.in_(states))
+            .values(state=EscalationState.CLAIMED, claimed_by=actor_id, claimed_by_name=name, claimed_at=now,
+                    resolved_by=None, resolved_by_name=None, resolved_at=None)
+        )
+        if not result.rowcount:
+            return False
+        await timers.cancel(session, subject_id=escalation_id, kinds=RESPONSE_TIMERS)
+        return True
+
+    async def _refusal(self, session: AsyncSession, escalation_id: int, actor_id: int) -> StaffActionResult:
+        escalation = await repo.get(session, escalation_id)
+        if escalation is None:
+            return StaffActionResult(StaffAction.UNKNOWN)
+        if escalation.state == EscalationState.RESOLVED:
+            return StaffActionResult(StaffAction.RESOLVED)
+        if escalation.claimed_by == actor_id:
+            return StaffActionResult(StaffAction.ALREADY_YOURS)
+        return StaffActionResult(StaffAction.TAKEN, escalation.claimed_by_name or str(escalation.claimed_by))
+
+    async def staff_name(self, session: AsyncSession, user_id: int, fallback: str) -> str:
+        member = await staff_repo.get(session, user_id)
+        return member.name if member is not None and member.name else fallback

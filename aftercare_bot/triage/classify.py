@@ -1,0 +1,351 @@
+"""Red-flag triage of client messages: urgent, concern or routine, with the reasons why.
+
+The vocabulary lives in messages/triage/<lang>.yaml (see the comments there); this module only applies it:
+normalise -> tokenise -> find every term (with spelling tolerance) -> work out which terms are negated ->
+fire rules -> take the highest level. Clinical safety shapes the choices: anything unclear goes up a level,
+negation only ever covers the symptom right next to its cue, and an unknown day counts as every day.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+
+from aftercare_bot.triage.rules import (
+    PUNCTUATION,
+    SENTENCE_ENDS,
+    LanguageRules,
+    Rule,
+    TriageLevel,
+    TriageRules,
+    normalise,
+)
+
+__all__ = ["TriageLevel", "TriageResult", "TriageRules", "triage"]
+
+Span = tuple[int, int]
+
+
+@dataclass(frozen=True)
+class TriageResult:
+    level: TriageLevel
+    reasons: tuple[str, ...]  # for staff, highest level first
+    rule_ids: tuple[str, ...] = ()  # machine-readable: rule ids plus question/photo/media/unrecognised/...
+
+
+@dataclass
+class _Finding:
+    level: TriageLevel
+    reason: str
+    rule_id: str
+
+
+def triage(
+    rules: TriageRules,
+    text: str | None,
+    *,
+    language: str,
+    day_since_session: int | None,
+    has_photo: bool = False,
+    has_media: bool = False,
+) -> TriageResult:
+    lang = rules.for_language(language)
+    if lang is not None:
+        return _triage_in(lang, text or "", day_since_session, has_photo, has_media)
+    # No rules for this language: try every language we have, and never call the message routine.
+    results = [
+        _triage_in(rules.by_language[code], text or "", day_since_session, has_photo, has_media)
+        for code in rules.languages
+    ]
+    best = max(results, key=lambda r: r.level.rank)
+    first = rules.by_language[rules.languages[0]]
+    note = f"{first.labels[TriageLevel.CONCERN]}: {first.reasons['language_not_configured']} ({language!r})"
+    level = best.level if best.level is TriageLevel.URGENT else TriageLevel.CONCERN
+    return TriageResult(level, (*best.reasons, note), (*best.rule_ids, "language_not_configured"))
+
+
+def _triage_in(lang: LanguageRules, text: str, day: int | None, photo: bool, media: bool) -> TriageResult:
+    analysis = _Analysis(lang, text)
+    days = (day,) if day is not None else lang.candidate_days
+    outcomes = [_decide(lang, analysis, d, photo, media) for d in days]
+    findings = max(outcomes, key=lambda found: found[0].level.rank)
+    return TriageResult(
+        findings[0].level,
+        tuple(f.reason for f in findings),
+        tuple(dict.fromkeys(f.rule_id for f in findings)),
+    )
+
+
+def _decide(lang: LanguageRules, analysis: _Analysis, day: int, photo: bool, media: bool) -> list[_Finding]:
+    labels, reasons = lang.labels, lang.reasons
+    concern = TriageLevel.CONCERN
+
+    def note(key: str) -> _Finding:
+        return _Finding(concern, f"{labels[concern]}: {reasons[key]}", key)
+
+    findings = [found for rule in lang.rules if rule.applies_on(day) for found in analysis.fire(rule)]
+    # Understood = some rule fired today, or the client negated something ("no fever", "nope, nothing").
+    understood = bool(findings) or analysis.negation_seen
+    if analysis.is_question:
+        findings.append(note("question"))
+    if photo:
+        findings.append(note("photo"))
+    if media:
+        findings.append(note("media"))
+    if not analysis.text.strip():
+        if not findings:
+            routine = TriageLevel.ROUTINE
+            findings.append(_Finding(routine, f"{labels[routine]}: {reasons['empty']}", "empty"))
+    elif not understood:
+        findings.append(note("unrecognised"))
+    elif analysis.unknown_words > lang.max_unknown_words:
+        findings.append(note("too_many_unknown_words"))
+    if not findings:
+        routine = TriageLevel.ROUTINE
+        findings.append(
+            _Finding(routine, f"{labels[routine]}: {reasons['no_warning_signs']}", "no_warning_signs")
+        )
+    findings.sort(key=lambda f: -f.level.rank)
+    return findings
+
+
+class _Analysis:
+    """Everything about one message that does not depend on the day: term spans and negated positions."""
+
+    def __init__(self, lang: LanguageRules, text: str) -> None:
+        self.lang = lang
+        self.text = text
+        self.tokens = lang.tokens(text)
+        self.words = [lang.lexicon.matches(t) for t in self.tokens]
+        self.word_positions: dict[tuple[int, Span], tuple[int, ...]] = {}
+        self.spans = self._find_terms()
+        self.clause_of, self.sentence_of = self._segments()
+        self.negated = self._negated_positions()
+        self.is_question = self._is_question()
+        self.negation_seen, self.unknown_words = self._coverage()
+
+    # -- term matching --
+
+    def _is_break(self, pos: int, soft: bool = False) -> bool:
+        token, negation = self.tokens[pos], self.lang.negation
+        return (
+            token in PUNCTUATION or token in negation.hard_breaks or (soft and token in negation.soft_breaks)
+        )
+
+    def _find_terms(self) -> dict[int, list[Span]]:
+        spans: dict[int, list[Span]] = defaultdict(list)
+        for start, word_ids in enumerate(self.words):
+            for word_id in word_ids:
+                for tid in self.lang.terms_by_first_word.get(word_id, ()):
+                    positions = self._extend(self.lang.terms[tid], start)
+                    span = (start, positions[-1] + 1) if positions else None
+                    if span is not None and span not in spans[tid]:
+                        spans[tid].append(span)
+                        self.word_positions[tid, span] = positions
+        return spans
+
+    def _extend(self, words: tuple[int, ...], start: int) -> tuple[int, ...] | None:
+        """Positions of the phrase's words from start, allowing a few other words between them."""
+        positions = [start]
+        for word_id in words[1:]:
+            pos = positions[-1]
+            for nxt in range(pos + 1, min(len(self.tokens), pos + 2 + self.lang.phrase_gap)):
+                if word_id in self.words[nxt]:
+                    positions.append(nxt)
+                    break
+                if self._is_break(nxt):
+                    return None
+            else:
+                return None
+        return tuple(positions)
+
+    def _spans_of(self, term_ids: tuple[int, ...]) -> list[Span]:
+        return sorted(span for tid in term_ids for span in self.spans.get(tid, ()))
+
+    def _segments(self) -> tuple[list[int], list[int]]:
+        clause, sentence = [], []
+        c = s = 0
+        for pos, token in enumerate(self.tokens):
+            if self._is_break(pos):
+                c += 1
+            if token in SENTENCE_ENDS:
+                s += 1
+            clause.append(c)
+            sentence.append(s)
+        return clause, sentence
+
+    # -- negation --
+
+    def _negated_positions(self) -> set[int]:
+        negation = self.lang.negation
+        claimed: set[int] = set()  # cue tokens that are part of something else ("not sure", "can't breathe")
+        for tid, spans in self.spans.items():
+            if len(self.lang.terms[tid]) > 1 and tid not in negation.before and tid not in negation.after:
+                for span in spans:
+                    claimed.update(self.word_positions[tid, span])
+        for start, end in self._spans_of(negation.not_negations):
+            claimed.update(range(start, end))
+
+        negated: set[int] = set()
+        heads_from, heads_to = self._head_index()
+        reversed_spans = self._spans_of(negation.reversed_by)
+        before = self._spans_of(negation.before)
+        for cue in before:
+            if claimed.intersection(range(*cue)):
+                continue
+            # "won't stop", "isn't going down": the cue negates the stopping, so the symptom still counts.
+            hit = next(
+                (
+                    r
+                    for r in reversed_spans
+                    if cue[1] <= r[0] < cue[1] + negation.window
+                    and not any(self._is_break(p) or p in heads_from for p in range(cue[1], r[0]))
+                ),
+                None,
+            )
+            if hit is not None:
+                claimed.update(range(*cue))
+                claimed.update(range(*hit))
+                negated.update(range(*hit))
+        for start, end in self._spans_of(negation.after):
+            if not claimed.intersection(range(start, end)):
+                scope = self._backward_scope(start, heads_to)
+                negated.update(scope)
+                if any(pos in heads_from for pos in scope):
+                    # "bleeding has stopped 👍": it negated what came before, so not what follows.
+                    claimed.update(range(start, end))
+        for start, end in before:
+            if not claimed.intersection(range(start, end)):
+                negated.update(self._forward_scope(end, heads_from))
+        return negated
+
+    def _head_index(self) -> tuple[dict[int, int], dict[int, int]]:
+        """Symptom phrases (not qualifiers like "severe"): start -> furthest end, end -> earliest start."""
+        heads_from: dict[int, int] = {}
+        heads_to: dict[int, int] = {}
+        for tid in self.lang.head_terms:
+            for start, end in self.spans.get(tid, ()):
+                heads_from[start] = max(end, heads_from.get(start, end))
+                heads_to[end] = min(start, heads_to.get(end, start))
+        return heads_from, heads_to
+
+    def _forward_scope(self, cue_end: int, heads_from: dict[int, int]) -> range:
+        """A cue covers words up to and including the first symptom after it, and symptoms joined by "or"."""
+        window, count = self.lang.negation.window, len(self.tokens)
+        pos = cue_end
+        while pos < min(count, cue_end + window) and not self._is_break(pos, soft=True):
+            if pos in heads_from:
+                end = heads_from[pos]
+                while end < count and self.tokens[end] in self.lang.negation.joiners:
+                    nxt = next(
+                        (
+                            p
+                            for p in range(end + 1, min(count, end + 1 + window))
+                            if p in heads_from or self._is_break(p, soft=True)
+                        ),
+                        None,
+                    )
+                    if nxt is None or nxt not in heads_from:
+                        break
+                    end = heads_from[nxt]
+                return range(cue_end, end)
+            pos += 1
+        return range(cue_end, pos)
+
+    def _backward_scope(self, cue_start: int, heads_to: dict[int, int]) -> range:
+        """An after-cue ("bleeding stopped") covers the nearest symptom before it."""
+        window = self.lang.negation.window
+        pos = cue_start
+        while pos > max(0, cue_start - window) and not self._is_break(pos - 1, soft=True):
+            if pos in heads_to:
+                start = heads_to[pos]
+                while (
+                    start > 0
+                    and self.tokens[start - 1] in self.lang.negation.joiners
+                    and start - 1 in heads_to
+                ):
+                    start = heads_to[start - 1]
+                return range(start, cue_start)
+            pos -= 1
+        return range(pos, cue_start)
+
+    # -- questions and coverage --
+
+    def _is_question(self) -> bool:
+        questions = self.lang.questions
+        normalised = normalise(self.text)
+        if any(mark in normalised for mark in questions.marks) or self._spans_of(questions.phrases):
+            return True
+        starters = {s for s, _ in self._spans_of(questions.starters)}
+        not_questions = {s for s, _ in self._spans_of(questions.not_questions)}
+        pos, count = 0, len(self.tokens)
+        while pos < count:
+            while pos < count and (self.tokens[pos] in questions.skip_words or self._is_break(pos)):
+                pos += 1
+            if pos in starters and pos not in not_questions:
+                return True
+            while pos < count and not self._is_break(pos):
+                pos += 1
+        return False
+
+    def _coverage(self) -> tuple[bool, int]:
+        """Whether any negation was used, and how many words no term, cue or neutral list accounts for."""
+        lang = self.lang
+        covered: set[int] = set()
+        for spans in self.spans.values():
+            for start, end in spans:
+                covered.update(range(start, end))
+        cues = self._spans_of(lang.negation.before) + self._spans_of(lang.negation.after)
+        negated_heads = any(
+            self._is_negated(span) for tid in lang.head_terms for span in self.spans.get(tid, ())
+        )
+        unknown = sum(
+            1
+            for pos, token in enumerate(self.tokens)
+            if pos not in covered and token.isalpha() and token not in lang.neutral_words
+        )
+        return bool(cues) or negated_heads, unknown
+
+    # -- rules --
+
+    def fire(self, rule: Rule) -> list[_Finding]:
+        positive = [[s for s in self._spans_of(group) if not self._is_negated(s)] for group in rule.groups]
+        if rule.unless and any(not self._is_negated(s) for s in self._spans_of(rule.unless)):
+            return []
+        chosen = self._together(positive, rule.within)
+        label = self.lang.labels
+        if chosen is not None:
+            snippet = "' + '".join(self._snippet(s) for s in chosen)
+            return [_Finding(rule.level, f"{label[rule.level]}: {rule.reason} ('{snippet}')", rule.id)]
+        if rule.when_negated is not None:
+            negated = [s for s in self._spans_of(rule.groups[0]) if self._is_negated(s)]
+            if negated:
+                level = rule.when_negated
+                return [
+                    _Finding(
+                        level,
+                        f"{label[level]}: {rule.negated_reason} ('{self._snippet(negated[0])}')",
+                        rule.id,
+                    )
+                ]
+        return []
+
+    def _is_negated(self, span: Span) -> bool:
+        # The last word counts too: in "so glad it's not sore" the phrase "so ... sore" is negated.
+        return span[0] in self.negated or span[1] - 1 in self.negated
+
+    def _together(self, groups: list[list[Span]], within: str) -> list[Span] | None:
+        if not all(groups):
+            return None
+        if within == "message":
+            return [group[0] for group in groups]
+        segment_of = self.clause_of if within == "clause" else self.sentence_of
+        for first in groups[0]:
+            segment = segment_of[first[0]]
+            rest = [next((s for s in group if segment_of[s[0]] == segment), None) for group in groups[1:]]
+            if all(s is not None for s in rest):
+                return [first, *rest]  # type: ignore[list-item]
+        return None
+
+    def _snippet(self, span: Span) -> str:
+        return " ".join(self.tokens[span[0] : span[1]])

@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from aftercare_bot.callbacks import RowRef
 from aftercare_bot.config import Settings
 from aftercare_bot.db.models import ConversationMessage, Escalation, Timer
 from aftercare_bot.delivery.due_timers import TimerRunner
@@ -130,6 +131,11 @@ class EscalationRig:
     async def escalations(self) -> list[Escalation]:
         async with self.services.session_factory() as session:
             return list((await session.scalars(select(Escalation).order_by(Escalation.id))).all())
+
+    async def case(self, number: int) -> RowRef:
+        """Case `number` as its card's buttons name it."""
+        async with self.services.session_factory() as session:
+            return RowRef.of(await session.get(Escalation, number))
 
     async def conversation_rows(self) -> list[ConversationMessage]:
         async with self.services.session_factory() as session:

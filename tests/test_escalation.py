@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
+from aftercare_bot.callbacks import RowRef
 from aftercare_bot.db.models import AuditEvent, ConversationMessage, EscalationPost, EscalationState, TimerState
 from aftercare_bot.delivery.ports import SendRetryLater
 from aftercare_bot.delivery.send_records import PostedCard
@@ -153,7 +154,7 @@ async def test_claim_and_resolve_are_idempotent_and_refuse_politely(esc_rigs, ma
     [escalation] = await rig.escalations()
     [(card_id, _)] = rig.cards()
 
-    claimed = await rig.desk.actions.claim(escalation.id, NURSE_ID, "Nina Nurse")
+    claimed = await rig.desk.actions.claim(RowRef.of(escalation), NURSE_ID, "Nina Nurse")
     assert claimed.status == StaffAction.DONE
     edit = rig.messenger.edits[-1]
     assert edit.message_id == card_id and "Claimed by Nina Nurse at 13 Jan" not in edit.html
@@ -161,19 +162,20 @@ async def test_claim_and_resolve_are_idempotent_and_refuse_politely(esc_rigs, ma
     assert [b.label for row in edit.buttons for b in row] == ["✅ Resolve"]
     edits = len(rig.messenger.edits)
 
-    assert (await rig.desk.actions.claim(escalation.id, NURSE_ID, "Nina Nurse")).status == StaffAction.ALREADY_YOURS
-    taken = await rig.desk.actions.claim(escalation.id, OTHER_NURSE_ID, "Olga Other")
+    case = RowRef.of(escalation)
+    assert (await rig.desk.actions.claim(case, NURSE_ID, "Nina Nurse")).status == StaffAction.ALREADY_YOURS
+    taken = await rig.desk.actions.claim(RowRef.of(escalation), OTHER_NURSE_ID, "Olga Other")
     assert (taken.status, taken.holder) == (StaffAction.TAKEN, "Nina Nurse")
     assert len(rig.messenger.edits) == edits, "a refused claim changes nothing"
     assert [t.state for t in await rig.timers(REALERT_TIMER)] == [TimerState.CANCELLED]
 
     rig.advance(timedelta(minutes=5))
-    assert (await rig.desk.actions.resolve(escalation.id, OTHER_NURSE_ID, "Olga Other")).status == StaffAction.DONE
+    assert (await rig.desk.actions.resolve(case, OTHER_NURSE_ID, "Olga Other")).status == StaffAction.DONE
     edit = rig.messenger.edits[-1]
     assert "Resolved by Olga Other at 14 Jan 14:05" in edit.html and edit.buttons == ()
-    assert (await rig.desk.actions.resolve(escalation.id, NURSE_ID, "Nina")).status == StaffAction.RESOLVED
-    assert (await rig.desk.actions.claim(escalation.id, NURSE_ID, "Nina")).status == StaffAction.RESOLVED
-    assert (await rig.desk.actions.claim(999, NURSE_ID, "Nina")).status == StaffAction.UNKNOWN
+    assert (await rig.desk.actions.resolve(RowRef.of(escalation), NURSE_ID, "Nina")).status == StaffAction.RESOLVED
+    assert (await rig.desk.actions.claim(RowRef.of(escalation), NURSE_ID, "Nina")).status == StaffAction.RESOLVED
+    assert (await rig.desk.actions.claim(RowRef(999, "0" * 12), NURSE_ID, "Nina")).status == StaffAction.UNKNOWN
     [escalation] = await rig.escalations()
     assert (escalation.state, escalation.claimed_by, escalation.resolved_by) == ("resolved", NURSE_ID, OTHER_NURSE_ID)
     actions = await audit_actions(rig)
@@ -216,7 +218,7 @@ async def test_staff_reply_to_a_resolved_case_opens_it_again(esc_rigs, make_sett
     await rig.say("Is it normal that it itches?")
     [escalation] = await rig.escalations()
     [(card_id, _)] = rig.cards()
-    await rig.desk.actions.resolve(escalation.id, NURSE_ID, "Nina")
+    await rig.desk.actions.resolve(RowRef.of(escalation), NURSE_ID, "Nina")
     assert await rig.staff_reply(card_id, "One more thing: use sunscreen") == RelayStatus.SENT
     [escalation] = await rig.escalations()
     assert (escalation.state, escalation.claimed_by, escalation.resolved_at) == ("claimed", NURSE_ID, None)
@@ -271,7 +273,7 @@ async def test_claim_stops_the_re_alert(esc_rigs, make_settings) -> None:
     rig.advance(timedelta(minutes=11))
     await rig.runner.run_due()  # re-alert sent, final notice scheduled
     [escalation] = await rig.escalations()
-    await rig.desk.actions.claim(escalation.id, NURSE_ID, "Nina")
+    await rig.desk.actions.claim(RowRef.of(escalation), NURSE_ID, "Nina")
     assert [t.state for t in await rig.timers(FINAL_TIMER)] == [TimerState.CANCELLED]
     rig.advance(timedelta(minutes=30))
     before = len(rig.messenger.sent)
@@ -367,7 +369,7 @@ async def test_open_cases_are_listed_oldest_first_with_their_holder(esc_rigs, ma
     await rig.say(URGENT_TEXT)
     rig.advance(timedelta(minutes=75))
     await rig.say("Is it normal that it itches?", user_id=5002)
-    await rig.desk.actions.claim(2, NURSE_ID, "Nina Nurse")
+    await rig.desk.actions.claim(await rig.case(2), NURSE_ID, "Nina Nurse")
     rig.advance(timedelta(minutes=5))
     [listing] = await rig.desk.actions.open_cases_messages()
     lines = listing.split("\n")
@@ -376,7 +378,7 @@ async def test_open_cases_are_listed_oldest_first_with_their_holder(esc_rigs, ma
     assert "not claimed" in lines[1]
     assert "#2 concern" in lines[2] and "5 min ago" in lines[2] and "held by Nina Nurse" in lines[2]
     for number in (1, 2):
-        await rig.desk.actions.resolve(number, NURSE_ID, "Nina")
+        await rig.desk.actions.resolve(await rig.case(number), NURSE_ID, "Nina")
     assert await rig.desk.actions.open_cases_messages() == ["No open cases."]
 
 
@@ -385,7 +387,7 @@ async def test_every_staff_action_is_in_the_audit_trail(esc_rigs, make_settings)
     await rig.say(URGENT_TEXT)
     [(card_id, _)] = rig.cards()
     await rig.staff_reply(card_id, "Calling you now")
-    await rig.desk.actions.resolve(1, NURSE_ID, "Nina")
+    await rig.desk.actions.resolve(await rig.case(1), NURSE_ID, "Nina")
     async with rig.services.session_factory() as session:
         events = (await session.scalars(select(AuditEvent).order_by(AuditEvent.id))).all()
         stored = (await session.scalars(select(ConversationMessage))).all()
@@ -408,7 +410,7 @@ async def test_a_message_delivered_twice_is_handled_once(esc_rigs, make_settings
 async def test_open_cases_show_a_staff_name_escaped_once(esc_rigs, make_settings) -> None:
     rig = await enrolled(esc_rigs, make_settings)
     await rig.say(URGENT_TEXT)
-    await rig.desk.actions.claim(1, NURSE_ID, "Nora O'Brien & Co")
+    await rig.desk.actions.claim(await rig.case(1), NURSE_ID, "Nora O'Brien & Co")
     [listing] = await rig.desk.actions.open_cases_messages()
     assert "held by Nora O&#x27;Brien &amp; Co" in listing
     assert "held by Nora O'Brien & Co" in plain_text(listing), "what staff read"
@@ -424,7 +426,7 @@ async def test_a_long_list_of_open_cases_is_split_into_messages_telegram_takes(e
     for number in range(80):
         await rig.enrol(6000 + number, f"Client Number {number:02d} with a rather long family name")
         await rig.say("Is it normal that it itches?", user_id=6000 + number)
-        await rig.desk.actions.claim(number + 1, NURSE_ID, "Nora O'Brien & Co")
+        await rig.desk.actions.claim(await rig.case(number + 1), NURSE_ID, "Nora O'Brien & Co")
     messages = await rig.desk.actions.open_cases_messages()
     assert len(messages) >= 2
     assert all(visible_length(message) <= MAX_MESSAGE_LENGTH for message in messages)

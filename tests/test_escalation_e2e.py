@@ -109,7 +109,7 @@ async def test_forged_and_foreign_presses_are_refused_and_change_nothing(bot) ->
     assert "Only the clinic team" in await answer_text(telegram, press_raw(telegram, mallory, card, resolve))
     forged = resolve.rsplit(":", 1)[0] + ":AAAAAAAAAAAA"
     assert "no longer valid" in await answer_text(telegram, press_raw(telegram, bot.nurse, card, forged))
-    other_case = resolve.replace("esc:1:", "esc:2:")
+    other_case = resolve.replace("esc:1-", "esc:2-")
     assert "no longer valid" in await answer_text(telegram, press_raw(telegram, bot.nurse, card, other_case))
     [escalation] = await escalations(bot)
     assert escalation.state == EscalationState.OPEN and escalation.claimed_by is None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, ClassVar
@@ -37,6 +38,29 @@ class Base(DeclarativeBase):
     type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UTCDateTime(), int: BigInteger(), dict[str, Any]: JSON()}
 
 
+REF_CHARS = 12  # 48 random bits
+
+
+def new_ref() -> str:
+    return secrets.token_hex(REF_CHARS // 2)
+
+
+class HasRef:
+    """A random reference of its own for a row that buttons name (see aftercare_bot/callbacks.py).
+
+    Ids are not enough: SQLite gives a deleted row's id to the next row, and a restore or a TRUNCATE can
+    restart PostgreSQL's sequences too, so a button made for an erased case could otherwise act on a new one.
+    The ref is made with the object, so it is known before the row is written; rows written before refs
+    existed got theirs from the migration. NULL (never left by either) matches no button.
+    """
+
+    ref: Mapped[str | None] = mapped_column(String(REF_CHARS), default=new_ref)
+
+    def __init__(self, **values: Any) -> None:
+        values.setdefault("ref", new_ref())
+        super().__init__(**values)
+
+
 class Role(StrEnum):
     STAFF = "staff"
     ADMIN = "admin"
@@ -54,6 +78,8 @@ class InviteStatus(StrEnum):
     PENDING = "pending"
     USED = "used"
     DECLINED = "declined"
+    # Never opened, but the client joined through another link made for the same session.
+    REPLACED = "replaced"
 
 
 class EnrolmentState(StrEnum):
@@ -95,7 +121,7 @@ class StaffMember(Base):
     added_at: Mapped[datetime]
 
 
-class Client(Base):
+class Client(HasRef, Base):
     __tablename__ = "clients"
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
@@ -109,7 +135,7 @@ class Client(Base):
     updated_at: Mapped[datetime]
 
 
-class Invite(Base):
+class Invite(HasRef, Base):
     """A one-time enrolment link; only a hash of its token is kept."""
 
     __tablename__ = "invites"
@@ -126,6 +152,10 @@ class Invite(Base):
     status: Mapped[str] = mapped_column(String(16), default=InviteStatus.PENDING)
     used_at: Mapped[datetime | None]
     used_by: Mapped[int | None]
+    # The client the link was used by, or who joined through another link for the same session (REPLACED):
+    # erasing the client erases these too, by the record rather than by matching names. No foreign key, so
+    # that SQLite can add and drop the column without rebuilding the table; erasure deletes them itself.
+    client_id: Mapped[int | None] = mapped_column(index=True)
 
 
 class Enrolment(Base):
@@ -146,7 +176,7 @@ class Enrolment(Base):
     client: Mapped[Client] = relationship(lazy="joined")
 
 
-class Delivery(Base):
+class Delivery(HasRef, Base):
     """One scheduled plan message for one client: the durable record the dispatcher works from."""
 
     __tablename__ = "deliveries"
@@ -201,7 +231,7 @@ class ConversationMessage(Base):
     at: Mapped[datetime]
 
 
-class Escalation(Base):
+class Escalation(HasRef, Base):
     __tablename__ = "escalations"
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
@@ -312,7 +342,7 @@ class PlanRevision(Base):
     created_at: Mapped[datetime]
 
 
-class PlanDraft(Base):
+class PlanDraft(HasRef, Base):
     """A plan change an admin has prepared in Telegram and not yet confirmed (kept across restarts)."""
 
     __tablename__ = "plan_drafts"

@@ -9,7 +9,7 @@ from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from aftercare_bot.callbacks import CallbackSigner
+from aftercare_bot.callbacks import CallbackSigner, RowRef
 from aftercare_bot.clock import Clock
 from aftercare_bot.config import Settings
 from aftercare_bot.db.repositories import timers
@@ -35,6 +35,8 @@ class ScheduledStep(Protocol):
 
     @property
     def id(self) -> int: ...
+    @property
+    def ref(self) -> str | None: ...
     @property
     def chat_id(self) -> int: ...
     @property
@@ -106,7 +108,8 @@ class PlanMessageComposer:
             return None
         html = render(template.template, {**template.fixed_values, **self._client_values(enrolment.client, enrolment)})
         buttons: tuple[tuple[Button, ...], ...] = tuple(
-            (Button(label, self.signer.sign("ci", delivery.id, answer)),) for answer, label in template.checkin_labels
+            (Button(label, self.signer.sign("ci", RowRef.of(delivery), answer)),)
+            for answer, label in template.checkin_labels
         )
         message = OutboundMessage(chat_id=delivery.chat_id, html=html, buttons=buttons)
         return ComposedMessage(message, template.revision)

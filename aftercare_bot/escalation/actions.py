@@ -14,6 +14,7 @@ from enum import StrEnum
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from aftercare_bot.callbacks import RowRef
 from aftercare_bot.db.models import Escalation, EscalationState
 from aftercare_bot.db.repositories import audit, timers
 from aftercare_bot.db.repositories import escalations as repo
@@ -48,25 +49,28 @@ class StaffActions:
         async with self.svc.session_factory() as session:
             return await self.texts.open_cases(session, self.svc.clock.now())
 
-    async def claim(self, escalation_id: int, actor_id: int, actor_name: str) -> StaffActionResult:
-        now = self.svc.clock.now()
+    async def claim(self, case: RowRef, actor_id: int, actor_name: str) -> StaffActionResult:
+        """`case` comes from a button: only the case it was made for is claimed (see callbacks.RowRef)."""
+        now, escalation_id = self.svc.clock.now(), case.id
         async with self.svc.session_factory.begin() as session:
             name = await self.staff_name(session, actor_id, actor_name)
-            if not await self.take(session, escalation_id, actor_id, name, now, states=(EscalationState.OPEN,)):
-                return await self._refusal(session, escalation_id, actor_id)
+            if not await self.take(session, escalation_id, actor_id, name, now, states=(EscalationState.OPEN,),
+                                   ref=case.ref):
+                return await self._refusal(session, case, actor_id)
             await audit.record(session, now=now, action="escalation_claimed", actor_id=actor_id,
                                escalation_id=escalation_id)
         await self.posts.refresh_cards(escalation_id)
         return StaffActionResult(StaffAction.DONE, name)
 
-    async def resolve(self, escalation_id: int, actor_id: int, actor_name: str) -> StaffActionResult:
+    async def resolve(self, case: RowRef, actor_id: int, actor_name: str) -> StaffActionResult:
         """Any staff member may resolve a case, whoever claimed it: closing is never blocked on one person."""
-        now = self.svc.clock.now()
+        now, escalation_id = self.svc.clock.now(), case.id
         async with self.svc.session_factory.begin() as session:
             name = await self.staff_name(session, actor_id, actor_name)
             result = await session.execute(
                 update(Escalation)
-                .where(Escalation.id == escalation_id, Escalation.state.in_(repo.OPEN_STATES))
+                .where(Escalation.id == escalation_id, Escalation.ref == case.ref,
+                       Escalation.state.in_(repo.OPEN_STATES))
                 .values(state=EscalationState.RESOLVED, resolved_by=actor_id, resolved_by_name=name, resolved_at=now)
             )
             resolved = bool(result.rowcount)
@@ -77,7 +81,8 @@ class StaffActions:
                 status = StaffActionResult(StaffAction.DONE, name)
             else:
                 escalation = await repo.get(session, escalation_id)
-                status = StaffActionResult(StaffAction.UNKNOWN if escalation is None else StaffAction.RESOLVED)
+                gone = escalation is None or escalation.ref != case.ref
+                status = StaffActionResult(StaffAction.UNKNOWN if gone else StaffAction.RESOLVED)
         if resolved:
             await self.posts.refresh_cards(escalation_id)
         return status
@@ -91,11 +96,16 @@ class StaffActions:
         now: datetime,
         *,
         states: Sequence[EscalationState],
+        ref: str | None = None,
     ) -> bool:
-        """Claim atomically (a conditional update), so two people pressing at once cannot both win."""
+        """Claim atomically (a conditional update), so two people pressing at once cannot both win.
+        `ref`, when given, must be the case's own (a press of a button made for it)."""
+        conditions = [Escalation.id == escalation_id, Escalation.state.in_(states)]
+        if ref is not None:
+            conditions.append(Escalation.ref == ref)
         result = await session.execute(
             update(Escalation)
-            .where(Escalation.id == escalation_id, Escalation.state.in_(states))
+            .where(*conditions)
             .values(state=EscalationState.CLAIMED, claimed_by=actor_id, claimed_by_name=name, claimed_at=now,
                     resolved_by=None, resolved_by_name=None, resolved_at=None)
         )
@@ -104,9 +114,9 @@ class StaffActions:
         await timers.cancel(session, subject_id=escalation_id, kinds=RESPONSE_TIMERS)
         return True
 
-    async def _refusal(self, session: AsyncSession, escalation_id: int, actor_id: int) -> StaffActionResult:
-        escalation = await repo.get(session, escalation_id)
-        if escalation is None:
+    async def _refusal(self, session: AsyncSession, case: RowRef, actor_id: int) -> StaffActionResult:
+        escalation = await repo.get(session, case.id)
+        if escalation is None or escalation.ref != case.ref:
             return StaffActionResult(StaffAction.UNKNOWN)
         if escalation.state == EscalationState.RESOLVED:
             return StaffActionResult(StaffAction.RESOLVED)

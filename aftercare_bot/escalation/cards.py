@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from aftercare_bot.callbacks import RowRef
 from aftercare_bot.db.models import Client, ConversationMessage, Enrolment, Escalation, EscalationState
 from aftercare_bot.db.repositories import conversation as conversation_repo
 from aftercare_bot.db.repositories import escalations as repo
@@ -106,9 +107,10 @@ class CaseTexts:
     def buttons(self, escalation: Escalation) -> Buttons:
         """Claim and Resolve while open; Resolve once claimed; none when resolved."""
         sign, label = self.svc.signer.sign, self.svc.label
-        resolve = Button(label("esc_button_resolve", self.language), sign("esc", escalation.id, "resolve"))
+        case = RowRef.of(escalation)
+        resolve = Button(label("esc_button_resolve", self.language), sign("esc", case, "resolve"))
         if escalation.state == EscalationState.OPEN:
-            claim = Button(label("esc_button_claim", self.language), sign("esc", escalation.id, "claim"))
+            claim = Button(label("esc_button_claim", self.language), sign("esc", case, "claim"))
             return ((claim, resolve),)
         if escalation.state == EscalationState.CLAIMED:
             return ((resolve,),)

@@ -20,6 +20,7 @@ from enum import StrEnum
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from aftercare_bot.callbacks import RowRef
 from aftercare_bot.db.models import (
     Client,
     ClientStatus,
@@ -274,17 +275,20 @@ class ClientConversation:
 
     # -- check-in buttons ----------------------------------------------------------------------------------
 
-    async def answer_checkin(self, delivery_id: int, answer: str, telegram_user_id: int) -> CheckinResult:
+    async def answer_checkin(self, checkin: RowRef, answer: str, telegram_user_id: int) -> CheckinResult:
+        """`checkin` comes from the button: only the message it was made for is answered."""
         if answer not in CHECKIN_ANSWERS:
             return CheckinResult(CheckinStatus.UNKNOWN)
         async with self._one_at_a_time(telegram_user_id):
-            return await self._answer_checkin(delivery_id, answer, telegram_user_id)
+            return await self._answer_checkin(checkin, answer, telegram_user_id)
 
-    async def _answer_checkin(self, delivery_id: int, answer: str, telegram_user_id: int) -> CheckinResult:
-        now = self.svc.clock.now()
+    async def _answer_checkin(self, checkin: RowRef, answer: str, telegram_user_id: int) -> CheckinResult:
+        now, delivery_id = self.svc.clock.now(), checkin.id
         level = ANSWER_LEVELS[answer]
         async with self.svc.session_factory.begin() as session:
             delivery = await session.get(Delivery, delivery_id)
+            if delivery is not None and delivery.ref != checkin.ref:
+                delivery = None
             client = await session.get(Client, delivery.client_id) if delivery else None
             if delivery is None or client is None:
                 return CheckinResult(CheckinStatus.UNKNOWN)

@@ -11,6 +11,7 @@ from telegram.ext import ContextTypes
 from aftercare_bot.bot.handlers import escalations
 from aftercare_bot.bot.handlers.common import language_of, services
 from aftercare_bot.bot.handlers.content import content_of
+from aftercare_bot.callbacks import RowRef
 from aftercare_bot.db.repositories.conversation import EDIT
 from aftercare_bot.inbound.receive import CheckinStatus, ClientConversation, InboundMessage
 
@@ -50,10 +51,11 @@ async def checkin_answer(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
         return
     lang = language_of(update, context)
     parts = svc.signer.verify(query.data)
-    if parts is None or len(parts) != 3 or parts[0] != "ci" or not parts[1].isdecimal():
+    checkin = RowRef.parse(parts[1]) if parts is not None and len(parts) == 3 and parts[0] == "ci" else None
+    if parts is None or checkin is None:
         await query.answer(svc.label("button_not_understood", lang), show_alert=True)
         return
-    result = await _conversation(context).answer_checkin(int(parts[1]), parts[2], user.id)
+    result = await _conversation(context).answer_checkin(checkin, parts[2], user.id)
     if result.status == CheckinStatus.ALREADY:
         await query.answer(svc.label("checkin_already_answered", result.language or lang))
         return

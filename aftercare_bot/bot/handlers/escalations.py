@@ -9,6 +9,7 @@ from aftercare_bot.bot.handlers.auth import role_of, staff_only
 from aftercare_bot.bot.handlers.common import language_of, services, signed_parts
 from aftercare_bot.bot.handlers.content import content_of
 from aftercare_bot.bot.telegram.messenger import TelegramMessenger
+from aftercare_bot.callbacks import RowRef
 from aftercare_bot.db.models import Role
 from aftercare_bot.delivery.due_timers import TimerRunner
 from aftercare_bot.escalation.actions import StaffAction
@@ -50,14 +51,15 @@ async def case_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     if query is None or user is None:
         return
     parts = await signed_parts(update, context, lambda signed: (
-        len(signed) == 3 and signed[1].isdecimal() and signed[2] in ("claim", "resolve")
+        len(signed) == 3 and RowRef.parse(signed[1]) is not None and signed[2] in ("claim", "resolve")
     ))
-    if parts is None:
+    case = RowRef.parse(parts[1]) if parts is not None else None
+    if parts is None or case is None:
         return
     lang = language_of(update, context)
     desk = desk_of(context)
     action = desk.actions.claim if parts[2] == "claim" else desk.actions.resolve
-    result = await action(int(parts[1]), user.id, user.full_name)
+    result = await action(case, user.id, user.full_name)
     if result.status == StaffAction.DONE:
         key = "esc_claim_done" if parts[2] == "claim" else "esc_resolve_done"
         await query.answer(svc.label(key, lang))

@@ -33,7 +33,8 @@ def _of_client(column: Any, label: str) -> Any:
 # plain rows, which cost a fraction of ORM objects to load, in the one statement that claims them.
 _CLAIMED_COLUMNS = (
     *(_TABLE.c[name] for name in (
-        "id", "enrolment_id", "client_id", "chat_id", "step_key", "send_at", "expires_at", "attempts", "checkin"
+        "id", "ref", "enrolment_id", "client_id", "chat_id", "step_key", "send_at", "expires_at", "attempts",
+        "checkin",
     )),
     _of_enrolment(_ENROLMENTS.c.state, "enrolment_state"),
     _of_enrolment(_ENROLMENTS.c.treatment, "treatment"),

@@ -48,8 +48,16 @@ class RowRef:
         match = _REF_TOKEN.fullmatch(token)
         return cls(int(match[1]), match[2]) if match else None
 
+    @classmethod
+    def token_of(cls, row: _Referenced | None) -> str:
+        """The row's token, or NO_ROW for none: a button made when a person had no record, say."""
+        return NO_ROW if row is None else str(cls.of(row))
+
     def __str__(self) -> str:
         return f"{self.id}-{self.ref}"
+
+
+NO_ROW = "none"
 
 
 class CallbackSigner:

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from aftercare_bot.app import build_services
+from aftercare_bot.callbacks import RowRef
 from aftercare_bot.clients import enrolment
 from aftercare_bot.clock import ManualClock
 from aftercare_bot.config import Settings
@@ -50,7 +51,7 @@ class DomainRig:
                 created_by=1, now=now, settings=self.services.settings,
             )
             return await enrolment.accept_invite(
-                session, invite_id=invite.id, telegram_user_id=user_id, chat_id=user_id, first_name=name,
+                session, invite=RowRef.of(invite), telegram_user_id=user_id, chat_id=user_id, first_name=name,
                 telegram_language="en", now=now, settings=self.services.settings, catalog=self.services.catalog,
             )
 

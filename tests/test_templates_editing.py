@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select, update
 
+from aftercare_bot.callbacks import RowRef
 from aftercare_bot.db.models import Delivery, DeliveryState, PlanDraft, PlanRevision
 from aftercare_bot.db.repositories import plan_revisions
 from aftercare_bot.plans import editing
@@ -35,7 +36,7 @@ async def change(rig, actor: Actor = ADMIN, **fields) -> editing.Saved:  # type:
     return await editing.confirm(
         services.session_factory,
         services.catalog,
-        prepared.draft_id,
+        prepared.draft,
         actor=actor,
         now=rig.clock.now(),
         settings=services.settings,
@@ -231,7 +232,7 @@ async def test_drafts_belong_to_their_author_and_are_used_once(make_settings, ri
         return await editing.confirm(
             services.session_factory,
             services.catalog,
-            prepared.draft_id,
+            prepared.draft,
             actor=actor,
             now=now,
             settings=services.settings,
@@ -436,7 +437,7 @@ async def test_a_draft_to_turn_one_off_is_refused_when_saved(make_settings, rigs
         await editing.confirm(
             services.session_factory,
             services.catalog,
-            draft.id,
+            RowRef.of(draft),
             actor=ADMIN,
             now=rig.clock.now(),
             settings=services.settings,

@@ -30,7 +30,7 @@ async def edit(rig, change: dict) -> None:  # type: ignore[no-untyped-def]
     await editing.confirm(
         services.session_factory,
         services.catalog,
-        prepared.draft_id,
+        prepared.draft,
         actor=ADMIN,
         now=rig.clock.now(),
         settings=services.settings,

@@ -12,6 +12,7 @@ from enum import StrEnum
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from aftercare_bot.callbacks import RowRef
 from aftercare_bot.config import Settings
 from aftercare_bot.db.models import (
     Client,
@@ -23,7 +24,7 @@ from aftercare_bot.db.models import (
     Invite,
     InviteStatus,
 )
-from aftercare_bot.db.repositories import audit, clients, deliveries, enrolments, timers
+from aftercare_bot.db.repositories import audit, clients, deliveries, enrolments, invites, timers
 from aftercare_bot.plans.catalog import PlanCatalog
 from aftercare_bot.plans.schedule import plan_deliveries
 
@@ -106,7 +107,7 @@ class Acceptance:
 async def accept_invite(
     session: AsyncSession,
     *,
-    invite_id: int,
+    invite: RowRef,
     telegram_user_id: int,
     chat_id: int,
     first_name: str,
@@ -115,32 +116,34 @@ async def accept_invite(
     settings: Settings,
     catalog: PlanCatalog,
 ) -> Acceptance:
-    """The client agreed: create (or reactivate) the client, supersede an older plan, schedule the new one."""
-    invite = await session.get(Invite, invite_id, with_for_update=True)
-    problem = _problem(invite, now)
-    plan = catalog.get(invite.treatment) if invite else None
-    if problem or invite is None:
+    """The client agreed: create (or reactivate) the client, supersede an older plan, schedule the new one.
+    `invite` comes from the consent button: only the link it was made for is used."""
+    link = await invites.get_for_update(session, invite)
+    problem = _problem(link, now)
+    plan = catalog.get(link.treatment) if link else None
+    if problem or link is None:
         return Acceptance(problem)
     if plan is None:
         return Acceptance(InviteProblem.UNKNOWN)
-    invite.status, invite.used_at, invite.used_by = InviteStatus.USED, now, telegram_user_id
+    link.status, link.used_at, link.used_by = InviteStatus.USED, now, telegram_user_id
 
     client = await clients.by_telegram_id(session, telegram_user_id)
-    language = invite.language or telegram_language or settings.default_language
+    language = link.language or telegram_language or settings.default_language
     if client is None:
         client = Client(
-            telegram_user_id=telegram_user_id, chat_id=chat_id, name=invite.client_name, first_name=first_name,
+            telegram_user_id=telegram_user_id, chat_id=chat_id, name=link.client_name, first_name=first_name,
             language=language, status=ClientStatus.ACTIVE, created_at=now, updated_at=now,
         )
         session.add(client)
         await session.flush()
     else:
-        client.name, client.first_name, client.chat_id = invite.client_name, first_name, chat_id
+        client.name, client.first_name, client.chat_id = link.client_name, first_name, chat_id
         client.language, client.status, client.updated_at = language, ClientStatus.ACTIVE, now
 
+    await invites.belong_to(session, link, client.id)
     superseded = await supersede_active(session, client.id, now=now)
     enrolment = Enrolment(
-        client_id=client.id, invite_id=invite.id, treatment=invite.treatment, session_at=invite.session_at,
+        client_id=client.id, invite_id=link.id, treatment=link.treatment, session_at=link.session_at,
         language=language, state=EnrolmentState.ACTIVE, created_at=now,
     )
     session.add(enrolment)
@@ -148,18 +151,18 @@ async def accept_invite(
     rows = plan_deliveries(plan, enrolment, client, now=now, settings=settings)
     session.add_all(rows)
     await audit.record(session, now=now, action="enrolled", actor_id=telegram_user_id, client_id=client.id,
-                       detail={"enrolment_id": enrolment.id, "invite_id": invite.id, "superseded": superseded})
+                       detail={"enrolment_id": enrolment.id, "invite_id": link.id, "superseded": superseded})
     scheduled = sum(1 for row in rows if row.state == DeliveryState.PENDING)
     return Acceptance(None, enrolment, scheduled, bool(superseded))
 
 
-async def decline_invite(session: AsyncSession, *, invite_id: int, telegram_user_id: int, now: datetime) -> bool:
-    invite = await session.get(Invite, invite_id, with_for_update=True)
-    if _problem(invite, now) or invite is None:
+async def decline_invite(session: AsyncSession, *, invite: RowRef, telegram_user_id: int, now: datetime) -> bool:
+    link = await invites.get_for_update(session, invite)
+    if _problem(link, now) or link is None:
         return False
-    invite.status, invite.used_at, invite.used_by = InviteStatus.DECLINED, now, telegram_user_id
+    link.status, link.used_at, link.used_by = InviteStatus.DECLINED, now, telegram_user_id
     await audit.record(session, now=now, action="invite_declined", actor_id=telegram_user_id,
-                       detail={"invite_id": invite.id})
+                       detail={"invite_id": link.id})
     return True
 
 

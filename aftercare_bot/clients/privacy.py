@@ -93,8 +93,7 @@ async def held_data(session: AsyncSession, telegram_user_id: int) -> HeldData:
             select(Escalation).where(Escalation.client_id == client.id).order_by(Escalation.id)
         ))
         invite_ids = [e.invite_id for e in data.enrolments if e.invite_id is not None]
-        if invite_ids:
-            invite_filter = or_(invite_filter, Invite.id.in_(invite_ids))
+        invite_filter = or_(invite_filter, Invite.client_id == client.id, Invite.id.in_(invite_ids))
     data.invites = list(await session.scalars(select(Invite).where(invite_filter).order_by(Invite.id)))
     return data
 
@@ -108,6 +107,13 @@ class Report:
 
     messages: list[str]
     document: bytes | None = None
+
+
+# The links a person did not join with, by status: the title and the line of each in /mydata.
+_INVITE_LISTS = {
+    InviteStatus.DECLINED: ("privacy_report_invites_title", "privacy_report_invite"),
+    InviteStatus.REPLACED: ("privacy_report_replaced_title", "privacy_report_replaced"),
+}
 
 
 class ReportWriter:
@@ -140,11 +146,12 @@ class ReportWriter:
             lines += self._plans(data)
             lines += self._conversation(data)
             lines += self._cases(data)
-        declined = [i for i in data.invites if i.id not in {e.invite_id for e in data.enrolments}]
-        if declined:
-            lines += ["", self._t("privacy_report_invites_title")]
-            lines += [self._t("privacy_report_invite", name=i.client_name, treatment=self._treatment(i.treatment),
-                              date=self._when(i.used_at or i.created_at)) for i in declined]
+        for status, (title, line) in _INVITE_LISTS.items():
+            listed = [i for i in data.invites if i.status == status]
+            if listed:
+                lines += ["", self._t(title)]
+                lines += [self._t(line, name=i.client_name, treatment=self._treatment(i.treatment),
+                                  date=self._when(i.used_at or i.created_at)) for i in listed]
         lines += ["", self._t("privacy_report_footer")]
         return lines
 

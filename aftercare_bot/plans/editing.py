@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from aftercare_bot.callbacks import RowRef
 from aftercare_bot.config import Settings
 from aftercare_bot.db.repositories import audit
 from aftercare_bot.db.repositories import plan_revisions as revisions
@@ -56,7 +57,7 @@ class Actor:
 class Prepared:
     """A checked change waiting for the admin's confirmation; `plan` is the plan as it would become."""
 
-    draft_id: int
+    draft: RowRef
     plan: Plan
     change: Change
 
@@ -100,12 +101,12 @@ async def prepare(
     draft = await revisions.add_draft(
         session, user_id=actor.user_id, treatment=plan.treatment, change=dict(change), now=now
     )
-    return Prepared(draft.id, plan, dict(change))
+    return Prepared(RowRef.of(draft), plan, dict(change))
 
 
-async def draft_change(session: AsyncSession, draft_id: int, *, actor: Actor, now: datetime) -> Change:
+async def draft_change(session: AsyncSession, ref: RowRef, *, actor: Actor, now: datetime) -> Change:
     """The change of a draft that `actor` may still confirm; ChangeRefused otherwise."""
-    draft = await revisions.get_draft(session, draft_id)
+    draft = await revisions.get_draft(session, ref)
     if draft is None or draft.user_id != actor.user_id or draft.used_at is not None:
         raise ChangeRefused("admin_draft_gone")
     if now - draft.created_at > DRAFT_TTL:
@@ -114,23 +115,23 @@ async def draft_change(session: AsyncSession, draft_id: int, *, actor: Actor, no
 
 
 async def draft_plan(
-    session: AsyncSession, catalog: PlanCatalog, draft_id: int, *, actor: Actor, now: datetime
+    session: AsyncSession, catalog: PlanCatalog, draft: RowRef, *, actor: Actor, now: datetime
 ) -> Prepared:
     """The plan a draft would make, for a test message before it is confirmed."""
-    change = await draft_change(session, draft_id, actor=actor, now=now)
+    change = await draft_change(session, draft, actor=actor, now=now)
     document, _current = await _changed_document(session, catalog, change)
-    return Prepared(draft_id, _checked(document), change)
+    return Prepared(draft, _checked(document), change)
 
 
-async def discard(session: AsyncSession, draft_id: int, *, actor: Actor, now: datetime) -> None:
-    await draft_change(session, draft_id, actor=actor, now=now)
-    await revisions.use_draft(session, draft_id, now=now)
+async def discard(session: AsyncSession, draft: RowRef, *, actor: Actor, now: datetime) -> None:
+    await draft_change(session, draft, actor=actor, now=now)
+    await revisions.use_draft(session, draft.id, now=now)
 
 
 async def confirm(
     session_factory: async_sessionmaker[AsyncSession],
     catalog: PlanCatalog,
-    draft_id: int,
+    draft: RowRef,
     *,
     actor: Actor,
     now: datetime,
@@ -140,8 +141,8 @@ async def confirm(
     for attempt in range(_SAVE_ATTEMPTS):
         try:
             async with session_factory.begin() as session:
-                change = await draft_change(session, draft_id, actor=actor, now=now)
-                if not await revisions.use_draft(session, draft_id, now=now):
+                change = await draft_change(session, draft, actor=actor, now=now)
+                if not await revisions.use_draft(session, draft.id, now=now):
                     raise ChangeRefused("admin_draft_gone")
                 saved = await _save(session, catalog, change, actor=actor, now=now, settings=settings)
         except IntegrityError:

@@ -13,6 +13,7 @@ from aftercare_bot.bot.handlers import admin_views as views
 from aftercare_bot.bot.handlers.admin_views import ref
 from aftercare_bot.bot.handlers.auth import admin_only
 from aftercare_bot.bot.handlers.common import language_of, services, wake_dispatcher
+from aftercare_bot.callbacks import RowRef
 from aftercare_bot.plans import editing
 from aftercare_bot.plans.changes import Change, ChangeRefused
 from aftercare_bot.plans.editing import Actor, Saved
@@ -150,7 +151,7 @@ async def offer(update: Update, context: ContextTypes.DEFAULT_TYPE, change: Chan
         await send(update, svc.text(refused.key, lang, **refused.values))
         return False
     summary = _summary(svc, change, before, prepared.plan, lang)
-    buttons = views.confirm_buttons(svc, prepared.draft_id, lang, testable=change["op"] in _TEXT_OPS)
+    buttons = views.confirm_buttons(svc, prepared.draft, lang, testable=change["op"] in _TEXT_OPS)
     if change["op"] not in _TEXT_OPS:
         await send(update, summary, buttons)
         return True
@@ -243,7 +244,7 @@ async def _test_draft(update: Update, context: ContextTypes.DEFAULT_TYPE, args: 
     svc = services(context)
     async with svc.session_factory() as session:
         prepared = await editing.draft_plan(
-            session, svc.catalog, _number(args), actor=actor_of(update), now=svc.clock.now()
+            session, svc.catalog, _draft(args), actor=actor_of(update), now=svc.clock.now()
         )
     change = prepared.change
     await _send_test(
@@ -277,7 +278,7 @@ async def _save(update: Update, context: ContextTypes.DEFAULT_TYPE, args: list[s
     saved = await editing.confirm(
         svc.session_factory,
         svc.catalog,
-        _number(args),
+        _draft(args),
         actor=actor_of(update),
         now=svc.clock.now(),
         settings=svc.settings,
@@ -292,7 +293,7 @@ async def _save(update: Update, context: ContextTypes.DEFAULT_TYPE, args: list[s
 async def _discard(update: Update, context: ContextTypes.DEFAULT_TYPE, args: list[str]) -> None:
     svc, lang, query = services(context), language_of(update, context), update.callback_query
     async with svc.session_factory.begin() as session:
-        await editing.discard(session, _number(args), actor=actor_of(update), now=svc.clock.now())
+        await editing.discard(session, _draft(args), actor=actor_of(update), now=svc.clock.now())
     await query.answer()
     await query.edit_message_reply_markup(None)
     await send(update, svc.text("admin_discarded", lang))
@@ -330,10 +331,11 @@ def _step_from(context: ContextTypes.DEFAULT_TYPE, args: list[str]) -> tuple[Pla
     return plan, step
 
 
-def _number(args: list[str]) -> int:
-    if not args or not args[0].isdigit():
+def _draft(args: list[str]) -> RowRef:
+    draft = RowRef.parse(args[0]) if args else None
+    if draft is None:
         raise ChangeRefused("admin_draft_gone")
-    return int(args[0])
+    return draft
 
 
 def _note_key(change: editing.RecentChange) -> str:

@@ -13,6 +13,7 @@ from datetime import datetime
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
+from aftercare_bot.callbacks import RowRef
 from aftercare_bot.plans.editing import FILE_REVISION, TextVersion, sample_values
 from aftercare_bot.plans.model import Plan, Step, format_duration
 from aftercare_bot.services import Services
@@ -267,9 +268,9 @@ def step_history(
     return "\n".join(lines), InlineKeyboardMarkup(rows) if rows else None
 
 
-def confirm_buttons(svc: Services, draft_id: int, language: str, *, testable: bool) -> InlineKeyboardMarkup:
-    row = [button(svc, "admin_button_save", language, "ok", draft_id)]
+def confirm_buttons(svc: Services, draft: RowRef, language: str, *, testable: bool) -> InlineKeyboardMarkup:
+    row = [button(svc, "admin_button_save", language, "ok", draft)]
     if testable:
-        row.append(button(svc, "admin_button_test", language, "td", draft_id))
-    row.append(button(svc, "admin_button_discard", language, "no", draft_id))
+        row.append(button(svc, "admin_button_test", language, "td", draft))
+    row.append(button(svc, "admin_button_discard", language, "no", draft))
     return InlineKeyboardMarkup([row])

@@ -8,7 +8,9 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.ext import ContextTypes
 
 from aftercare_bot.bot.handlers.common import language_of, remove_buttons, services, signed_parts
+from aftercare_bot.callbacks import RowRef
 from aftercare_bot.clients import privacy
+from aftercare_bot.db.repositories import clients
 
 log = logging.getLogger(__name__)
 
@@ -49,13 +51,15 @@ async def forget(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     held = await _held_data(update, context)
     if held is None:
         return
-    svc, user, language = services(context), update.effective_user, held[1]
-    # The user id is signed into the buttons, so a press by anyone else (a forwarded copy) changes nothing.
+    svc, user, (data, language) = services(context), update.effective_user, held
+    # The user id is signed into the buttons, so a press by anyone else (a forwarded copy) changes nothing;
+    # so is their client record, so a press after they were erased and enrolled again erases nothing new.
+    record = RowRef.token_of(data.client)
     buttons = InlineKeyboardMarkup([[
         InlineKeyboardButton(svc.label("privacy_forget_button_yes", language),
-                             callback_data=svc.signer.sign("forget", user.id, "yes")),
+                             callback_data=svc.signer.sign("forget", user.id, record, "yes")),
         InlineKeyboardButton(svc.label("privacy_forget_button_no", language),
-                             callback_data=svc.signer.sign("forget", user.id, "no")),
+                             callback_data=svc.signer.sign("forget", user.id, record, "no")),
     ]])
     await update.effective_chat.send_message(svc.text("privacy_forget_confirm", language), reply_markup=buttons)
 
@@ -65,7 +69,7 @@ async def forget_answer(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     if query is None or user is None:
         return
     parts = await signed_parts(update, context, lambda signed: (
-        len(signed) == 3 and signed[0] == "forget" and signed[1] == str(user.id) and query.message is not None
+        len(signed) == 4 and signed[0] == "forget" and signed[1] == str(user.id) and query.message is not None
     ))
     if parts is None:
         return
@@ -73,13 +77,20 @@ async def forget_answer(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     await query.answer()
     await remove_buttons(query)
     chat = query.message.chat
-    if parts[2] != "yes":
+    if parts[3] != "yes":
         await chat.send_message(svc.text("privacy_forget_kept", language))
         return
     # Not while a message of theirs is being handled, which would write to the conversation being erased.
+    erasure, staff_chats, stale = None, [], False
     async with svc.runtime["conversation"].exclusive(user.id), svc.session_factory.begin() as session:
-        erasure = await privacy.erase(session, user.id, now=svc.clock.now(), reason=privacy.BY_REQUEST)
-        staff_chats = await privacy.queue_staff_notice(svc, session, erasure) if erasure is not None else []
+        if RowRef.token_of(await clients.by_telegram_id(session, user.id)) == parts[2]:
+            erasure = await privacy.erase(session, user.id, now=svc.clock.now(), reason=privacy.BY_REQUEST)
+            staff_chats = await privacy.queue_staff_notice(svc, session, erasure) if erasure is not None else []
+        else:  # made for a record since erased; what is held now was not shown when it was pressed
+            stale = not (await privacy.held_data(session, user.id)).empty
+    if stale:
+        await chat.send_message(svc.text("privacy_forget_stale", language))
+        return
     if erasure is None:
         await chat.send_message(svc.text("privacy_nothing", language))
         return

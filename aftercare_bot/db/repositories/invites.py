@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import ColumnElement, and_, exists, func, select
+from sqlalchemy import ColumnElement, and_, delete, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
+from aftercare_bot.callbacks import RowRef
 from aftercare_bot.db.models import Invite, InviteStatus
 from aftercare_bot.db.repositories.clients import contains_ignoring_case
 
@@ -45,3 +46,32 @@ async def pending_matching(session: AsyncSession, query: str, limit: int = 10) -
 async def count_pending_matching(session: AsyncSession, query: str) -> int:
     """How many links not yet opened match `query` in all, however many `pending_matching` returns."""
     return await session.scalar(select(func.count()).select_from(Invite).where(_pending_named(query))) or 0
+
+
+async def get_for_update(session: AsyncSession, invite: RowRef) -> Invite | None:
+    """The link a consent button was made for, locked; None if it is gone or the id now names another."""
+    row = await session.get(Invite, invite.id, with_for_update=True)
+    return row if row is not None and row.ref == invite.ref else None
+
+
+async def belong_to(session: AsyncSession, used: Invite, client_id: int) -> None:
+    """`used` is now the client's, and so is every link made for the same session that was never opened (a new
+    link given when the first was lost): those stop being listed as not yet joined, and go when the client is
+    erased."""
+    used.client_id = client_id
+    await session.execute(
+        update(Invite)
+        .where(
+            Invite.status == InviteStatus.PENDING,
+            Invite.id != used.id,
+            func.lower(Invite.client_name) == func.lower(used.client_name),
+            Invite.treatment == used.treatment,
+            Invite.session_at == used.session_at,
+        )
+        .values(status=InviteStatus.REPLACED, client_id=client_id)
+    )
+
+
+async def delete_of_client(session: AsyncSession, client_id: int) -> int:
+    result = await session.execute(delete(Invite).where(Invite.client_id == client_id))
+    return result.rowcount or 0

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from aftercare_bot.callbacks import RowRef
 from aftercare_bot.db.models import PlanDraft, PlanRevision
 
 
@@ -84,8 +85,10 @@ async def add_draft(
     return draft
 
 
-async def get_draft(session: AsyncSession, draft_id: int) -> PlanDraft | None:
-    return await session.get(PlanDraft, draft_id)
+async def get_draft(session: AsyncSession, draft: RowRef) -> PlanDraft | None:
+    """The draft a button was made for; None if it is gone or its id now names another."""
+    row = await session.get(PlanDraft, draft.id)
+    return row if row is not None and row.ref == draft.ref else None
 
 
 async def use_draft(session: AsyncSession, draft_id: int, *, now: datetime) -> bool:

@@ -77,7 +77,7 @@ async def forget_answer(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
         await chat.send_message(svc.text("privacy_forget_kept", language))
         return
     # Not while a message of theirs is being handled, which would write to the conversation being erased.
-    async with svc.runtime["conversation"].exclusive(user.id), svc.session_factory.begin() as session:
+    async with svc.runtime.conversation.exclusive(user.id), svc.session_factory.begin() as session:
         erasure = await privacy.erase(session, user.id, now=svc.clock.now(), reason=privacy.BY_REQUEST)
         staff_chats = await privacy.queue_staff_notice(svc, session, erasure) if erasure is not None else []
     if erasure is None:
@@ -85,4 +85,4 @@ async def forget_answer(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
         return
     log.info("erased a person's data at their request")
     await chat.send_message(svc.text("privacy_erased", erasure.language or language))
-    await svc.runtime["outbox"].deliver(*staff_chats)
+    await svc.runtime.outbox.deliver(*staff_chats)

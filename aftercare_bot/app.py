@@ -7,6 +7,7 @@ import logging
 import os
 import secrets
 import socket
+from collections.abc import Callable
 
 from telegram import BotCommand, BotCommandScopeAllPrivateChats, BotCommandScopeChat, Update
 from telegram.constants import ParseMode
@@ -37,6 +38,7 @@ from aftercare_bot.bot.handlers import (
     staff,
 )
 from aftercare_bot.bot.handlers import privacy as privacy_handlers
+from aftercare_bot.bot.telegram.messenger import TelegramMessenger
 from aftercare_bot.bot.telegram.rate_limit import TelegramRateLimiter
 from aftercare_bot.bot.telegram.sender import TelegramSender
 from aftercare_bot.callbacks import CallbackSigner
@@ -46,10 +48,15 @@ from aftercare_bot.config import Settings
 from aftercare_bot.db.session import create_engine, create_session_factory
 from aftercare_bot.delivery.compose import PlanMessageComposer
 from aftercare_bot.delivery.dispatcher import Dispatcher
+from aftercare_bot.delivery.due_timers import TimerRunner
+from aftercare_bot.delivery.ports import Sender
 from aftercare_bot.delivery.staff_notify import blocked_notifier
+from aftercare_bot.escalation.desk import EscalationDesk
+from aftercare_bot.escalation.posts import Messenger
+from aftercare_bot.inbound.receive import ClientConversation
 from aftercare_bot.plans import editing
 from aftercare_bot.plans.catalog import PlanCatalog
-from aftercare_bot.services import Services
+from aftercare_bot.services import Runtime, Services
 from aftercare_bot.texts.catalog import Texts
 
 log = logging.getLogger(__name__)
@@ -65,6 +72,23 @@ def build_services(settings: Settings, *, clock: Clock | None = None) -> Service
         settings=settings, engine=engine, session_factory=create_session_factory(engine), clock=clock,
         catalog=catalog, texts=texts, signer=signer,
         composer=PlanMessageComposer(settings=settings, catalog=catalog, texts=texts, signer=signer, clock=clock),
+    )
+
+
+def build_runtime(
+    services: Services, *, sender: Sender, messenger: Messenger, wake: Callable[[float], None], owner: str
+) -> Runtime:
+    """The parts that need the Bot (through `sender` and `messenger`) and the job queue (through `wake`)."""
+    dispatcher = Dispatcher(
+        settings=services.settings, session_factory=services.session_factory, sender=sender,
+        clock=services.clock, composer=services.composer, on_blocked=blocked_notifier(services), owner=owner,
+    )
+    desk = EscalationDesk(services, messenger)
+    conversation = ClientConversation(services, desk)
+    return Runtime(
+        dispatcher=dispatcher, escalations=desk, outbox=desk.outbox, conversation=conversation,
+        timer_runner=TimerRunner(services, desk, conversation), retention=privacy.RetentionPurger(services),
+        wake=wake,
     )
 
 
@@ -158,17 +182,13 @@ def replica_name() -> str:
 async def _post_init(application: Application) -> None:
     services: Services = application.bot_data["services"]
     bot = application.bot
-    services.runtime["dispatcher"] = Dispatcher(
-        settings=services.settings, session_factory=services.session_factory, sender=TelegramSender(bot),
-        clock=services.clock, composer=services.composer, on_blocked=blocked_notifier(services),
-        owner=replica_name(),
-    )
-    escalations.install_runtime(services, bot)
-    services.runtime["retention"] = privacy.RetentionPurger(services)
+    services.set_runtime(build_runtime(
+        services, sender=TelegramSender(bot), messenger=TelegramMessenger(bot), owner=replica_name(),
+        # Lets domain code that had to postpone something (a queued message) ask for a timely pass.
+        wake=lambda delay: jobs.wake(application, delay),
+    ))
     await editing.refresh(services.session_factory, services.catalog)  # plans edited from Telegram
     await _set_command_menus(application)
-    # Lets domain code that had to postpone something (a queued message) ask for a timely pass.
-    services.runtime["wake"] = lambda delay: jobs.wake(application, delay)
     jobs.start(application)
     # What start-up built lives as long as the bot. Out of the collector's sight, a full collection takes
     # milliseconds instead of ~100 ms, a pause that would bunch up the messages the rate limiter spaced out.

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -13,6 +14,35 @@ from aftercare_bot.config import Settings
 from aftercare_bot.delivery.compose import PlanMessageComposer
 from aftercare_bot.plans.catalog import PlanCatalog
 from aftercare_bot.texts.catalog import Texts
+
+if TYPE_CHECKING:  # these modules import Services themselves
+    from aftercare_bot.clients.privacy import RetentionPurger
+    from aftercare_bot.delivery.dispatcher import Dispatcher
+    from aftercare_bot.delivery.due_timers import TimerRunner
+    from aftercare_bot.delivery.outbox import Outbox
+    from aftercare_bot.escalation.desk import EscalationDesk
+    from aftercare_bot.inbound.receive import ClientConversation
+
+
+class NotStartedError(RuntimeError):
+    """A part of the Runtime was read before start-up built it."""
+
+
+@dataclass(frozen=True, slots=True)
+class Runtime:
+    """What start-up builds once the Bot exists (app.build_runtime, called from app._post_init), set once.
+
+    Typed attributes instead of a dictionary with string keys: a part that is missing or misspelt is an error
+    where it is built or read, not a KeyError at the first update that needs it.
+    """
+
+    dispatcher: Dispatcher  # plan messages
+    escalations: EscalationDesk
+    outbox: Outbox  # every message that must not be lost, staff notices included (the desk's own)
+    conversation: ClientConversation  # what clients write
+    timer_runner: TimerRunner  # escalation re-alerts, check-in reminders, queued messages
+    retention: RetentionPurger
+    wake: Callable[[float], None]  # asks for a pass within that many seconds (something had to be postponed)
 
 
 @dataclass
@@ -25,8 +55,27 @@ class Services:
     texts: Texts
     signer: CallbackSigner
     composer: PlanMessageComposer
-    # Filled in post_init, once the Bot exists: the dispatcher, the timer runner, ...
-    runtime: dict[str, Any] = field(default_factory=dict)
+    # Set once by set_runtime; an init field only so that dataclasses.replace keeps it.
+    _runtime: Runtime | None = field(default=None, repr=False, kw_only=True)
+
+    @property
+    def runtime(self) -> Runtime:
+        """The dispatcher, the escalation desk, the outbox, ...: built at start-up, once the Bot exists."""
+        if self._runtime is None:
+            raise NotStartedError(
+                "Services.runtime was read before start-up built it (app._post_init, once the Bot exists)"
+            )
+        return self._runtime
+
+    @property
+    def started(self) -> bool:
+        """Whether start-up has built the Runtime; for code that may also run before it (health, shutdown)."""
+        return self._runtime is not None
+
+    def set_runtime(self, runtime: Runtime) -> None:
+        if self._runtime is not None:
+            raise RuntimeError("the Runtime is built once per start-up; build new Services to start again")
+        self._runtime = runtime
 
     def text(self, key: str, language: str | None = None, /, **values: object) -> str:
         """A UI string (HTML) in the given language, with the clinic's details always available."""

@@ -116,7 +116,7 @@ async def one_round(
     settings = settings_for(url, telegram.api_url, flood_limits=False)
     async with running_bot(settings, clock=clock) as application:
         services = application.bot_data["services"]
-        dispatcher: Dispatcher = services.runtime["dispatcher"]
+        dispatcher: Dispatcher = services.runtime.dispatcher
         concurrency = concurrency_of(dispatcher)
         messages = await composed_messages(services)
         bare = Bot(TOKEN, base_url=telegram.api_url, request=HTTPXRequest(connection_pool_size=256))

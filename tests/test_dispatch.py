@@ -11,21 +11,24 @@ import pytest
 from sqlalchemy import event, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from aftercare_bot.app import build_runtime
 from aftercare_bot.bot import jobs
 from aftercare_bot.config import SHIPPED_MESSAGES_DIR
 from aftercare_bot.db.models import Client, ClientStatus, Delivery, DeliveryState, Enrolment, OutboxMessage
 from aftercare_bot.db.repositories import deliveries
 from aftercare_bot.db.session import create_engine
-from aftercare_bot.delivery.dispatcher import Dispatcher
-from aftercare_bot.delivery.outbox import Outbox
 from aftercare_bot.delivery.ports import OutboundMessage, RecipientBlocked, SendRejected, SendRetryLater
-from aftercare_bot.delivery.staff_notify import blocked_notifier
+from aftercare_bot.services import NotStartedError
 from tests.bot_process import schedule_due_messages
 from tests.conftest import STAFF_CHAT_ID
 from tests.escalation_rig import FakeMessenger
 
 # A Tuesday in winter, so Europe/London is UTC and clock arithmetic is easy to read.
 SESSION = datetime(2026, 1, 13, 14, 0, tzinfo=UTC)
+
+
+def no_wake(delay: float) -> None:
+    """No job queue here: what is postponed waits for the test's next pass."""
 
 
 async def states(rig) -> dict[str, str]:  # type: ignore[no-untyped-def]
@@ -183,20 +186,34 @@ async def test_a_pass_runs_timers_before_the_plan_message_backlog(make_settings,
         async def run_due(self) -> None:
             order.append(self.name)
 
-    rig.services.runtime["dispatcher"] = Recorder("plan messages")
-    rig.services.runtime["timer_runner"] = Recorder("timers")
+        run_if_due = run_due
+
+    runtime = build_runtime(rig.services, sender=rig.sender, messenger=FakeMessenger(), wake=no_wake, owner="test")
+    rig.services.set_runtime(replace(
+        runtime, dispatcher=Recorder("plan messages"), timer_runner=Recorder("timers"), retention=Recorder("purge"),
+    ))
     await jobs.run_pending_work(rig.services)
-    assert order == ["timers", "plan messages"]
+    assert order == ["timers", "plan messages", "purge"]
+
+
+async def test_the_runtime_is_built_once_and_not_read_before(make_settings, rigs) -> None:
+    rig = rigs(make_settings(), SESSION)
+    assert not rig.services.started
+    with pytest.raises(NotStartedError, match="before start-up built it"):
+        _ = rig.services.runtime.outbox
+    runtime = build_runtime(rig.services, sender=rig.sender, messenger=FakeMessenger(), wake=no_wake, owner="test")
+    rig.services.set_runtime(runtime)
+    assert rig.services.started and rig.services.runtime is runtime
+    with pytest.raises(RuntimeError, match="built once"):
+        rig.services.set_runtime(runtime)
 
 
 async def test_the_blocked_notice_is_queued_with_the_block_and_sent_after_it(make_settings, rigs) -> None:
     rig = rigs(make_settings(), SESSION)
     messenger = FakeMessenger(chat_failures={STAFF_CHAT_ID: [SendRetryLater("flood")]})
-    rig.services.runtime["outbox"] = Outbox(rig.services, messenger)
-    dispatcher = Dispatcher(
-        settings=rig.services.settings, session_factory=rig.services.session_factory, sender=rig.sender,
-        clock=rig.clock, composer=rig.services.composer, on_blocked=blocked_notifier(rig.services), owner="test",
-    )
+    runtime = build_runtime(rig.services, sender=rig.sender, messenger=messenger, wake=no_wake, owner="test")
+    rig.services.set_runtime(runtime)
+    dispatcher = runtime.dispatcher  # as start-up wires it: a block is told to the team through the outbox
     await rig.enrol()
     rig.sender.failures = [RecipientBlocked("Forbidden: bot was blocked by the user")]
     rig.advance(timedelta(hours=4, seconds=1))
@@ -208,7 +225,7 @@ async def test_the_blocked_notice_is_queued_with_the_block_and_sent_after_it(mak
     assert queued.chat_id == STAFF_CHAT_ID and queued.client_id == client.id and "blocked the bot" in queued.html
     assert queued.attempts == 1, "sent at once after the commit; Telegram asked to wait, so it stays queued"
 
-    await rig.services.runtime["outbox"].deliver(STAFF_CHAT_ID)
+    await runtime.outbox.deliver(STAFF_CHAT_ID)
     [notice] = messenger.texts_to(STAFF_CHAT_ID)
     assert "Ann" in notice and "blocked the bot" in notice
 

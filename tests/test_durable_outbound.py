@@ -203,7 +203,7 @@ async def test_a_card_recorded_late_because_the_database_failed_is_posted_once(
 
         background.append(asyncio.create_task(later()))
 
-    posts = bot.services.runtime["escalations"].posts
+    posts = bot.services.runtime.escalations.posts
     posts.messenger = OutageAfterCard(posts.messenger, outage_for_a_second)
     try:
         telegram.send_text(ann, URGENT_TEXT)

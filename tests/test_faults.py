@@ -400,7 +400,7 @@ async def test_database_going_away_mid_dispatch_loses_and_repeats_nothing(
         background.append(asyncio.create_task(later()))
 
     background: list[asyncio.Task[None]] = []
-    dispatcher = bot.services.runtime["dispatcher"]
+    dispatcher = bot.services.runtime.dispatcher
     dispatcher.sender = OutageAfterSend(dispatcher.sender, outage_for_a_while)
     try:
         # 1. The database goes away just after Telegram accepted a message: recording it waits.

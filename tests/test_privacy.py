@@ -321,10 +321,10 @@ async def test_the_purge_runs_at_most_once_a_day_even_across_restarts(
     rig = await FastRig.start(make_settings(retention_period="30d"), ManualClock(START))
     try:
         await rig.enrol(ANN_ID, "Ann Smith")
-        purger = rig.services.runtime["retention"]
+        purger = rig.services.runtime.retention
         assert await purger.run_if_due() == 0  # the first pass of the day
         rig.clock.advance(timedelta(days=90))  # the plan has run out meanwhile ...
-        await rig.services.runtime["dispatcher"].run_due()
+        await rig.services.runtime.dispatcher.run_due()
         rig.clock.set(START + timedelta(hours=20))  # ... but back to the same day: not again yet
         assert await purger.run_if_due() is None
         restarted = privacy.RetentionPurger(rig.services)  # another replica, or after a restart
@@ -375,7 +375,7 @@ async def test_a_long_backlog_is_worked_off_a_batch_per_pass(make_settings: Call
         for number in range(3):
             await rig.enrol(ANN_ID + number, f"Client {number}")
         rig.clock.advance(timedelta(days=90))
-        await rig.services.runtime["dispatcher"].run_due()  # every plan runs out
+        await rig.services.runtime.dispatcher.run_due()  # every plan runs out
         purger = privacy.RetentionPurger(rig.services, batch=2)
         assert await purger.run_if_due() is None, "two erased, more to do"
         assert await count(rig, Client) == 1

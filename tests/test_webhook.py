@@ -165,7 +165,7 @@ async def test_health_reports_database_and_dispatcher(start_bot) -> None:
     assert body["dispatcher"] == "ok" and 0 <= body["dispatcher_last_tick_age_s"] < 5
     assert body["due_messages"] == 0 and body["replica"]
 
-    dispatcher = bot.runner.services.runtime["dispatcher"]
+    dispatcher = bot.runner.services.runtime.dispatcher
     run_due = dispatcher.run_due
     await stall(dispatcher)
     status, body = await get_json(bot.health_url)
@@ -222,7 +222,7 @@ async def test_health_command_asks_the_running_bot(start_bot, monkeypatch, capsy
     assert capsys.readouterr().out.startswith("healthy: status=ok, mode=webhook, database=ok")
 
     # A stalled dispatcher: no pass runs (the scheduler is paused) and the last one was an hour ago.
-    await stall(bot.runner.services.runtime["dispatcher"])
+    await stall(bot.runner.services.runtime.dispatcher)
     assert await asyncio.to_thread(main, ["health"]) == 1
     assert "dispatcher=stalled" in capsys.readouterr().out
 

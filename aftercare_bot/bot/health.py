@@ -58,7 +58,7 @@ class HealthMonitor:
         """(healthy, details); details are safe to show to anyone who can reach the port."""
         limit = (self.max_tick_age or stale_after(self.services.settings)).total_seconds()
         database, due = await self._database()
-        dispatcher = self.services.runtime.get("dispatcher")
+        dispatcher = self.services.runtime.dispatcher if self.services.started else None
         age = None if dispatcher is None else round(time.monotonic() - dispatcher.last_progress, 1)
         ticking = age is not None and age <= limit
         healthy = database == "ok" and ticking and not self.stopping

@@ -57,16 +57,13 @@ def _planned_run(job: Job) -> datetime | None:
 async def run_pending_work(services: Services) -> None:
     """One pass over everything due: timers, then plan messages, then the daily retention purge."""
     # Timers first: escalation re-alerts and queued safety messages must never wait behind a plan backlog.
-    timer_runner = services.runtime.get("timer_runner")
-    if timer_runner is not None:
-        await timer_runner.run_due()
+    runtime = services.runtime
+    await runtime.timer_runner.run_due()
     # Plans edited on another replica (or imported) take effect here before anything is composed.
     await editing.refresh_now_and_then(services.session_factory, services.catalog)
-    await services.runtime["dispatcher"].run_due()
+    await runtime.dispatcher.run_due()
     # Last, so that it never delays a message: erasing finished conversations, at most once a day.
-    retention = services.runtime.get("retention")
-    if retention is not None:
-        await retention.run_if_due()
+    await runtime.retention.run_if_due()
 
 
 async def _tick(context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -86,10 +83,8 @@ async def _tick(context: ContextTypes.DEFAULT_TYPE) -> None:
 
 
 async def _next_due(services: Services) -> datetime | None:
-    candidates = [await services.runtime["dispatcher"].next_due()]
-    timer_runner = services.runtime.get("timer_runner")
-    if timer_runner is not None:
-        candidates.append(await timer_runner.next_due())
+    runtime = services.runtime
+    candidates = [await runtime.dispatcher.next_due(), await runtime.timer_runner.next_due()]
     moments = [moment for moment in candidates if moment is not None]
     return min(moments) if moments else None
 

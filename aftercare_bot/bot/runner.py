@@ -102,7 +102,7 @@ class BotRunner:
             await application.updater.stop()
         if application.job_queue is not None and application.job_queue.scheduler.running:
             application.job_queue.scheduler.pause()  # no new dispatcher passes
-        dispatcher = self.services.runtime.get("dispatcher")
+        dispatcher = self.services.runtime.dispatcher if self.services.started else None
         clean = True
         if dispatcher is not None:
             dispatcher.stop_claiming()

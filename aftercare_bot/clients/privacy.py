@@ -291,7 +291,7 @@ async def queue_staff_notice(services: Services, session: AsyncSession, erasure:
     if erasure.open_cases:
         numbers = ", ".join(f"#{number}" for number in erasure.open_cases)
         notice += "\n" + services.text("privacy_staff_erased_open_cases", language, numbers=numbers)
-    return await services.runtime["outbox"].to_staff(session, notice)
+    return await services.runtime.outbox.to_staff(session, notice)
 
 
 async def _unlink_audit_trail(

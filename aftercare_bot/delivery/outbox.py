@@ -411,9 +411,8 @@ class Outbox:
             ))
             if timer_id is not None:
                 await timers.retry_at(session, timer_id, retry)
-        wake = self.svc.runtime.get("wake")
-        if wake is not None:  # not left to the safety tick, which may be half a minute away
-            wake((retry - now).total_seconds())
+        if self.svc.started:  # not left to the safety tick, which may be half a minute away
+            self.svc.runtime.wake((retry - now).total_seconds())
         return retry
 
     async def _record(self, message: OutboxMessage, sent_id: int, timer_id: int | None) -> set[int]:

@@ -21,7 +21,7 @@ def staff_destinations(services: Services) -> list[int]:
 async def notify_staff(services: Services, html: str, *, client_id: int | None = None) -> None:
     """Queue the notice for every staff destination and send it now if Telegram takes it. `client_id`: the
     client it is about, so that a notice still waiting is erased with them."""
-    await services.runtime["outbox"].notify_staff(html, client_id=client_id)
+    await services.runtime.outbox.notify_staff(html, client_id=client_id)
 
 
 def blocked_notice(services: Services, client: Client, cancelled: int) -> str:
@@ -32,7 +32,7 @@ def blocked_notifier(services: Services) -> BlockedCallback:
     """Queues the notice in the transaction that records the block; sends it once that is committed."""
 
     async def on_blocked(session: AsyncSession, client: Client, cancelled: int) -> AfterCommit:
-        outbox = services.runtime["outbox"]
+        outbox = services.runtime.outbox
         chats = await outbox.to_staff(session, blocked_notice(services, client, cancelled), client_id=client.id)
         return lambda: outbox.deliver(*chats)
 

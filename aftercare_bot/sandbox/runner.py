@@ -184,9 +184,7 @@ class Sandbox:
 
     async def next_due(self) -> datetime | None:
         runtime = self.services.runtime
-        moments = [await runtime["dispatcher"].next_due()]
-        if runtime.get("timer_runner") is not None:
-            moments.append(await runtime["timer_runner"].next_due())
+        moments = [await runtime.dispatcher.next_due(), await runtime.timer_runner.next_due()]
         found = [moment for moment in moments if moment is not None]
         return min(found) if found else None
 

@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 
 
 def _conversation(context: ContextTypes.DEFAULT_TYPE) -> ClientConversation:
-    return services(context).runtime["conversation"]
+    return services(context).runtime.conversation
 
 
 async def inbound(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -2,35 +2,21 @@
 
 from __future__ import annotations
 
-from telegram import Bot, ReplyParameters, Update
+from telegram import ReplyParameters, Update
 from telegram.ext import ContextTypes
 
 from aftercare_bot.bot.handlers.auth import role_of, staff_only
 from aftercare_bot.bot.handlers.common import language_of, services, signed_parts
 from aftercare_bot.bot.handlers.content import content_of
-from aftercare_bot.bot.telegram.messenger import TelegramMessenger
 from aftercare_bot.callbacks import RowRef
 from aftercare_bot.db.models import Role
-from aftercare_bot.delivery.due_timers import TimerRunner
 from aftercare_bot.escalation.actions import StaffAction
 from aftercare_bot.escalation.desk import EscalationDesk
 from aftercare_bot.escalation.replies import StaffMessage
-from aftercare_bot.inbound.receive import ClientConversation
-from aftercare_bot.services import Services
-
-
-def install_runtime(services: Services, bot: Bot) -> None:
-    """Build the escalation desk, the client conversation and the timer runner once the Bot exists."""
-    desk = EscalationDesk(services, TelegramMessenger(bot))
-    conversation = ClientConversation(services, desk)
-    services.runtime["escalations"] = desk
-    services.runtime["outbox"] = desk.outbox  # every message that must not be lost, staff notices included
-    services.runtime["conversation"] = conversation
-    services.runtime["timer_runner"] = TimerRunner(services, desk, conversation)
 
 
 def desk_of(context: ContextTypes.DEFAULT_TYPE) -> EscalationDesk:
-    return services(context).runtime["escalations"]
+    return services(context).runtime.escalations
 
 
 # How long a reply to a bot post waits for that post to be recorded as part of a case (see case_of_post).

@@ -82,7 +82,7 @@ async def forget_answer(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
         return
     # Not while a message of theirs is being handled, which would write to the conversation being erased.
     erasure, staff_chats, stale = None, [], False
-    async with svc.runtime["conversation"].exclusive(user.id), svc.session_factory.begin() as session:
+    async with svc.runtime.conversation.exclusive(user.id), svc.session_factory.begin() as session:
         if RowRef.token_of(await clients.by_telegram_id(session, user.id)) == parts[2]:
             erasure = await privacy.erase(session, user.id, now=svc.clock.now(), reason=privacy.BY_REQUEST)
             staff_chats = await privacy.queue_staff_notice(svc, session, erasure) if erasure is not None else []
@@ -96,4 +96,4 @@ async def forget_answer(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
         return
     log.info("erased a person's data at their request")
     await chat.send_message(svc.text("privacy_erased", erasure.language or language))
-    await svc.runtime["outbox"].deliver(*staff_chats)
+    await svc.runtime.outbox.deliver(*staff_chats)

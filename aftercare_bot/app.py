@@ -16,6 +16,7 @@ from telegram.ext import (
     Application,
     ApplicationBuilder,
     CallbackQueryHandler,
+    ChatMemberHandler,
     CommandHandler,
     Defaults,
     MessageHandler,
@@ -29,6 +30,7 @@ from aftercare_bot.bot.handlers import (
     admin,
     admin_edits,
     admin_templates,
+    auth,
     client,
     client_messages,
     errors,
@@ -136,6 +138,9 @@ def register_handlers(application: Application) -> None:
     add(CommandHandler("stop", client.stop, filters=private))
     add(CallbackQueryHandler(client.consent_answer, pattern=r"^inv:" + signed[1:]))
     add(CallbackQueryHandler(client.stop_answer, pattern=r"^stop:" + signed[1:]))
+
+    # Telegram's word that someone joined or left the staff chat (sent while the bot administers it).
+    add(ChatMemberHandler(auth.staff_chat_membership_changed, ChatMemberHandler.CHAT_MEMBER))
 
     # Staff (each handler checks the role itself, whatever chat the command comes from).
     add(CommandHandler("enrol", staff.enrol))

@@ -36,6 +36,7 @@ from aftercare_bot.db.models import (
 )
 from aftercare_bot.db.repositories import audit
 from aftercare_bot.db.repositories.escalations import OPEN_STATES
+from aftercare_bot.db.session import settle_erasure
 from aftercare_bot.escalation.timers import CARD_TIMER, RESPONSE_TIMERS
 from aftercare_bot.services import Services
 from aftercare_bot.texts import wording
@@ -362,6 +363,8 @@ async def purge_finished(services: Services, *, now: datetime, limit: int = PURG
         async with services.session_factory.begin() as session:
             if await erase(session, telegram_user_id, now=now, reason=BY_RETENTION) is not None:
                 erased += 1
+    if erased:
+        await settle_erasure(services.engine)
     return erased, len(due) < limit
 
 

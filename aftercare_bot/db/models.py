@@ -121,6 +121,17 @@ class StaffMember(Base):
     added_at: Mapped[datetime]
 
 
+class StaffChatMembership(Base):
+    """What Telegram last said about a person's membership of the staff chat. Kept in the database rather
+    than in one process, so that a removal Telegram reports to one replica takes effect on every replica."""
+
+    __tablename__ = "staff_chat_memberships"
+
+    user_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    is_member: Mapped[bool]
+    checked_at: Mapped[datetime]
+
+
 class Client(HasRef, Base):
     __tablename__ = "clients"
 

@@ -29,6 +29,8 @@ def create_engine(url: str) -> AsyncEngine:
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA synchronous=NORMAL")
+            # Deleted content is overwritten, not left in free pages: erased people stay erased on disk.
+            cursor.execute("PRAGMA secure_delete=ON")
             cursor.close()
             # SQLite's own lower() changes ASCII letters only: "Éva" would never match a search for "éva".
             dbapi_connection.create_function("lower", 1, _lower, deterministic=True)
@@ -37,6 +39,15 @@ def create_engine(url: str) -> AsyncEngine:
     engine = create_async_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
     event.listen(engine.sync_engine, "before_cursor_execute", _without_nul_characters, retval=True)
     return engine
+
+
+async def settle_erasure(engine: AsyncEngine) -> None:
+    """After an erasure on SQLite, move the write-ahead log into the database file (where secure_delete has
+    overwritten what was deleted) and empty it, so the erased data is readable in neither file."""
+    if engine.dialect.name != "sqlite":
+        return  # PostgreSQL: VACUUM and backups are the operator's (docs/operations.md, Privacy)
+    async with engine.connect() as connection:
+        await connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
 
 
 def _lower(value: object) -> object:

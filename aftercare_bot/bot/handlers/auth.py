@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import functools
 import logging
-import time
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from typing import Any
 
-from telegram import Update
+from telegram import ChatMember, Update
 from telegram.constants import ChatMemberStatus
 from telegram.error import TelegramError
 from telegram.ext import ContextTypes, ConversationHandler
@@ -19,8 +19,10 @@ from aftercare_bot.db.repositories import staff as staff_repo
 
 log = logging.getLogger(__name__)
 
-# A short cache: membership of the staff chat is asked of Telegram at most once a minute per person.
-_MEMBERSHIP_TTL = 60.0
+# Membership of the staff chat is asked of Telegram at most once a minute per person; the answer is kept in the
+# database, and a chat_member update from Telegram replaces it at once. Where Telegram sends no such update (the
+# bot is not an administrator of the staff chat), someone removed keeps staff rights for up to this long.
+MEMBERSHIP_TTL = timedelta(seconds=60)
 _MEMBER_STATUSES = {ChatMemberStatus.MEMBER, ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.OWNER}
 
 Handler = Callable[[Update, ContextTypes.DEFAULT_TYPE], Awaitable[Any]]
@@ -44,20 +46,38 @@ async def _in_staff_chat(context: ContextTypes.DEFAULT_TYPE, user_id: int) -> bo
     chat_id = services(context).settings.staff_chat_id
     if chat_id is None:
         return False
-    cache: dict[int, tuple[float, bool]] = context.application.bot_data.setdefault("staff_chat_members", {})
-    cached = cache.get(user_id)
-    if cached and time.monotonic() - cached[0] < _MEMBERSHIP_TTL:
-        return cached[1]
+    svc = services(context)
+    async with svc.session_factory() as session:
+        known = await staff_repo.chat_membership(session, user_id)
+    asked_at = svc.clock.now()
+    if known is not None and asked_at - known.checked_at < MEMBERSHIP_TTL:
+        return known.is_member
     try:
-        member = await context.bot.get_chat_member(chat_id, user_id)
-        is_member = member.status in _MEMBER_STATUSES or (
-            member.status == ChatMemberStatus.RESTRICTED and getattr(member, "is_member", False)
-        )
+        is_member = _is_member(await context.bot.get_chat_member(chat_id, user_id))
     except TelegramError as exc:
         log.warning("could not check staff chat membership of %s: %s", user_id, exc)
         return False  # fail closed: no access when membership cannot be confirmed
-    cache[user_id] = (time.monotonic(), is_member)
+    async with svc.session_factory.begin() as session:
+        await staff_repo.record_chat_membership(session, user_id, is_member=is_member, at=asked_at)
     return is_member
+
+
+def _is_member(member: ChatMember) -> bool:
+    return member.status in _MEMBER_STATUSES or (
+        member.status == ChatMemberStatus.RESTRICTED and getattr(member, "is_member", False)
+    )
+
+
+async def staff_chat_membership_changed(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Telegram says someone joined or left the staff chat (or was removed): their staff rights follow at once."""
+    changed, svc = update.chat_member, services(context)
+    if changed is None or changed.chat.id != svc.settings.staff_chat_id:
+        return
+    member = changed.new_chat_member
+    async with svc.session_factory.begin() as session:
+        await staff_repo.record_chat_membership(session, member.user.id, is_member=_is_member(member),
+                                                at=svc.clock.now())
+    log.info("staff chat membership of %s is now %s", member.user.id, member.status)
 
 
 def _private_or_staff_chat(update: Update, staff_chat_id: int | None) -> bool:

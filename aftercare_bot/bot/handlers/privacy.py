@@ -11,6 +11,7 @@ from aftercare_bot.bot.handlers.common import language_of, remove_buttons, servi
 from aftercare_bot.callbacks import RowRef
 from aftercare_bot.clients import privacy
 from aftercare_bot.db.repositories import clients
+from aftercare_bot.db.session import settle_erasure
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +95,7 @@ async def forget_answer(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     if erasure is None:
         await chat.send_message(svc.text("privacy_nothing", language))
         return
+    await settle_erasure(svc.engine)
     log.info("erased a person's data at their request")
     await chat.send_message(svc.text("privacy_erased", erasure.language or language))
     await svc.runtime.outbox.deliver(*staff_chats)

@@ -1,4 +1,4 @@
-"""random refs and invite owner
+"""random refs, invite owner, staff chat memberships
 
 Revision ID: 0003
 Revises: 0002
@@ -6,6 +6,7 @@ Create Date: 2026-12-06 07:30:00
 
 Rows that buttons name get a random ref, so a button never reaches a later row given the same id.
 Invites record the client they belong to, so erasing a client erases the links made for them.
+What Telegram says about membership of the staff chat is kept where every replica sees it.
 """
 
 from __future__ import annotations
@@ -51,7 +52,17 @@ def upgrade() -> None:
     )
 
 
+    op.create_table(
+        'staff_chat_memberships',
+        sa.Column('user_id', sa.BigInteger(), autoincrement=False, nullable=False),
+        sa.Column('is_member', sa.Boolean(), nullable=False),
+        sa.Column('checked_at', sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint('user_id'),
+    )
+
+
 def downgrade() -> None:
+    op.drop_table('staff_chat_memberships')
     op.execute("UPDATE invites SET status = 'pending' WHERE status = 'replaced'")
     op.drop_index('ix_invites_client_id', table_name='invites')
     op.drop_column('invites', 'client_id')

@@ -8,6 +8,7 @@ import secrets
 
 from aftercare_bot.sandbox.emulator.html_entities import utf16_length
 from aftercare_bot.sandbox.emulator.media import colour_for, image_size, solid_png
+from aftercare_bot.sandbox.emulator.members import chat_member
 from aftercare_bot.sandbox.emulator.models import JSON, ChatHandle, FileRecord, StoredMessage, UserHandle
 from aftercare_bot.sandbox.emulator.world import ChatRef, MessageRef, UserRef, WorldState
 
@@ -169,6 +170,20 @@ class World(WorldState):
         }
         self.callback_queries[query_id] = query
         return self.queue_update("callback_query", query)
+
+    def change_membership(self, group: ChatRef, user: UserRef, status: str, *, by: UserRef | None = None) -> JSON:
+        """Someone joins, leaves or is removed from a group: a chat_member update, which Telegram sends only to
+        a bot that administers the group and asked for it in allowed_updates."""
+        chat, member = self._chat(group), self._user(user)
+        old = self.member_status(chat, member)
+        self.add_member(chat, member, status)
+        return self.queue_update("chat_member", {
+            "chat": chat.to_json(),
+            "from": self._user(by if by is not None else member).to_json(),
+            "date": int(self.clock()),
+            "old_chat_member": chat_member(old, member.to_json()),
+            "new_chat_member": chat_member(status, member.to_json()),
+        })
 
     def channel_post(self, chat: ChatRef, text: str) -> JSON:
         channel = self._chat(chat)

@@ -11,6 +11,7 @@ from typing import Any
 
 from aftercare_bot.sandbox.emulator.actions import World
 from aftercare_bot.sandbox.emulator.faults import FaultPlan, FloodLimiter
+from aftercare_bot.sandbox.emulator.members import chat_member
 from aftercare_bot.sandbox.emulator.messaging import MessagingMethods, bad_request
 from aftercare_bot.sandbox.emulator.models import JSON, ApiError, SpecViolation
 from aftercare_bot.sandbox.emulator.spec import ApiSpec, UploadedFile, load_spec
@@ -22,13 +23,6 @@ WEBHOOK_CONFLICT = (
     "Conflict: can't use getUpdates method while webhook is active; use deleteWebhook to delete the webhook first"
 )
 POLL_CONFLICT = "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running"
-MEMBER_TYPES = {
-    "creator": "ChatMemberOwner", "administrator": "ChatMemberAdministrator", "member": "ChatMemberMember",
-    "restricted": "ChatMemberRestricted", "left": "ChatMemberLeft", "kicked": "ChatMemberBanned",
-}  # fmt: skip
-_FLAG_EXCEPTIONS = {"can_be_edited": False, "is_anonymous": False, "is_member": True}
-
-
 class BotApi(MessagingMethods):
     def __init__(
         self,
@@ -225,19 +219,6 @@ class BotApi(MessagingMethods):
         if record is None:
             raise bad_request("invalid file_id")
         return record.to_json()
-
-
-def chat_member(status: str, user: JSON, spec: ApiSpec | None = None) -> JSON:
-    """A ChatMember object of the subtype Telegram uses for ``status``; administrators hold every
-    right, restricted members none, with the flags taken from the spec so none is missing."""
-    member: JSON = {"status": status, "user": user}
-    description = (spec or load_spec()).types[MEMBER_TYPES[status]]
-    for field in description.get("fields", []):
-        if field["required"] and field["types"] == ["Boolean"]:
-            member[field["name"]] = _FLAG_EXCEPTIONS.get(field["name"], status == "administrator")
-    if status in ("restricted", "kicked"):
-        member["until_date"] = 0
-    return member
 
 
 def _scope_key(p: JSON) -> tuple[str, str]:

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import select, text
 
 from aftercare_bot.clock import ManualClock
 from aftercare_bot.config import Settings
@@ -180,7 +181,7 @@ async def test_erased_names_and_words_are_not_left_in_the_sqlite_files(rig: Fast
 
     def on_disk() -> bytes:
         files = [path, path + "-wal"]
-        return b"".join(open(name, "rb").read() for name in files if __import__("os").path.exists(name))
+        return b"".join(Path(name).read_bytes() for name in files if Path(name).exists())
 
     assert all(secret in on_disk() for secret in secrets), "the test can see what it looks for"
     await forget(rig, quenby)
@@ -217,7 +218,3 @@ async def test_without_word_from_telegram_a_removal_counts_once_the_minute_is_up
     await rig.command(rig.nurse, "open")
     assert "only for the clinic team" in (rig.last_bot_message(rig.nurse).plain_text or "").lower()
 
-
-async def count(rig: FastRig, model: Any) -> int:
-    async with rig.services.session_factory() as session:
-        return await session.scalar(select(func.count()).select_from(model)) or 0

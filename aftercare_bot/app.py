@@ -24,6 +24,7 @@ from telegram.ext import (
 from telegram.request import BaseRequest
 
 from aftercare_bot.bot import jobs
+from aftercare_bot.bot.error_reports import ErrorReports
 from aftercare_bot.bot.handlers import (
     admin,
     admin_edits,
@@ -158,6 +159,9 @@ def replica_name() -> str:
 async def _post_init(application: Application) -> None:
     services: Services = application.bot_data["services"]
     bot = application.bot
+    # First, so that whatever fails from here on reaches the admins.
+    services.runtime["error_reports"] = ErrorReports(services, TelegramSender(bot))
+    services.runtime["error_reports"].install()
     services.runtime["dispatcher"] = Dispatcher(
         settings=services.settings, session_factory=services.session_factory, sender=TelegramSender(bot),
         clock=services.clock, composer=services.composer, on_blocked=blocked_notifier(services),
@@ -200,6 +204,8 @@ async def _set_command_menus(application: Application) -> None:
 
 async def _post_shutdown(application: Application) -> None:
     services: Services = application.bot_data["services"]
+    if (reports := services.runtime.pop("error_reports", None)) is not None:
+        await reports.close()
     await services.engine.dispose()
     gc.unfreeze()  # what start-up built may be collected again (another bot may start in this process)
 

@@ -56,6 +56,10 @@ def _planned_run(job: Job) -> datetime | None:
 
 async def run_pending_work(services: Services) -> None:
     """One pass over everything due: timers, then plan messages, then the daily retention purge."""
+    # Error reports held back by their rate limit; never raises, so it runs even while the database is away.
+    reports = services.runtime.get("error_reports")
+    if reports is not None:
+        reports.flush()
     # Timers first: escalation re-alerts and queued safety messages must never wait behind a plan backlog.
     timer_runner = services.runtime.get("timer_runner")
     if timer_runner is not None:

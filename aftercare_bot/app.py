@@ -26,6 +26,7 @@ from telegram.ext import (
 from telegram.request import BaseRequest
 
 from aftercare_bot.bot import jobs
+from aftercare_bot.bot.error_reports import ErrorReports
 from aftercare_bot.bot.handlers import (
     admin,
     admin_edits,
@@ -58,7 +59,7 @@ from aftercare_bot.escalation.posts import Messenger
 from aftercare_bot.inbound.receive import ClientConversation
 from aftercare_bot.plans import editing
 from aftercare_bot.plans.catalog import PlanCatalog
-from aftercare_bot.services import Runtime, Services
+from aftercare_bot.services import ErrorReporting, Runtime, Services
 from aftercare_bot.texts.catalog import Texts
 
 log = logging.getLogger(__name__)
@@ -78,7 +79,13 @@ def build_services(settings: Settings, *, clock: Clock | None = None) -> Service
 
 
 def build_runtime(
-    services: Services, *, sender: Sender, messenger: Messenger, wake: Callable[[float], None], owner: str
+    services: Services,
+    *,
+    sender: Sender,
+    messenger: Messenger,
+    wake: Callable[[float], None],
+    owner: str,
+    error_reports: ErrorReporting | None = None,
 ) -> Runtime:
     """The parts that need the Bot (through `sender` and `messenger`) and the job queue (through `wake`)."""
     dispatcher = Dispatcher(
@@ -90,7 +97,7 @@ def build_runtime(
     return Runtime(
         dispatcher=dispatcher, escalations=desk, outbox=desk.outbox, conversation=conversation,
         timer_runner=TimerRunner(services, desk, conversation), retention=privacy.RetentionPurger(services),
-        wake=wake,
+        wake=wake, error_reports=error_reports,
     )
 
 
@@ -187,8 +194,12 @@ def replica_name() -> str:
 async def _post_init(application: Application) -> None:
     services: Services = application.bot_data["services"]
     bot = application.bot
+    # First, so that whatever fails from here on reaches the admins.
+    reports = ErrorReports(services, TelegramSender(bot))
+    reports.install()
     services.set_runtime(build_runtime(
         services, sender=TelegramSender(bot), messenger=TelegramMessenger(bot), owner=replica_name(),
+        error_reports=reports,
         # Lets domain code that had to postpone something (a queued message) ask for a timely pass.
         wake=lambda delay: jobs.wake(application, delay),
     ))
@@ -225,6 +236,8 @@ async def _set_command_menus(application: Application) -> None:
 
 async def _post_shutdown(application: Application) -> None:
     services: Services = application.bot_data["services"]
+    if services.started and (reports := services.runtime.error_reports) is not None:
+        await reports.close()
     await services.engine.dispose()
     gc.unfreeze()  # what start-up built may be collected again (another bot may start in this process)
 

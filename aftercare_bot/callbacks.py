@@ -1,7 +1,7 @@
 """Signed callback data for inline buttons, so that forged or altered presses are recognised.
 
-A button that names a database object names it by `RowRef`: its id and the random ref stored in its row
-(db.models.HasRef). The signature stops forged presses; the ref stops a genuine old button from reaching a
+A button that names a database object names it by `db.refs.RowRef`: its id and the random ref stored in its
+row. The signature stops forged presses; the ref stops a genuine old button from reaching a
 later object that was given the same id (SQLite reuses the ids of deleted rows; a restore or a TRUNCATE can
 restart PostgreSQL's sequences). A button meant for one person also carries their Telegram user id, checked
 against whoever presses it.
@@ -12,52 +12,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import re
-from dataclasses import dataclass
-from typing import Protocol
 
 _SIGNATURE_CHARS = 12  # 72 bits: plenty against guessing, small enough for Telegram's 64-byte limit
 MAX_CALLBACK_BYTES = 64
-
-
-class _Referenced(Protocol):
-    @property
-    def id(self) -> int: ...
-    @property
-    def ref(self) -> str | None: ...
-
-
-_REF_TOKEN = re.compile(r"(\d{1,19})-([0-9a-f]{12})")
-
-
-@dataclass(frozen=True, slots=True)
-class RowRef:
-    """One database row as a button names it: `<id>-<ref>`."""
-
-    id: int
-    ref: str
-
-    @classmethod
-    def of(cls, row: _Referenced) -> RowRef:
-        if not row.ref:
-            raise ValueError(f"row {row.id} has no ref to put on a button")
-        return cls(row.id, row.ref)
-
-    @classmethod
-    def parse(cls, token: str) -> RowRef | None:
-        match = _REF_TOKEN.fullmatch(token)
-        return cls(int(match[1]), match[2]) if match else None
-
-    @classmethod
-    def token_of(cls, row: _Referenced | None) -> str:
-        """The row's token, or NO_ROW for none: a button made when a person had no record, say."""
-        return NO_ROW if row is None else str(cls.of(row))
-
-    def __str__(self) -> str:
-        return f"{self.id}-{self.ref}"
-
-
-NO_ROW = "none"
 
 
 class CallbackSigner:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -28,6 +28,13 @@ class NotStartedError(RuntimeError):
     """A part of the Runtime was read before start-up built it."""
 
 
+class ErrorReporting(Protocol):
+    """Unexpected errors told to the admins (bot/error_reports.py)."""
+
+    def flush(self) -> None: ...
+    async def close(self, timeout: float = ...) -> None: ...  # noqa: ASYNC109
+
+
 @dataclass(frozen=True, slots=True)
 class Runtime:
     """What start-up builds once the Bot exists (app.build_runtime, called from app._post_init), set once.
@@ -43,6 +50,7 @@ class Runtime:
     timer_runner: TimerRunner  # escalation re-alerts, check-in reminders, queued messages
     retention: RetentionPurger
     wake: Callable[[float], None]  # asks for a pass within that many seconds (something had to be postponed)
+    error_reports: ErrorReporting | None = None  # None where nobody is to be told (tests, benchmarks)
 
 
 @dataclass

@@ -8,11 +8,11 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from aftercare_bot.app import build_services
-from aftercare_bot.callbacks import RowRef
 from aftercare_bot.clients import enrolment
 from aftercare_bot.clock import ManualClock
 from aftercare_bot.config import Settings
 from aftercare_bot.db.models import Client
+from aftercare_bot.db.refs import RowRef
 from aftercare_bot.delivery.dispatcher import Dispatcher
 from aftercare_bot.delivery.ports import OutboundMessage
 from aftercare_bot.services import Services

@@ -12,9 +12,9 @@ from typing import Any
 
 from sqlalchemy import select
 
-from aftercare_bot.callbacks import RowRef
 from aftercare_bot.config import Settings
 from aftercare_bot.db.models import ConversationMessage, Escalation, Timer
+from aftercare_bot.db.refs import RowRef
 from aftercare_bot.delivery.due_timers import TimerRunner
 from aftercare_bot.delivery.ports import Button, OutboundMessage
 from aftercare_bot.escalation.desk import EscalationDesk

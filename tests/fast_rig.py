@@ -74,7 +74,8 @@ class FastRig:
     async def stop(self) -> None:
         logging.getLogger().removeHandler(self._error_records)
         await self.app.shutdown()
-        await self.services.engine.dispose()
+        assert self.app.post_shutdown is not None
+        await self.app.post_shutdown(self.app)  # what run_polling would do: the database and error reports close
 
     @property
     def services(self) -> Services:

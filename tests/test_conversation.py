@@ -9,9 +9,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from aftercare_bot.callbacks import RowRef
 from aftercare_bot.clients import privacy, summary
 from aftercare_bot.db.models import Client, Delivery, TimerState
+from aftercare_bot.db.refs import RowRef
 from aftercare_bot.delivery.compose import CHECKIN_NO_RESPONSE, CHECKIN_REMINDER
 from aftercare_bot.delivery.ports import SendRetryLater
 from aftercare_bot.inbound.receive import CheckinStatus

@@ -10,8 +10,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from aftercare_bot.callbacks import RowRef
 from aftercare_bot.db.models import AuditEvent, ConversationMessage, EscalationPost, EscalationState, TimerState
+from aftercare_bot.db.refs import RowRef
 from aftercare_bot.delivery.ports import SendRetryLater
 from aftercare_bot.delivery.send_records import PostedCard
 from aftercare_bot.escalation.actions import StaffAction

@@ -14,11 +14,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import delete, select
 
-from aftercare_bot.callbacks import NO_ROW, RowRef
 from aftercare_bot.clients import privacy
 from aftercare_bot.clock import ManualClock
 from aftercare_bot.config import Settings
 from aftercare_bot.db.models import Base, Client, Delivery, Escalation, Invite
+from aftercare_bot.db.refs import NO_ROW, RowRef
 from aftercare_bot.sandbox.emulator.models import StoredMessage
 from tests.fast_rig import FastRig
 from tests.test_references import URGENT, give_ids_again, link_for

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select, update
 
-from aftercare_bot.callbacks import RowRef
 from aftercare_bot.db.models import Delivery, DeliveryState, PlanDraft, PlanRevision
+from aftercare_bot.db.refs import RowRef
 from aftercare_bot.db.repositories import plan_revisions
 from aftercare_bot.plans import editing
 from aftercare_bot.plans.changes import ChangeRefused, check_text

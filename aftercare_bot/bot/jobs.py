@@ -56,8 +56,11 @@ def _planned_run(job: Job) -> datetime | None:
 
 async def run_pending_work(services: Services) -> None:
     """One pass over everything due: timers, then plan messages, then the daily retention purge."""
-    # Timers first: escalation re-alerts and queued safety messages must never wait behind a plan backlog.
+    # Error reports held back by their rate limit; never raises, so it runs even while the database is away.
     runtime = services.runtime
+    if runtime.error_reports is not None:
+        runtime.error_reports.flush()
+    # Timers first: escalation re-alerts and queued safety messages must never wait behind a plan backlog.
     await runtime.timer_runner.run_due()
     # Plans edited on another replica (or imported) take effect here before anything is composed.
     await editing.refresh_now_and_then(services.session_factory, services.catalog)

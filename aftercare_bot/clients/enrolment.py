@@ -12,7 +12,6 @@ from enum import StrEnum
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from aftercare_bot.callbacks import RowRef
 from aftercare_bot.config import Settings
 from aftercare_bot.db.models import (
     Client,
@@ -24,6 +23,7 @@ from aftercare_bot.db.models import (
     Invite,
     InviteStatus,
 )
+from aftercare_bot.db.refs import RowRef
 from aftercare_bot.db.repositories import audit, clients, deliveries, enrolments, invites, timers
 from aftercare_bot.plans.catalog import PlanCatalog
 from aftercare_bot.plans.schedule import plan_deliveries

@@ -20,9 +20,14 @@ def alembic_config() -> Config:
     return config
 
 
-def _upgrade(connection: Connection, revision: str) -> None:
+def wait_for_other_migrations(connection: Connection) -> None:
+    """On PostgreSQL, hold the migration lock until the connection's transaction ends."""
     if connection.dialect.name == "postgresql":
         connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK_KEY})
+
+
+def _upgrade(connection: Connection, revision: str) -> None:
+    wait_for_other_migrations(connection)
     config = alembic_config()
     config.attributes["connection"] = connection
     command.upgrade(config, revision)

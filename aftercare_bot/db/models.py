@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import secrets
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, ClassVar
 
 from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, Index, Integer, String, Text, TypeDecorator, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from aftercare_bot.db.refs import REF_CHARS, new_ref
 
 # SQLite only auto-increments a column declared exactly INTEGER PRIMARY KEY.
 Id = BigInteger().with_variant(Integer, "sqlite")
@@ -38,21 +39,9 @@ class Base(DeclarativeBase):
     type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UTCDateTime(), int: BigInteger(), dict[str, Any]: JSON()}
 
 
-REF_CHARS = 12  # 48 random bits
-
-
-def new_ref() -> str:
-    return secrets.token_hex(REF_CHARS // 2)
-
-
 class HasRef:
-    """A random reference of its own for a row that buttons name (see aftercare_bot/callbacks.py).
-
-    Ids are not enough: SQLite gives a deleted row's id to the next row, and a restore or a TRUNCATE can
-    restart PostgreSQL's sequences too, so a button made for an erased case could otherwise act on a new one.
-    The ref is made with the object, so it is known before the row is written; rows written before refs
-    existed got theirs from the migration. NULL (never left by either) matches no button.
-    """
+    """A random reference of its own for a row that buttons name (why: db/refs.py). Made with the object, so it
+    is known before the row is written; older rows got theirs from migration 0003. NULL matches no button."""
 
     ref: Mapped[str | None] = mapped_column(String(REF_CHARS), default=new_ref)
 

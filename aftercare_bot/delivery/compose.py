@@ -9,9 +9,10 @@ from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from aftercare_bot.callbacks import CallbackSigner, RowRef
+from aftercare_bot.callbacks import CallbackSigner
 from aftercare_bot.clock import Clock
 from aftercare_bot.config import Settings
+from aftercare_bot.db.refs import RowRef
 from aftercare_bot.db.repositories import timers
 from aftercare_bot.delivery.ports import Button, OutboundMessage
 from aftercare_bot.plans.catalog import PlanCatalog

@@ -180,7 +180,8 @@ class Dispatcher:
             log.warning("database error while dispatching delivery %s (%s); it will be retried",
                         row.id, exc.__class__.__name__)
         except Exception:
-            log.exception("unexpected error while dispatching delivery %s", row.id)
+            log.exception("unexpected error while dispatching delivery %s", row.id,
+                          extra={"delivery_id": row.id, "client_id": row.client_id})
         # Never leave a row in SENDING because of an error; the lease would retry it, but sooner is better.
         report.retried += 1
         return self._requeue(row, self.clock.now() + backoff(row.attempts, None))

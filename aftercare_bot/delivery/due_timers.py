@@ -35,6 +35,7 @@ BATCH = 50
 MAX_BATCHES_PER_PASS = 20
 RETRY_AFTER_ERROR = timedelta(minutes=5)
 RETRY_UNKNOWN_KIND = timedelta(hours=1)
+CASE_TIMERS = frozenset({CARD_TIMER, REALERT_TIMER, FINAL_TIMER})  # their subject is the case
 
 
 class TimerRunner:
@@ -102,7 +103,8 @@ class TimerRunner:
                 retry = self.svc.clock.now() + delay
             except Exception:
                 # Safety timers must not vanish because of one failure; try again a little later.
-                log.exception("timer %s (%s) failed", timer.id, timer.kind)
+                case = {"case_id": timer.subject_id} if timer.kind in CASE_TIMERS else {}
+                log.exception("timer %s (%s) failed", timer.id, timer.kind, extra={"timer_id": timer.id, **case})
                 retry = self.svc.clock.now() + RETRY_AFTER_ERROR
 
         async def settle() -> None:

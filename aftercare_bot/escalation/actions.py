@@ -14,8 +14,8 @@ from enum import StrEnum
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from aftercare_bot.callbacks import RowRef
 from aftercare_bot.db.models import Escalation, EscalationState
+from aftercare_bot.db.refs import RowRef
 from aftercare_bot.db.repositories import audit, timers
 from aftercare_bot.db.repositories import escalations as repo
 from aftercare_bot.db.repositories import staff as staff_repo

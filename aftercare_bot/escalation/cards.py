@@ -10,8 +10,8 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from aftercare_bot.callbacks import RowRef
 from aftercare_bot.db.models import Client, ConversationMessage, Enrolment, Escalation, EscalationState
+from aftercare_bot.db.refs import RowRef
 from aftercare_bot.db.repositories import conversation as conversation_repo
 from aftercare_bot.db.repositories import escalations as repo
 from aftercare_bot.delivery.compose import day_since_session

@@ -103,7 +103,8 @@ class CasePosts:
             return  # posted, but not recorded: the timer stays claimed until the send lease ends
         except Exception:
             # Before any card went out: one that did is recorded, or left to the lease as NotRecorded.
-            log.exception("could not post the card of case %s now", view.escalation.id)
+            log.exception("could not post the card of case %s now", view.escalation.id,
+                          extra={"case_id": view.escalation.id})
             postponed = None
             retry = self.svc.clock.now() + RETRY_SOON
         else:
@@ -157,7 +158,7 @@ class CasePosts:
             except Exception as exc:
                 # Perhaps sent, perhaps not: tried again later, while the cards that did go out are recorded now.
                 log.exception("could not post the card of case %s to chat %s; trying again later", escalation_id,
-                              chat_id)
+                              chat_id, extra={"case_id": escalation_id})
                 postponed = SendRetryLater(exc.__class__.__name__)
         finish = timer_id if postponed is None else None
         # Cards that went out are recorded however long the database takes (up to half the send lease): a timer
@@ -169,7 +170,8 @@ class CasePosts:
             except NotRecorded:
                 raise
             except Exception as exc:
-                log.exception("the card of case %s went out but could not be recorded", escalation_id)
+                log.exception("the card of case %s went out but could not be recorded", escalation_id,
+                              extra={"case_id": escalation_id})
                 raise NotRecorded(f"the card of case {escalation_id} went out") from exc
             if view.trigger is not None and view.trigger.kind in MEDIA_KINDS:
                 await self.outbox.deliver(*(chat_id for chat_id, _ in posted))  # the client's media, under the card

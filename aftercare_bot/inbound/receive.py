@@ -20,7 +20,6 @@ from enum import StrEnum
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from aftercare_bot.callbacks import RowRef
 from aftercare_bot.db.models import (
     Client,
     ClientStatus,
@@ -31,6 +30,7 @@ from aftercare_bot.db.models import (
     OutboxMessage,
     Timer,
 )
+from aftercare_bot.db.refs import RowRef
 from aftercare_bot.db.repositories import audit, timers
 from aftercare_bot.db.repositories import conversation as conversation_repo
 from aftercare_bot.db.repositories import escalations as escalation_repo

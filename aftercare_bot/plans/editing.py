@@ -22,8 +22,8 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from aftercare_bot.callbacks import RowRef
 from aftercare_bot.config import Settings
+from aftercare_bot.db.refs import RowRef
 from aftercare_bot.db.repositories import audit
 from aftercare_bot.db.repositories import plan_revisions as revisions
 from aftercare_bot.plans.catalog import PlanCatalog

@@ -13,7 +13,7 @@ from aftercare_bot.bot.handlers import admin_views as views
 from aftercare_bot.bot.handlers.admin_views import ref
 from aftercare_bot.bot.handlers.auth import admin_only
 from aftercare_bot.bot.handlers.common import language_of, services, wake_dispatcher
-from aftercare_bot.callbacks import RowRef
+from aftercare_bot.db.refs import RowRef
 from aftercare_bot.plans import editing
 from aftercare_bot.plans.changes import Change, ChangeRefused
 from aftercare_bot.plans.editing import Actor, Saved

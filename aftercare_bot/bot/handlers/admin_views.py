@@ -13,7 +13,7 @@ from datetime import datetime
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
-from aftercare_bot.callbacks import RowRef
+from aftercare_bot.db.refs import RowRef
 from aftercare_bot.plans.editing import FILE_REVISION, TextVersion, sample_values
 from aftercare_bot.plans.model import Plan, Step, format_duration
 from aftercare_bot.services import Services

@@ -6,9 +6,9 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.ext import ContextTypes
 
 from aftercare_bot.bot.handlers.common import language_of, remove_buttons, services, wake_dispatcher
-from aftercare_bot.callbacks import RowRef
 from aftercare_bot.clients import enrolment
 from aftercare_bot.db.models import ClientStatus
+from aftercare_bot.db.refs import RowRef
 from aftercare_bot.db.repositories import clients
 from aftercare_bot.plans.model import Plan
 

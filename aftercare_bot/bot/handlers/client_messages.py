@@ -11,7 +11,7 @@ from telegram.ext import ContextTypes
 from aftercare_bot.bot.handlers import escalations
 from aftercare_bot.bot.handlers.common import language_of, services
 from aftercare_bot.bot.handlers.content import content_of
-from aftercare_bot.callbacks import RowRef
+from aftercare_bot.db.refs import RowRef
 from aftercare_bot.db.repositories.conversation import EDIT
 from aftercare_bot.inbound.receive import CheckinStatus, ClientConversation, InboundMessage
 

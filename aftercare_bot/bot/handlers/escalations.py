@@ -8,8 +8,8 @@ from telegram.ext import ContextTypes
 from aftercare_bot.bot.handlers.auth import role_of, staff_only
 from aftercare_bot.bot.handlers.common import language_of, services, signed_parts
 from aftercare_bot.bot.handlers.content import content_of
-from aftercare_bot.callbacks import RowRef
 from aftercare_bot.db.models import Role
+from aftercare_bot.db.refs import RowRef
 from aftercare_bot.escalation.actions import StaffAction
 from aftercare_bot.escalation.desk import EscalationDesk
 from aftercare_bot.escalation.replies import StaffMessage

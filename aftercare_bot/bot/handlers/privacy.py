@@ -8,8 +8,8 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.ext import ContextTypes
 
 from aftercare_bot.bot.handlers.common import language_of, remove_buttons, services, signed_parts
-from aftercare_bot.callbacks import RowRef
 from aftercare_bot.clients import privacy
+from aftercare_bot.db.refs import RowRef
 from aftercare_bot.db.repositories import clients
 from aftercare_bot.db.session import settle_erasure
 

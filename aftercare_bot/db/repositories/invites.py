@@ -13,8 +13,8 @@ from sqlalchemy import ColumnElement, and_, delete, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from aftercare_bot.callbacks import RowRef
 from aftercare_bot.db.models import Invite, InviteStatus
+from aftercare_bot.db.refs import RowRef
 from aftercare_bot.db.repositories.clients import contains_ignoring_case
 
 

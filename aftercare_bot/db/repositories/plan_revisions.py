@@ -9,8 +9,8 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from aftercare_bot.callbacks import RowRef
 from aftercare_bot.db.models import PlanDraft, PlanRevision
+from aftercare_bot.db.refs import RowRef
 
 
 async def newest_numbers(session: AsyncSession) -> dict[str, int]:

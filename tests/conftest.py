@@ -121,8 +121,8 @@ def make_settings(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Callabl
 
 @pytest.fixture
 async def rigs() -> AsyncIterator[Callable[..., Any]]:
-    """Builds domain test rigs (see tests/domain_helpers.py) and closes their databases afterwards."""
-    from tests.domain_helpers import make_rig
+    """Builds domain test rigs (see tests/support/domain_helpers.py) and closes their databases afterwards."""
+    from tests.support.domain_helpers import make_rig
 
     created = []
 
@@ -144,7 +144,7 @@ async def bot_factory(make_settings: Callable[..., Settings]) -> AsyncIterator[C
     """
     from aftercare_bot.clock import ManualClock
     from aftercare_bot.sandbox.emulator.server import BotApiEmulator
-    from tests.harness import BotHarness
+    from tests.support.harness import BotHarness
 
     started: list[BotHarness] = []
 

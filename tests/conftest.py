@@ -24,9 +24,24 @@ BACKENDS = ["sqlite", "postgresql"] if POSTGRES_URL else ["sqlite"]
 TOKEN = "123456:TEST-token_for-the-emulator"
 STAFF_CHAT_ID = -100200300
 ADMIN_ID = 900001
+# Tests under these folders get the marker of the same name (see pytest_collection_modifyitems below).
+LAYER_MARKERS = ("system", "e2e")
+TESTS_DIR = Path(__file__).resolve().parent
 # PTB warns (an error under pytest) whenever it builds a RetryAfter unless time periods are timedeltas;
 # the bot reads either form.
 os.environ.setdefault("PTB_TIMEDELTA", "true")
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marker
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test in tests/system and tests/e2e from its folder, so that no test has to say so itself."""
+    for item in items:
+        try:
+            layer = item.path.resolve().relative_to(TESTS_DIR).parts[0]
+        except ValueError:
+            continue
+        if layer in LAYER_MARKERS:
+            item.add_marker(layer)
 
 
 @pytest.fixture(scope="session")

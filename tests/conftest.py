@@ -24,9 +24,24 @@ BACKENDS = ["sqlite", "postgresql"] if POSTGRES_URL else ["sqlite"]
 TOKEN = "123456:TEST-token_for-the-emulator"
 STAFF_CHAT_ID = -100200300
 ADMIN_ID = 900001
+# Tests under these folders get the marker of the same name (see pytest_collection_modifyitems below).
+LAYER_MARKERS = ("system", "e2e")
+TESTS_DIR = Path(__file__).resolve().parent
 # PTB warns (an error under pytest) whenever it builds a RetryAfter unless time periods are timedeltas;
 # the bot reads either form.
 os.environ.setdefault("PTB_TIMEDELTA", "true")
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marker
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test in tests/system and tests/e2e from its folder, so that no test has to say so itself."""
+    for item in items:
+        try:
+            layer = item.path.resolve().relative_to(TESTS_DIR).parts[0]
+        except ValueError:
+            continue
+        if layer in LAYER_MARKERS:
+            item.add_marker(layer)
 
 
 @pytest.fixture(scope="session")
@@ -121,8 +136,8 @@ def make_settings(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Callabl
 
 @pytest.fixture
 async def rigs() -> AsyncIterator[Callable[..., Any]]:
-    """Builds domain test rigs (see tests/domain_helpers.py) and closes their databases afterwards."""
-    from tests.domain_helpers import make_rig
+    """Builds domain test rigs (see tests/support/domain_helpers.py) and closes their databases afterwards."""
+    from tests.support.domain_helpers import make_rig
 
     created = []
 
@@ -144,7 +159,7 @@ async def bot_factory(make_settings: Callable[..., Settings]) -> AsyncIterator[C
     """
     from aftercare_bot.clock import ManualClock
     from aftercare_bot.sandbox.emulator.server import BotApiEmulator
-    from tests.harness import BotHarness
+    from tests.support.harness import BotHarness
 
     started: list[BotHarness] = []
 

@@ -1,0 +1,484 @@
+"""Triage: the labelled corpus (recall of warning signs above all), negation, spelling, days, rule files."""
+
+from __future__ import annotations
+
+import copy
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from aftercare_bot.triage.classify import TriageLevel, TriageResult, TriageRules, triage
+from tests.support.paths import DATA, ROOT
+
+TRIAGE_DIR = ROOT / "messages" / "triage"
+CORPUS = yaml.safe_load((DATA / "triage_corpus_en.yaml").read_text(encoding="utf-8"))
+URGENT, CONCERN, ROUTINE = TriageLevel.URGENT, TriageLevel.CONCERN, TriageLevel.ROUTINE
+
+
+@pytest.fixture(scope="module")
+def rules() -> TriageRules:
+    return TriageRules.load(TRIAGE_DIR)
+
+
+def run(rules: TriageRules, text: str | None, day: int | None = 1, **kwargs: Any) -> TriageResult:
+    return triage(rules, text, language="en", day_since_session=day, **kwargs)
+
+
+def level(rules: TriageRules, text: str | None, day: int | None = 1, **kwargs: Any) -> TriageLevel:
+    return run(rules, text, day, **kwargs).level
+
+
+Outcome = tuple[dict[str, Any], TriageLevel, TriageResult]
+
+
+@pytest.fixture(scope="module")
+def outcomes(rules: TriageRules) -> list[Outcome]:
+    """Every corpus entry with its expected level and what triage made of it."""
+    return [
+        (
+            item,
+            TriageLevel(item["level"]),
+            run(
+                rules,
+                item["text"],
+                item["day"],
+                has_photo=item.get("photo", False),
+                has_media=item.get("media", False),
+            ),
+        )
+        for item in CORPUS
+    ]
+
+
+def describe(item: dict[str, Any], result: TriageResult) -> str:
+    return f"  day {item['day']}: {item['text']!r} -> {result.level.value} {list(result.reasons)}"
+
+
+# --- the labelled corpus ----------------------------------------------------------------------------------
+
+
+def test_corpus_is_large_and_covers_every_level() -> None:
+    counts = Counter(item["level"] for item in CORPUS)
+    assert len(CORPUS) >= 240
+    assert counts["urgent"] >= 90 and counts["concern"] >= 60 and counts["routine"] >= 40, counts
+    repeated = [key for key, n in Counter((item["text"], item["day"]) for item in CORPUS).items() if n > 1]
+    assert not repeated, f"duplicate corpus entries: {repeated}"
+
+
+def test_every_urgent_message_is_caught(outcomes: list[Outcome]) -> None:
+    misses = [
+        describe(item, result)
+        for item, expected, result in outcomes
+        if expected is URGENT and result.level is not URGENT
+    ]
+    assert not misses, f"{len(misses)} warning sign(s) missed:\n" + "\n".join(misses)
+
+
+def test_no_urgent_message_is_ever_routine(outcomes: list[Outcome]) -> None:
+    routine = [
+        describe(item, result)
+        for item, expected, result in outcomes
+        if expected is URGENT and result.level is ROUTINE
+    ]
+    assert not routine, "warning signs classified routine:\n" + "\n".join(routine)
+
+
+def test_precision_recall_table_and_non_urgent_accuracy(
+    outcomes: list[Outcome], capsys: pytest.CaptureFixture[str]
+) -> None:
+    lines = [
+        f"triage corpus: {len(outcomes)} messages",
+        f"{'level':<8} {'n':>4} {'precision':>10} {'recall':>8}",
+    ]
+    for lvl in (URGENT, CONCERN, ROUTINE):
+        true_positive = sum(1 for _, expected, result in outcomes if expected is lvl and result.level is lvl)
+        predicted = sum(1 for _, _, result in outcomes if result.level is lvl)
+        actual = sum(1 for _, expected, _ in outcomes if expected is lvl)
+        precision = true_positive / predicted if predicted else 1.0
+        lines.append(f"{lvl.value:<8} {actual:>4} {precision:>10.1%} {true_positive / actual:>8.1%}")
+    non_urgent = [(item, expected, result) for item, expected, result in outcomes if expected is not URGENT]
+    correct = sum(1 for _, expected, result in non_urgent if result.level is expected)
+    accuracy = correct / len(non_urgent)
+    lines.append(f"non-urgent accuracy: {correct}/{len(non_urgent)} = {accuracy:.1%}")
+    wrong = [
+        describe(item, result) + f" (labelled {expected.value})"
+        for item, expected, result in non_urgent
+        if result.level is not expected
+    ]
+    with capsys.disabled():
+        print("\n" + "\n".join(lines + wrong))
+    assert accuracy >= 0.85, f"non-urgent accuracy {accuracy:.1%} is below 85%:\n" + "\n".join(wrong)
+
+
+# --- negation ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "no bleeding, just a bit pink",
+        "not bleeding anymore",
+        "no pus",
+        "without fever",
+        "I don't have a fever",
+        "never had blisters",
+        "it stopped bleeding",
+        "the bleeding has stopped",
+        "there isn't any swelling",
+        "no fever or chills",
+        "hasn't bled since",
+    ],
+)
+def test_negated_warning_signs_are_not_urgent(rules: TriageRules, text: str) -> None:
+    assert level(rules, text) is not URGENT
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "no fever but it is bleeding a lot",
+        "not sure but I think there's pus",
+        "no pain the bleeding is heavy",
+        "won't stop bleeding",
+        "doesn't stop bleeding",
+        "can't stop the bleeding",
+        "bleeding hasn't stopped",
+        "it never stopped bleeding",
+        "I can't breathe",
+        "isn't itchy, it's blistering",
+        "no fever chills though",
+        "I don't think it's infected",
+        "no, it's bleeding",
+    ],
+)
+def test_negation_does_not_reach_a_later_warning_sign(rules: TriageRules, text: str) -> None:
+    assert level(rules, text) is URGENT
+
+
+def test_negated_acknowledgement_is_a_concern(rules: TriageRules) -> None:
+    assert level(rules, "all good") is ROUTINE
+    assert level(rules, "not good") is CONCERN
+    assert level(rules, "it doesn't look normal") is CONCERN
+    assert level(rules, "no problems") is ROUTINE
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I feel dizzy and sick",
+        "my face is numb",
+        "HELP!!!",
+        "help me",
+        "🆘",
+        "im freaking out",
+        "cant feel my lip",
+        "my vision has gone blurry",
+        "feel like im going to faint",
+        "its gushing blood",
+        "my face is huge",
+    ],
+)
+def test_systemic_signs_numbness_and_cries_for_help_are_urgent(rules: TriageRules, text: str) -> None:
+    assert level(rules, text, 0) is URGENT
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "thanks for all your help!",
+        "can you help me choose a sunscreen?",
+        "no help needed, all fine",
+        "not numb anymore",
+        "the numbness wore off after an hour",
+        "no allergic reaction, the serum was fine",
+        "i was panicking for nothing, it's calmed down",
+        "huge thanks, my face looks great",
+        "a bit dizzy",
+        "blood on the pillow",
+    ],
+)
+def test_look_alikes_of_the_new_warning_signs_are_not_urgent(rules: TriageRules, text: str) -> None:
+    assert level(rules, text, 0) is not URGENT
+
+
+# --- spelling, emoji, unicode -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "bleding",
+        "bleedin",
+        "bledding",
+        "BLEEEEDING!!!",
+        "puss",
+        "feaver",
+        "fevr",
+        "blisterz",
+        "swolen lips",
+        "swollon eyes",
+        "infecshun",
+        "rashes",
+        "hivez",
+        "can't breath",
+        "difficulty breathing",
+        "shortness of breath",
+        "Bleeding",
+        "ＢＬＥＥＤＩＮＧ",
+        "it’s infected",
+        "🩸",
+        "🤒",
+        "🌡️",
+        "infected.",
+        "i can't BREATHE",
+    ],
+)
+def test_misspellings_case_and_emoji_are_understood(rules: TriageRules, text: str) -> None:
+    assert level(rules, text) is URGENT
+
+
+@pytest.mark.parametrize(
+    "text", ["never had any problems", "fewer spots than last time 😊", "my sister lives nearby"]
+)
+def test_ordinary_words_are_not_misread_as_symptoms(rules: TriageRules, text: str) -> None:
+    assert level(rules, text) is not URGENT
+
+
+@pytest.mark.parametrize(
+    "text", ["👍", "👍🏽", "🙏", "😊", "❤️", "ok", "Thanks!", "all good", "fine", "as expected"]
+)
+def test_acknowledgements_are_routine(rules: TriageRules, text: str) -> None:
+    assert level(rules, text, 2) is ROUTINE
+
+
+def test_reasons_name_the_sign_and_the_rule(rules: TriageRules) -> None:
+    result = run(rules, "thanks, it's still bleeding", 0)
+    assert result.level is URGENT
+    assert any(r.startswith("red flag: bleeding") and "'bleeding'" in r for r in result.reasons), (
+        result.reasons
+    )
+    assert result.reasons[0].startswith("red flag")
+    assert "bleeding" in result.rule_ids and "acknowledgement" in result.rule_ids
+
+
+# --- days -------------------------------------------------------------------------------------------------
+
+
+def test_redness_is_expected_early_and_a_concern_later(rules: TriageRules) -> None:
+    text = "a bit red like a sunburn, as you said"
+    assert [level(rules, text, day) for day in (0, 1, 2, 3, 5)] == [
+        ROUTINE,
+        ROUTINE,
+        ROUTINE,
+        CONCERN,
+        CONCERN,
+    ]
+
+
+def test_increasing_redness_is_urgent_after_day_2(rules: TriageRules) -> None:
+    assert level(rules, "more red today", 1) is CONCERN
+    assert level(rules, "more red today", 4) is URGENT
+    assert level(rules, "the redness is getting worse", 1) is URGENT
+    assert level(rules, "the redness is getting worse", 4) is URGENT
+
+
+def test_unknown_day_counts_as_every_day(rules: TriageRules) -> None:
+    assert level(rules, "a bit red", None) is CONCERN
+    assert level(rules, "more red today", None) is URGENT
+    assert level(rules, "thanks", None) is ROUTINE
+
+
+# --- attachments, empty and unknown text, languages -------------------------------------------------------
+
+
+def test_attachments_and_empty_messages(rules: TriageRules) -> None:
+    assert level(rules, "", 1) is ROUTINE
+    assert level(rules, None, 1) is ROUTINE
+    assert level(rules, "   ", 1) is ROUTINE
+    assert level(rules, "", 1, has_photo=True) is CONCERN
+    assert level(rules, None, 1, has_media=True) is CONCERN
+    assert level(rules, "thanks 👍", 1, has_photo=True) is CONCERN
+    assert level(rules, "it's bleeding", 1, has_photo=True) is URGENT
+
+
+def test_questions_and_unrecognised_text_are_concerns(rules: TriageRules) -> None:
+    assert level(rules, "can I wear makeup tomorrow") is CONCERN
+    assert level(rules, "all good?") is CONCERN
+    assert level(rules, "hmm") is CONCERN
+    assert level(rules, "Thanks! My cousin Marguerite flew to Lisbon for her birthday weekend") is CONCERN
+    assert level(rules, "will do, thanks") is ROUTINE
+
+
+def test_languages(rules: TriageRules) -> None:
+    assert rules.languages == tuple(sorted(p.stem for p in TRIAGE_DIR.glob("*.yaml")))
+    assert triage(rules, "thanks", language="en-GB", day_since_session=1).level is ROUTINE
+    # No rules for the language: never routine, but warning signs still found through the other files.
+    unknown = triage(rules, "thanks", language="xx", day_since_session=1)
+    assert unknown.level is CONCERN and "language_not_configured" in unknown.rule_ids
+    assert triage(rules, "bleeding a lot", language="xx", day_since_session=1).level is URGENT
+
+
+# --- rule files -------------------------------------------------------------------------------------------
+
+MINIMAL = {
+    "labels": {"urgent": "dringend", "concern": "ansehen", "routine": "normal"},
+    "reasons": {
+        key: key
+        for key in (
+            "question",
+            "photo",
+            "media",
+            "unrecognised",
+            "too_many_unknown_words",
+            "empty",
+            "no_warning_signs",
+            "language_not_configured",
+        )
+    },
+    "negation": {
+        "before": ["kein", "keine", "nicht"],
+        "after": ["vorbei"],
+        "hard_breaks": ["aber"],
+        "reversed_by": ["aufhören"],
+    },
+    "questions": {"starters": ["ist es"]},
+    "vocab": {"blutung": ["blut*", "🩸"]},
+    "rules": [
+        {"id": "blutung", "level": "urgent", "reason": "Blutung", "terms": ["@blutung"]},
+        {
+            "id": "rötung",
+            "level": "routine",
+            "reason": "Rötung wie erwartet",
+            "terms": ["rot", "gerötet"],
+            "until_day": 2,
+        },
+        {"id": "danke", "level": "routine", "reason": "Dank", "terms": ["danke*"]},
+    ],
+}
+
+
+def write_rules(tmp_path: Path, data: Any, name: str = "de.yaml") -> Path:
+    (tmp_path / name).write_text(
+        data if isinstance(data, str) else yaml.safe_dump(data, allow_unicode=True), encoding="utf-8"
+    )
+    return tmp_path
+
+
+def test_a_new_language_needs_only_a_file(tmp_path: Path) -> None:
+    rules = TriageRules.load(write_rules(tmp_path, MINIMAL))
+    assert rules.languages == ("de",)
+
+    def de(text: str, day: int | None = 1) -> TriageLevel:
+        return triage(rules, text, language="de", day_since_session=day).level
+
+    assert de("Es blutet immer noch") is URGENT  # "blutet" via blut*
+    assert de("keine Blutung, danke") is ROUTINE
+    assert de("Blutung vorbei") is ROUTINE
+    assert de("hört nicht aufhören zu bluten") is URGENT
+    assert de("leicht gerötet", 1) is ROUTINE
+    assert de("leicht gerötet", 4) is CONCERN  # unknown at day 4 -> no rule fires -> not recognised
+    assert de("Dankeschön") is ROUTINE
+    assert de("ist es normal") is CONCERN
+
+
+def broken(**changes: Any) -> dict[str, Any]:
+    data = copy.deepcopy(MINIMAL)
+    for key, value in changes.items():
+        data[key] = value
+    return data
+
+
+def rule_with(**fields: Any) -> list[dict[str, Any]]:
+    return [{"id": "blutung", "level": "urgent", "reason": "Blutung", "terms": ["blut*"], **fields}]
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (broken(rules=rule_with(level="urgnt")), "rule 'blutung' level: 'urgnt' is not a level"),
+        (
+            broken(rules=[{"id": "x", "level": "urgent", "terms": ["a"]}]),
+            "rule 'x': missing key(s) ['reason']",
+        ),
+        (
+            broken(rules=rule_with(terms=["blut", True])),
+            "rule 'blutung' terms: must be non-empty text, got True",
+        ),
+        (broken(rules=rule_with(terms=["@nirgends"])), "'@nirgends' names no list under vocab"),
+        (broken(rules=rule_with(from_days=3)), "rule 'blutung': unknown key(s) ['from_days']"),
+        (broken(rules=rule_with(from_day=5, until_day=2)), "rule 'blutung': from_day 5 is after until_day 2"),
+        (broken(rules=rule_with(from_day=-1)), "rule 'blutung' from_day: must be a whole number"),
+        (broken(rules=rule_with(terms=["bl*ut"])), "'*' goes at the end of a word"),
+        (broken(rules=rule_with(all=[["blut"], ["viel"]])), "needs exactly one of 'terms'"),
+        (broken(rules=rule_with(within="day")), "within must be message, sentence or clause"),
+        (broken(rules=rule_with(when_negated="concern")), "negated_reason"),
+        (broken(rules=[*rule_with(), *rule_with()]), "rule 'blutung': id is used by another rule"),
+        (broken(rules=[]), "rules: must be a non-empty list"),
+        (broken(language="fr"), "language: is 'fr' but the file is named de.yaml"),
+        (broken(labels={"urgent": "x"}), "labels: missing key(s) ['concern', 'routine']"),
+        (
+            broken(negation={"before": ["kein"], "after": [], "hard_breaks": ["aber zwar"]}),
+            "must be a single word",
+        ),
+        (broken(vocab={"a": ["@a"]}, rules=rule_with(terms=["@a"])), "vocab list 'a' refers to itself"),
+        ("rules: [unclosed", "cannot read triage rules"),
+    ],
+)
+def test_bad_rule_files_fail_with_file_and_rule(tmp_path: Path, data: Any, message: str) -> None:
+    write_rules(tmp_path, data)
+    with pytest.raises(ValueError) as excinfo:
+        TriageRules.load(tmp_path)
+    assert "de.yaml" in str(excinfo.value)
+    assert message in str(excinfo.value)
+
+
+def test_empty_rule_directory_fails(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="no triage rule files"):
+        TriageRules.load(tmp_path)
+
+
+# --- properties -------------------------------------------------------------------------------------------
+
+RED_FLAGS = [
+    "it is still bleeding",
+    "there is pus",
+    "I have a fever",
+    "my lips are swollen",
+    "I can't breathe",
+    "it's infected",
+    "🩸",
+    "hives all over",
+    "the pain is unbearable",
+    "blisters on my cheek",
+]
+DAYS = st.one_of(st.none(), st.integers(min_value=0, max_value=60))
+
+
+@settings(max_examples=100, deadline=None)
+@given(text=st.one_of(st.none(), st.text()), day=DAYS, photo=st.booleans(), media=st.booleans())
+def test_triage_never_raises_and_always_returns_a_level(
+    rules: TriageRules,
+    text: str | None,
+    day: int | None,
+    photo: bool,
+    media: bool,
+) -> None:
+    result = triage(rules, text, language="en", day_since_session=day, has_photo=photo, has_media=media)
+    assert isinstance(result.level, TriageLevel)
+    assert result.reasons
+    if photo or media:
+        assert result.level is not ROUTINE
+
+
+@settings(max_examples=100, deadline=None)
+@given(text=st.text(), flag=st.sampled_from(RED_FLAGS), day=DAYS)
+def test_a_red_flag_after_any_text_is_urgent(
+    rules: TriageRules, text: str, flag: str, day: int | None
+) -> None:
+    assert level(rules, f"{text}\n{flag}", day) is URGENT
+    assert level(rules, f"{flag}\n{text}", day) is URGENT

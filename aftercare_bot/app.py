@@ -8,6 +8,7 @@ import os
 import secrets
 import socket
 from collections.abc import Callable
+from typing import Any
 
 from telegram import BotCommand, BotCommandScopeAllPrivateChats, BotCommandScopeChat, Update
 from telegram.constants import ParseMode
@@ -18,6 +19,7 @@ from telegram.ext import (
     CallbackQueryHandler,
     ChatMemberHandler,
     CommandHandler,
+    ContextTypes,
     Defaults,
     MessageHandler,
     TypeHandler,
@@ -37,14 +39,14 @@ from aftercare_bot.bot.handlers import (
     errors,
     escalations,
     fallback,
+    personal_data,
     replays,
     staff,
 )
-from aftercare_bot.bot.handlers import privacy as privacy_handlers
 from aftercare_bot.bot.telegram.messenger import TelegramMessenger
 from aftercare_bot.bot.telegram.rate_limit import TelegramRateLimiter
 from aftercare_bot.bot.telegram.sender import TelegramSender
-from aftercare_bot.callbacks import CallbackSigner
+from aftercare_bot.callbacks import CallbackSigner, Press, pattern
 from aftercare_bot.clients import privacy
 from aftercare_bot.clock import Clock, SystemClock
 from aftercare_bot.config import Settings
@@ -132,9 +134,12 @@ def build_application(
 
 
 def register_handlers(application: Application) -> None:
+    """Every command, button and message the bot answers, in the order PTB tries them."""
     private = filters.ChatType.PRIVATE
-    signed = r"^[\w:-]+$"
     add = application.add_handler
+
+    def button(press: Press, handler: Callable[[Update, ContextTypes.DEFAULT_TYPE], Any]) -> CallbackQueryHandler:
+        return CallbackQueryHandler(handler, pattern=pattern(press))
 
     # Before everything: an update Telegram delivers a second time is dropped.
     add(TypeHandler(Update, replays.drop_replayed), group=-1)
@@ -143,8 +148,8 @@ def register_handlers(application: Application) -> None:
     add(CommandHandler("start", client.start, filters=private))
     add(CommandHandler("help", client.help_command))
     add(CommandHandler("stop", client.stop, filters=private))
-    add(CallbackQueryHandler(client.consent_answer, pattern=r"^inv:" + signed[1:]))
-    add(CallbackQueryHandler(client.stop_answer, pattern=r"^stop:" + signed[1:]))
+    add(button(Press.CONSENT, client.consent_answer))
+    add(button(Press.STOP, client.stop_answer))
 
     # Telegram's word that someone joined or left the staff chat (sent while the bot administers it).
     add(ChatMemberHandler(auth.staff_chat_membership_changed, ChatMemberHandler.CHAT_MEMBER))
@@ -155,17 +160,29 @@ def register_handlers(application: Application) -> None:
 
     # Admins: the team and the plans (each handler checks the role itself, for every update). The edit
     # conversation comes before client messages: text an admin types during an edit belongs to the edit.
-    add(admin_edits.conversation())
+    add(admin_edits.conversation([button(press, admin_edits.starter(press)) for press in admin_edits.STARTS]))
     add(CommandHandler("staff", admin.staff_command))
     add(CommandHandler("templates", admin_templates.templates_command))
     add(CommandHandler("history", admin_templates.history_command))
     add(CommandHandler("cancel", admin.cancel_outside_edit))
-    add(CallbackQueryHandler(admin.team_button, pattern=r"^ad:t[lrya]:" + signed[1:]))
-    add(CallbackQueryHandler(admin_templates.button, pattern=r"^ad:" + signed[1:]))
+    add(button(Press.TEAM, admin.show_team))
+    add(button(Press.TEAM_REMOVE, admin.ask_remove))
+    add(button(Press.TEAM_REMOVE_CONFIRMED, admin.remove))
+    add(button(Press.TEAM_ADD, admin.add_to_team))
+    add(button(Press.PLANS, admin_templates.all_plans))
+    add(button(Press.PLAN, admin_templates.open_plan))
+    add(button(Press.STEP, admin_templates.open_step))
+    add(button(Press.STEP_ON_OFF, admin_templates.step_on_off))
+    add(button(Press.STEP_HISTORY, admin_templates.step_history))
+    add(button(Press.RESTORE, admin_templates.restore))
+    add(button(Press.TEST_STEP, admin_templates.test_step))
+    add(button(Press.TEST_DRAFT, admin_templates.test_draft))
+    add(button(Press.SAVE, admin_templates.save))
+    add(button(Press.DISCARD, admin_templates.discard))
 
     # Client replies and check-in answers; the staff side of escalations (cards, replies, /open).
-    add(CallbackQueryHandler(client_messages.checkin_answer, pattern=r"^ci:" + signed[1:]))
-    add(CallbackQueryHandler(escalations.case_button, pattern=r"^esc:" + signed[1:]))
+    add(button(Press.CHECKIN, client_messages.checkin_answer))
+    add(button(Press.CASE, escalations.case_button))
     add(CommandHandler("open", escalations.open_cases))
     staff_chat_id = application.bot_data["services"].settings.staff_chat_id
     if staff_chat_id is not None:
@@ -177,9 +194,9 @@ def register_handlers(application: Application) -> None:
     add(MessageHandler(private & ~filters.COMMAND & ~filters.StatusUpdate.ALL, client_messages.inbound))
 
     # Anyone may see what the bot holds about them and have it erased.
-    add(CommandHandler("mydata", privacy_handlers.my_data, filters=private))
-    add(CommandHandler("forget", privacy_handlers.forget, filters=private))
-    add(CallbackQueryHandler(privacy_handlers.forget_answer, pattern=r"^forget:" + signed[1:]))
+    add(CommandHandler("mydata", personal_data.my_data, filters=private))
+    add(CommandHandler("forget", personal_data.forget, filters=private))
+    add(button(Press.FORGET, personal_data.forget_answer))
 
     # Whatever is left: unknown commands and buttons get a polite answer.
     add(MessageHandler(filters.COMMAND, fallback.unknown_command))

@@ -9,7 +9,7 @@ from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from aftercare_bot.callbacks import CallbackSigner
+from aftercare_bot.callbacks import CallbackSigner, Press
 from aftercare_bot.clock import Clock
 from aftercare_bot.config import Settings
 from aftercare_bot.db.refs import RowRef
@@ -109,7 +109,7 @@ class PlanMessageComposer:
             return None
         html = render(template.template, {**template.fixed_values, **self._client_values(enrolment.client, enrolment)})
         buttons: tuple[tuple[Button, ...], ...] = tuple(
-            (Button(label, self.signer.sign("ci", RowRef.of(delivery), answer)),)
+            (Button(label, self.signer.sign(Press.CHECKIN, RowRef.of(delivery), answer)),)
             for answer, label in template.checkin_labels
         )
         message = OutboundMessage(chat_id=delivery.chat_id, html=html, buttons=buttons)

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from aftercare_bot.callbacks import Press
 from aftercare_bot.db.models import Client, ConversationMessage, Enrolment, Escalation, EscalationState
 from aftercare_bot.db.refs import RowRef
 from aftercare_bot.db.repositories import conversation as conversation_repo
@@ -108,9 +109,9 @@ class CaseTexts:
         """Claim and Resolve while open; Resolve once claimed; none when resolved."""
         sign, label = self.svc.signer.sign, self.svc.label
         case = RowRef.of(escalation)
-        resolve = Button(label("esc_button_resolve", self.language), sign("esc", case, "resolve"))
+        resolve = Button(label("esc_button_resolve", self.language), sign(Press.CASE, case, "resolve"))
         if escalation.state == EscalationState.OPEN:
-            claim = Button(label("esc_button_claim", self.language), sign("esc", case, "claim"))
+            claim = Button(label("esc_button_claim", self.language), sign(Press.CASE, case, "claim"))
             return ((claim, resolve),)
         if escalation.state == EscalationState.CLAIMED:
             return ((resolve,),)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
+from collections.abc import Awaitable, Callable
 
 from telegram import (
     Bot,
@@ -20,6 +22,7 @@ from aftercare_bot.bot.handlers import admin_views as views
 from aftercare_bot.bot.handlers.admin_templates import send
 from aftercare_bot.bot.handlers.auth import admin_only
 from aftercare_bot.bot.handlers.common import language_of, services, signed_parts
+from aftercare_bot.callbacks import Press
 from aftercare_bot.clients import team
 from aftercare_bot.clients.team import TeamMember, TeamRefused
 from aftercare_bot.db.models import Role
@@ -65,39 +68,60 @@ async def staff_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     await send(update, svc.text("team_usage", lang))
 
 
-@admin_only
-async def team_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    svc, lang, query = services(context), language_of(update, context), update.callback_query
-    assert query is not None
-    parts = await signed_parts(
-        update, context, lambda signed: len(signed) >= 2 and (len(signed) == 2 or signed[2].lstrip("-").isdigit())
-    )
-    if parts is None:
-        return
-    await query.answer()
-    action = parts[1]
-    user_id = int(parts[2]) if len(parts) > 2 else 0
-    if action == "tl":
-        await _show_team(update, context)
-    elif action == "tr":
-        name = await _known_name(svc, user_id) or svc.label("team_id_only", lang, user_id=user_id)
-        buttons = InlineKeyboardMarkup(
-            [
-                [
-                    views.button(svc, "team_button_confirm_remove", lang, "ty", user_id),
-                    views.button(svc, "team_button_keep", lang, "tl"),
-                ]
-            ]
+TeamAction = Callable[[Update, ContextTypes.DEFAULT_TYPE, int, list[str]], Awaitable[None]]
+
+
+def _team_button(
+    press: Press, action: TeamAction
+) -> Callable[[Update, ContextTypes.DEFAULT_TYPE], Awaitable[None]]:
+    """The handler of one kind of team button (app.register_handlers says which): admins only, the signed
+    data checked; `action` gets the Telegram user id the button names (0 for none) and any further parts."""
+
+    @admin_only
+    @functools.wraps(action)
+    async def handler(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        parts = await signed_parts(
+            update, context, press, lambda signed: not signed or signed[0].lstrip("-").isdigit()
         )
-        await send(update, svc.text("team_confirm_remove", lang, name=name), buttons)
-    elif action == "ty":
-        await query.edit_message_reply_markup(None)
-        await _remove(update, context, user_id)
-    elif action == "ta" and len(parts) > 3:
-        role = Role.ADMIN if parts[3] == "a" else Role.STAFF
-        await _add(update, context, user_id, await _known_name(svc, user_id), role)
-    else:
-        await send(update, svc.text("button_not_understood", lang))
+        if parts is None or update.callback_query is None:
+            return
+        await update.callback_query.answer()
+        await action(update, context, int(parts[0]) if parts else 0, parts[1:])
+
+    return handler
+
+
+async def _list(update: Update, context: ContextTypes.DEFAULT_TYPE, _user_id: int, _rest: list[str]) -> None:
+    await _show_team(update, context)
+
+
+async def _ask_remove(update: Update, context: ContextTypes.DEFAULT_TYPE, user_id: int, _rest: list[str]) -> None:
+    svc, lang = services(context), language_of(update, context)
+    name = await _known_name(svc, user_id) or svc.label("team_id_only", lang, user_id=user_id)
+    buttons = InlineKeyboardMarkup([[
+        views.button(svc, "team_button_confirm_remove", lang, Press.TEAM_REMOVE_CONFIRMED, user_id),
+        views.button(svc, "team_button_keep", lang, Press.TEAM),
+    ]])
+    await send(update, svc.text("team_confirm_remove", lang, name=name), buttons)
+
+
+async def _confirmed_remove(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, user_id: int, _rest: list[str]
+) -> None:
+    assert update.callback_query is not None
+    await update.callback_query.edit_message_reply_markup(None)
+    await _remove(update, context, user_id)
+
+
+async def _add_from_list(update: Update, context: ContextTypes.DEFAULT_TYPE, user_id: int, rest: list[str]) -> None:
+    role = Role.ADMIN if rest[:1] == ["a"] else Role.STAFF
+    await _add(update, context, user_id, await _known_name(services(context), user_id), role)
+
+
+show_team = _team_button(Press.TEAM, _list)
+ask_remove = _team_button(Press.TEAM_REMOVE, _ask_remove)
+remove = _team_button(Press.TEAM_REMOVE_CONFIRMED, _confirmed_remove)
+add_to_team = _team_button(Press.TEAM_ADD, _add_from_list)
 
 
 @admin_only
@@ -143,8 +167,8 @@ async def _show_team(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
         )
         rows.append(
             [
-                views.button(svc, "team_button_remove", lang, "tr", member.user_id, name=name),
-                views.button(svc, other[0], lang, "ta", member.user_id, other[1], name=name),
+                views.button(svc, "team_button_remove", lang, Press.TEAM_REMOVE, member.user_id, name=name),
+                views.button(svc, other[0], lang, Press.TEAM_ADD, member.user_id, other[1], name=name),
             ]
         )
     lines.append(svc.text("team_list_footer", lang))

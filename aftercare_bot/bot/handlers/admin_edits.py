@@ -15,7 +15,7 @@ from typing import Any
 
 from telegram import Message, MessageEntity, Update
 from telegram.ext import (
-    CallbackQueryHandler,
+    BaseHandler,
     CommandHandler,
     ContextTypes,
     ConversationHandler,
@@ -29,6 +29,7 @@ from aftercare_bot.bot.handlers import admin_views as views
 from aftercare_bot.bot.handlers.admin_templates import offer, send
 from aftercare_bot.bot.handlers.auth import admin_only_in_conversation
 from aftercare_bot.bot.handlers.common import language_of, services, signed_parts
+from aftercare_bot.callbacks import Press
 from aftercare_bot.plans.changes import (
     check_text,
     grace_problem,
@@ -289,33 +290,40 @@ class Start:
     shows_text: bool = False  # the text being edited is shown as written first, to copy and change
 
 
-STARTS: dict[str, Start] = {
-    "ed": Start(
+def _step_change(op: str, plan: Plan, step: Step | None) -> Draft:
+    assert step is not None  # these starts need a step
+    return {"op": op, "treatment": plan.treatment, "step": step.key}
+
+
+STARTS: dict[Press, Start] = {
+    Press.EDIT_TEXT: Start(
         TEXT,
         lambda plan, step, extra: (
             {"op": "text", "treatment": plan.treatment, "step": step.key, "language": extra[0]} if extra else None
         ),
         shows_text=True,
     ),
-    "al": Start(LANGUAGE, lambda plan, step, _: {"op": "text", "treatment": plan.treatment, "step": step.key}),
-    "tm": Start(TIMING, lambda plan, step, _: {"op": "timing", "treatment": plan.treatment, "step": step.key}),
-    "gr": Start(GRACE, lambda plan, step, _: {"op": "grace", "treatment": plan.treatment, "step": step.key}),
-    "ns": Start(
+    Press.ADD_LANGUAGE: Start(LANGUAGE, lambda plan, step, _: _step_change("text", plan, step)),
+    Press.EDIT_TIMING: Start(TIMING, lambda plan, step, _: _step_change("timing", plan, step)),
+    Press.EDIT_GRACE: Start(GRACE, lambda plan, step, _: _step_change("grace", plan, step)),
+    Press.NEW_STEP: Start(
         NEW_KEY,
         lambda plan, _, __: {"op": "add_step", "treatment": plan.treatment, "language": DEFAULT_LANGUAGE},
         needs_step=False,
     ),
-    "np": Start(PLAN_KEY, lambda plan, _, __: {"op": "copy_plan", "source": plan.treatment}, needs_step=False),
+    Press.COPY_PLAN: Start(
+        PLAN_KEY, lambda plan, _, __: {"op": "copy_plan", "source": plan.treatment}, needs_step=False
+    ),
 }
 
 
 async def _button_target(
-    update: Update, context: ContextTypes.DEFAULT_TYPE
-) -> tuple[str, Plan, Step | None, list[str]] | None:
-    """The action, plan (and step) a button names, and its further parts; None after explaining a problem."""
+    update: Update, context: ContextTypes.DEFAULT_TYPE, press: Press
+) -> tuple[Plan, Step | None, list[str]] | None:
+    """The plan (and step) a button names, and its further parts; None after explaining a problem."""
     svc, lang, query = services(context), language_of(update, context), update.callback_query
     assert query is not None
-    parts = await signed_parts(update, context, lambda signed: len(signed) >= 3)
+    parts = await signed_parts(update, context, press, lambda signed: len(signed) >= 1)
     if parts is None:
         return None
     await query.answer()
@@ -323,27 +331,36 @@ async def _button_target(
     if chat is None or chat.type != chat.PRIVATE:
         await send(update, svc.text("admin_private_only", lang, command="/templates"))
         return None
-    plan = views.find_plan(svc, parts[2])
+    plan = views.find_plan(svc, parts[0])
     if plan is None:
         await send(update, svc.text("admin_plan_gone", lang, treatment="?"))
         return None
-    if len(parts) < 4:
-        return parts[1], plan, None, []
-    step = views.find_step(plan, parts[3])
+    if len(parts) < 2:
+        return plan, None, []
+    step = views.find_step(plan, parts[1])
     if step is None:
         await send(update, svc.text("admin_step_gone", lang, step="?"))
         return None
-    return parts[1], plan, step, parts[4:]
+    return plan, step, parts[2:]
 
 
-@admin_only_in_conversation
-async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
-    target = await _button_target(update, context)
+def starter(press: Press) -> Callable[[Update, ContextTypes.DEFAULT_TYPE], Awaitable[int]]:
+    """The handler of a button that starts an edit of kind `press` (one of STARTS)."""
+
+    @admin_only_in_conversation
+    async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
+        return await _start(update, context, press)
+
+    return start
+
+
+async def _start(update: Update, context: ContextTypes.DEFAULT_TYPE, press: Press) -> int:
+    target = await _button_target(update, context, press)
     if target is None:
         return ConversationHandler.END
-    action, plan, step, extra = target
-    kind = STARTS.get(action)
-    if kind is None or (kind.needs_step and step is None):
+    plan, step, extra = target
+    kind = STARTS[press]
+    if kind.needs_step and step is None:
         return ConversationHandler.END
     draft = kind.draft(plan, step, extra)
     if draft is None:
@@ -370,10 +387,12 @@ async def timed_out(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     await _reply(update, context, "admin_timed_out")
 
 
-def conversation(timeout: timedelta | None = None) -> ConversationHandler:
-    """The edit conversation; an edit left unfinished for `timeout` (EDIT_TIMEOUT) is stopped."""
+def conversation(
+    entry_points: list[BaseHandler[Update, Any, Any]], timeout: timedelta | None = None
+) -> ConversationHandler:
+    """The edit conversation, started by `entry_points` (buttons that lead to `starter`s); an edit left unfinished
+    for `timeout` (EDIT_TIMEOUT) is stopped."""
     private_text = filters.ChatType.PRIVATE & filters.TEXT & ~filters.COMMAND
-    signed = r"[\w:-]+$"
 
     def typed(state: int) -> list[MessageHandler]:
         return [MessageHandler(private_text, _answer_handler(state))]
@@ -383,7 +402,7 @@ def conversation(timeout: timedelta | None = None) -> ConversationHandler:
         # the buttons only start an edit, and what follows is typed in the same private chat.
         warnings.filterwarnings("ignore", message=".*per_message=False.*", category=PTBUserWarning)
         return ConversationHandler(
-            entry_points=[CallbackQueryHandler(start, pattern=rf"^{views.PREFIX}:(?:{'|'.join(STARTS)}):{signed}")],
+            entry_points=entry_points,
             states={
                 **{state: typed(state) for state in QUESTIONS},
                 ConversationHandler.TIMEOUT: [TypeHandler(Update, timed_out)],

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-from typing import Any
+import functools
+from collections.abc import Awaitable, Callable
 
 from telegram import InlineKeyboardMarkup, Update
 from telegram.error import TelegramError
@@ -12,7 +13,8 @@ from telegram.ext import ContextTypes
 from aftercare_bot.bot.handlers import admin_views as views
 from aftercare_bot.bot.handlers.admin_views import ref
 from aftercare_bot.bot.handlers.auth import admin_only
-from aftercare_bot.bot.handlers.common import language_of, services, wake_dispatcher
+from aftercare_bot.bot.handlers.common import language_of, services, signed_parts, wake_dispatcher
+from aftercare_bot.callbacks import Press
 from aftercare_bot.db.refs import RowRef
 from aftercare_bot.plans import editing
 from aftercare_bot.plans.changes import Change, ChangeRefused
@@ -102,7 +104,7 @@ async def history_command(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
                         svc,
                         "admin_button_step_history",
                         lang,
-                        "hi",
+                        Press.STEP_HISTORY,
                         ref(change.treatment),
                         ref(change.step),
                         step=change.step,
@@ -113,26 +115,28 @@ async def history_command(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     await send(update, "\n".join(lines), InlineKeyboardMarkup(rows) if rows else None)
 
 
-@admin_only
-async def button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Every plan button that needs no typing: navigation, on/off, history, restore, tests, save, discard."""
-    svc, lang, query = services(context), language_of(update, context), update.callback_query
-    assert query is not None
-    parts = svc.signer.verify(query.data)
-    if parts is None or len(parts) < 2:
-        await query.answer(svc.label("button_not_understood", lang), show_alert=True)
-        return
-    action, args = parts[1], parts[2:]
-    handler = _BUTTONS.get(action)
-    if handler is None:
-        await query.answer(svc.label("button_not_understood", lang), show_alert=True)
-        return
-    try:
-        await handler(update, context, args)
-    except ChangeRefused as refused:
-        with contextlib.suppress(TelegramError):  # the button may have been answered already
-            await query.answer()
-        await send(update, svc.text(refused.key, lang, **refused.values))
+ButtonAction = Callable[[Update, ContextTypes.DEFAULT_TYPE, list[str]], Awaitable[None]]
+
+
+def _plan_button(press: Press, action: ButtonAction) -> Callable[[Update, ContextTypes.DEFAULT_TYPE], Awaitable[None]]:
+    """The handler of one kind of plan button (app.register_handlers says which): admins only, the signed
+    data checked, and a change the plan refuses explained rather than made."""
+
+    @admin_only
+    @functools.wraps(action)
+    async def handler(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        svc, lang, query = services(context), language_of(update, context), update.callback_query
+        parts = await signed_parts(update, context, press, lambda _: True)
+        if parts is None or query is None:
+            return
+        try:
+            await action(update, context, parts)
+        except ChangeRefused as refused:
+            with contextlib.suppress(TelegramError):  # the button may have been answered already
+                await query.answer()
+            await send(update, svc.text(refused.key, lang, **refused.values))
+
+    return handler
 
 
 async def offer(update: Update, context: ContextTypes.DEFAULT_TYPE, change: Change) -> bool:
@@ -299,18 +303,16 @@ async def _discard(update: Update, context: ContextTypes.DEFAULT_TYPE, args: lis
     await send(update, svc.text("admin_discarded", lang))
 
 
-_BUTTONS: dict[str, Any] = {
-    "ls": _all_plans,
-    "pl": _plan,
-    "st": _step,
-    "on": _toggle,
-    "hi": _history,
-    "rs": _restore,
-    "te": _test,
-    "td": _test_draft,
-    "ok": _save,
-    "no": _discard,
-}
+all_plans = _plan_button(Press.PLANS, _all_plans)
+open_plan = _plan_button(Press.PLAN, _plan)
+open_step = _plan_button(Press.STEP, _step)
+step_on_off = _plan_button(Press.STEP_ON_OFF, _toggle)
+step_history = _plan_button(Press.STEP_HISTORY, _history)
+restore = _plan_button(Press.RESTORE, _restore)
+test_step = _plan_button(Press.TEST_STEP, _test)
+test_draft = _plan_button(Press.TEST_DRAFT, _test_draft)
+save = _plan_button(Press.SAVE, _save)
+discard = _plan_button(Press.DISCARD, _discard)
 
 
 # --- helpers --------------------------------------------------------------------------------------
@@ -432,12 +434,12 @@ def _saved_message(svc: Services, saved: Saved, lang: str) -> tuple[str, InlineK
                     svc,
                     "admin_button_open_step",
                     lang,
-                    "st",
+                    Press.STEP,
                     ref(plan.treatment),
                     ref(step_key),
                     step=step_key,
                 )
             ]
         )
-    rows.append([views.button(svc, "admin_button_open_plan", lang, "pl", ref(plan.treatment), title=title)])
+    rows.append([views.button(svc, "admin_button_open_plan", lang, Press.PLAN, ref(plan.treatment), title=title)])
     return "\n".join(lines), InlineKeyboardMarkup(rows)

@@ -13,6 +13,7 @@ from datetime import datetime
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
+from aftercare_bot.callbacks import Press
 from aftercare_bot.db.refs import RowRef
 from aftercare_bot.plans.editing import FILE_REVISION, TextVersion, sample_values
 from aftercare_bot.plans.model import Plan, Step, format_duration
@@ -22,7 +23,6 @@ from aftercare_bot.texts.catalog import MAX_MESSAGE_LENGTH
 from aftercare_bot.texts.rendering import PLAN_PLACEHOLDERS, render
 from aftercare_bot.texts.telegram_html import plain_text, visible_length
 
-PREFIX = "ad"
 _REF_CHARS = 6
 _SHOWN_SOURCE = 3500  # raw texts longer than this are cut in the step card (the preview shows all of it)
 _SNIPPET = 70
@@ -34,11 +34,11 @@ def ref(key: str) -> str:
 
 
 def button(
-    svc: Services, label_key: str, ui_language: str, /, *parts: str | int, **values: object
+    svc: Services, label_key: str, ui_language: str, press: Press, /, *parts: object, **values: object
 ) -> InlineKeyboardButton:
     """A signed button; `values` fill in its label (they may include one called `language`)."""
     label = svc.label(label_key, ui_language, **values)
-    return InlineKeyboardButton(label, callback_data=svc.signer.sign(PREFIX, *parts))
+    return InlineKeyboardButton(label, callback_data=svc.signer.sign(press, *parts))
 
 
 def find_plan(svc: Services, plan_ref: str) -> Plan | None:
@@ -85,7 +85,7 @@ def plans_list(svc: Services, language: str) -> tuple[str, InlineKeyboardMarkup]
                     svc,
                     "admin_plan_button",
                     language,
-                    "pl",
+                    Press.PLAN,
                     ref(treatment),
                     title=title_of(plan, language),
                     treatment=treatment,
@@ -115,11 +115,11 @@ def plan_view(svc: Services, plan: Plan, language: str) -> tuple[str, InlineKeyb
             )
         )
         label = "admin_step_button" if step.enabled else "admin_step_button_off"
-        rows.append([button(svc, label, language, "st", ref(plan.treatment), ref(step.key), step=step.key)])
+        rows.append([button(svc, label, language, Press.STEP, ref(plan.treatment), ref(step.key), step=step.key)])
     plan_ref = ref(plan.treatment)
-    rows.append([button(svc, "admin_button_add_step", language, "ns", plan_ref)])
-    rows.append([button(svc, "admin_button_copy_plan", language, "np", plan_ref)])
-    rows.append([button(svc, "admin_button_all_plans", language, "ls")])
+    rows.append([button(svc, "admin_button_add_step", language, Press.NEW_STEP, plan_ref)])
+    rows.append([button(svc, "admin_button_copy_plan", language, Press.COPY_PLAN, plan_ref)])
+    rows.append([button(svc, "admin_button_all_plans", language, Press.PLANS)])
     return "\n".join(lines), InlineKeyboardMarkup(rows)
 
 
@@ -185,26 +185,26 @@ def step_card(svc: Services, plan: Plan, step: Step, language: str) -> tuple[str
         html += "\n" + svc.text("admin_step_warning_signs", language)
     p, s = ref(plan.treatment), ref(step.key)
     edit_buttons = [
-        button(svc, "admin_button_edit", language, "ed", p, s, code, language=code)
+        button(svc, "admin_button_edit", language, Press.EDIT_TEXT, p, s, code, language=code)
         for code in sorted(step.texts)
     ]
     rows = [edit_buttons[i : i + 3] for i in range(0, len(edit_buttons), 3)]
-    rows.append([button(svc, "admin_button_add_language", language, "al", p, s)])
+    rows.append([button(svc, "admin_button_add_language", language, Press.ADD_LANGUAGE, p, s)])
     rows.append(
         [
-            button(svc, "admin_button_timing", language, "tm", p, s),
-            button(svc, "admin_button_grace", language, "gr", p, s),
+            button(svc, "admin_button_timing", language, Press.EDIT_TIMING, p, s),
+            button(svc, "admin_button_grace", language, Press.EDIT_GRACE, p, s),
         ]
     )
     toggle = "admin_button_turn_off" if step.enabled else "admin_button_turn_on"
-    rows.append([button(svc, toggle, language, "on", p, s, 0 if step.enabled else 1)])
+    rows.append([button(svc, toggle, language, Press.STEP_ON_OFF, p, s, 0 if step.enabled else 1)])
     rows.append(
         [
-            button(svc, "admin_button_history", language, "hi", p, s),
-            button(svc, "admin_button_test", language, "te", p, s),
+            button(svc, "admin_button_history", language, Press.STEP_HISTORY, p, s),
+            button(svc, "admin_button_test", language, Press.TEST_STEP, p, s),
         ]
     )
-    rows.append([button(svc, "admin_button_back_to_plan", language, "pl", p)])
+    rows.append([button(svc, "admin_button_back_to_plan", language, Press.PLAN, p)])
     return html, InlineKeyboardMarkup(rows)
 
 
@@ -253,7 +253,7 @@ def step_history(
                         svc,
                         "admin_button_restore",
                         language,
-                        "rs",
+                        Press.RESTORE,
                         ref(plan.treatment),
                         ref(step.key),
                         text_language,
@@ -269,8 +269,8 @@ def step_history(
 
 
 def confirm_buttons(svc: Services, draft: RowRef, language: str, *, testable: bool) -> InlineKeyboardMarkup:
-    row = [button(svc, "admin_button_save", language, "ok", draft)]
+    row = [button(svc, "admin_button_save", language, Press.SAVE, draft)]
     if testable:
-        row.append(button(svc, "admin_button_test", language, "td", draft))
-    row.append(button(svc, "admin_button_discard", language, "no", draft))
+        row.append(button(svc, "admin_button_test", language, Press.TEST_DRAFT, draft))
+    row.append(button(svc, "admin_button_discard", language, Press.DISCARD, draft))
     return InlineKeyboardMarkup([row])

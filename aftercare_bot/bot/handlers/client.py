@@ -5,7 +5,8 @@ from __future__ import annotations
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.ext import ContextTypes
 
-from aftercare_bot.bot.handlers.common import language_of, remove_buttons, services, wake_dispatcher
+from aftercare_bot.bot.handlers.common import language_of, remove_buttons, services, signed_parts, wake_dispatcher
+from aftercare_bot.callbacks import Press
 from aftercare_bot.clients import enrolment
 from aftercare_bot.db.models import ClientStatus
 from aftercare_bot.db.refs import RowRef
@@ -42,9 +43,9 @@ async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     invite, user = RowRef.of(check.invite), update.effective_user
     buttons = InlineKeyboardMarkup([[
         InlineKeyboardButton(svc.label("consent_button_yes", invite_lang),
-                             callback_data=svc.signer.sign("inv", invite, user.id, "yes")),
+                             callback_data=svc.signer.sign(Press.CONSENT, invite, user.id, "yes")),
         InlineKeyboardButton(svc.label("consent_button_no", invite_lang),
-                             callback_data=svc.signer.sign("inv", invite, user.id, "no")),
+                             callback_data=svc.signer.sign(Press.CONSENT, invite, user.id, "no")),
     ]])
     title = plan.title.get(invite_lang) or plan.title.get("en") or plan.treatment
     await chat.send_message(
@@ -56,17 +57,17 @@ async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 async def consent_answer(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     svc, lang = services(context), language_of(update, context)
     query, user = update.callback_query, update.effective_user
-    parts = svc.signer.verify(query.data if query else None)
-    invite = RowRef.parse(parts[1]) if parts is not None and len(parts) == 4 and parts[0] == "inv" else None
+    parts = await signed_parts(update, context, Press.CONSENT, lambda signed: (
+        len(signed) == 3 and RowRef.parse(signed[0]) is not None
+    ))
+    invite = RowRef.parse(parts[0]) if parts is not None else None
     if query is None or user is None or parts is None or invite is None:
-        if query:
-            await query.answer(svc.label("button_not_understood", lang), show_alert=True)
         return
     # Consent belongs to whoever opened the link, in their private chat; nobody else may answer for them.
-    if parts[2] != str(user.id) or query.message is None or query.message.chat.id != user.id:
+    if parts[1] != str(user.id) or query.message is None or query.message.chat.id != user.id:
         await query.answer(svc.label("consent_not_yours", lang), show_alert=True)
         return
-    agreed = parts[3] == "yes"
+    agreed = parts[2] == "yes"
     now = svc.clock.now()
     async with svc.session_factory.begin() as session:
         if agreed:
@@ -108,9 +109,9 @@ async def stop(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     record = RowRef.of(client)
     buttons = InlineKeyboardMarkup([[
         InlineKeyboardButton(svc.label("stop_button_yes", lang),
-                             callback_data=svc.signer.sign("stop", user.id, record, "yes")),
+                             callback_data=svc.signer.sign(Press.STOP, user.id, record, "yes")),
         InlineKeyboardButton(svc.label("stop_button_no", lang),
-                             callback_data=svc.signer.sign("stop", user.id, record, "no")),
+                             callback_data=svc.signer.sign(Press.STOP, user.id, record, "no")),
     ]])
     await update.effective_chat.send_message(svc.text("stop_confirm", lang), reply_markup=buttons)
 
@@ -118,20 +119,21 @@ async def stop(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 async def stop_answer(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     svc, lang = services(context), language_of(update, context)
     query, user = update.callback_query, update.effective_user
-    parts = svc.signer.verify(query.data)
     # The signed user id stops anyone else's press (in a forwarded message) from stopping this client; the
     # signed record, a press after they were erased and enrolled again from stopping the new plan.
-    if parts is None or len(parts) != 4 or parts[0] != "stop" or parts[1] != str(user.id):
-        await query.answer(svc.label("button_not_understood", lang), show_alert=True)
+    parts = await signed_parts(update, context, Press.STOP, lambda signed: (
+        len(signed) == 3 and signed[0] == str(user.id)
+    ))
+    if parts is None:
         return
     await query.answer()
     await remove_buttons(query)
-    if parts[3] != "yes":
+    if parts[2] != "yes":
         await query.message.chat.send_message(svc.text("stop_kept", lang))
         return
     async with svc.session_factory.begin() as session:
         client = await clients.by_telegram_id(session, user.id)
-        if client is None or client.status != ClientStatus.ACTIVE or RowRef.token_of(client) != parts[2]:
+        if client is None or client.status != ClientStatus.ACTIVE or RowRef.token_of(client) != parts[1]:
             cancelled = None
         else:
             cancelled = await enrolment.stop_client(session, client, now=svc.clock.now())

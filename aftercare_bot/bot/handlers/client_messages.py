@@ -9,8 +9,9 @@ from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
 from aftercare_bot.bot.handlers import escalations
-from aftercare_bot.bot.handlers.common import language_of, services
+from aftercare_bot.bot.handlers.common import language_of, services, signed_parts
 from aftercare_bot.bot.handlers.content import content_of
+from aftercare_bot.callbacks import Press
 from aftercare_bot.db.refs import RowRef
 from aftercare_bot.db.repositories.conversation import EDIT
 from aftercare_bot.inbound.receive import CheckinStatus, ClientConversation, InboundMessage
@@ -50,12 +51,13 @@ async def checkin_answer(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     if query is None or user is None:
         return
     lang = language_of(update, context)
-    parts = svc.signer.verify(query.data)
-    checkin = RowRef.parse(parts[1]) if parts is not None and len(parts) == 3 and parts[0] == "ci" else None
+    parts = await signed_parts(update, context, Press.CHECKIN, lambda signed: (
+        len(signed) == 2 and RowRef.parse(signed[0]) is not None
+    ))
+    checkin = RowRef.parse(parts[0]) if parts is not None else None
     if parts is None or checkin is None:
-        await query.answer(svc.label("button_not_understood", lang), show_alert=True)
         return
-    result = await _conversation(context).answer_checkin(checkin, parts[2], user.id)
+    result = await _conversation(context).answer_checkin(checkin, parts[1], user.id)
     if result.status == CheckinStatus.ALREADY:
         await query.answer(svc.label("checkin_already_answered", result.language or lang))
         return

@@ -8,6 +8,7 @@ from telegram import CallbackQuery, Update
 from telegram.error import BadRequest
 from telegram.ext import ContextTypes
 
+from aftercare_bot.callbacks import Press
 from aftercare_bot.services import Services
 
 
@@ -30,16 +31,17 @@ def language_of(update: Update, context: ContextTypes.DEFAULT_TYPE) -> str:
 
 
 async def signed_parts(
-    update: Update, context: ContextTypes.DEFAULT_TYPE, well_formed: Callable[[list[str]], bool]
+    update: Update, context: ContextTypes.DEFAULT_TYPE, press: Press, well_formed: Callable[[list[str]], bool]
 ) -> list[str] | None:
-    """The parts of a pressed button's signed data, when `well_formed` accepts them.
+    """The parts of a pressed button's signed data after its kind, `press`, when `well_formed` accepts them.
 
     A forged, mangled or foreign press gets a short "not understood" alert and None, and changes nothing.
     """
     svc, query = services(context), update.callback_query
     parts = svc.signer.verify(query.data) if query is not None else None
-    if parts is not None and well_formed(parts):
-        return parts
+    kind = press.value.split(":")
+    if parts is not None and parts[:len(kind)] == kind and well_formed(parts[len(kind):]):
+        return parts[len(kind):]
     if query is not None:
         await query.answer(svc.label("button_not_understood", language_of(update, context)), show_alert=True)
     return None

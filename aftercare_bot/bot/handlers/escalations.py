@@ -8,6 +8,7 @@ from telegram.ext import ContextTypes
 from aftercare_bot.bot.handlers.auth import role_of, staff_only
 from aftercare_bot.bot.handlers.common import language_of, services, signed_parts
 from aftercare_bot.bot.handlers.content import content_of
+from aftercare_bot.callbacks import Press
 from aftercare_bot.db.models import Role
 from aftercare_bot.db.refs import RowRef
 from aftercare_bot.escalation.actions import StaffAction
@@ -36,18 +37,18 @@ async def case_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     svc, query, user = services(context), update.callback_query, update.effective_user
     if query is None or user is None:
         return
-    parts = await signed_parts(update, context, lambda signed: (
-        len(signed) == 3 and RowRef.parse(signed[1]) is not None and signed[2] in ("claim", "resolve")
+    parts = await signed_parts(update, context, Press.CASE, lambda signed: (
+        len(signed) == 2 and RowRef.parse(signed[0]) is not None and signed[1] in ("claim", "resolve")
     ))
-    case = RowRef.parse(parts[1]) if parts is not None else None
+    case = RowRef.parse(parts[0]) if parts is not None else None
     if parts is None or case is None:
         return
     lang = language_of(update, context)
     desk = desk_of(context)
-    action = desk.actions.claim if parts[2] == "claim" else desk.actions.resolve
+    action = desk.actions.claim if parts[1] == "claim" else desk.actions.resolve
     result = await action(case, user.id, user.full_name)
     if result.status == StaffAction.DONE:
-        key = "esc_claim_done" if parts[2] == "claim" else "esc_resolve_done"
+        key = "esc_claim_done" if parts[1] == "claim" else "esc_resolve_done"
         await query.answer(svc.label(key, lang))
         return
     await query.answer(svc.label(_ANSWERS[result.status], lang, name=result.holder or ""), show_alert=True)

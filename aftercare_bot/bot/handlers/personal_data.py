@@ -8,6 +8,7 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.ext import ContextTypes
 
 from aftercare_bot.bot.handlers.common import language_of, remove_buttons, services, signed_parts
+from aftercare_bot.callbacks import Press
 from aftercare_bot.clients import privacy
 from aftercare_bot.db.refs import RowRef
 from aftercare_bot.db.repositories import clients
@@ -58,9 +59,9 @@ async def forget(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     record = RowRef.token_of(data.client)
     buttons = InlineKeyboardMarkup([[
         InlineKeyboardButton(svc.label("privacy_forget_button_yes", language),
-                             callback_data=svc.signer.sign("forget", user.id, record, "yes")),
+                             callback_data=svc.signer.sign(Press.FORGET, user.id, record, "yes")),
         InlineKeyboardButton(svc.label("privacy_forget_button_no", language),
-                             callback_data=svc.signer.sign("forget", user.id, record, "no")),
+                             callback_data=svc.signer.sign(Press.FORGET, user.id, record, "no")),
     ]])
     await update.effective_chat.send_message(svc.text("privacy_forget_confirm", language), reply_markup=buttons)
 
@@ -69,8 +70,8 @@ async def forget_answer(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     svc, query, user = services(context), update.callback_query, update.effective_user
     if query is None or user is None:
         return
-    parts = await signed_parts(update, context, lambda signed: (
-        len(signed) == 4 and signed[0] == "forget" and signed[1] == str(user.id) and query.message is not None
+    parts = await signed_parts(update, context, Press.FORGET, lambda signed: (
+        len(signed) == 3 and signed[0] == str(user.id) and query.message is not None
     ))
     if parts is None:
         return
@@ -78,13 +79,13 @@ async def forget_answer(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     await query.answer()
     await remove_buttons(query)
     chat = query.message.chat
-    if parts[3] != "yes":
+    if parts[2] != "yes":
         await chat.send_message(svc.text("privacy_forget_kept", language))
         return
     # Not while a message of theirs is being handled, which would write to the conversation being erased.
     erasure, staff_chats, stale = None, [], False
     async with svc.runtime.conversation.exclusive(user.id), svc.session_factory.begin() as session:
-        if RowRef.token_of(await clients.by_telegram_id(session, user.id)) == parts[2]:
+        if RowRef.token_of(await clients.by_telegram_id(session, user.id)) == parts[1]:
             erasure = await privacy.erase(session, user.id, now=svc.clock.now(), reason=privacy.BY_REQUEST)
             staff_chats = await privacy.queue_staff_notice(svc, session, erasure) if erasure is not None else []
         else:  # made for a record since erased; what is held now was not shown when it was pressed

@@ -16,7 +16,7 @@ from aftercare_bot.db.repositories import timers
 from aftercare_bot.delivery.ports import Button, OutboundMessage
 from aftercare_bot.plans.catalog import PlanCatalog
 from aftercare_bot.plans.model import Plan, Step
-from aftercare_bot.texts.catalog import Texts
+from aftercare_bot.texts.catalog import FALLBACK_LANGUAGE, Texts
 from aftercare_bot.texts.rendering import render
 
 CHECKIN_ANSWERS = ("ok", "worried", "urgent")
@@ -72,13 +72,14 @@ class _StepTemplate:
     checkin_labels: tuple[tuple[str, str], ...]  # (answer, button label)
 
 
-def choose_language(plan: Plan, wanted: str | None, default: str) -> str:
+def choose_language(plan: Plan, wanted: str | None, clinic_language: str) -> str:
+    """The client's language when the plan has it, else the clinic's (DEFAULT_LANGUAGE), else English."""
     languages = plan.languages
     if wanted and wanted in languages:
         return wanted
     if wanted and wanted.split("-")[0] in languages:
         return wanted.split("-")[0]
-    return default if default in languages else "en"
+    return clinic_language if clinic_language in languages else FALLBACK_LANGUAGE
 
 
 def day_since_session(session_at: datetime, now: datetime, settings: Settings) -> int:

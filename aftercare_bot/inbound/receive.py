@@ -45,6 +45,7 @@ from aftercare_bot.escalation.desk import EscalationDesk
 from aftercare_bot.inbound.writes import Arrival, InboundWrites
 from aftercare_bot.services import Services
 from aftercare_bot.texts import wording
+from aftercare_bot.texts.catalog import FALLBACK_LANGUAGE
 from aftercare_bot.triage.classify import TriageLevel, TriageResult, TriageRules, triage
 
 log = logging.getLogger(__name__)
@@ -250,7 +251,7 @@ class ClientConversation:
     async def _warn_stranger(self, inbound: InboundMessage) -> None:
         """The safety advice, through the outbox (by chat alone), so an outage delays it but cannot lose it.
         No case is opened: staff have no record of this person to act on."""
-        has_own_text = self.svc.texts.has(STRANGER_SAFETY_KEY, self.svc.settings.default_language)
+        has_own_text = self.svc.texts.has(STRANGER_SAFETY_KEY, FALLBACK_LANGUAGE)  # where every text must be
         html = self.svc.text(STRANGER_SAFETY_KEY if has_own_text else CLIENT_SAFETY_KEY, inbound.language)
         log.warning("an unknown person in chat %s wrote what looks like a warning sign; safety advice sent",
                     inbound.chat_id)

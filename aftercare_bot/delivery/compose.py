@@ -149,7 +149,7 @@ class PlanMessageComposer:
         return {
             "clinic_name": self.settings.clinic_name,
             "clinic_phone": self.settings.clinic_phone,
-            "treatment": plan.title.get(language) or plan.title.get("en") or plan.treatment,
+            "treatment": plan.title_for(language, self.settings.default_language),
         }
 
     def _client_values(self, client: ClientNames, enrolment: PlanEnrolment) -> dict[str, str]:

@@ -329,7 +329,7 @@ def sample_values(
         "client_name": client_name,
         "clinic_name": settings.clinic_name,
         "clinic_phone": settings.clinic_phone,
-        "treatment": plan.title.get(language) or plan.title.get("en") or plan.treatment,
+        "treatment": plan.title_for(language, settings.default_language),
         "day": str(day),
     }
 

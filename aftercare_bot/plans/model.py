@@ -152,6 +152,16 @@ class Plan:
     def enabled_steps(self) -> tuple[Step, ...]:
         return tuple(step for step in self.steps if step.enabled)
 
+    def title_for(self, language: str | None, clinic_language: str) -> str:
+        """The treatment's name for readers of `language`: else in the clinic's language (the DEFAULT_LANGUAGE
+        setting), else in English, else the plan's key."""
+        return (
+            self.title.get(language or "")
+            or self.title.get(clinic_language)
+            or self.title.get(FALLBACK_LANGUAGE)
+            or self.treatment
+        )
+
     def step(self, key: str) -> Step:
         for step in self.steps:
             if step.key == key:

@@ -17,7 +17,7 @@ from aftercare_bot.delivery.ports import Button, OutboundMessage
 from aftercare_bot.plans.catalog import PlanCatalog
 from aftercare_bot.plans.model import Plan, Step
 from aftercare_bot.texts.catalog import FALLBACK_LANGUAGE, Texts
-from aftercare_bot.texts.rendering import render
+from aftercare_bot.texts.rendering import clinic_values, render
 
 CHECKIN_ANSWERS = ("ok", "worried", "urgent")
 CHECKIN_REMINDER = "checkin_reminder"
@@ -147,8 +147,7 @@ class PlanMessageComposer:
 
     def _fixed_values(self, plan: Plan, language: str) -> dict[str, str]:
         return {
-            "clinic_name": self.settings.clinic_name,
-            "clinic_phone": self.settings.clinic_phone,
+            **clinic_values(self.settings),
             "treatment": plan.title_for(language, self.settings.default_language),
         }
 

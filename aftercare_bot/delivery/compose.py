@@ -20,8 +20,10 @@ from aftercare_bot.texts.catalog import FALLBACK_LANGUAGE, Texts
 from aftercare_bot.texts.rendering import clinic_values, render
 
 CHECKIN_ANSWERS = ("ok", "worried", "urgent")
+# The timers of an unanswered check-in (subject: the Delivery id): a reminder, then a "no response" case.
 CHECKIN_REMINDER = "checkin_reminder"
 CHECKIN_NO_RESPONSE = "checkin_no_response"
+CHECKIN_TIMER_KINDS = (CHECKIN_REMINDER, CHECKIN_NO_RESPONSE)
 
 
 @dataclass(frozen=True)

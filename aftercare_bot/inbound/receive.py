@@ -36,7 +36,12 @@ from aftercare_bot.db.repositories import escalations as escalation_repo
 from aftercare_bot.db.repositories.conversation import Writer
 from aftercare_bot.db.write_turns import write_turn
 from aftercare_bot.delivery import quiet_hours
-from aftercare_bot.delivery.compose import CHECKIN_ANSWERS, CHECKIN_NO_RESPONSE, CHECKIN_REMINDER, day_since_session
+from aftercare_bot.delivery.compose import (
+    CHECKIN_ANSWERS,
+    CHECKIN_NO_RESPONSE,
+    CHECKIN_TIMER_KINDS,
+    day_since_session,
+)
 from aftercare_bot.delivery.outbox import Queued
 from aftercare_bot.delivery.ports import OutboundMessage, RecipientBlocked, SendRejected, SendRetryLater
 from aftercare_bot.escalation.cards import KIND_NO_RESPONSE
@@ -50,7 +55,6 @@ from aftercare_bot.triage.classify import TriageLevel, TriageResult, TriageRules
 
 log = logging.getLogger(__name__)
 
-CHECKIN_TIMERS = (CHECKIN_REMINDER, CHECKIN_NO_RESPONSE)
 # A routine message gets a kind acknowledgement, but a chatty client gets at most one per this interval.
 ACK_INTERVAL = timedelta(minutes=30)
 ACK_KIND = "ack"
@@ -299,7 +303,7 @@ class ClientConversation:
             )
             if not result.rowcount:
                 return CheckinResult(CheckinStatus.ALREADY, language=client.language)
-            await timers.cancel(session, subject_id=delivery_id, kinds=CHECKIN_TIMERS)
+            await timers.cancel(session, subject_id=delivery_id, kinds=CHECKIN_TIMER_KINDS)
             enrolment = await session.get(Enrolment, delivery.enrolment_id)
             # Reasons are stored as plain text: the card escapes them when it shows them.
             reasons = (self.svc.label("esc_reason_checkin", self.svc.settings.default_language,

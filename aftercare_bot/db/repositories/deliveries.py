@@ -188,5 +188,48 @@ async def for_enrolment(session: AsyncSession, enrolment_id: int) -> Sequence[De
     return rows.all()
 
 
+async def for_enrolments(session: AsyncSession, enrolment_ids: Sequence[int]) -> Sequence[Delivery]:
+    rows = await session.scalars(select(Delivery).where(Delivery.enrolment_id.in_(enrolment_ids)))
+    return rows.all()
+
+
+async def cancel_pending(session: AsyncSession, delivery_ids: Sequence[int], reason: str) -> int:
+    """Cancel those of these rows still pending (one being sent is left to go); how many were."""
+    result = await session.execute(
+        update(Delivery)
+        .where(Delivery.id.in_(delivery_ids), Delivery.state == DeliveryState.PENDING)
+        .values(state=DeliveryState.CANCELLED, last_error=reason)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount or 0
+
+
+async def move_pending(
+    session: AsyncSession, delivery_id: int, *, due_at: datetime, send_at: datetime, expires_at: datetime,
+    skip_reason: str | None = None,
+) -> bool:
+    """New times for a row still pending (with `skip_reason`, it is skipped instead); False if it was not."""
+    values: dict[str, object] = {"due_at": due_at, "send_at": send_at, "expires_at": expires_at}
+    if skip_reason is not None:
+        values.update(state=DeliveryState.SKIPPED, last_error=skip_reason)
+    result = await session.execute(
+        update(Delivery)
+        .where(Delivery.id == delivery_id, Delivery.state == DeliveryState.PENDING)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount)
+
+
+async def set_checkin_pending(session: AsyncSession, delivery_ids: Sequence[int], checkin: bool) -> None:
+    """Turn the check-in question on or off in those of these rows still pending."""
+    await session.execute(
+        update(Delivery)
+        .where(Delivery.id.in_(delivery_ids), Delivery.state == DeliveryState.PENDING)
+        .values(checkin=checkin)
+        .execution_options(synchronize_session=False)
+    )
+
+
 async def get(session: AsyncSession, delivery_id: int) -> Delivery | None:
     return await session.get(Delivery, delivery_id)

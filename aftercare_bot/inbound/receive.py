@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from aftercare_bot.db.models import (
@@ -30,7 +29,7 @@ from aftercare_bot.db.models import (
     OutboxMessage,
     Timer,
 )
-from aftercare_bot.db.repositories import audit, timers
+from aftercare_bot.db.repositories import audit, deliveries, timers
 from aftercare_bot.db.repositories import conversation as conversation_repo
 from aftercare_bot.db.repositories import escalations as escalation_repo
 from aftercare_bot.db.repositories.conversation import Writer
@@ -297,11 +296,7 @@ class ClientConversation:
                 return CheckinResult(CheckinStatus.NOT_YOURS)
             label = self.svc.label(f"checkin_button_{answer}", client.language)
             # Conditional, so a double press (or two replicas) records one answer only.
-            result = await session.execute(
-                update(Delivery).where(Delivery.id == delivery_id, Delivery.answer.is_(None))
-                .values(answer=answer, answered_at=now)
-            )
-            if not result.rowcount:
+            if not await deliveries.record_answer(session, delivery_id, answer, now=now):
                 return CheckinResult(CheckinStatus.ALREADY, language=client.language)
             await timers.cancel(session, subject_id=delivery_id, kinds=CHECKIN_TIMER_KINDS)
             enrolment = await session.get(Enrolment, delivery.enrolment_id)

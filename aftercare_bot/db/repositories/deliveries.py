@@ -125,6 +125,13 @@ async def unclaim(session: AsyncSession, delivery_ids: Sequence[int]) -> None:
     )
 
 
+async def count_due(session: AsyncSession, *, now: datetime) -> int | None:
+    """How many pending rows are due to be sent by `now`."""
+    return await session.scalar(
+        select(func.count(Delivery.id)).where(Delivery.state == DeliveryState.PENDING, Delivery.send_at <= now)
+    )
+
+
 async def next_send_at(session: AsyncSession) -> datetime | None:
     return await session.scalar(
         select(func.min(Delivery.send_at)).where(Delivery.state == DeliveryState.PENDING)
@@ -229,6 +236,15 @@ async def set_checkin_pending(session: AsyncSession, delivery_ids: Sequence[int]
         .values(checkin=checkin)
         .execution_options(synchronize_session=False)
     )
+
+
+async def record_answer(session: AsyncSession, delivery_id: int, answer: str, *, now: datetime) -> bool:
+    """The check-in answer, unless one is recorded already (a double press, or two replicas); whether it was."""
+    result = await session.execute(
+        update(Delivery).where(Delivery.id == delivery_id, Delivery.answer.is_(None))
+        .values(answer=answer, answered_at=now)
+    )
+    return bool(result.rowcount)
 
 
 async def get(session: AsyncSession, delivery_id: int) -> Delivery | None:

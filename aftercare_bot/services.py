@@ -14,6 +14,7 @@ from aftercare_bot.config import Settings
 from aftercare_bot.delivery.compose import PlanMessageComposer
 from aftercare_bot.plans.catalog import PlanCatalog
 from aftercare_bot.texts.catalog import Texts
+from aftercare_bot.texts.rendering import clinic_values
 
 if TYPE_CHECKING:  # these modules import Services themselves
     from aftercare_bot.clients.privacy import RetentionPurger
@@ -94,4 +95,4 @@ class Services:
         return self.texts.label(key, language or self.settings.default_language, **self._with_clinic(values))
 
     def _with_clinic(self, values: dict[str, object]) -> dict[str, object]:
-        return {"clinic_name": self.settings.clinic_name, "clinic_phone": self.settings.clinic_phone, **values}
+        return {**clinic_values(self.settings), **values}

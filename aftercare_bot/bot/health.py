@@ -16,10 +16,9 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import func, select, text
-
 from aftercare_bot.config import Settings
-from aftercare_bot.db.models import Delivery, DeliveryState
+from aftercare_bot.db.repositories import deliveries
+from aftercare_bot.db.session import ping
 from aftercare_bot.services import Services
 
 HEALTH_PATH = "/healthz"
@@ -78,12 +77,8 @@ class HealthMonitor:
     async def _database(self) -> tuple[str, int | None]:
         try:
             async with asyncio.timeout(DATABASE_TIMEOUT), self.services.session_factory() as session:
-                await session.execute(text("SELECT 1"))
-                due = await session.scalar(
-                    select(func.count(Delivery.id)).where(
-                        Delivery.state == DeliveryState.PENDING, Delivery.send_at <= self.services.clock.now()
-                    )
-                )
+                await ping(session)
+                due = await deliveries.count_due(session, now=self.services.clock.now())
         except TimeoutError:
             return f"no answer within {DATABASE_TIMEOUT:g}s", None
         except Exception as exc:

@@ -25,12 +25,12 @@ from aftercare_bot.db.models import (
 )
 from aftercare_bot.db.refs import RowRef
 from aftercare_bot.db.repositories import audit, clients, deliveries, enrolments, invites, timers
+from aftercare_bot.delivery.compose import CHECKIN_TIMER_KINDS
 from aftercare_bot.plans.catalog import PlanCatalog
 from aftercare_bot.plans.schedule import plan_deliveries
 
 TOKEN_BYTES = 24  # 192 bits, 32 URL-safe characters: well inside Telegram's 64-character start payload
 _TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{32}")
-CLIENT_TIMER_KINDS = ("checkin_reminder", "checkin_no_response")
 
 
 class InviteProblem(StrEnum):
@@ -193,4 +193,4 @@ async def _cancel_checkin_timers(session: AsyncSession, enrolment_ids: list[int]
         select(Delivery.id).where(Delivery.enrolment_id.in_(enrolment_ids), Delivery.checkin.is_(True))
     )
     for delivery_id in delivery_ids:
-        await timers.cancel(session, subject_id=delivery_id, kinds=CLIENT_TIMER_KINDS)
+        await timers.cancel(session, subject_id=delivery_id, kinds=CHECKIN_TIMER_KINDS)

@@ -19,7 +19,6 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from aftercare_bot.clients.enrolment import CLIENT_TIMER_KINDS
 from aftercare_bot.db.models import (
     AuditEvent,
     Client,
@@ -37,6 +36,7 @@ from aftercare_bot.db.models import (
 from aftercare_bot.db.repositories import audit
 from aftercare_bot.db.repositories.escalations import OPEN_STATES
 from aftercare_bot.db.session import settle_erasure
+from aftercare_bot.delivery.compose import CHECKIN_TIMER_KINDS
 from aftercare_bot.escalation.timers import CARD_TIMER, RESPONSE_TIMERS
 from aftercare_bot.services import Services
 from aftercare_bot.texts import wording
@@ -258,7 +258,7 @@ async def erase(session: AsyncSession, telegram_user_id: int, *, now: datetime, 
 
     # Explicit deletes, children first, so nothing depends on the database enforcing ON DELETE CASCADE.
     if delivery_ids:
-        await session.execute(delete(Timer).where(Timer.kind.in_(CLIENT_TIMER_KINDS),
+        await session.execute(delete(Timer).where(Timer.kind.in_(CHECKIN_TIMER_KINDS),
                                                   Timer.subject_id.in_(delivery_ids)))
     if case_ids:
         await session.execute(delete(Timer).where(Timer.kind.in_(ESCALATION_TIMER_KINDS),

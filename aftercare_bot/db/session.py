@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
@@ -70,6 +70,11 @@ def _without_nul_characters(conn, cursor, statement, parameters, context, execut
     if executemany and isinstance(parameters, list | tuple):
         return statement, type(parameters)(clean_row(row) for row in parameters)
     return statement, clean_row(parameters)
+
+
+async def ping(session: AsyncSession) -> None:
+    """Raises unless the database answers."""
+    await session.execute(text("SELECT 1"))
 
 
 def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -17,12 +17,14 @@ from aftercare_bot.db.repositories import timers
 from aftercare_bot.delivery.ports import Button, OutboundMessage
 from aftercare_bot.plans.catalog import PlanCatalog
 from aftercare_bot.plans.model import Plan, Step
-from aftercare_bot.texts.catalog import Texts
-from aftercare_bot.texts.rendering import render
+from aftercare_bot.texts.catalog import FALLBACK_LANGUAGE, Texts
+from aftercare_bot.texts.rendering import clinic_values, render
 
 CHECKIN_ANSWERS = ("ok", "worried", "urgent")
+# The timers of an unanswered check-in (subject: the Delivery id): a reminder, then a "no response" case.
 CHECKIN_REMINDER = "checkin_reminder"
 CHECKIN_NO_RESPONSE = "checkin_no_response"
+CHECKIN_TIMER_KINDS = (CHECKIN_REMINDER, CHECKIN_NO_RESPONSE)
 
 
 @dataclass(frozen=True)
@@ -75,13 +77,14 @@ class _StepTemplate:
     checkin_labels: tuple[tuple[str, str], ...]  # (answer, button label)
 
 
-def choose_language(plan: Plan, wanted: str | None, default: str) -> str:
+def choose_language(plan: Plan, wanted: str | None, clinic_language: str) -> str:
+    """The client's language when the plan has it, else the clinic's (DEFAULT_LANGUAGE), else English."""
     languages = plan.languages
     if wanted and wanted in languages:
         return wanted
     if wanted and wanted.split("-")[0] in languages:
         return wanted.split("-")[0]
-    return default if default in languages else "en"
+    return clinic_language if clinic_language in languages else FALLBACK_LANGUAGE
 
 
 def day_since_session(session_at: datetime, now: datetime, settings: Settings) -> int:
@@ -150,9 +153,8 @@ class PlanMessageComposer:
 
     def _fixed_values(self, plan: Plan, language: str) -> dict[str, str]:
         return {
-            "clinic_name": self.settings.clinic_name,
-            "clinic_phone": self.settings.clinic_phone,
-            "treatment": plan.title.get(language) or plan.title.get("en") or plan.treatment,
+            **clinic_values(self.settings),
+            "treatment": plan.title_for(language, self.settings.default_language),
         }
 
     def _client_values(self, client: ClientNames, enrolment: PlanEnrolment) -> dict[str, str]:

@@ -21,13 +21,13 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Protocol
 
-from sqlalchemy import Table, bindparam, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from aftercare_bot.db.models import Client, ConversationMessage, OutboxMessage, Timer, TimerState
 from aftercare_bot.db.repositories import audit, inserts, timers
 from aftercare_bot.db.repositories import conversation as conversation_repo
 from aftercare_bot.db.repositories import escalations as escalation_repo
+from aftercare_bot.db.repositories import outbox as outbox_repo
 from aftercare_bot.db.repositories.timers import NewTimer
 from aftercare_bot.db.write_turns import write_turn
 from aftercare_bot.delivery import confirmed_sends
@@ -47,19 +47,6 @@ AFTER_EARLIER = timedelta(milliseconds=1)
 BUSY_RETRY = timedelta(seconds=1)
 ERROR_DETAIL_LIMIT = 300
 
-
-# Built once (see db.inserts): the outbox is on every answer's path.
-_OUTBOX: Table = OutboxMessage.__table__  # type: ignore[assignment]
-_EARLIER = (
-    select(_OUTBOX.c.id)
-    .where(_OUTBOX.c.chat_id == bindparam("chat_id"), _OUTBOX.c.id < bindparam("message_id"))
-    .limit(1)
-)
-_OLDEST = (
-    select(_OUTBOX.c.chat_id, func.min(_OUTBOX.c.id))
-    .where(_OUTBOX.c.chat_id.in_(bindparam("chat_ids", expanding=True)))
-    .group_by(_OUTBOX.c.chat_id)
-)
 
 
 class Outcome(StrEnum):
@@ -116,8 +103,8 @@ class Outbox:
         message.created_at = now
         message.attempts = 0
         await inserts.add(session, message)
-        claim = send_after_commit and await session.scalar(_EARLIER, {"chat_id": message.chat_id,
-                                                                      "message_id": message.id}) is None
+        claim = send_after_commit and not await outbox_repo.has_earlier(session, chat_id=message.chat_id,
+                                                                        message_id=message.id)
         timer = await timers.schedule(session, kind=OUTBOX_TIMER, subject_id=message.id, due_at=now, now=now,
                                       claimed=claim)
         return Queued(message, timer.id if claim else None)
@@ -134,8 +121,7 @@ class Outbox:
             message.attempts = 0
         await inserts.add_together(session, messages, key=("chat_id",))
         # Checked after the inserts, as add() does, so that nothing queued before them is missed.
-        rows = await session.execute(_OLDEST, {"chat_ids": [message.chat_id for message in messages]})
-        oldest: dict[int, int] = {chat_id: first for chat_id, first in rows}
+        oldest = await outbox_repo.oldest_ids(session, [message.chat_id for message in messages])
         claims = {message.id: oldest.get(message.chat_id) == message.id for message in messages}
         scheduled = await timers.schedule_all(session, [
             *(NewTimer(OUTBOX_TIMER, message.id, now, claimed=claims[message.id]) for message in messages),
@@ -296,9 +282,7 @@ class Outbox:
         the chat is as good a moment as any, and the oldest must go first."""
         now = self.svc.clock.now()
         async with self.svc.session_factory.begin() as session:
-            head = await session.scalar(
-                select(OutboxMessage).where(OutboxMessage.chat_id == chat_id).order_by(OutboxMessage.id).limit(1)
-            )
+            head = await outbox_repo.oldest_of_chat(session, chat_id)
             if head is None or (head.not_before is not None and head.not_before > now):
                 return None
             timer = await self._live_timer(session, head.id, now)
@@ -308,13 +292,7 @@ class Outbox:
 
     async def _live_timer(self, session: AsyncSession, message_id: int, now: datetime) -> Timer:
         """The message's pending or running timer (one is scheduled should it have none)."""
-        timer = await session.scalar(
-            select(Timer)
-            .where(Timer.kind == OUTBOX_TIMER, Timer.subject_id == message_id,
-                   Timer.state.in_((TimerState.PENDING, TimerState.RUNNING)))
-            .order_by(Timer.id.desc())
-            .limit(1)
-        )
+        timer = await timers.newest_live(session, kind=OUTBOX_TIMER, subject_id=message_id)
         if timer is None:
             log.warning("queued message %s had no timer; it gets a new one", message_id)
             timer = await timers.schedule(session, kind=OUTBOX_TIMER, subject_id=message_id, due_at=now, now=now)
@@ -339,12 +317,7 @@ class Outbox:
             message = await session.get(OutboxMessage, message_id)  # again: deliver() may have sent it meanwhile
             if message is None:
                 return None
-            earlier = await session.scalar(
-                select(OutboxMessage.id)
-                .where(OutboxMessage.chat_id == message.chat_id, OutboxMessage.id < message.id)
-                .order_by(OutboxMessage.id)
-                .limit(1)
-            )
+            earlier = await outbox_repo.oldest_id_before(session, chat_id=message.chat_id, message_id=message.id)
             earlier_timer = await self._live_timer(session, earlier, now) if earlier is not None else None
         if earlier_timer is not None:
             if earlier_timer.state == TimerState.PENDING:
@@ -406,9 +379,8 @@ class Outbox:
                     message.id, message.chat_id, error, retry, attempts)
         not_before = now + timedelta(seconds=retry_after) if retry_after else None
         async with self.svc.session_factory.begin() as session:
-            await session.execute(update(OutboxMessage).where(OutboxMessage.id == message.id).values(
-                attempts=attempts, last_error=error[:ERROR_DETAIL_LIMIT], not_before=not_before,
-            ))
+            await outbox_repo.record_attempt(session, message.id, attempts=attempts,
+                                             last_error=error[:ERROR_DETAIL_LIMIT], not_before=not_before)
             if timer_id is not None:
                 await timers.retry_at(session, timer_id, retry)
         if self.svc.started:  # not left to the safety tick, which may be half a minute away
@@ -439,10 +411,9 @@ class Outbox:
         now = self.svc.clock.now()
         follow_ups: set[int] = set()
         async with self.svc.session_factory.begin() as session:
-            await session.execute(delete(OutboxMessage).where(OutboxMessage.id == message.id))
+            await outbox_repo.remove(session, message.id)
             if message.conversation_id is not None:
-                await session.execute(delete(ConversationMessage)
-                                      .where(ConversationMessage.id == message.conversation_id))
+                await conversation_repo.remove(session, message.conversation_id)
             client = await session.get(Client, message.client_id) if message.client_id is not None else None
             await audit.record(session, now=now, action="message_not_delivered", client_id=message.client_id,
                                escalation_id=message.escalation_id,

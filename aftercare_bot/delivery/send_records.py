@@ -16,21 +16,17 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Table, bindparam, delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from aftercare_bot.db.models import OutboxMessage
 from aftercare_bot.db.repositories import conversation as conversation_repo
 from aftercare_bot.db.repositories import escalations as escalation_repo
+from aftercare_bot.db.repositories import outbox as outbox_repo
 from aftercare_bot.db.repositories import timers
 from aftercare_bot.db.write_turns import write_turn
 from aftercare_bot.delivery import confirmed_sends
 from aftercare_bot.services import Services
 
 log = logging.getLogger(__name__)
-
-_OUTBOX: Table = OutboxMessage.__table__  # type: ignore[assignment]
-_SENT = delete(_OUTBOX).where(_OUTBOX.c.id.in_(bindparam("ids", expanding=True)))
 
 
 @dataclass(frozen=True)
@@ -68,7 +64,7 @@ async def record_sent(session: AsyncSession, sent: Sequence[SentMessage]) -> Non
     statements whatever their number. The caller owns the transaction."""
     if not sent:
         return
-    await session.execute(_SENT, {"ids": [record.outbox_id for record in sent]})
+    await outbox_repo.remove_many(session, [record.outbox_id for record in sent])
     await conversation_repo.set_telegram_ids(session, {
         record.conversation_id: record.telegram_message_id for record in sent if record.conversation_id is not None
     })

@@ -142,7 +142,7 @@ class CaseTexts:
         plan = self.svc.catalog.get(enrolment.treatment)
         if plan is None:
             return enrolment.treatment
-        return plan.title.get(self.language) or plan.title.get("en") or plan.treatment
+        return plan.title_for(self.language, self.svc.settings.default_language)
 
     async def open_cases(self, session: AsyncSession, now: datetime) -> list[str]:
         """Open cases, oldest first, with their age and who holds them: as many messages as it takes."""

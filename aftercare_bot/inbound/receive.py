@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from aftercare_bot.db.models import (
@@ -31,13 +30,18 @@ from aftercare_bot.db.models import (
     Timer,
 )
 from aftercare_bot.db.refs import RowRef
-from aftercare_bot.db.repositories import audit, timers
+from aftercare_bot.db.repositories import audit, deliveries, timers
 from aftercare_bot.db.repositories import conversation as conversation_repo
 from aftercare_bot.db.repositories import escalations as escalation_repo
 from aftercare_bot.db.repositories.conversation import Writer
 from aftercare_bot.db.write_turns import write_turn
 from aftercare_bot.delivery import quiet_hours
-from aftercare_bot.delivery.compose import CHECKIN_ANSWERS, CHECKIN_NO_RESPONSE, CHECKIN_REMINDER, day_since_session
+from aftercare_bot.delivery.compose import (
+    CHECKIN_ANSWERS,
+    CHECKIN_NO_RESPONSE,
+    CHECKIN_TIMER_KINDS,
+    day_since_session,
+)
 from aftercare_bot.delivery.outbox import Queued
 from aftercare_bot.delivery.ports import OutboundMessage, RecipientBlocked, SendRejected, SendRetryLater
 from aftercare_bot.escalation.cards import KIND_NO_RESPONSE
@@ -46,11 +50,11 @@ from aftercare_bot.escalation.desk import EscalationDesk
 from aftercare_bot.inbound.writes import Arrival, InboundWrites
 from aftercare_bot.services import Services
 from aftercare_bot.texts import wording
+from aftercare_bot.texts.catalog import FALLBACK_LANGUAGE
 from aftercare_bot.triage.classify import TriageLevel, TriageResult, TriageRules, triage
 
 log = logging.getLogger(__name__)
 
-CHECKIN_TIMERS = (CHECKIN_REMINDER, CHECKIN_NO_RESPONSE)
 # A routine message gets a kind acknowledgement, but a chatty client gets at most one per this interval.
 ACK_INTERVAL = timedelta(minutes=30)
 ACK_KIND = "ack"
@@ -251,7 +255,7 @@ class ClientConversation:
     async def _warn_stranger(self, inbound: InboundMessage) -> None:
         """The safety advice, through the outbox (by chat alone), so an outage delays it but cannot lose it.
         No case is opened: staff have no record of this person to act on."""
-        has_own_text = self.svc.texts.has(STRANGER_SAFETY_KEY, self.svc.settings.default_language)
+        has_own_text = self.svc.texts.has(STRANGER_SAFETY_KEY, FALLBACK_LANGUAGE)  # where every text must be
         html = self.svc.text(STRANGER_SAFETY_KEY if has_own_text else CLIENT_SAFETY_KEY, inbound.language)
         log.warning("an unknown person in chat %s wrote what looks like a warning sign; safety advice sent",
                     inbound.chat_id)
@@ -296,13 +300,9 @@ class ClientConversation:
                 return CheckinResult(CheckinStatus.NOT_YOURS)
             label = self.svc.label(f"checkin_button_{answer}", client.language)
             # Conditional, so a double press (or two replicas) records one answer only.
-            result = await session.execute(
-                update(Delivery).where(Delivery.id == delivery_id, Delivery.answer.is_(None))
-                .values(answer=answer, answered_at=now)
-            )
-            if not result.rowcount:
+            if not await deliveries.record_answer(session, delivery_id, answer, now=now):
                 return CheckinResult(CheckinStatus.ALREADY, language=client.language)
-            await timers.cancel(session, subject_id=delivery_id, kinds=CHECKIN_TIMERS)
+            await timers.cancel(session, subject_id=delivery_id, kinds=CHECKIN_TIMER_KINDS)
             enrolment = await session.get(Enrolment, delivery.enrolment_id)
             # Reasons are stored as plain text: the card escapes them when it shows them.
             reasons = (self.svc.label("esc_reason_checkin", self.svc.settings.default_language,

@@ -29,7 +29,7 @@ from aftercare_bot.plans.model import (
     parse_duration,
     parse_timing,
 )
-from aftercare_bot.texts.catalog import DEFAULT_LANGUAGE, MAX_MESSAGE_LENGTH
+from aftercare_bot.texts.catalog import FALLBACK_LANGUAGE, MAX_MESSAGE_LENGTH
 from aftercare_bot.texts.problems import InvalidValue, LineProblem, Problem, problem
 from aftercare_bot.texts.rendering import PLAN_PLACEHOLDERS, TemplateError, render, template_problems
 from aftercare_bot.texts.telegram_html import html_problems, visible_length
@@ -126,7 +126,7 @@ def apply_change(document: Document, change: Mapping[str, Any]) -> Document:
                 "grace": change.get("grace") or DEFAULT_GRACE,
                 "checkin": bool(change.get("checkin", False)),
                 "enabled": True,
-                "text": {DEFAULT_LANGUAGE: change["text"]},
+                "text": {FALLBACK_LANGUAGE: change["text"]},
             }
         )
         return result
@@ -158,7 +158,7 @@ def copy_plan(source: Document, treatment: str, title: str) -> Document:
     """
     result = copied(source)
     result["treatment"] = treatment
-    result["title"] = {**result["title"], DEFAULT_LANGUAGE: title}
+    result["title"] = {**result["title"], FALLBACK_LANGUAGE: title}
     return result
 
 

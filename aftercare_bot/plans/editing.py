@@ -38,6 +38,7 @@ from aftercare_bot.plans.documents import (
 from aftercare_bot.plans.model import Plan, Step
 from aftercare_bot.plans.rollout import Rollout, roll_out
 from aftercare_bot.texts.problems import Problem
+from aftercare_bot.texts.rendering import clinic_values
 
 log = logging.getLogger(__name__)
 
@@ -328,9 +329,8 @@ def sample_values(
     return {
         "first_name": first_name,
         "client_name": client_name,
-        "clinic_name": settings.clinic_name,
-        "clinic_phone": settings.clinic_phone,
-        "treatment": plan.title.get(language) or plan.title.get("en") or plan.treatment,
+        **clinic_values(settings),
+        "treatment": plan.title_for(language, settings.default_language),
         "day": str(day),
     }
 

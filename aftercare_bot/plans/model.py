@@ -28,7 +28,7 @@ import yaml
 
 from aftercare_bot.plans.clinical_safety import warning_text_problems
 from aftercare_bot.texts.catalog import (
-    DEFAULT_LANGUAGE,
+    FALLBACK_LANGUAGE,
     MAX_MESSAGE_LENGTH,
     SourceProblem,
     compose_yaml,
@@ -134,7 +134,7 @@ class Step:
         """The template in `language`, or in English when the plan has no such language."""
         if language and language in self.texts:
             return self.texts[language]
-        return self.texts[DEFAULT_LANGUAGE]
+        return self.texts[FALLBACK_LANGUAGE]
 
 
 @dataclass(frozen=True)
@@ -151,6 +151,16 @@ class Plan:
     @property
     def enabled_steps(self) -> tuple[Step, ...]:
         return tuple(step for step in self.steps if step.enabled)
+
+    def title_for(self, language: str | None, clinic_language: str) -> str:
+        """The treatment's name for readers of `language`: else in the clinic's language (the DEFAULT_LANGUAGE
+        setting), else in English, else the plan's key."""
+        return (
+            self.title.get(language or "")
+            or self.title.get(clinic_language)
+            or self.title.get(FALLBACK_LANGUAGE)
+            or self.treatment
+        )
 
     def step(self, key: str) -> Step:
         for step in self.steps:
@@ -324,8 +334,8 @@ def _read_plan(source: _PlanFile) -> Plan | None:
             )
     title_what = problem("problem_what_title")
     title = _language_texts(source, fields["title"][1], title_what) if "title" in fields else None
-    if title is not None and DEFAULT_LANGUAGE not in title:
-        needs_default = problem("problem_plan_title_needs_default", language=DEFAULT_LANGUAGE)
+    if title is not None and FALLBACK_LANGUAGE not in title:
+        needs_default = problem("problem_plan_title_needs_default", language=FALLBACK_LANGUAGE)
         source.error(line_of(fields["title"][1]), needs_default)
     languages = set(title) if title is not None else None
     steps = _read_steps(source, fields["steps"][1], languages) if "steps" in fields else None
@@ -391,10 +401,10 @@ def _read_step(source: _PlanFile, node: yaml.Node, languages: set[str] | None) -
                 line_of(fields["text"]),
                 problem("problem_plan_step_language_without_title", step=label, language=language),
             )
-    if texts is not None and key is not None and DEFAULT_LANGUAGE not in texts:
+    if texts is not None and key is not None and FALLBACK_LANGUAGE not in texts:
         # Translations may be partial (a step without one is sent in English), but English is always needed.
         source.error(
-            line_of(fields["text"]), problem("problem_plan_step_needs_default", step=label, language=DEFAULT_LANGUAGE)
+            line_of(fields["text"]), problem("problem_plan_step_needs_default", step=label, language=FALLBACK_LANGUAGE)
         )
     if texts is not None and key is not None:
         for language in texts:
@@ -489,7 +499,7 @@ def _language_texts(source: _PlanFile, node: yaml.Node, what: Problem) -> dict[s
             continue
         texts[language] = value
     if not entries:
-        source.error(line_of(node), problem("problem_plan_texts_need_default", what=what, language=DEFAULT_LANGUAGE))
+        source.error(line_of(node), problem("problem_plan_texts_need_default", what=what, language=FALLBACK_LANGUAGE))
     return texts if len(texts) == len(entries) and texts else None
 
 

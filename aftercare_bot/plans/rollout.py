@@ -12,11 +12,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from aftercare_bot.config import Settings
-from aftercare_bot.db.models import Delivery, DeliveryState, Enrolment, EnrolmentState
+from aftercare_bot.db.models import Delivery, DeliveryState, Enrolment
+from aftercare_bot.db.repositories import deliveries
+from aftercare_bot.db.repositories import enrolments as enrolment_repo
 from aftercare_bot.plans.model import Plan, Step
 from aftercare_bot.plans.schedule import delivery_times
 
@@ -39,20 +40,11 @@ async def roll_out(
     session: AsyncSession, old: Plan | None, new: Plan, *, now: datetime, settings: Settings
 ) -> Rollout:
     report = Rollout()
-    enrolments = (
-        await session.scalars(
-            select(Enrolment).where(
-                Enrolment.treatment == new.treatment, Enrolment.state == EnrolmentState.ACTIVE
-            )
-        )
-    ).all()
+    enrolments = await enrolment_repo.active_for_treatment(session, new.treatment)
     if not enrolments:
         return report
-    rows = await session.scalars(
-        select(Delivery).where(Delivery.enrolment_id.in_([e.id for e in enrolments]))
-    )
     by_step: dict[str, list[Delivery]] = defaultdict(list)
-    for row in rows:
+    for row in await deliveries.for_enrolments(session, [e.id for e in enrolments]):
         by_step[row.step_key].append(row)
 
     before = {step.key: step for step in old.steps} if old else {}
@@ -79,16 +71,8 @@ async def roll_out(
 
 async def _cancel(session: AsyncSession, rows: Iterable[Delivery], reason: str) -> int:
     ids = [row.id for row in rows]
-    if not ids:
-        return 0
-    # Conditional on PENDING: a row a dispatcher has just claimed is already on its way.
-    result = await session.execute(
-        update(Delivery)
-        .where(Delivery.id.in_(ids), Delivery.state == DeliveryState.PENDING)
-        .values(state=DeliveryState.CANCELLED, last_error=reason)
-        .execution_options(synchronize_session=False)
-    )
-    return result.rowcount or 0
+    # Only rows still pending: a row a dispatcher has just claimed is already on its way.
+    return await deliveries.cancel_pending(session, ids, reason) if ids else 0
 
 
 async def _move(
@@ -104,18 +88,11 @@ async def _move(
     for row in rows:
         due, send_at, expires_at = delivery_times(step, session_at[row.enrolment_id], now, settings)
         late = now > expires_at
-        values: dict[str, object] = {"due_at": due, "send_at": send_at, "expires_at": expires_at}
-        if late:
-            values.update(
-                state=DeliveryState.SKIPPED, last_error="past its grace period after a timing change"
-            )
-        result = await session.execute(
-            update(Delivery)
-            .where(Delivery.id == row.id, Delivery.state == DeliveryState.PENDING)
-            .values(**values)
-            .execution_options(synchronize_session=False)
+        moved = await deliveries.move_pending(
+            session, row.id, due_at=due, send_at=send_at, expires_at=expires_at,
+            skip_reason="past its grace period after a timing change" if late else None,
         )
-        if result.rowcount:
+        if moved:
             if late:
                 report.skipped += 1
             else:
@@ -125,12 +102,7 @@ async def _move(
 async def _set_checkin(session: AsyncSession, rows: Iterable[Delivery], checkin: bool) -> None:
     ids = [row.id for row in rows]
     if ids:
-        await session.execute(
-            update(Delivery)
-            .where(Delivery.id.in_(ids), Delivery.state == DeliveryState.PENDING)
-            .values(checkin=checkin)
-            .execution_options(synchronize_session=False)
-        )
+        await deliveries.set_checkin_pending(session, ids, checkin)
 
 
 def _schedule_missing(

@@ -20,7 +20,9 @@ from aftercare_bot.texts.problems import FileProblem, LineProblem, Problem, prob
 from aftercare_bot.texts.rendering import Html, TemplateError, placeholders, render, template_problems
 from aftercare_bot.texts.telegram_html import html_problems, plain_text, visible_length
 
-DEFAULT_LANGUAGE = "en"
+# The language every text (and every plan) must exist in: the last resort when a text is missing in the language
+# asked for and in the clinic's own. The clinic's language is the DEFAULT_LANGUAGE setting (settings.default_language).
+FALLBACK_LANGUAGE = "en"
 MAX_MESSAGE_LENGTH = 4096  # Telegram's limit for one text message, counted after HTML parsing
 
 _KEY = re.compile(r"[A-Za-z0-9_.-]+")
@@ -145,14 +147,15 @@ class TextsError(ValueError):
 
 
 class Texts:
-    """All UI strings by language, with fallback to the default language."""
+    """All UI strings by language. A text missing in the language asked for is taken from the clinic's language
+    (`clinic_language`, the DEFAULT_LANGUAGE setting), else from English (FALLBACK_LANGUAGE), which has every text."""
 
-    def __init__(self, entries: Mapping[str, Mapping[str, TextEntry]], default_language: str = DEFAULT_LANGUAGE):
+    def __init__(self, entries: Mapping[str, Mapping[str, TextEntry]], clinic_language: str = FALLBACK_LANGUAGE):
         self._entries = {language: dict(by_key) for language, by_key in entries.items()}
-        self.default_language = default_language
+        self.clinic_language = clinic_language
 
     @classmethod
-    def load(cls, texts_dir: Path | str, default_language: str = DEFAULT_LANGUAGE) -> Texts:
+    def load(cls, texts_dir: Path | str, clinic_language: str = FALLBACK_LANGUAGE) -> Texts:
         """Read every `<texts_dir>/<lang>/*.yaml`; raises TextsError listing every problem found.
 
         The safety texts are checked here too, so the bot never starts with one that lost the clinic's
@@ -169,7 +172,7 @@ class Texts:
                 problems.extend(_load_file(path, display_path(path, root), language_dir.name, by_key))
         if problems:
             raise TextsError(problems)
-        texts = cls(entries, default_language)
+        texts = cls(entries, clinic_language)
         if unsafe := texts.safety_problems():
             raise TextsError(unsafe)
         return texts
@@ -179,13 +182,13 @@ class Texts:
         return sorted(self._entries)
 
     def keys(self, language: str | None = None) -> set[str]:
-        return set(self._entries.get(language or self.default_language, {}))
+        return set(self._entries.get(language or self.clinic_language, {}))
 
     def has(self, key: str, language: str) -> bool:
         return key in self._entries.get(language, {})
 
     def raw(self, key: str, language: str | None) -> str:
-        """The unrendered template for `key`, falling back to the default language."""
+        """The unrendered template for `key`, falling back as `get` does."""
         return self._entry(key, language).template
 
     def get(self, key: str, language: str | None, /, **values: object) -> str:
@@ -231,19 +234,19 @@ class Texts:
     def check(self) -> list[FileProblem]:
         """Every problem in the loaded texts."""
         problems: list[FileProblem] = []
-        default = self._entries.get(self.default_language, {})
+        fallback = self._entries.get(FALLBACK_LANGUAGE, {})
         for language in self.languages:
             for key, entry in sorted(self._entries[language].items()):
                 problems.extend(_entry_problems(entry))
-                if language == self.default_language:
+                if language == FALLBACK_LANGUAGE:
                     continue
-                if key not in default:
+                if key not in fallback:
                     problems.append(
-                        _at(entry, 1, problem("problem_text_without_default", language=self.default_language))
+                        _at(entry, 1, problem("problem_text_without_default", language=FALLBACK_LANGUAGE))
                     )
                     continue
                 try:
-                    extra = set(placeholders(entry.template)) - set(placeholders(default[key].template))
+                    extra = set(placeholders(entry.template)) - set(placeholders(fallback[key].template))
                 except TemplateError:
                     continue  # already reported by _entry_problems
                 if extra:
@@ -252,7 +255,7 @@ class Texts:
                         _at(
                             entry,
                             1,
-                            problem("problem_text_extra_placeholders", names=names, language=self.default_language),
+                            problem("problem_text_extra_placeholders", names=names, language=FALLBACK_LANGUAGE),
                         )
                     )
         return sorted_by_place(problems + self.safety_problems())
@@ -261,10 +264,10 @@ class Texts:
         """Safety texts (clinical_safety.SAFETY_TEXT_KEYS) that are missing, or lack the clinic's phone or the
         urgent-care advice, in any language."""
         problems: list[FileProblem] = []
-        default = self._entries.get(self.default_language, {})
+        fallback = self._entries.get(FALLBACK_LANGUAGE, {})
         for key in SAFETY_TEXT_KEYS:
-            if key not in default:
-                folder = f"texts/{self.default_language}"
+            if key not in fallback:
+                folder = f"texts/{FALLBACK_LANGUAGE}"
                 problems.append(FileProblem(folder, 0, problem("problem_safety_text_missing", key=key)))
         for language in self.languages:
             for key in SAFETY_TEXT_KEYS:
@@ -274,21 +277,23 @@ class Texts:
         return problems
 
     def _entry(self, key: str, language: str | None) -> TextEntry:
-        for candidate in _language_chain(language, self.default_language):
+        for candidate in _language_chain(language, self.clinic_language):
             entry = self._entries.get(candidate, {}).get(key)
             if entry is not None:
                 return entry
-        raise KeyError(f"no text {key!r} in {language!r} or {self.default_language!r}")
+        raise KeyError(f"no text {key!r} in {language!r}, {self.clinic_language!r} or {FALLBACK_LANGUAGE!r}")
 
 
-def _language_chain(language: str | None, default: str) -> Iterable[str]:
-    """ "pt-BR" is looked up as pt-BR, then pt, then the default language."""
+def _language_chain(language: str | None, clinic_language: str) -> Iterable[str]:
+    """ "pt-BR" is looked up as pt-BR, then pt, then the clinic's language, then English (FALLBACK_LANGUAGE)."""
     if language:
         yield language
         base = language.split("-")[0].split("_")[0]
         if base != language:
             yield base
-    yield default
+    yield clinic_language
+    if clinic_language != FALLBACK_LANGUAGE:
+        yield FALLBACK_LANGUAGE
 
 
 def _is_problem_list(value: object) -> bool:

@@ -13,11 +13,20 @@ import difflib
 import html
 import string
 from collections.abc import Collection, Iterator, Mapping
+from typing import TYPE_CHECKING
 
 from aftercare_bot.texts.problems import LineProblem, Problem, problem
 
+if TYPE_CHECKING:
+    from aftercare_bot.config import Settings
+
 # Placeholders a plan step may use; the dispatcher supplies a value for each of them.
 PLAN_PLACEHOLDERS = frozenset({"first_name", "client_name", "clinic_name", "clinic_phone", "treatment", "day"})
+
+
+def clinic_values(settings: Settings) -> dict[str, str]:
+    """The values of the placeholders about the clinic, which every text and plan message may use."""
+    return {"clinic_name": settings.clinic_name, "clinic_phone": settings.clinic_phone}
 
 _FORMATTER = string.Formatter()
 

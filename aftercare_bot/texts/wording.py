@@ -36,8 +36,8 @@ def label_or(svc: Services, key: str, fallback: str, language: str | None) -> st
 
 
 def treatment_title(svc: Services, treatment: str, language: str | None) -> str:
-    """The plan's title for clients in `language` (else the default language's), else the plan's key."""
+    """The title of the plan `treatment` in `language` (see Plan.title_for); the key when there is no such plan."""
     plan = svc.catalog.get(treatment)
     if plan is None:
         return treatment
-    return plan.title.get(language or "") or plan.title.get(svc.settings.default_language) or treatment
+    return plan.title_for(language, svc.settings.default_language)

@@ -9,6 +9,7 @@ import pytest
 
 from aftercare_bot.plans.clinical_safety import URGENT_CARE_ADVICE, warning_text_problems
 from aftercare_bot.plans.model import (
+    Plan,
     PlanError,
     PlanLoadError,
     Timing,
@@ -518,3 +519,12 @@ def test_texts_are_checked_even_when_the_step_has_other_problems(tmp_path: Path)
     assert any(
         error.startswith("plans/peel.yaml:11: step 'evening', text 'en': unknown placeholder") for error in errors
     )
+
+
+def test_title_in_the_readers_language_else_the_clinics_else_english_else_the_key() -> None:
+    plan = Plan("peel", {"en": "Chemical peel", "de": "Chemisches Peeling", "fr": "Peeling chimique"}, ())
+    assert plan.title_for("fr", "de") == "Peeling chimique"
+    assert plan.title_for("it", "de") == "Chemisches Peeling"
+    assert plan.title_for(None, "de") == "Chemisches Peeling"
+    assert plan.title_for("it", "es") == "Chemical peel"
+    assert Plan("peel", {}, ()).title_for("it", "es") == "peel"

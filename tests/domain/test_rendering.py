@@ -155,6 +155,15 @@ def test_texts_fall_back_to_english(texts_dir: Path) -> None:
         texts.get("missing_everywhere", "de")
 
 
+def test_texts_fall_back_to_the_clinic_language_then_english(texts_dir: Path) -> None:
+    texts = Texts.load(texts_dir, "de")
+    assert texts.get("welcome", "fr", name="Ann") == "Hallo <b>Ann</b>!"
+    assert texts.get("welcome", None, name="Ann") == "Hallo <b>Ann</b>!"
+    assert texts.get("only_english", "fr") == "English only"
+    assert texts.get("welcome", "en", name="Ann") == "Hello <b>Ann</b>!"
+    assert texts.check() == []  # every text must be in English, whatever the clinic's language
+
+
 def test_texts_get_requires_every_placeholder(texts_dir: Path) -> None:
     with pytest.raises(TemplateError, match=r"client\.yaml:1"):
         Texts.load(texts_dir).get("welcome", "en")

@@ -27,6 +27,7 @@ from aftercare_bot.clients import team
 from aftercare_bot.clients.team import TeamMember, TeamRefused
 from aftercare_bot.db.models import Role
 from aftercare_bot.services import Services
+from aftercare_bot.texts.catalog import FALLBACK_LANGUAGE
 
 log = logging.getLogger(__name__)
 
@@ -263,7 +264,7 @@ async def _admin_menu(bot: Bot, svc: Services, user_id: int, *, is_admin: bool) 
             commands = [
                 BotCommand(name, svc.label(f"menu_{name}", language))
                 for name in ADMIN_COMMANDS
-                if svc.texts.has(f"menu_{name}", language)
+                if svc.texts.has(f"menu_{name}", FALLBACK_LANGUAGE)
             ]
             await bot.set_my_commands(commands, scope=scope)
         else:

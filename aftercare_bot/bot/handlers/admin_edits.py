@@ -40,7 +40,7 @@ from aftercare_bot.plans.changes import (
 )
 from aftercare_bot.plans.model import Plan, Step, format_duration, parse_duration, parse_timing
 from aftercare_bot.services import Services
-from aftercare_bot.texts.catalog import DEFAULT_LANGUAGE, MAX_MESSAGE_LENGTH
+from aftercare_bot.texts.catalog import FALLBACK_LANGUAGE, MAX_MESSAGE_LENGTH
 from aftercare_bot.texts.problems import Problem
 
 EDIT_TIMEOUT = timedelta(minutes=15)
@@ -308,7 +308,7 @@ STARTS: dict[Press, Start] = {
     Press.EDIT_GRACE: Start(GRACE, lambda plan, step, _: _step_change("grace", plan, step)),
     Press.NEW_STEP: Start(
         NEW_KEY,
-        lambda plan, _, __: {"op": "add_step", "treatment": plan.treatment, "language": DEFAULT_LANGUAGE},
+        lambda plan, _, __: {"op": "add_step", "treatment": plan.treatment, "language": FALLBACK_LANGUAGE},
         needs_step=False,
     ),
     Press.COPY_PLAN: Start(

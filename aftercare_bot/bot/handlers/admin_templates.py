@@ -406,7 +406,7 @@ def _summary(svc: Services, change: Change, before: Plan | None, after: Plan, la
 
 def _saved_message(svc: Services, saved: Saved, lang: str) -> tuple[str, InlineKeyboardMarkup]:
     plan, change = saved.plan, saved.change
-    title = views.title_of(plan, lang)
+    title = plan.title_for(lang, svc.settings.default_language)
     if change["op"] == "copy_plan":
         lines = [svc.text("admin_saved_new_plan", lang, title=title, treatment=plan.treatment)]
     else:

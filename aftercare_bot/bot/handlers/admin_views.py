@@ -56,10 +56,6 @@ def moment(svc: Services, at: datetime | None, language: str | None = None) -> s
     return wording.moment(svc, at, language) if at else ""
 
 
-def title_of(plan: Plan, language: str) -> str:
-    return plan.title.get(language) or plan.title.get("en") or plan.treatment
-
-
 def placeholder_list() -> str:
     return ", ".join(f"{{{name}}}" for name in sorted(PLAN_PLACEHOLDERS))
 
@@ -87,7 +83,7 @@ def plans_list(svc: Services, language: str) -> tuple[str, InlineKeyboardMarkup]
                     language,
                     Press.PLAN,
                     ref(treatment),
-                    title=title_of(plan, language),
+                    title=plan.title_for(language, svc.settings.default_language),
                     treatment=treatment,
                 )
             ]
@@ -100,7 +96,7 @@ def plan_view(svc: Services, plan: Plan, language: str) -> tuple[str, InlineKeyb
         svc.text(
             "admin_plan_header",
             language,
-            title=title_of(plan, language),
+            title=plan.title_for(language, svc.settings.default_language),
             treatment=plan.treatment,
             version=version_text(svc, plan, language),
             languages=", ".join(plan.languages),
@@ -172,7 +168,7 @@ def step_card(svc: Services, plan: Plan, step: Step, language: str) -> tuple[str
     html = svc.text(
         "admin_step_card",
         language,
-        title=title_of(plan, language),
+        title=plan.title_for(language, svc.settings.default_language),
         step=step.key,
         timing=step.due.describe(),
         grace=format_duration(step.grace),
@@ -224,7 +220,7 @@ def step_history(
             "admin_history_header",
             language,
             step=step.key,
-            title=title_of(plan, language),
+            title=plan.title_for(language, svc.settings.default_language),
             language=text_language,
         )
     ]

@@ -47,7 +47,7 @@ async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         InlineKeyboardButton(svc.label("consent_button_no", invite_lang),
                              callback_data=svc.signer.sign(Press.CONSENT, invite, user.id, "no")),
     ]])
-    title = plan.title.get(invite_lang) or plan.title.get("en") or plan.treatment
+    title = plan.title_for(invite_lang, svc.settings.default_language)
     await chat.send_message(
         svc.text("consent", invite_lang, treatment=title, weeks=plan_weeks(plan), steps=len(plan.enabled_steps)),
         reply_markup=buttons,

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Select, Table, bindparam, exists, func, select, update
+from sqlalchemy import Select, Table, bindparam, delete, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased, raiseload
 
@@ -97,6 +97,11 @@ async def set_telegram_ids(session: AsyncSession, telegram_ids: dict[int, int]) 
             {"conversation_id": conversation_id, "telegram_id": telegram_id}
             for conversation_id, telegram_id in telegram_ids.items()
         ])
+
+
+async def remove(session: AsyncSession, message_id: int) -> None:
+    """Take a message out of the conversation (one never delivered, say)."""
+    await session.execute(delete(ConversationMessage).where(ConversationMessage.id == message_id))
 
 
 _CONVERSATION: Table = ConversationMessage.__table__  # type: ignore[assignment]

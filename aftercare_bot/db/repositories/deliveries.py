@@ -126,6 +126,13 @@ async def unclaim(session: AsyncSession, delivery_ids: Sequence[int]) -> None:
     )
 
 
+async def count_due(session: AsyncSession, *, now: datetime) -> int | None:
+    """How many pending rows are due to be sent by `now`."""
+    return await session.scalar(
+        select(func.count(Delivery.id)).where(Delivery.state == DeliveryState.PENDING, Delivery.send_at <= now)
+    )
+
+
 async def next_send_at(session: AsyncSession) -> datetime | None:
     return await session.scalar(
         select(func.min(Delivery.send_at)).where(Delivery.state == DeliveryState.PENDING)
@@ -187,6 +194,58 @@ async def for_enrolment(session: AsyncSession, enrolment_id: int) -> Sequence[De
         select(Delivery).where(Delivery.enrolment_id == enrolment_id).order_by(Delivery.due_at, Delivery.id)
     )
     return rows.all()
+
+
+async def for_enrolments(session: AsyncSession, enrolment_ids: Sequence[int]) -> Sequence[Delivery]:
+    rows = await session.scalars(select(Delivery).where(Delivery.enrolment_id.in_(enrolment_ids)))
+    return rows.all()
+
+
+async def cancel_pending(session: AsyncSession, delivery_ids: Sequence[int], reason: str) -> int:
+    """Cancel those of these rows still pending (one being sent is left to go); how many were."""
+    result = await session.execute(
+        update(Delivery)
+        .where(Delivery.id.in_(delivery_ids), Delivery.state == DeliveryState.PENDING)
+        .values(state=DeliveryState.CANCELLED, last_error=reason)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount or 0
+
+
+async def move_pending(
+    session: AsyncSession, delivery_id: int, *, due_at: datetime, send_at: datetime, expires_at: datetime,
+    skip_reason: str | None = None,
+) -> bool:
+    """New times for a row still pending (with `skip_reason`, it is skipped instead); False if it was not."""
+    values: dict[str, object] = {"due_at": due_at, "send_at": send_at, "expires_at": expires_at}
+    if skip_reason is not None:
+        values.update(state=DeliveryState.SKIPPED, last_error=skip_reason)
+    result = await session.execute(
+        update(Delivery)
+        .where(Delivery.id == delivery_id, Delivery.state == DeliveryState.PENDING)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount)
+
+
+async def set_checkin_pending(session: AsyncSession, delivery_ids: Sequence[int], checkin: bool) -> None:
+    """Turn the check-in question on or off in those of these rows still pending."""
+    await session.execute(
+        update(Delivery)
+        .where(Delivery.id.in_(delivery_ids), Delivery.state == DeliveryState.PENDING)
+        .values(checkin=checkin)
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def record_answer(session: AsyncSession, delivery_id: int, answer: str, *, now: datetime) -> bool:
+    """The check-in answer, unless one is recorded already (a double press, or two replicas); whether it was."""
+    result = await session.execute(
+        update(Delivery).where(Delivery.id == delivery_id, Delivery.answer.is_(None))
+        .values(answer=answer, answered_at=now)
+    )
+    return bool(result.rowcount)
 
 
 async def get(session: AsyncSession, delivery_id: int) -> Delivery | None:

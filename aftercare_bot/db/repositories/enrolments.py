@@ -20,6 +20,13 @@ async def active_for_client(session: AsyncSession, client_id: int) -> Sequence[E
     return rows.all()
 
 
+async def active_for_treatment(session: AsyncSession, treatment: str) -> Sequence[Enrolment]:
+    rows = await session.scalars(
+        select(Enrolment).where(Enrolment.treatment == treatment, Enrolment.state == EnrolmentState.ACTIVE)
+    )
+    return rows.all()
+
+
 async def latest_for_client(session: AsyncSession, client_id: int) -> Enrolment | None:
     return await session.scalar(
         select(Enrolment).where(Enrolment.client_id == client_id).order_by(Enrolment.id.desc()).limit(1)

@@ -138,6 +138,17 @@ async def retry_at(session: AsyncSession, timer_id: int, due_at: datetime) -> No
     await session.execute(_RETRY_AT, {"timer_id": timer_id, "due_at": due_at})
 
 
+async def newest_live(session: AsyncSession, *, kind: str, subject_id: int) -> Timer | None:
+    """The subject's newest timer of this kind that is pending or running, if any."""
+    return await session.scalar(
+        select(Timer)
+        .where(Timer.kind == kind, Timer.subject_id == subject_id,
+               Timer.state.in_((TimerState.PENDING, TimerState.RUNNING)))
+        .order_by(Timer.id.desc())
+        .limit(1)
+    )
+
+
 async def exists(session: AsyncSession, *, kind: str, subject_id: int) -> bool:
     """Whether a timer of this kind was ever scheduled for the subject, whatever its state now."""
     found = await session.scalar(select(Timer.id).where(Timer.kind == kind, Timer.subject_id == subject_id).limit(1))

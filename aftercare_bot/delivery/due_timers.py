@@ -45,8 +45,8 @@ class TimerRunner:
             CARD_TIMER: self._post_card(desk),
             REALERT_TIMER: desk.timers.realert,
             FINAL_TIMER: desk.timers.final_notice,
-            CHECKIN_REMINDER: conversation.remind_checkin,
-            CHECKIN_NO_RESPONSE: conversation.checkin_silence,
+            CHECKIN_REMINDER: conversation.checkins.remind,
+            CHECKIN_NO_RESPONSE: conversation.checkins.silence,
             OUTBOX_TIMER: desk.outbox.on_timer,
         }
         self._lock = asyncio.Lock()

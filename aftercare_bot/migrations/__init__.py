@@ -1,0 +1,1 @@
+"""Alembic migrations, applied at start-up; alembic.ini at the repository root for writing new ones."""

@@ -14,7 +14,7 @@ from aftercare_bot.db.models import Client, Delivery, TimerState
 from aftercare_bot.db.refs import RowRef
 from aftercare_bot.delivery.compose import CHECKIN_NO_RESPONSE, CHECKIN_REMINDER
 from aftercare_bot.delivery.ports import SendRetryLater
-from aftercare_bot.inbound.receive import CheckinStatus
+from aftercare_bot.inbound.checkins import CheckinStatus
 from tests.conftest import STAFF_CHAT_ID
 from tests.support.escalation_rig import NURSE_ID, EscalationRig, escalation_rigs
 
@@ -111,7 +111,7 @@ async def test_ok_answer_thanks_the_client_and_ends_the_silence_timers(esc_rigs,
     rig, checkin = await rig_with_checkin(esc_rigs, make_settings)
     assert [t.state for t in await rig.timers(CHECKIN_REMINDER)] == [TimerState.PENDING]
 
-    result = await rig.conversation.answer_checkin(RowRef.of(checkin), "ok", 5001)
+    result = await rig.conversation.checkins.answer(RowRef.of(checkin), "ok", 5001)
     assert (result.status, result.answer_label) == (CheckinStatus.ANSWERED, "🙂 As expected")
     assert "good to hear" in rig.messenger.texts_to(5001)[-1]
     async with rig.services.session_factory() as session:
@@ -121,13 +121,13 @@ async def test_ok_answer_thanks_the_client_and_ends_the_silence_timers(esc_rigs,
     assert rig.staff_posts() == []
 
     sent = len(rig.messenger.sent)
-    assert (await rig.conversation.answer_checkin(RowRef.of(checkin), "urgent", 5001)).status == CheckinStatus.ALREADY
-    assert (await rig.conversation.answer_checkin(RowRef.of(checkin), "ok", 6666)).status == CheckinStatus.NOT_YOURS
-    assert (await rig.conversation.answer_checkin(RowRef.of(checkin), "maybe", 5001)).status == CheckinStatus.UNKNOWN
+    assert (await rig.conversation.checkins.answer(RowRef.of(checkin), "urgent", 5001)).status == CheckinStatus.ALREADY
+    assert (await rig.conversation.checkins.answer(RowRef.of(checkin), "ok", 6666)).status == CheckinStatus.NOT_YOURS
+    assert (await rig.conversation.checkins.answer(RowRef.of(checkin), "maybe", 5001)).status == CheckinStatus.UNKNOWN
     unknown = RowRef(10_000, RowRef.of(checkin).ref)
-    assert (await rig.conversation.answer_checkin(unknown, "ok", 5001)).status == CheckinStatus.UNKNOWN
+    assert (await rig.conversation.checkins.answer(unknown, "ok", 5001)).status == CheckinStatus.UNKNOWN
     wrong_ref = RowRef(checkin.id, "0" * 12)
-    assert (await rig.conversation.answer_checkin(wrong_ref, "ok", 5001)).status == CheckinStatus.UNKNOWN
+    assert (await rig.conversation.checkins.answer(wrong_ref, "ok", 5001)).status == CheckinStatus.UNKNOWN
     assert len(rig.messenger.sent) == sent, "stale, foreign and unknown presses change nothing"
     async with rig.services.session_factory() as session:
         assert (await session.get(Delivery, checkin.id)).answer == "ok"
@@ -135,7 +135,7 @@ async def test_ok_answer_thanks_the_client_and_ends_the_silence_timers(esc_rigs,
 
 async def test_worried_answer_opens_a_concern_case(esc_rigs, make_settings) -> None:
     rig, checkin = await rig_with_checkin(esc_rigs, make_settings)
-    await rig.conversation.answer_checkin(RowRef.of(checkin), "worried", 5001)
+    await rig.conversation.checkins.answer(RowRef.of(checkin), "worried", 5001)
     assert "tell us here what worries you" in rig.messenger.texts_to(5001)[-1]
     [(_, card)] = rig.cards()
     assert "Needs a reply" in card.html and "Something worries me" in card.html
@@ -145,7 +145,7 @@ async def test_worried_answer_opens_a_concern_case(esc_rigs, make_settings) -> N
 
 async def test_urgent_answer_is_treated_like_a_red_flag_message(esc_rigs, make_settings) -> None:
     rig, checkin = await rig_with_checkin(esc_rigs, make_settings)
-    await rig.conversation.answer_checkin(RowRef.of(checkin), "urgent", 5001)
+    await rig.conversation.checkins.answer(RowRef.of(checkin), "urgent", 5001)
     safety = rig.messenger.texts_to(5001)[-1]
     assert PHONE in safety and "emergency services" in safety
     [(_, card)] = rig.cards()
@@ -177,7 +177,7 @@ async def test_silence_after_a_checkin_gets_one_reminder_then_a_no_response_card
     assert len(rig.messenger.to(5001)) == 1, "one reminder only"
 
     # A late answer joins the case, threaded under its card.
-    await rig.conversation.answer_checkin(RowRef.of(checkin), "ok", 5001)
+    await rig.conversation.checkins.answer(RowRef.of(checkin), "ok", 5001)
     assert rig.staff_posts()[-1][1].reply_to_message_id == rig.cards()[0][0]
 
 
@@ -185,7 +185,7 @@ async def test_an_answered_checkin_is_not_chased(esc_rigs, make_settings) -> Non
     rig, checkin = await rig_with_checkin(esc_rigs, make_settings)
     rig.advance(timedelta(hours=9))
     await rig.runner.run_due()  # the reminder
-    await rig.conversation.answer_checkin(RowRef.of(checkin), "ok", 5001)
+    await rig.conversation.checkins.answer(RowRef.of(checkin), "ok", 5001)
     assert [t.state for t in await rig.timers(CHECKIN_NO_RESPONSE)] == [TimerState.CANCELLED]
     rig.advance(timedelta(days=1))
     await rig.runner.run_due()

@@ -397,7 +397,7 @@ async def test_every_staff_action_is_in_the_audit_trail(esc_rigs, make_settings)
 
 
 async def test_a_message_delivered_twice_is_handled_once(esc_rigs, make_settings) -> None:
-    from aftercare_bot.inbound.receive import InboundMessage
+    from aftercare_bot.inbound.message import InboundMessage
 
     rig = await enrolled(esc_rigs, make_settings)
     message = InboundMessage(telegram_user_id=5001, chat_id=5001, message_id=77, kind="text", text=URGENT_TEXT)

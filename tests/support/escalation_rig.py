@@ -19,7 +19,8 @@ from aftercare_bot.delivery.due_timers import TimerRunner
 from aftercare_bot.delivery.ports import Button, OutboundMessage
 from aftercare_bot.escalation.desk import EscalationDesk
 from aftercare_bot.escalation.replies import StaffMessage
-from aftercare_bot.inbound.receive import ClientConversation, InboundMessage, Received
+from aftercare_bot.inbound.message import InboundMessage
+from aftercare_bot.inbound.receive import ClientConversation, Received
 from tests.conftest import STAFF_CHAT_ID
 from tests.support.domain_helpers import DomainRig, make_rig
 

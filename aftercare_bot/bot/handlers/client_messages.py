@@ -14,7 +14,9 @@ from aftercare_bot.bot.handlers.content import content_of
 from aftercare_bot.callbacks import Press
 from aftercare_bot.db.refs import RowRef
 from aftercare_bot.db.repositories.conversation import EDIT
-from aftercare_bot.inbound.receive import CheckinStatus, ClientConversation, InboundMessage
+from aftercare_bot.inbound.checkins import CheckinStatus
+from aftercare_bot.inbound.message import InboundMessage
+from aftercare_bot.inbound.receive import ClientConversation
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +59,7 @@ async def checkin_answer(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     checkin = RowRef.parse(parts[0]) if parts is not None else None
     if parts is None or checkin is None:
         return
-    result = await _conversation(context).answer_checkin(checkin, parts[1], user.id)
+    result = await _conversation(context).checkins.answer(checkin, parts[1], user.id)
     if result.status == CheckinStatus.ALREADY:
         await query.answer(svc.label("checkin_already_answered", result.language or lang))
         return

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import ColumnElement, and_, delete, exists, func, select, update
+from sqlalchemy import ColumnElement, and_, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
 
 from aftercare_bot.db.models import Invite, InviteStatus
 from aftercare_bot.db.refs import RowRef
@@ -19,20 +18,9 @@ from aftercare_bot.db.repositories.clients import contains_ignoring_case
 
 
 def _pending_named(query: str) -> ColumnElement[bool]:
-    """Not yet opened (expired or not), the name staff entered contains `query` (ignoring case), and the client
-    has not joined through another link for the same session (a new link made when this one was lost)."""
-    other = aliased(Invite)
-    joined_otherwise = exists().where(
-        other.status == InviteStatus.USED,
-        func.lower(other.client_name) == func.lower(Invite.client_name),
-        other.treatment == Invite.treatment,
-        other.session_at == Invite.session_at,
-    )
-    return and_(
-        Invite.status == InviteStatus.PENDING,
-        contains_ignoring_case(query, Invite.client_name),
-        ~joined_otherwise,
-    )
+    """Not yet opened (expired or not) and the name staff entered contains `query` (ignoring case). A link the
+    client no longer needs, because they joined through another one made for the same session, is REPLACED."""
+    return and_(Invite.status == InviteStatus.PENDING, contains_ignoring_case(query, Invite.client_name))
 
 
 async def pending_matching(session: AsyncSession, query: str, limit: int = 10) -> Sequence[Invite]:

@@ -9,14 +9,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from aftercare_bot.config import Settings
 from aftercare_bot.db.models import (
     Client,
     ClientStatus,
-    Delivery,
     DeliveryState,
     Enrolment,
     EnrolmentState,
@@ -82,7 +80,7 @@ async def create_invite(
 async def check_invite(session: AsyncSession, token: str, *, now: datetime) -> InviteCheck:
     if not _TOKEN_SHAPE.fullmatch(token):
         return InviteCheck(None, InviteProblem.MALFORMED)
-    invite = await session.scalar(select(Invite).where(Invite.token_hash == hash_token(token)))
+    invite = await invites.by_token_hash(session, hash_token(token))
     return InviteCheck(invite, _problem(invite, now))
 
 
@@ -189,8 +187,5 @@ async def stop_client(session: AsyncSession, client: Client, *, now: datetime) -
 async def _cancel_checkin_timers(session: AsyncSession, enrolment_ids: list[int]) -> None:
     if not enrolment_ids:
         return
-    delivery_ids = await session.scalars(
-        select(Delivery.id).where(Delivery.enrolment_id.in_(enrolment_ids), Delivery.checkin.is_(True))
-    )
-    for delivery_id in delivery_ids:
+    for delivery_id in await deliveries.checkin_ids_for_enrolments(session, enrolment_ids):
         await timers.cancel(session, subject_id=delivery_id, kinds=CHECKIN_TIMER_KINDS)

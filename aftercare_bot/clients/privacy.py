@@ -16,24 +16,29 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from aftercare_bot.db.models import (
-    AuditEvent,
     Client,
     ConversationMessage,
     Delivery,
     DeliveryState,
     Enrolment,
     Escalation,
-    EscalationPost,
     Invite,
     InviteStatus,
-    OutboxMessage,
-    Timer,
 )
-from aftercare_bot.db.repositories import audit
+from aftercare_bot.db.repositories import (
+    audit,
+    clients,
+    conversation,
+    deliveries,
+    enrolments,
+    escalations,
+    invites,
+    outbox,
+    timers,
+)
 from aftercare_bot.db.repositories.escalations import OPEN_STATES
 from aftercare_bot.db.session import settle_erasure
 from aftercare_bot.delivery.compose import CHECKIN_TIMER_KINDS
@@ -52,7 +57,7 @@ BY_RETENTION = "retention"
 PURGE_INTERVAL = timedelta(days=1)
 PURGE_RETRY = timedelta(hours=1)
 PURGE_BATCH = 200  # clients erased per dispatcher pass at most
-OPEN_DELIVERY_STATES = (DeliveryState.PENDING, DeliveryState.SENDING)
+OPEN_DELIVERY_STATES = deliveries.OPEN_STATES
 ESCALATION_TIMER_KINDS = (CARD_TIMER, *RESPONSE_TIMERS)
 # Beyond this many messages (or with a single very long entry) the report is sent as a file instead.
 MAX_REPORT_MESSAGES = 4
@@ -76,26 +81,17 @@ class HeldData:
 
 
 async def held_data(session: AsyncSession, telegram_user_id: int) -> HeldData:
-    client = await session.scalar(select(Client).where(Client.telegram_user_id == telegram_user_id))
+    client = await clients.by_telegram_id(session, telegram_user_id)
     data = HeldData(client=client)
-    invite_filter = Invite.used_by == telegram_user_id
-    if client is not None:
-        data.enrolments = list(await session.scalars(
-            select(Enrolment).where(Enrolment.client_id == client.id).order_by(Enrolment.session_at, Enrolment.id)
-        ))
-        data.deliveries = list(await session.scalars(
-            select(Delivery).where(Delivery.client_id == client.id).order_by(Delivery.send_at, Delivery.id)
-        ))
-        data.conversation = list(await session.scalars(
-            select(ConversationMessage).where(ConversationMessage.client_id == client.id)
-            .order_by(ConversationMessage.at, ConversationMessage.id)
-        ))
-        data.escalations = list(await session.scalars(
-            select(Escalation).where(Escalation.client_id == client.id).order_by(Escalation.id)
-        ))
-        invite_ids = [e.invite_id for e in data.enrolments if e.invite_id is not None]
-        invite_filter = or_(invite_filter, Invite.client_id == client.id, Invite.id.in_(invite_ids))
-    data.invites = list(await session.scalars(select(Invite).where(invite_filter).order_by(Invite.id)))
+    if client is None:
+        data.invites = list(await invites.of_person(session, telegram_user_id))
+        return data
+    data.enrolments = list(await enrolments.all_for_client(session, client.id))
+    data.deliveries = list(await deliveries.all_for_client(session, client.id))
+    data.conversation = list(await conversation.all_for_client(session, client.id))
+    data.escalations = list(await escalations.all_for_client(session, client.id))
+    invite_ids = [e.invite_id for e in data.enrolments if e.invite_id is not None]
+    data.invites = list(await invites.of_person(session, telegram_user_id, client_id=client.id, invite_ids=invite_ids))
     return data
 
 
@@ -244,9 +240,7 @@ class Erasure:
 
 async def erase(session: AsyncSession, telegram_user_id: int, *, now: datetime, reason: str) -> Erasure | None:
     """Delete everything held about the person; None when nothing was held. The caller commits."""
-    client = await session.scalar(
-        select(Client).where(Client.telegram_user_id == telegram_user_id).with_for_update()
-    )
+    client = await clients.by_telegram_id_for_update(session, telegram_user_id)
     data = await held_data(session, telegram_user_id)
     if client is None and not data.invites:
         return None
@@ -258,23 +252,20 @@ async def erase(session: AsyncSession, telegram_user_id: int, *, now: datetime, 
 
     # Explicit deletes, children first, so nothing depends on the database enforcing ON DELETE CASCADE.
     if delivery_ids:
-        await session.execute(delete(Timer).where(Timer.kind.in_(CHECKIN_TIMER_KINDS),
-                                                  Timer.subject_id.in_(delivery_ids)))
+        await timers.delete_for_subjects(session, kinds=CHECKIN_TIMER_KINDS, subject_ids=delivery_ids)
     if case_ids:
-        await session.execute(delete(Timer).where(Timer.kind.in_(ESCALATION_TIMER_KINDS),
-                                                  Timer.subject_id.in_(case_ids)))
-        await session.execute(update(EscalationPost).where(EscalationPost.escalation_id.in_(case_ids))
-                              .values(escalation_id=None))
+        await timers.delete_for_subjects(session, kinds=ESCALATION_TIMER_KINDS, subject_ids=case_ids)
+        await escalations.unlink_posts(session, case_ids)
     if client is not None:
-        await session.execute(delete(OutboxMessage).where(OutboxMessage.client_id == client.id))
-        await session.execute(delete(ConversationMessage).where(ConversationMessage.client_id == client.id))
-        await session.execute(delete(Escalation).where(Escalation.client_id == client.id))
-        await session.execute(delete(Delivery).where(Delivery.client_id == client.id))
-        await session.execute(delete(Enrolment).where(Enrolment.client_id == client.id))
+        await outbox.delete_of_client(session, client.id)
+        await conversation.delete_of_client(session, client.id)
+        await escalations.delete_of_client(session, client.id)
+        await deliveries.delete_of_client(session, client.id)
+        await enrolments.delete_of_client(session, client.id)
     if invite_ids:
-        await session.execute(delete(Invite).where(Invite.id.in_(invite_ids)))
+        await invites.delete_by_ids(session, invite_ids)
     if client is not None:
-        await session.execute(delete(Client).where(Client.id == client.id))
+        await clients.delete_by_id(session, client.id)
     await _unlink_audit_trail(session, client.id if client else None, telegram_user_id, case_ids)
     await audit.record(session, now=now, action=ERASED, detail={
         "reason": reason, "plans": len(enrolment_ids), "messages": len(data.conversation), "cases": len(case_ids),
@@ -298,52 +289,12 @@ async def queue_staff_notice(services: Services, session: AsyncSession, erasure:
 async def _unlink_audit_trail(
     session: AsyncSession, client_id: int | None, telegram_user_id: int, case_ids: list[int]
 ) -> None:
-    refers = [AuditEvent.actor_id == telegram_user_id]
-    if client_id is not None:
-        refers.append(AuditEvent.client_id == client_id)
-    if case_ids:
-        refers.append(AuditEvent.escalation_id.in_(case_ids))
-    await session.execute(
-        update(AuditEvent).where(or_(*refers)).where(AuditEvent.action != ERASED)
-        .values(client_id=None, escalation_id=None, detail={})
-    )
-    await session.execute(update(AuditEvent).where(AuditEvent.actor_id == telegram_user_id).values(actor_id=None))
+    await audit.unlink_events_about(session, telegram_user_id=telegram_user_id, client_id=client_id,
+                                    escalation_ids=case_ids, except_action=ERASED)
+    await audit.unlink_actor(session, telegram_user_id)
 
 
 # -- retention ---------------------------------------------------------------------------------------------
-
-
-async def finished_clients(session: AsyncSession, *, before: datetime, limit: int) -> list[int]:
-    """Telegram ids of clients whose plans are all over and with nothing happening since `before`."""
-    recent_message = exists().where(ConversationMessage.client_id == Client.id, ConversationMessage.at >= before)
-    open_or_recent_delivery = exists().where(
-        Delivery.client_id == Client.id,
-        or_(Delivery.state.in_(OPEN_DELIVERY_STATES), Delivery.sent_at >= before, Delivery.answered_at >= before),
-    )
-    recent_plan = exists().where(
-        Enrolment.client_id == Client.id, or_(Enrolment.created_at >= before, Enrolment.ended_at >= before)
-    )
-    open_or_recent_case = exists().where(
-        Escalation.client_id == Client.id,
-        or_(Escalation.state.in_(OPEN_STATES), Escalation.created_at >= before, Escalation.resolved_at >= before),
-    )
-    rows = await session.scalars(
-        select(Client.telegram_user_id)
-        .where(Client.created_at < before, Client.updated_at < before)
-        .where(~recent_message, ~open_or_recent_delivery, ~recent_plan, ~open_or_recent_case)
-        .order_by(Client.id)
-        .limit(limit)
-    )
-    return list(rows)
-
-
-async def purge_unopened_links(session: AsyncSession, *, before: datetime) -> int:
-    """Delete enrolment links never used (or declined) that expired before `before`: they name a person who
-    never became a client, so no client erasure would ever reach them. Used links go with their client."""
-    result = await session.execute(
-        delete(Invite).where(Invite.status != InviteStatus.USED, Invite.expires_at < before)
-    )
-    return result.rowcount or 0
 
 
 async def purge_finished(services: Services, *, now: datetime, limit: int = PURGE_BATCH) -> tuple[int, bool]:
@@ -355,9 +306,11 @@ async def purge_finished(services: Services, *, now: datetime, limit: int = PURG
     if period is None:
         return 0, True
     async with services.session_factory.begin() as session:
-        await purge_unopened_links(session, before=now - period)
+        # Links never used (or declined) name a person who never became a client, so no client erasure would
+        # ever reach them; used links go with their client.
+        await invites.delete_unused_expired(session, before=now - period)
     async with services.session_factory() as session:
-        due = await finished_clients(session, before=now - period, limit=limit)
+        due = await clients.finished_before(session, before=now - period, limit=limit)
     erased = 0
     for telegram_user_id in due:
         async with services.session_factory.begin() as session:
@@ -386,7 +339,7 @@ class RetentionPurger:
         if self._next_check is not None and now < self._next_check:
             return None
         async with self.svc.session_factory() as session:
-            last = await session.scalar(select(func.max(AuditEvent.at)).where(AuditEvent.action == RETENTION_PURGE))
+            last = await audit.last_at(session, RETENTION_PURGE)
         if last is not None and now - last < PURGE_INTERVAL:
             self._next_check = last + PURGE_INTERVAL
             return None

@@ -11,10 +11,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from aftercare_bot.db.models import Escalation, EscalationState
+from aftercare_bot.db.models import EscalationState
 from aftercare_bot.db.refs import RowRef
 from aftercare_bot.db.repositories import audit, timers
 from aftercare_bot.db.repositories import escalations as repo
@@ -67,13 +66,7 @@ class StaffActions:
         now, escalation_id = self.svc.clock.now(), case.id
         async with self.svc.session_factory.begin() as session:
             name = await self.staff_name(session, actor_id, actor_name)
-            result = await session.execute(
-                update(Escalation)
-                .where(Escalation.id == escalation_id, Escalation.ref == case.ref,
-                       Escalation.state.in_(repo.OPEN_STATES))
-                .values(state=EscalationState.RESOLVED, resolved_by=actor_id, resolved_by_name=name, resolved_at=now)
-            )
-            resolved = bool(result.rowcount)
+            resolved = await repo.resolve(session, escalation_id, ref=case.ref, actor_id=actor_id, name=name, now=now)
             if resolved:
                 await timers.cancel(session, subject_id=escalation_id, kinds=RESPONSE_TIMERS)
                 await audit.record(session, now=now, action="escalation_resolved", actor_id=actor_id,
@@ -100,16 +93,8 @@ class StaffActions:
     ) -> bool:
         """Claim atomically (a conditional update), so two people pressing at once cannot both win.
         `ref`, when given, must be the case's own (a press of a button made for it)."""
-        conditions = [Escalation.id == escalation_id, Escalation.state.in_(states)]
-        if ref is not None:
-            conditions.append(Escalation.ref == ref)
-        result = await session.execute(
-            update(Escalation)
-            .where(*conditions)
-            .values(state=EscalationState.CLAIMED, claimed_by=actor_id, claimed_by_name=name, claimed_at=now,
-                    resolved_by=None, resolved_by_name=None, resolved_at=None)
-        )
-        if not result.rowcount:
+        if not await repo.claim(session, escalation_id, states=states, ref=ref, actor_id=actor_id, name=name,
+                                now=now):
             return False
         await timers.cancel(session, subject_id=escalation_id, kinds=RESPONSE_TIMERS)
         return True

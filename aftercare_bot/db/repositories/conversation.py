@@ -161,3 +161,16 @@ async def last_in_at(session: AsyncSession, client_id: int) -> datetime | None:
             ConversationMessage.client_id == client_id, ConversationMessage.direction == IN
         )
     )
+
+
+async def all_for_client(session: AsyncSession, client_id: int) -> Sequence[ConversationMessage]:
+    """The whole conversation with the client, oldest first."""
+    rows = await session.scalars(
+        select(ConversationMessage).where(ConversationMessage.client_id == client_id)
+        .order_by(ConversationMessage.at, ConversationMessage.id)
+    )
+    return rows.all()
+
+
+async def delete_of_client(session: AsyncSession, client_id: int) -> None:
+    await session.execute(delete(ConversationMessage).where(ConversationMessage.client_id == client_id))

@@ -7,11 +7,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, bindparam, func, literal, or_, select, update
+from sqlalchemy import Row, bindparam, delete, func, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from aftercare_bot.db.models import Client, Delivery, DeliveryState, Enrolment
 
+OPEN_STATES = (DeliveryState.PENDING, DeliveryState.SENDING)  # not gone out yet, nor given up
 _TABLE = Delivery.__table__
 _ENROLMENTS = Enrolment.__table__
 _CLIENTS = Client.__table__
@@ -250,3 +251,23 @@ async def record_answer(session: AsyncSession, delivery_id: int, answer: str, *,
 
 async def get(session: AsyncSession, delivery_id: int) -> Delivery | None:
     return await session.get(Delivery, delivery_id)
+
+
+async def all_for_client(session: AsyncSession, client_id: int) -> Sequence[Delivery]:
+    """Every row of the client's plans, in the order they are (or were) to be sent."""
+    rows = await session.scalars(
+        select(Delivery).where(Delivery.client_id == client_id).order_by(Delivery.send_at, Delivery.id)
+    )
+    return rows.all()
+
+
+async def checkin_ids_for_enrolments(session: AsyncSession, enrolment_ids: Sequence[int]) -> Sequence[int]:
+    """The ids of these enrolments' rows that ask a check-in question."""
+    rows = await session.scalars(
+        select(Delivery.id).where(Delivery.enrolment_id.in_(enrolment_ids), Delivery.checkin.is_(True))
+    )
+    return rows.all()
+
+
+async def delete_of_client(session: AsyncSession, client_id: int) -> None:
+    await session.execute(delete(Delivery).where(Delivery.client_id == client_id))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from aftercare_bot.db.models import Enrolment, EnrolmentState
@@ -40,3 +40,15 @@ async def end_active(session: AsyncSession, client_id: int, state: EnrolmentStat
         enrolment.ended_at = now
         ended.append(enrolment.id)
     return ended
+
+
+async def all_for_client(session: AsyncSession, client_id: int) -> Sequence[Enrolment]:
+    """Every plan the client had, in the order of their sessions."""
+    rows = await session.scalars(
+        select(Enrolment).where(Enrolment.client_id == client_id).order_by(Enrolment.session_at, Enrolment.id)
+    )
+    return rows.all()
+
+
+async def delete_of_client(session: AsyncSession, client_id: int) -> None:
+    await session.execute(delete(Enrolment).where(Enrolment.client_id == client_id))

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from functools import cache
 
-from sqlalchemy import Insert, Table, bindparam, exists, select, update
+from sqlalchemy import Insert, Table, bindparam, delete, exists, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -37,6 +37,53 @@ async def open_for_client(session: AsyncSession, client_id: int) -> Escalation |
         .order_by(Escalation.id.desc())
         .limit(1)
     )
+
+
+async def all_for_client(session: AsyncSession, client_id: int) -> Sequence[Escalation]:
+    rows = await session.scalars(select(Escalation).where(Escalation.client_id == client_id).order_by(Escalation.id))
+    return rows.all()
+
+
+async def claim(
+    session: AsyncSession, escalation_id: int, *, states: Sequence[EscalationState], ref: str | None,
+    actor_id: int, name: str, now: datetime,
+) -> bool:
+    """Claim the case for `actor_id` if it is in one of `states` (and, with `ref`, still the case a button was
+    made for), clearing any earlier resolution; whether it was. A conditional update: of two people pressing at
+    once, only one wins."""
+    conditions = [Escalation.id == escalation_id, Escalation.state.in_(states)]
+    if ref is not None:
+        conditions.append(Escalation.ref == ref)
+    result = await session.execute(
+        update(Escalation)
+        .where(*conditions)
+        .values(state=EscalationState.CLAIMED, claimed_by=actor_id, claimed_by_name=name, claimed_at=now,
+                resolved_by=None, resolved_by_name=None, resolved_at=None)
+    )
+    return bool(result.rowcount)
+
+
+async def resolve(
+    session: AsyncSession, escalation_id: int, *, ref: str, actor_id: int, name: str, now: datetime
+) -> bool:
+    """Resolve the case if it is still open (claimed or not) and still the case with this `ref`; whether it was."""
+    result = await session.execute(
+        update(Escalation)
+        .where(Escalation.id == escalation_id, Escalation.ref == ref, Escalation.state.in_(OPEN_STATES))
+        .values(state=EscalationState.RESOLVED, resolved_by=actor_id, resolved_by_name=name, resolved_at=now)
+    )
+    return bool(result.rowcount)
+
+
+async def unlink_posts(session: AsyncSession, escalation_ids: Sequence[int]) -> None:
+    """The staff-chat posts of these cases stop naming them (they keep only their message ids)."""
+    await session.execute(
+        update(EscalationPost).where(EscalationPost.escalation_id.in_(escalation_ids)).values(escalation_id=None)
+    )
+
+
+async def delete_of_client(session: AsyncSession, client_id: int) -> None:
+    await session.execute(delete(Escalation).where(Escalation.client_id == client_id))
 
 
 async def all_open(session: AsyncSession) -> Sequence[Escalation]:

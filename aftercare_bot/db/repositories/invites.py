@@ -8,8 +8,9 @@ never enrolled and to give a new link when the first one was lost or has expired
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
-from sqlalchemy import ColumnElement, and_, delete, func, select, update
+from sqlalchemy import ColumnElement, and_, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from aftercare_bot.db.models import Invite, InviteStatus
@@ -34,6 +35,10 @@ async def pending_matching(session: AsyncSession, query: str, limit: int = 10) -
 async def count_pending_matching(session: AsyncSession, query: str) -> int:
     """How many links not yet opened match `query` in all, however many `pending_matching` returns."""
     return await session.scalar(select(func.count()).select_from(Invite).where(_pending_named(query))) or 0
+
+
+async def by_token_hash(session: AsyncSession, token_hash: str) -> Invite | None:
+    return await session.scalar(select(Invite).where(Invite.token_hash == token_hash))
 
 
 async def get_for_update(session: AsyncSession, invite: RowRef) -> Invite | None:
@@ -62,4 +67,28 @@ async def belong_to(session: AsyncSession, used: Invite, client_id: int) -> None
 
 async def delete_of_client(session: AsyncSession, client_id: int) -> int:
     result = await session.execute(delete(Invite).where(Invite.client_id == client_id))
+    return result.rowcount or 0
+
+
+async def of_person(
+    session: AsyncSession, telegram_user_id: int, *, client_id: int | None = None, invite_ids: Sequence[int] = ()
+) -> Sequence[Invite]:
+    """The links the person opened (used or declined) and, when they are the client `client_id`, the links that
+    are that client's or are among `invite_ids` (those their plans came from); oldest first."""
+    condition: ColumnElement[bool] = Invite.used_by == telegram_user_id
+    if client_id is not None:
+        condition = or_(condition, Invite.client_id == client_id, Invite.id.in_(invite_ids))
+    rows = await session.scalars(select(Invite).where(condition).order_by(Invite.id))
+    return rows.all()
+
+
+async def delete_by_ids(session: AsyncSession, invite_ids: Sequence[int]) -> None:
+    await session.execute(delete(Invite).where(Invite.id.in_(invite_ids)))
+
+
+async def delete_unused_expired(session: AsyncSession, *, before: datetime) -> int:
+    """Delete the links not used (pending, declined or replaced) that expired before `before`; how many."""
+    result = await session.execute(
+        delete(Invite).where(Invite.status != InviteStatus.USED, Invite.expires_at < before)
+    )
     return result.rowcount or 0

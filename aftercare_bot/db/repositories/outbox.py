@@ -70,3 +70,8 @@ async def remove(session: AsyncSession, message_id: int) -> None:
 async def remove_many(session: AsyncSession, message_ids: Sequence[int]) -> None:
     """Off the queue, in one statement whatever their number."""
     await session.execute(_SENT, {"ids": message_ids})
+
+
+async def delete_of_client(session: AsyncSession, client_id: int) -> None:
+    """Messages still queued for or about the client."""
+    await session.execute(delete(OutboxMessage).where(OutboxMessage.client_id == client_id))

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Table, bindparam, func, insert, select, update
+from sqlalchemy import Table, bindparam, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from aftercare_bot.db.models import Timer, TimerState
@@ -153,3 +153,8 @@ async def exists(session: AsyncSession, *, kind: str, subject_id: int) -> bool:
     """Whether a timer of this kind was ever scheduled for the subject, whatever its state now."""
     found = await session.scalar(select(Timer.id).where(Timer.kind == kind, Timer.subject_id == subject_id).limit(1))
     return found is not None
+
+
+async def delete_for_subjects(session: AsyncSession, *, kinds: Sequence[str], subject_ids: Sequence[int]) -> None:
+    """Every timer of these kinds about these subjects, whatever its state."""
+    await session.execute(delete(Timer).where(Timer.kind.in_(kinds), Timer.subject_id.in_(subject_ids)))

@@ -45,7 +45,8 @@ from aftercare_bot.bot.telegram.messenger import TelegramMessenger
 from aftercare_bot.bot.telegram.rate_limit import TelegramRateLimiter
 from aftercare_bot.bot.telegram.sender import TelegramSender
 from aftercare_bot.callbacks import CallbackSigner
-from aftercare_bot.clients import privacy
+from aftercare_bot.clients import booking, booking_digest, privacy
+from aftercare_bot.clients.booking_digest import BookingDigest
 from aftercare_bot.clock import Clock, SystemClock
 from aftercare_bot.config import Settings
 from aftercare_bot.db.session import create_engine, create_session_factory
@@ -94,9 +95,13 @@ def build_runtime(
     )
     desk = EscalationDesk(services, messenger)
     conversation = ClientConversation(services, desk)
+    timer_runner = TimerRunner(services, desk, conversation)
+    digest = BookingDigest(services)
+    timer_runner.register(booking_digest.SUMMARY_TIMER, digest.summary)
+    timer_runner.register(booking.PHONE_EXPIRY_TIMER, digest.phone_expiry)
     return Runtime(
         dispatcher=dispatcher, escalations=desk, outbox=desk.outbox, conversation=conversation,
-        timer_runner=TimerRunner(services, desk, conversation), retention=privacy.RetentionPurger(services),
+        timer_runner=timer_runner, retention=privacy.RetentionPurger(services),
         wake=wake, error_reports=error_reports,
     )
 
@@ -204,6 +209,7 @@ async def _post_init(application: Application) -> None:
         wake=lambda delay: jobs.wake(application, delay),
     ))
     await editing.refresh(services.session_factory, services.catalog)  # plans edited from Telegram
+    await booking_digest.ensure_scheduled(services)  # the daily summary of enrolments from booking systems
     await _set_command_menus(application)
     jobs.start(application)
     # What start-up built lives as long as the bot. Out of the collector's sight, a full collection takes

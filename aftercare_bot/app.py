@@ -29,6 +29,7 @@ from aftercare_bot.bot import jobs
 from aftercare_bot.bot.error_reports import ErrorReports
 from aftercare_bot.bot.handlers import (
     admin,
+    admin_api,
     admin_edits,
     admin_templates,
     auth,
@@ -37,6 +38,7 @@ from aftercare_bot.bot.handlers import (
     errors,
     escalations,
     fallback,
+    frontdesk,
     replays,
     staff,
 )
@@ -165,6 +167,8 @@ def register_handlers(application: Application) -> None:
     add(CommandHandler("templates", admin_templates.templates_command))
     add(CommandHandler("history", admin_templates.history_command))
     add(CommandHandler("cancel", admin.cancel_outside_edit))
+    add(CommandHandler("apikeys", admin_api.apikeys_command))
+    add(CallbackQueryHandler(admin_api.revoke_button, pattern=r"^ak:" + signed[1:]))
     add(CallbackQueryHandler(admin.team_button, pattern=r"^ad:t[lrya]:" + signed[1:]))
     add(CallbackQueryHandler(admin_templates.button, pattern=r"^ad:" + signed[1:]))
 
@@ -178,6 +182,10 @@ def register_handlers(application: Application) -> None:
             filters.Chat(staff_chat_id) & filters.UpdateType.MESSAGE & filters.REPLY & ~filters.COMMAND,
             escalations.staff_reply,
         ))
+    # Before client messages: a contact shared at the front desk, a CSV file of enrolments from an admin (each
+    # handler passes anything else on to client_messages.inbound).
+    add(MessageHandler(private & filters.CONTACT, frontdesk.contact_shared))
+    add(MessageHandler(private & filters.Document.FileExtension("csv"), admin_api.csv_document))
     # Before the fallbacks: every private message that is not a command is a client talking to the clinic.
     add(MessageHandler(private & ~filters.COMMAND & ~filters.StatusUpdate.ALL, client_messages.inbound))
 

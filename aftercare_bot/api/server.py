@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
@@ -31,9 +33,19 @@ log = logging.getLogger(__name__)
 
 PREFIX = "/api/v1"
 MAX_BODY_BYTES = 64 * 1024
-KEY = "api_key"  # the caller's ApiKey, on the request
 OPENAPI_PATH = f"{PREFIX}/openapi.json"
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@dataclass
+class _Call:
+    """What the guard learns of a call, for the route and for the audit trail."""
+
+    key: ApiKey | None = None
+    external_id: str | None = None
+
+
+_CALL: ContextVar[_Call] = ContextVar("api_call")
 
 
 class ApiError(Exception):
@@ -78,17 +90,17 @@ class EnrolmentApi:
 
     @web.middleware
     async def _guard(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        key: ApiKey | None = None
+        call = _Call()
+        _CALL.set(call)
         try:
             if request.path != OPENAPI_PATH:  # the document is public: it holds nothing of the clinic's
-                key = await self._authenticate(request)
+                call.key = key = await self._authenticate(request)
                 wait = self.limiter.take(key.id)
                 if wait:
                     seconds = max(1, round(wait + 0.5))
                     raise ApiError(429, "too_many_requests",
                                    f"this key may make {self.svc.settings.api_rate_limit} requests a minute; "
                                    f"try again in {seconds}s", headers={"Retry-After": str(seconds)})
-                request[KEY] = key
             response = await handler(request)
         except ApiError as exc:
             response = exc.response()
@@ -99,7 +111,7 @@ class EnrolmentApi:
             log.exception("API call %s %s failed", request.method, request.path)
             response = ApiError(500, "internal", "something went wrong; the call changed nothing").response()
         if request.path != OPENAPI_PATH:
-            await self._audit(request, key, response.status)
+            await self._audit(request, call, response.status)
         return response
 
     async def _authenticate(self, request: web.Request) -> ApiKey:
@@ -116,7 +128,8 @@ class EnrolmentApi:
             raise ApiError(403, "forbidden", "this API key was revoked; ask the clinic's admin for a new one")
         return check.key
 
-    async def _audit(self, request: web.Request, key: ApiKey | None, status: int) -> None:
+    async def _audit(self, request: web.Request, call: _Call, status: int) -> None:
+        key = call.key
         route = request.match_info.route.resource
         detail: dict[str, Any] = {
             "method": request.method, "route": route.canonical if route is not None else request.path,
@@ -124,8 +137,8 @@ class EnrolmentApi:
         }
         if "external_id" in request.match_info:
             detail["external_id"] = request.match_info["external_id"][:128]
-        if (external_id := request.get("external_id")) is not None:
-            detail["external_id"] = external_id
+        if call.external_id is not None:
+            detail["external_id"] = call.external_id
         now = self.svc.clock.now()
         try:
             async with self.svc.session_factory.begin() as session:
@@ -149,13 +162,14 @@ class EnrolmentApi:
             raise ApiError(422, "validation_failed", "the body must be a JSON object",
                            fields=[FieldProblem("body", "must be a JSON object with the enrolment's fields")])
         if isinstance(data.get("external_id"), str):
-            request["external_id"] = data["external_id"][:128]
+            _CALL.get().external_id = data["external_id"][:128]
         now = self.svc.clock.now()
         fields = booking.parse_fields(data, Rules.of(self.svc.settings, self.svc.catalog.treatments(), now))
         if isinstance(fields, list):
             names = ", ".join(problem.field for problem in fields)
             raise ApiError(422, "validation_failed", f"{len(fields)} wrong: {names}", fields=fields)
-        key = request[KEY]
+        key = _CALL.get().key
+        assert key is not None
         for attempt in range(2):
             try:
                 async with self.svc.session_factory.begin() as session:

@@ -292,10 +292,10 @@ async def status_of(session: AsyncSession, record: ExternalEnrolment, *, now: da
     if invite is None:
         return StatusReport(Status.ERASED)
     base = {"link_expires_at": invite.expires_at, "opened_at": invite.opened_at}
-    if invite.status == InviteStatus.CANCELLED:
-        return StatusReport(Status.CANCELLED, **base)
     if invite.status == InviteStatus.DECLINED:
         return StatusReport(Status.DECLINED, **base)
+    if invite.status == InviteStatus.CANCELLED:
+        return StatusReport(Status.CANCELLED, **base)
     if invite.status == InviteStatus.PENDING:
         if now >= invite.expires_at:
             return StatusReport(Status.EXPIRED, **base)
@@ -304,7 +304,9 @@ async def status_of(session: AsyncSession, record: ExternalEnrolment, *, now: da
     if plan is None:  # joined through another link made for the same session
         return StatusReport(Status.AGREED, **base, agreed_at=invite.used_at)
     sent, planned = await external_enrolments.progress(session, plan.id)
-    if plan.state == EnrolmentState.ACTIVE:
+    if record.cancelled_at is not None:
+        status = Status.CANCELLED
+    elif plan.state == EnrolmentState.ACTIVE:
         status = Status.FINISHED if planned and sent >= planned else Status.AGREED
     else:
         status = Status.STOPPED

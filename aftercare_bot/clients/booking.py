@@ -146,8 +146,10 @@ def field_problems(exc: ValidationError) -> list[FieldProblem]:
     for item in exc.errors(include_url=False):
         field = ".".join(str(part) for part in item["loc"]) or "body"
         message = item["msg"].removeprefix("Value error, ")
-        if item["type"] == "missing":
+        if item["type"] == "missing" or (item["type"] == "string_too_short" and item["ctx"]["min_length"] == 1):
             message = "is required"
+        elif item["type"] == "string_too_long":
+            message = f"is too long (at most {item['ctx']['max_length']} characters)"
         elif item["type"] == "extra_forbidden":
             message = "is not a field of an enrolment"
         elif item["type"] == "string_pattern_mismatch":

@@ -6,10 +6,13 @@ from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 from typing import Any
 
+import aiohttp
 import pytest
 from sqlalchemy import func, select
 
+from aftercare_bot.bot.runner import Mode
 from aftercare_bot.db.models import AuditEvent, Delivery, DeliveryState, Invite
+from tests.e2e.test_webhook import start_bot  # noqa: F401 (the running bot, in either mode)
 from tests.support.api_client import ApiRig, session_start
 from tests.support.harness import START_LINK
 
@@ -211,3 +214,19 @@ async def test_the_openapi_document_describes_the_api_without_a_key(api: ApiRig)
     assert set(fields["required"]) == {"external_id", "name", "treatment", "session_start"}
     assert set(answer.body["paths"]["/enrolments"]["post"]["responses"]) >= {"201", "200", "401", "403", "409",
                                                                              "422", "429"}
+
+
+@pytest.mark.parametrize("mode", [Mode.WEBHOOK, Mode.POLLING])
+async def test_the_running_bot_serves_the_api_in_either_mode(start_bot, mode: Mode) -> None:  # noqa: F811
+    running = await start_bot(mode)
+    base = f"http://127.0.0.1:{running.port}/api/v1"
+    async with aiohttp.ClientSession() as session:
+        async with session.get(f"{base}/openapi.json") as answer:
+            assert answer.status == 200 and (await answer.json())["info"]["version"] == "1"
+        async with session.get(f"{base}/enrolments/x") as answer:
+            assert answer.status == 401
+    off = await start_bot(mode, api_enabled=False)
+    async with aiohttp.ClientSession() as session, session.get(
+        f"http://127.0.0.1:{off.port}/api/v1/openapi.json"
+    ) as answer:
+        assert answer.status == 404

@@ -12,7 +12,7 @@ import hashlib
 import hmac
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -36,6 +36,7 @@ from aftercare_bot.db.repositories import audit, deliveries, enrolments, externa
 API = "api"
 IMPORT = "import"
 PHONE_EXPIRY_TIMER = "invite_phone_expiry"
+SUMMARY_TIMER = "enrolment_summary"  # the staff chat's daily summary: booking_digest.py
 EXTERNAL_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _LANGUAGE = re.compile(r"[a-z]{2,3}")
 
@@ -223,6 +224,7 @@ async def save(
         )
         session.add(record)
         await session.flush()
+        await schedule_summary(session, now=now, settings=settings)
         return Saved(Outcome.CREATED, record, invite, link_token(key, invite.ref or ""))
     invite = await external_enrolments.invite_of(session, record)
     if invite is None:
@@ -242,6 +244,24 @@ async def save(
     await audit.record(session, now=now, action="invite_updated", actor_id=actor_id,
                        detail={"invite_id": invite.id, "external_id": record.external_id, "source": source})
     return Saved(Outcome.UPDATED, record, invite, token)
+
+
+def next_summary_at(settings: Settings, after: datetime) -> datetime:
+    """The next ENROLMENT_SUMMARY_AT in clinic time, strictly after `after`."""
+    tz, at = settings.timezone, settings.enrolment_summary_at
+    local = after.astimezone(tz)
+    moment = datetime.combine(local.date(), at, tzinfo=tz)
+    while moment <= local:
+        moment = datetime.combine(moment.date() + timedelta(days=1), at, tzinfo=tz)
+    return moment.astimezone(after.tzinfo)
+
+
+async def schedule_summary(session: AsyncSession, *, now: datetime, settings: Settings) -> None:
+    """A summary is due at the next summary time, unless one is already waiting (the first enrolment of the day
+    schedules it, so no timer waits on days without any)."""
+    if not await timers.live(session, kind=SUMMARY_TIMER):
+        await timers.schedule(session, kind=SUMMARY_TIMER, subject_id=0, due_at=next_summary_at(settings, now),
+                              now=now)
 
 
 async def _new_invite(

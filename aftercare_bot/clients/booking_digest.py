@@ -1,47 +1,32 @@
-"""Durable daily work for enrolments made by booking systems and imports: the summary to the staff chat, and
-phone numbers erased when their link expires. Both run as database timers (delivery/due_timers.py), so a
-restart or another replica never loses or repeats them.
+"""Durable work for enrolments made by booking systems and imports: the summary to the staff chat, and phone
+numbers erased when their link expires. Both run as database timers (delivery/due_timers.py; the summary's is
+scheduled by the first such enrolment of the day), so a restart or another replica never loses or repeats them.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import Counter
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import select
 
 from aftercare_bot.clients import booking
 from aftercare_bot.db.models import Timer, TimerState
-from aftercare_bot.db.repositories import external_enrolments, timers
+from aftercare_bot.db.repositories import external_enrolments
 from aftercare_bot.services import Services
 
 log = logging.getLogger(__name__)
 
-SUMMARY_TIMER = "enrolment_summary"
-SUMMARY_SUBJECT = 0  # one summary for the clinic
-
-
-def next_summary_at(services: Services, after: datetime) -> datetime:
-    """The next ENROLMENT_SUMMARY_AT in clinic time, strictly after `after`."""
-    tz = services.settings.timezone
-    local = after.astimezone(tz)
-    moment = datetime.combine(local.date(), services.settings.enrolment_summary_at, tzinfo=tz)
-    while moment <= local:
-        moment = datetime.combine(moment.date() + timedelta(days=1), services.settings.enrolment_summary_at, tzinfo=tz)
-    return moment.astimezone(after.tzinfo)
+SUMMARY_TIMER = booking.SUMMARY_TIMER
 
 
 async def ensure_scheduled(services: Services) -> None:
-    """At start-up: one summary timer, whatever replicas and restarts came before."""
+    """At start-up: enrolments not yet reported (a summary cut short, say) get a summary timer."""
     now = services.clock.now()
     async with services.session_factory.begin() as session:
-        live = await session.scalar(select(Timer.id).where(
-            Timer.kind == SUMMARY_TIMER, Timer.state.in_((TimerState.PENDING, TimerState.RUNNING))
-        ).limit(1))
-        if live is None:
-            await timers.schedule(session, kind=SUMMARY_TIMER, subject_id=SUMMARY_SUBJECT,
-                                  due_at=next_summary_at(services, now), now=now)
+        if await external_enrolments.unreported(session, before=now):
+            await booking.schedule_summary(session, now=now, settings=services.settings)
 
 
 def summary_html(services: Services, counts: Counter[str], statuses: Counter[str]) -> str:
@@ -80,11 +65,14 @@ class BookingDigest:
                 statuses = Counter([(await booking.status_of(session, r, now=now)).status.value for r in records])
                 chats = await self.svc.runtime.outbox.to_staff(session, summary_html(self.svc, counts, statuses))
                 await external_enrolments.mark_reported(session, [r.id for r in records], now)
-            # The daily pass also catches phones whose expiry timer went missing (older links, say).
+            # This pass also catches phones whose expiry timer went missing (older links, say).
             await external_enrolments.erase_expired_phones(session, now=now)
         if chats:
             await self.svc.runtime.outbox.deliver(*chats)
-        return next_summary_at(self.svc, now)
+        async with self.svc.session_factory() as session:
+            # Made while this summary was being written, after it had been counted: the next summary's.
+            later = await external_enrolments.unreported(session, before=self.svc.clock.now())
+        return booking.next_summary_at(self.svc.settings, now) if later else None
 
     async def phone_expiry(self, timer: Timer) -> datetime | None:
         async with self.svc.session_factory.begin() as session:

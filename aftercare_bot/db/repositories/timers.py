@@ -142,3 +142,11 @@ async def exists(session: AsyncSession, *, kind: str, subject_id: int) -> bool:
     """Whether a timer of this kind was ever scheduled for the subject, whatever its state now."""
     found = await session.scalar(select(Timer.id).where(Timer.kind == kind, Timer.subject_id == subject_id).limit(1))
     return found is not None
+
+
+async def live(session: AsyncSession, *, kind: str) -> bool:
+    """Whether a timer of this kind is waiting or running."""
+    found = await session.scalar(
+        select(Timer.id).where(Timer.kind == kind, Timer.state.in_((TimerState.PENDING, TimerState.RUNNING))).limit(1)
+    )
+    return found is not None

@@ -31,6 +31,7 @@ from aftercare_bot.bot import jobs
 from aftercare_bot.bot.error_reports import ErrorReports
 from aftercare_bot.bot.handlers import (
     admin,
+    admin_api,
     admin_edits,
     admin_templates,
     auth,
@@ -39,6 +40,7 @@ from aftercare_bot.bot.handlers import (
     errors,
     escalations,
     fallback,
+    frontdesk,
     personal_data,
     replays,
     staff,
@@ -47,7 +49,8 @@ from aftercare_bot.bot.telegram.messenger import TelegramMessenger
 from aftercare_bot.bot.telegram.rate_limit import TelegramRateLimiter
 from aftercare_bot.bot.telegram.sender import TelegramSender
 from aftercare_bot.callbacks import CallbackSigner, Press, pattern
-from aftercare_bot.clients import privacy
+from aftercare_bot.clients import booking, booking_digest, privacy
+from aftercare_bot.clients.booking_digest import BookingDigest
 from aftercare_bot.clock import Clock, SystemClock
 from aftercare_bot.config import Settings
 from aftercare_bot.db.session import create_engine, create_session_factory
@@ -96,9 +99,13 @@ def build_runtime(
     )
     desk = EscalationDesk(services, messenger)
     conversation = ClientConversation(services, desk)
+    timer_runner = TimerRunner(services, desk, conversation)
+    digest = BookingDigest(services)
+    timer_runner.register(booking_digest.SUMMARY_TIMER, digest.summary)
+    timer_runner.register(booking.PHONE_EXPIRY_TIMER, digest.phone_expiry)
     return Runtime(
         dispatcher=dispatcher, escalations=desk, outbox=desk.outbox, conversation=conversation,
-        timer_runner=TimerRunner(services, desk, conversation), retention=privacy.RetentionPurger(services),
+        timer_runner=timer_runner, retention=privacy.RetentionPurger(services),
         wake=wake, error_reports=error_reports,
     )
 
@@ -165,6 +172,8 @@ def register_handlers(application: Application) -> None:
     add(CommandHandler("templates", admin_templates.templates_command))
     add(CommandHandler("history", admin_templates.history_command))
     add(CommandHandler("cancel", admin.cancel_outside_edit))
+    add(CommandHandler("apikeys", admin_api.apikeys_command))
+    add(button(Press.API_KEY_REVOKE, admin_api.revoke_button))
     add(button(Press.TEAM, admin.show_team))
     add(button(Press.TEAM_REMOVE, admin.ask_remove))
     add(button(Press.TEAM_REMOVE_CONFIRMED, admin.remove))
@@ -190,6 +199,10 @@ def register_handlers(application: Application) -> None:
             filters.Chat(staff_chat_id) & filters.UpdateType.MESSAGE & filters.REPLY & ~filters.COMMAND,
             escalations.staff_reply,
         ))
+    # Before client messages: a contact shared at the front desk, a CSV file of enrolments from an admin (each
+    # handler passes anything else on to client_messages.inbound).
+    add(MessageHandler(private & filters.CONTACT, frontdesk.contact_shared))
+    add(MessageHandler(private & filters.Document.FileExtension("csv"), admin_api.csv_document))
     # Before the fallbacks: every private message that is not a command is a client talking to the clinic.
     add(MessageHandler(private & ~filters.COMMAND & ~filters.StatusUpdate.ALL, client_messages.inbound))
 
@@ -221,6 +234,7 @@ async def _post_init(application: Application) -> None:
         wake=lambda delay: jobs.wake(application, delay),
     ))
     await editing.refresh(services.session_factory, services.catalog)  # plans edited from Telegram
+    await booking_digest.ensure_scheduled(services)  # the daily summary of enrolments from booking systems
     await _set_command_menus(application)
     jobs.start(application)
     # What start-up built lives as long as the bot. Out of the collector's sight, a full collection takes

@@ -32,6 +32,7 @@ class Press(StrEnum):
     TEAM_REMOVE = "ad:tr"  # ask before removing someone
     TEAM_REMOVE_CONFIRMED = "ad:ty"  # remove them
     TEAM_ADD = "ad:ta"  # add someone as staff or admin
+    API_KEY_REVOKE = "ak"  # revoke a booking-system API key
     # Admins: plans, without typing
     PLANS = "ad:ls"  # list the plans
     PLAN = "ad:pl"  # open a plan

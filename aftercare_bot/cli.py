@@ -1,4 +1,5 @@
-"""The command line: `aftercare-bot run | health | db upgrade | plan check | templates export|import | sandbox`."""
+"""The command line: `aftercare-bot run | health | db upgrade | plan check | templates export|import | apikey |
+enrol --csv | frontdesk-qr | sandbox`."""
 
 from __future__ import annotations
 
@@ -153,6 +154,124 @@ def cmd_templates(args: argparse.Namespace) -> int:
     return asyncio.run(_run())
 
 
+def cmd_apikey(args: argparse.Namespace) -> int:
+    """Make, list or revoke API keys for booking systems; a new key is printed once and never again."""
+    from aftercare_bot.app import build_services
+    from aftercare_bot.clients import api_keys
+    from aftercare_bot.db.migrate import upgrade
+    from aftercare_bot.db.refs import RowRef
+    from aftercare_bot.db.repositories import api_keys as api_keys_repo
+    from aftercare_bot.texts.problem_reports import cli_text, problem_texts
+
+    settings = load_settings()
+    texts = problem_texts(settings.messages_dir)
+
+    async def _run() -> int:
+        services = build_services(settings)
+        now = services.clock.now()
+        try:
+            await upgrade(services.engine)
+            async with services.session_factory.begin() as session:
+                if args.apikey_command == "create":
+                    name = api_keys.clean_name(" ".join(args.name))
+                    if name is None:
+                        print(cli_text("cli_apikey_bad_name", texts), file=sys.stderr)
+                        return 2
+                    key, secret = await api_keys.create(session, name, created_by=None, now=now)
+                    print(cli_text("cli_apikey_created", texts, name=key.name, prefix=key.prefix, secret=secret))
+                    return 0
+                if args.apikey_command == "list":
+                    for key in await api_keys_repo.all_keys(session):
+                        state = f"revoked {key.revoked_at:%Y-%m-%d}" if key.revoked_at else "in use"
+                        print(cli_text("cli_apikey_line", texts, prefix=key.prefix, name=key.name,
+                                       created=f"{key.created_at:%Y-%m-%d}", state=state))
+                    return 0
+                found = await api_keys_repo.by_prefix(session, args.prefix.rstrip("…."))
+                if len(found) != 1:
+                    print(cli_text("cli_apikey_not_found", texts, prefix=args.prefix), file=sys.stderr)
+                    return 1
+                key = await api_keys.revoke(session, RowRef.of(found[0]), by=None, now=now)
+                assert key is not None
+                print(cli_text("cli_apikey_revoked", texts, name=key.name, prefix=key.prefix))
+                return 0
+        finally:
+            await services.engine.dispose()
+
+    return asyncio.run(_run())
+
+
+def _bot_username(settings: Settings, given: str | None) -> str | None:
+    """The bot's @username: given on the command line, else asked of Telegram."""
+    if given:
+        return given.lstrip("@")
+    from telegram import Bot
+
+    async def _ask() -> str:
+        bot = Bot(settings.telegram_bot_token.get_secret_value(), base_url=settings.telegram_api_base_url
+                  or "https://api.telegram.org/bot")
+        async with bot:
+            return bot.username
+
+    try:
+        return asyncio.run(_ask())
+    except Exception as exc:
+        print(_say(settings, "cli_no_bot_username", problem=exc), file=sys.stderr)
+        return None
+
+
+def cmd_enrol(args: argparse.Namespace) -> int:
+    """Enrol everyone in a CSV file: every row checked first, nothing imported unless all are good."""
+    from aftercare_bot.app import build_services
+    from aftercare_bot.clients import csv_import
+    from aftercare_bot.clients.booking import Rules
+    from aftercare_bot.db.migrate import upgrade
+
+    settings = load_settings()
+    text = Path(args.csv).read_text(encoding="utf-8-sig")
+    username = _bot_username(settings, args.bot_username) if args.links else None
+    if args.links and username is None:
+        return 2
+
+    async def _run() -> csv_import.ImportReport:
+        services = build_services(settings)
+        try:
+            await upgrade(services.engine)
+            now = services.clock.now()
+            return await csv_import.import_csv(
+                services.session_factory, text, rules=Rules.of(settings, services.catalog.treatments(), now),
+                actor_id=None, now=now, settings=settings,
+            )
+        finally:
+            await services.engine.dispose()
+
+    report = asyncio.run(_run())
+    if report.problems:
+        print(*report.problems, sep="\n")
+        print(_say(settings, "cli_import_nothing_imported"))
+        return 1
+    print(_say(settings, "cli_csv_imported", created=report.created, updated=report.updated,
+               unchanged=report.unchanged))
+    if args.links and username is not None:
+        Path(args.links).write_text(csv_import.links_csv(report, username), encoding="utf-8")
+        print(_say(settings, "cli_csv_links_written", path=args.links))
+    return 0
+
+
+def cmd_frontdesk_qr(args: argparse.Namespace) -> int:
+    """The clinic's one printed QR code: it opens the bot, where clients share their phone number."""
+    from aftercare_bot.clients.frontdesk import frontdesk_link
+    from aftercare_bot.clients.qr import qr_png
+
+    settings = load_settings()
+    username = _bot_username(settings, args.bot_username)
+    if username is None:
+        return 2
+    link = frontdesk_link(username)
+    Path(args.out).write_bytes(qr_png(link))
+    print(_say(settings, "cli_frontdesk_written", link=link, path=args.out))
+    return 0
+
+
 def cmd_sandbox(args: argparse.Namespace) -> int:
     from aftercare_bot.sandbox import run_sandbox
 
@@ -190,6 +309,26 @@ def build_parser() -> argparse.ArgumentParser:
     load = templates.add_parser("import", help="check a folder of plan files and save every changed plan")
     load.add_argument("folder")
     load.set_defaults(func=cmd_templates)
+    apikey = commands.add_parser("apikey", help="API keys for booking systems").add_subparsers(
+        dest="apikey_command", required=True
+    )
+    create = apikey.add_parser("create", help="make a key and print it (once: it is kept only hashed)")
+    create.add_argument("name", nargs="+", help="what the key is for, such as Zenoti")
+    create.set_defaults(func=cmd_apikey)
+    apikey.add_parser("list", help="list the keys").set_defaults(func=cmd_apikey)
+    revoke = apikey.add_parser("revoke", help="revoke a key by the first characters shown by list")
+    revoke.add_argument("prefix")
+    revoke.set_defaults(func=cmd_apikey)
+    enrol = commands.add_parser("enrol", help="enrol the clients in a CSV file (all rows or none)")
+    enrol.add_argument("--csv", required=True,
+                       help="columns: external_id,name,treatment,session_start[,language,phone]")
+    enrol.add_argument("--links", help="write each client's link to this CSV file")
+    enrol.add_argument("--bot-username", help="the bot's @username for the links (default: asked of Telegram)")
+    enrol.set_defaults(func=cmd_enrol)
+    qr = commands.add_parser("frontdesk-qr", help="write the clinic's front-desk QR code (PNG)")
+    qr.add_argument("--out", required=True, help="the PNG file to write, such as qr.png")
+    qr.add_argument("--bot-username", help="the bot's @username (default: asked of Telegram)")
+    qr.set_defaults(func=cmd_frontdesk_qr)
     sandbox = commands.add_parser("sandbox", help="try the bot in your browser, with an emulated Telegram")
     sandbox.add_argument("--port", type=int, default=8080, help="port of the page on 127.0.0.1 (default 8080)")
     sandbox.add_argument("--no-browser", action="store_true", help="do not open the page in a browser")

@@ -92,6 +92,15 @@ def _parse_quiet_hours(value: object) -> object:
     return QuietHours(start, end)
 
 
+def _parse_clock(value: object) -> object:
+    if isinstance(value, str):
+        match = re.fullmatch(r"(\d{1,2}):(\d{2})", value.strip())
+        if not match or int(match[1]) > 23 or int(match[2]) > 59:
+            raise ValueError(f"'{value}' is not a clock time; write it like 18:00")
+        return time(int(match[1]), int(match[2]))
+    return value
+
+
 def _parse_retention(value: object) -> object:
     """A duration, or "off" to keep finished conversations until a client asks for them to be erased."""
     if isinstance(value, str) and value.strip().lower() in {"", "off", "none", "never"}:
@@ -154,6 +163,14 @@ class Settings(BaseSettings):
     health_port: Annotated[Annotated[int, Field(ge=1, le=65535)] | None, BeforeValidator(_blank_is_unset)] = None
     shutdown_timeout: Duration = timedelta(seconds=8)
 
+    # The enrolment API for booking systems, served by the bot's web server (docs/enrolment-api.md).
+    api_enabled: bool = True
+    api_rate_limit: int = Field(default=60, ge=1, le=100_000)  # requests per minute per key
+    # Where phone numbers written without a country code are from (ISO 3166 code such as GB).
+    clinic_region: str = "GB"
+    # Clinic time at which the staff chat hears of the day's enrolments made by the API or an import.
+    enrolment_summary_at: Annotated[time, BeforeValidator(lambda v: _parse_clock(v))] = time(18, 0)
+
     @field_validator("telegram_bot_token")
     @classmethod
     def _token_shape(cls, value: SecretStr) -> SecretStr:
@@ -169,6 +186,16 @@ class Settings(BaseSettings):
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"'{value}' is not an IANA time zone name such as Europe/London") from exc
         return value
+
+    @field_validator("clinic_region")
+    @classmethod
+    def _known_region(cls, value: str) -> str:
+        import phonenumbers
+
+        region = value.strip().upper()
+        if region not in phonenumbers.SUPPORTED_REGIONS:
+            raise ValueError(f"'{value}' is not a two-letter country code such as GB, IE or US")
+        return region
 
     @field_validator("clinic_phone")
     @classmethod

@@ -21,6 +21,7 @@ from enum import StrEnum
 from telegram import Update
 from telegram.ext import Application
 
+from aftercare_bot.api.server import EnrolmentApi
 from aftercare_bot.app import build_application
 from aftercare_bot.bot.health import HealthMonitor
 from aftercare_bot.bot.webhook import BotWebServer, webhook_path
@@ -56,6 +57,10 @@ class BotRunner:
         self.monitor = HealthMonitor(services, mode.value)
         self.servers: list[BotWebServer] = []
         self.webhook_server: BotWebServer | None = None
+        # Served wherever the bot listens: the webhook port, and HEALTH_PORT in either mode.
+        self.api = (
+            EnrolmentApi(services, lambda: self.application.bot.username) if services.settings.api_enabled else None
+        )
 
     async def start(self) -> None:
         settings = self.services.settings
@@ -69,7 +74,7 @@ class BotRunner:
             secret = settings.webhook_secret.get_secret_value()
             self.webhook_server = BotWebServer(
                 self.monitor, host=settings.webhook_listen, port=settings.webhook_port, application=application,
-                secret=secret, path=webhook_path(settings.webhook_url),
+                secret=secret, path=webhook_path(settings.webhook_url), api=self.api,
             )
             await self._serve(self.webhook_server)
             # Every replica registers the same address; setting it again is harmless and keeps it right.
@@ -83,7 +88,8 @@ class BotRunner:
             await application.updater.start_polling(allowed_updates=ALLOWED_UPDATES, drop_pending_updates=False)
         served = {server.port for server in self.servers}
         if settings.health_port is not None and settings.health_port not in served:
-            await self._serve(BotWebServer(self.monitor, host=settings.webhook_listen, port=settings.health_port))
+            await self._serve(BotWebServer(self.monitor, host=settings.webhook_listen, port=settings.health_port,
+                                           api=self.api))
 
     async def _serve(self, server: BotWebServer) -> None:
         await server.start()
@@ -160,6 +166,8 @@ async def serve(services: Services, mode: Mode) -> int:
         log.info("aftercare bot running in polling mode (database %s)", database)
     for server in runner.servers:
         log.info("health endpoint: http://%s:%s/healthz", server.host, server.port)
+        if server.api is not None:
+            log.info("enrolment API: http://%s:%s/api/v1/ (OpenAPI: /api/v1/openapi.json)", server.host, server.port)
 
     signum = await received
     grace = settings.shutdown_timeout.total_seconds()

@@ -1,4 +1,4 @@
-"""The bot's own HTTP server: Telegram's webhook calls and the health endpoint.
+"""The bot's own HTTP server: Telegram's webhook calls, the health endpoint and the enrolment API.
 
 Telegram POSTs each update to the public address given to setWebhook, with the secret token in a header;
 a request without the right token is refused, so nobody else can feed the bot forged updates. Accepted
@@ -16,6 +16,7 @@ from aiohttp import web
 from telegram import Update
 from telegram.ext import Application
 
+from aftercare_bot.api.server import EnrolmentApi
 from aftercare_bot.bot.health import HEALTH_PATH, HealthMonitor
 
 log = logging.getLogger(__name__)
@@ -30,7 +31,7 @@ def webhook_path(webhook_url: str) -> str:
 
 
 class BotWebServer:
-    """Serves /healthz, and the webhook route when an Application and secret are given."""
+    """Serves /healthz, the webhook route when an Application and secret are given, and /api/v1 when an API is."""
 
     def __init__(
         self,
@@ -41,12 +42,14 @@ class BotWebServer:
         application: Application | None = None,
         secret: str | None = None,
         path: str = "/",
+        api: EnrolmentApi | None = None,
     ) -> None:
         self.monitor = monitor
         self.host, self.port = host, port
         self.application = application
         self.secret = secret
         self.path = path
+        self.api = api
         self.accepting = True
         self._runner: web.AppRunner | None = None
 
@@ -57,6 +60,8 @@ class BotWebServer:
             if not self.secret:
                 raise ValueError("the webhook route needs a secret token")
             app.router.add_post(self.path, self._update)
+        if self.api is not None:
+            self.api.mount(app)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0)
         await self._runner.setup()
         await web.TCPSite(self._runner, self.host, self.port).start()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -36,6 +37,7 @@ class InviteProblem(StrEnum):
     UNKNOWN = "unknown"
     EXPIRED = "expired"
     USED = "used"
+    CANCELLED = "cancelled"
 
 
 @dataclass(frozen=True)
@@ -62,14 +64,18 @@ async def create_invite(
     created_by: int,
     now: datetime,
     settings: Settings,
+    token_for: Callable[[str], str] | None = None,
+    phone: str | None = None,
 ) -> tuple[Invite, str]:
-    """Returns the invite and its token; the token itself is never stored."""
-    token = new_token()
+    """Returns the invite and its token; the token itself is never stored. `token_for` makes the token from the
+    invite's ref instead of at random (links a booking system may ask for again)."""
     invite = Invite(
-        token_hash=hash_token(token), client_name=client_name, treatment=treatment, session_at=session_at,
-        language=language, created_by=created_by, created_at=now, expires_at=now + settings.invite_ttl,
-        status=InviteStatus.PENDING,
+        client_name=client_name, treatment=treatment, session_at=session_at, language=language,
+        created_by=created_by, created_at=now, expires_at=now + settings.invite_ttl, status=InviteStatus.PENDING,
+        phone=phone,
     )
+    token = token_for(invite.ref) if token_for is not None else new_token()
+    invite.token_hash = hash_token(token)
     session.add(invite)
     await session.flush()
     await audit.record(session, now=now, action="invite_created", actor_id=created_by,
@@ -87,6 +93,8 @@ async def check_invite(session: AsyncSession, token: str, *, now: datetime) -> I
 def _problem(invite: Invite | None, now: datetime) -> InviteProblem | None:
     if invite is None:
         return InviteProblem.UNKNOWN
+    if invite.status == InviteStatus.CANCELLED:
+        return InviteProblem.CANCELLED
     if invite.status != InviteStatus.PENDING:
         return InviteProblem.USED
     if now >= invite.expires_at:
@@ -124,6 +132,7 @@ async def accept_invite(
     if plan is None:
         return Acceptance(InviteProblem.UNKNOWN)
     link.status, link.used_at, link.used_by = InviteStatus.USED, now, telegram_user_id
+    link.phone = None  # matched or not, it has done its work
 
     client = await clients.by_telegram_id(session, telegram_user_id)
     language = link.language or telegram_language or settings.default_language
@@ -154,11 +163,18 @@ async def accept_invite(
     return Acceptance(None, enrolment, scheduled, bool(superseded))
 
 
+async def mark_opened(session: AsyncSession, invite: Invite, *, now: datetime) -> None:
+    """The client opened the link (the booking system's status shows it); the first time counts."""
+    if invite.opened_at is None:
+        invite.opened_at = now
+
+
 async def decline_invite(session: AsyncSession, *, invite: RowRef, telegram_user_id: int, now: datetime) -> bool:
     link = await invites.get_for_update(session, invite)
     if _problem(link, now) or link is None:
         return False
     link.status, link.used_at, link.used_by = InviteStatus.DECLINED, now, telegram_user_id
+    link.phone = None
     await audit.record(session, now=now, action="invite_declined", actor_id=telegram_user_id,
                        detail={"invite_id": link.id})
     return True
@@ -169,7 +185,7 @@ async def supersede_active(session: AsyncSession, client_id: int, *, now: dateti
     ended = await enrolments.end_active(session, client_id, EnrolmentState.SUPERSEDED, now=now)
     for enrolment_id in ended:
         await deliveries.cancel_pending_for_enrolment(session, enrolment_id, "superseded by a new session")
-    await _cancel_checkin_timers(session, ended)
+    await cancel_checkin_timers(session, ended)
     return ended
 
 
@@ -177,14 +193,14 @@ async def stop_client(session: AsyncSession, client: Client, *, now: datetime) -
     """The client asked to stop: nothing more is scheduled for them."""
     ended = await enrolments.end_active(session, client.id, EnrolmentState.STOPPED, now=now)
     cancelled = await deliveries.cancel_open_for_client(session, client.id, "client stopped the plan")
-    await _cancel_checkin_timers(session, ended)
+    await cancel_checkin_timers(session, ended)
     client.status, client.updated_at = ClientStatus.STOPPED, now
     await audit.record(session, now=now, action="client_stopped", actor_id=client.telegram_user_id,
                        client_id=client.id, detail={"cancelled": cancelled})
     return cancelled
 
 
-async def _cancel_checkin_timers(session: AsyncSession, enrolment_ids: list[int]) -> None:
+async def cancel_checkin_timers(session: AsyncSession, enrolment_ids: list[int]) -> None:
     if not enrolment_ids:
         return
     for delivery_id in await deliveries.checkin_ids_for_enrolments(session, enrolment_ids):

@@ -69,6 +69,8 @@ class InviteStatus(StrEnum):
     DECLINED = "declined"
     # Never opened, but the client joined through another link made for the same session.
     REPLACED = "replaced"
+    # The appointment was cancelled by the booking system: the link no longer works.
+    CANCELLED = "cancelled"
 
 
 class EnrolmentState(StrEnum):
@@ -156,6 +158,10 @@ class Invite(HasRef, Base):
     # erasing the client erases these too, by the record rather than by matching names. No foreign key, so
     # that SQLite can add and drop the column without rebuilding the table; erasure deletes them itself.
     client_id: Mapped[int | None] = mapped_column(index=True)
+    # When the client first opened the link (the booking system's status shows it).
+    opened_at: Mapped[datetime | None]
+    # E.164, for joining at the front desk by sharing one's number; erased once matched, at expiry, on cancel.
+    phone: Mapped[str | None] = mapped_column(String(32), index=True)
 
 
 class Enrolment(Base):
@@ -365,3 +371,42 @@ class AuditEvent(Base):
     client_id: Mapped[int | None] = mapped_column(index=True)
     escalation_id: Mapped[int | None]
     detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class ApiKey(HasRef, Base):
+    """A key a booking system uses on the HTTP API; only a hash of it is kept."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))  # the first characters, so people can tell keys apart
+    created_by: Mapped[int | None]
+    created_at: Mapped[datetime]
+    last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+    revoked_by: Mapped[int | None]
+
+
+class ExternalEnrolment(HasRef, Base):
+    """An enrolment made by a booking system (the API) or an import, known by the system's own id.
+
+    It outlives its invite: once the client is erased the invite is gone, and the status reads "erased". The
+    invite is named by id and ref, as a button would name it, so a later invite given the same id is not taken
+    for it. No personal data here: the name, treatment and phone live on the invite and go with it.
+    """
+
+    __tablename__ = "external_enrolments"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    external_id: Mapped[str] = mapped_column(String(128), unique=True)
+    source: Mapped[str] = mapped_column(String(16))  # "api" or "import"
+    api_key_id: Mapped[int | None]
+    invite_id: Mapped[int]
+    invite_ref: Mapped[str] = mapped_column(String(REF_CHARS))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    cancelled_at: Mapped[datetime | None]
+    # Set once the daily summary to the staff chat has counted it.
+    reported_at: Mapped[datetime | None] = mapped_column(index=True)

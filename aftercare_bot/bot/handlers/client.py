@@ -5,10 +5,11 @@ from __future__ import annotations
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.ext import ContextTypes
 
+from aftercare_bot.bot.handlers import frontdesk as frontdesk_handlers
 from aftercare_bot.bot.handlers.common import language_of, remove_buttons, services, signed_parts, wake_dispatcher
 from aftercare_bot.callbacks import Press
-from aftercare_bot.clients import enrolment
-from aftercare_bot.db.models import ClientStatus
+from aftercare_bot.clients import enrolment, frontdesk
+from aftercare_bot.db.models import ClientStatus, Invite
 from aftercare_bot.db.refs import RowRef
 from aftercare_bot.db.repositories import clients
 from aftercare_bot.plans.model import Plan
@@ -29,18 +30,29 @@ async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if not context.args:
         await chat.send_message(svc.text("start_no_token", lang))
         return
-    async with svc.session_factory() as session:
+    if context.args[0] == frontdesk.PAYLOAD:
+        await frontdesk_handlers.welcome(update, context)
+        return
+    async with svc.session_factory.begin() as session:
         check = await enrolment.check_invite(session, context.args[0], now=svc.clock.now())
+        if check.invite is not None and check.problem is None:
+            await enrolment.mark_opened(session, check.invite, now=svc.clock.now())
     if check.problem or check.invite is None:
         await chat.send_message(svc.text(f"invite_{check.problem}", lang))
         return
-    plan = svc.catalog.get(check.invite.treatment)
+    await send_consent(update, context, check.invite)
+
+
+async def send_consent(update: Update, context: ContextTypes.DEFAULT_TYPE, link: Invite) -> None:
+    """Ask whoever opened the link (or matched it at the front desk) whether they agree."""
+    svc, lang, chat = services(context), language_of(update, context), update.effective_chat
+    plan = svc.catalog.get(link.treatment)
     if plan is None:
         await chat.send_message(svc.text("invite_unknown", lang))
         return
-    invite_lang = check.invite.language or lang
+    invite_lang = link.language or lang
     # Bound to this link and to whoever opened it: nobody else's press (a forwarded copy) enrols anyone.
-    invite, user = RowRef.of(check.invite), update.effective_user
+    invite, user = RowRef.of(link), update.effective_user
     buttons = InlineKeyboardMarkup([[
         InlineKeyboardButton(svc.label("consent_button_yes", invite_lang),
                              callback_data=svc.signer.sign(Press.CONSENT, invite, user.id, "yes")),

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import io
-
-import segno
 from telegram import Update
 from telegram.ext import ContextTypes
 
@@ -12,6 +9,7 @@ from aftercare_bot.bot.handlers.auth import staff_only
 from aftercare_bot.bot.handlers.common import echoed, language_of, services
 from aftercare_bot.clients import enrolment, summary
 from aftercare_bot.clients.enrol_command import EnrolProblem, parse_enrol
+from aftercare_bot.clients.qr import qr_png
 from aftercare_bot.db.repositories import clients, invites
 from aftercare_bot.texts import wording
 
@@ -19,12 +17,6 @@ DEFAULT_TREATMENT = "microneedling"
 SUMMARIES_SHOWN = 3  # /client shows this many matches in full,
 MATCHES_NAMED = 10  # and names the next ones up to this many in all
 PENDING_SHOWN = 5  # enrolments not yet joined listed, newest first
-
-
-def qr_png(link: str) -> bytes:
-    buffer = io.BytesIO()
-    segno.make(link, error="m").save(buffer, kind="png", scale=8, border=4)
-    return buffer.getvalue()
 
 
 @staff_only

@@ -158,3 +158,11 @@ async def exists(session: AsyncSession, *, kind: str, subject_id: int) -> bool:
 async def delete_for_subjects(session: AsyncSession, *, kinds: Sequence[str], subject_ids: Sequence[int]) -> None:
     """Every timer of these kinds about these subjects, whatever its state."""
     await session.execute(delete(Timer).where(Timer.kind.in_(kinds), Timer.subject_id.in_(subject_ids)))
+
+
+async def live(session: AsyncSession, *, kind: str) -> bool:
+    """Whether a timer of this kind is waiting or running."""
+    found = await session.scalar(
+        select(Timer.id).where(Timer.kind == kind, Timer.state.in_((TimerState.PENDING, TimerState.RUNNING))).limit(1)
+    )
+    return found is not None

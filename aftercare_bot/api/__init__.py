@@ -1,0 +1,1 @@
+"""The HTTP API for booking systems (docs/enrolment-api.md), served by the bot's own web server."""

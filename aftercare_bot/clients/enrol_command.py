@@ -1,4 +1,4 @@
-"""Reads the staff command `/enrol <client name> [treatment=...] [at=...] [lang=...]`."""
+"""Reads the staff command `/enrol <client name> [treatment=...] [at=...] [lang=...] [renew=...]`."""
 
 from __future__ import annotations
 
@@ -7,11 +7,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from aftercare_bot.db.refs import RowRef
+
 MAX_NAME_LENGTH = 100
 # A session may be entered a little ahead (booked) or after the fact, but not absurdly far either way.
 MAX_PAST = timedelta(days=14)
 MAX_FUTURE = timedelta(days=60)
-_OPTION = re.compile(r"(treatment|at|lang|language)=(.*)", re.IGNORECASE)
+_OPTION = re.compile(r"(treatment|at|lang|language|renew)=(.*)", re.IGNORECASE)
 _CLOCK = re.compile(r"\d{1,2}:\d{2}")
 _LANGUAGE = re.compile(r"[a-z]{2,3}")
 
@@ -22,6 +24,7 @@ class EnrolRequest:
     treatment: str
     session_at: datetime
     language: str | None
+    renews: RowRef | None = None  # the lost link this one replaces (the not-yet-joined list offers the command)
 
 
 @dataclass(frozen=True)
@@ -72,7 +75,12 @@ def parse_enrol(
         if not now - MAX_PAST <= parsed <= now + MAX_FUTURE:
             return EnrolProblem("enrol_time_out_of_range", {"value": options["at"]})
         session_at = parsed
-    return EnrolRequest(name, treatment, session_at, language.lower() if language else None)
+    renews = None
+    if "renew" in options:
+        renews = RowRef.parse(options["renew"])
+        if renews is None:
+            return EnrolProblem("enrol_bad_renew", {"value": options["renew"]})
+    return EnrolRequest(name, treatment, session_at, language.lower() if language else None, renews)
 
 
 def parse_session_time(value: str, *, now: datetime, tz: ZoneInfo) -> datetime | None:

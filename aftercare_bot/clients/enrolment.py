@@ -37,6 +37,7 @@ class InviteProblem(StrEnum):
     UNKNOWN = "unknown"
     EXPIRED = "expired"
     USED = "used"
+    REOPEN = "reopen"  # the question answered was asked before the link was opened again, by someone else
     CANCELLED = "cancelled"
 
 
@@ -66,6 +67,7 @@ async def create_invite(
     settings: Settings,
     token_for: Callable[[str], str] | None = None,
     phone: str | None = None,
+    renews: RowRef | None = None,
 ) -> tuple[Invite, str]:
     """Returns the invite and its token; the token itself is never stored. `token_for` makes the token from the
     invite's ref instead of at random (links a booking system may ask for again)."""
@@ -78,6 +80,8 @@ async def create_invite(
     invite.token_hash = hash_token(token)
     session.add(invite)
     await session.flush()
+    if renews is not None:
+        await invites.renew(session, renews, invite)  # a lost link that was used meanwhile stays as it is
     await audit.record(session, now=now, action="invite_created", actor_id=created_by,
                        detail={"invite_id": invite.id, "treatment": treatment})
     return invite, token
@@ -100,6 +104,11 @@ def _problem(invite: Invite | None, now: datetime) -> InviteProblem | None:
     if now >= invite.expires_at:
         return InviteProblem.EXPIRED
     return None
+
+
+def _not_opened_by(link: Invite | None, telegram_user_id: int) -> InviteProblem | None:
+    """Someone else opened the link since (or the person was erased): the question they hold is not theirs now."""
+    return InviteProblem.REOPEN if link is not None and link.opened_by != telegram_user_id else None
 
 
 @dataclass(frozen=True)
@@ -125,7 +134,7 @@ async def accept_invite(
     """The client agreed: create (or reactivate) the client, supersede an older plan, schedule the new one.
     `invite` comes from the consent button: only the link it was made for is used."""
     link = await invites.get_for_update(session, invite)
-    problem = _problem(link, now)
+    problem = _problem(link, now) or _not_opened_by(link, telegram_user_id)
     plan = catalog.get(link.treatment) if link else None
     if problem or link is None:
         return Acceptance(problem)
@@ -163,15 +172,17 @@ async def accept_invite(
     return Acceptance(None, enrolment, scheduled, bool(superseded))
 
 
-async def mark_opened(session: AsyncSession, invite: Invite, *, now: datetime) -> None:
-    """The client opened the link (the booking system's status shows it); the first time counts."""
+async def mark_opened(session: AsyncSession, invite: Invite, *, by: int, now: datetime) -> None:
+    """Someone opened the link and is asked to agree: only they may answer. The booking system's status shows
+    the first opening."""
+    invite.opened_by = by
     if invite.opened_at is None:
         invite.opened_at = now
 
 
 async def decline_invite(session: AsyncSession, *, invite: RowRef, telegram_user_id: int, now: datetime) -> bool:
     link = await invites.get_for_update(session, invite)
-    if _problem(link, now) or link is None:
+    if _problem(link, now) or _not_opened_by(link, telegram_user_id) or link is None:
         return False
     link.status, link.used_at, link.used_by = InviteStatus.DECLINED, now, telegram_user_id
     link.phone = None

@@ -28,7 +28,7 @@ async def match(session: AsyncSession, phone: str, *, telegram_user_id: int, now
         return None
     invite = candidates[0]
     invite.phone = None
-    await enrolment.mark_opened(session, invite, now=now)
+    await enrolment.mark_opened(session, invite, by=telegram_user_id, now=now)
     await audit.record(session, now=now, action="frontdesk_matched", actor_id=telegram_user_id,
                        detail={"invite_id": invite.id})
     return invite

@@ -110,6 +110,7 @@ class Report:
 _INVITE_LISTS = {
     InviteStatus.DECLINED: ("privacy_report_invites_title", "privacy_report_invite"),
     InviteStatus.REPLACED: ("privacy_report_replaced_title", "privacy_report_replaced"),
+    InviteStatus.PENDING: ("privacy_report_opened_title", "privacy_report_opened"),
 }
 
 

@@ -9,6 +9,7 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from aftercare_bot.db.models import Client, DeliveryState, Invite
+from aftercare_bot.db.refs import RowRef
 from aftercare_bot.db.repositories import conversation, deliveries, enrolments
 from aftercare_bot.db.repositories import staff as staff_repo
 from aftercare_bot.services import Services
@@ -96,4 +97,6 @@ def enrol_again(invite: Invite, svc: Services) -> str:
     """
     session_at = invite.session_at.astimezone(svc.settings.timezone)
     command = f"/enrol {invite.client_name} treatment={invite.treatment} at={session_at:%Y-%m-%d %H:%M}"
-    return f"{command} lang={invite.language}" if invite.language else command
+    if invite.language:
+        command += f" lang={invite.language}"
+    return f"{command} renew={RowRef.of(invite)}"

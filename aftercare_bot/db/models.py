@@ -154,7 +154,11 @@ class Invite(HasRef, Base):
     status: Mapped[str] = mapped_column(String(16), default=InviteStatus.PENDING)
     used_at: Mapped[datetime | None]
     used_by: Mapped[int | None]
-    # The client the link was used by, or who joined through another link for the same session (REPLACED):
+    # Who last opened the link and was asked to agree: only they may answer.
+    opened_by: Mapped[int | None] = mapped_column(index=True)
+    # The link made to replace this one (staff's `/enrol ... renew=`): joining through either settles both.
+    renewed_by_id: Mapped[int | None] = mapped_column(index=True)
+    # The client the link was used by, or who joined through a renewal of it (REPLACED):
     # erasing the client erases these too, by the record rather than by matching names. No foreign key, so
     # that SQLite can add and drop the column without rebuilding the table; erasure deletes them itself.
     client_id: Mapped[int | None] = mapped_column(index=True)

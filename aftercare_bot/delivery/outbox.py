@@ -192,7 +192,8 @@ class Outbox:
         about, so that it is erased with them."""
         chats = staff_destinations(self.svc) if chats is None else chats
         if not chats:
-            log.error("no STAFF_CHAT_ID or ADMIN_IDS configured; a notice for staff cannot be delivered: %s", html)
+            # Not the notice itself: it may name a client, and logs outlive erasure.
+            log.error("no STAFF_CHAT_ID or ADMIN_IDS configured; a notice for staff cannot be delivered")
         for chat_id in chats:
             await self.add(session, OutboxMessage(
                 chat_id=chat_id, html=html, escalation_id=escalation_id, post_role=role, client_id=client_id,

@@ -8,6 +8,7 @@ is delivered, at once or after a Telegram outage, or why it could not be.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -85,21 +86,14 @@ class StaffReplies:
             return RelayStatus.EMPTY
 
         async with self.svc.session_factory.begin() as session:
-            name = await self.actions.staff_name(session, reply.author_id, reply.author_name)
-            # Answering is taking care of the case: an unclaimed case becomes the replier's, a resolved one
-            # is opened again so that the client's answer reaches the team.
-            took = await self.actions.take(session, escalation.id, reply.author_id, name, now,
-                                           states=(EscalationState.OPEN,))
-            reopened = not took and await self.actions.take(session, escalation.id, reply.author_id, name, now,
-                                                            states=(EscalationState.RESOLVED,))
-            sent_key = "esc_relay_reopened" if reopened else "esc_relay_sent"
-            report = Report(reply.chat_id, reply.message_id,
-                            self.texts.t(sent_key, name=client.name, number=escalation.id))
-            queued = await self._queue_staff_reply(session, client, escalation, reply, has_text, report)
-            await audit.record(session, now=now, action="staff_reply", actor_id=reply.author_id,
-                               client_id=client.id, escalation_id=escalation.id,
-                               detail={"claimed": took, "reopened": reopened, "kind": reply.kind})
-            await self.posts.remember(session, escalation.id, reply.chat_id, reply.message_id, ROLE_STAFF)
+            # The case may have been erased since it was read, and its number given to another client's case:
+            # act only on the case with the same ref (the conditional updates below check it too).
+            erased = not await repo.still_there(session, escalation.id, escalation.ref)
+            if not erased:
+                took, reopened, queued = await self._take_and_queue(session, reply, escalation, client, has_text, now)
+        if erased:
+            await self._answer_staff(reply, None, self.texts.t("esc_relay_erased"))
+            return RelayStatus.ERASED
         if took or reopened:
             await self.posts.refresh_cards(escalation.id)
         outcome = (await self.outbox.deliver(client.chat_id)).get(queued, Outcome.WAITING)
@@ -107,6 +101,27 @@ class StaffReplies:
             await self._answer_staff(reply, escalation.id, self.texts.t("esc_relay_queued", name=client.name),
                                      client_id=client.id)
         return RELAY_STATUS[outcome]
+
+    async def _take_and_queue(
+        self, session: AsyncSession, reply: StaffMessage, escalation: Escalation, client: Client, has_text: bool,
+        now: datetime,
+    ) -> tuple[bool, bool, int]:
+        """Answering is taking care of the case: an unclaimed case becomes the replier's, a resolved one is opened
+        again so that the client's answer reaches the team. Returns (took, reopened, the queued reply's id)."""
+        name = await self.actions.staff_name(session, reply.author_id, reply.author_name)
+        took = await self.actions.take(session, escalation.id, reply.author_id, name, now,
+                                       states=(EscalationState.OPEN,), ref=escalation.ref)
+        reopened = not took and await self.actions.take(session, escalation.id, reply.author_id, name, now,
+                                                        states=(EscalationState.RESOLVED,), ref=escalation.ref)
+        sent_key = "esc_relay_reopened" if reopened else "esc_relay_sent"
+        report = Report(reply.chat_id, reply.message_id,
+                        self.texts.t(sent_key, name=client.name, number=escalation.id))
+        queued = await self._queue_staff_reply(session, client, escalation, reply, has_text, report)
+        await audit.record(session, now=now, action="staff_reply", actor_id=reply.author_id,
+                           client_id=client.id, escalation_id=escalation.id,
+                           detail={"claimed": took, "reopened": reopened, "kind": reply.kind})
+        await self.posts.remember(session, escalation.id, reply.chat_id, reply.message_id, ROLE_STAFF)
+        return took, reopened, queued
 
     async def _queue_staff_reply(
         self, session: AsyncSession, client: Client, escalation: Escalation, reply: StaffMessage, has_text: bool,

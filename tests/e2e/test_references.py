@@ -139,7 +139,11 @@ async def test_a_consent_question_pressed_by_someone_else_enrols_nobody(rig: Fas
 async def test_forget_erases_the_links_the_client_did_not_use_and_the_waiting_list_forgets_them(rig: FastRig) -> None:
     zoe = rig.world.user(XAVI, "Zoe")
     await link_for(rig, "Zoe Quill at=2026-03-02 09:30")  # the first link, lost
-    token = await link_for(rig, "Zoe Quill at=2026-03-02 09:30")  # a new one for the same session
+    await rig.command(rig.nurse, "client", "Quill", chat=rig.staff_chat)
+    listed = rig.last_bot_message(rig.staff_chat).plain_text or ""
+    command = listed[listed.index("/enrol "):].split("\n")[0].strip()
+    assert " renew=" in command, listed
+    token = await link_for(rig, command.removeprefix("/enrol "))  # a new one, as the list offers
     await rig.command(zoe, "start", token)
     consent = rig.last_bot_message(zoe)
     await rig.press(zoe, consent, consent.callback_data[0])

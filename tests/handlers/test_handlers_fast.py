@@ -17,6 +17,7 @@ from aftercare_bot.app import build_application, build_services
 from aftercare_bot.clock import ManualClock
 from aftercare_bot.config import SHIPPED_MESSAGES_DIR, Settings
 from aftercare_bot.db.models import Client, Delivery, Invite
+from aftercare_bot.db.refs import RowRef
 from aftercare_bot.db.repositories import clients
 from tests.conftest import ADMIN_ID, STAFF_CHAT_ID, TOKEN
 from tests.support.harness import START_LINK
@@ -230,11 +231,13 @@ async def test_client_lookup_finds_enrolments_not_yet_joined_and_how_to_give_a_n
 
     await app.process_update(make_command_update(telegram, app.bot, admin, "enrol", "Ann Smith at=14:30 lang=de"))
     [pending] = await look_up("smith")
+    async with services.session_factory() as session:
+        first_ref = str(RowRef.of(await session.scalar(select(Invite))))
     assert pending.splitlines() == [
         "Enrolled, not yet joined — they have not opened their link and agreed yet:",
         "• Ann Smith — not yet joined; Micro-needling, session 20 Nov 2026 14:30. Their link works until"
         " 27 Nov 2026 15:00. If they lost it, a new link: /enrol Ann Smith treatment=microneedling"
-        " at=2026-11-20 14:30 lang=de",
+        f" at=2026-11-20 14:30 lang=de renew={first_ref}",
     ]
 
     # The command shown makes a new link for the same session; both are listed until one is used.
@@ -249,6 +252,7 @@ async def test_client_lookup_finds_enrolments_not_yet_joined_and_how_to_give_a_n
     async with services.session_factory() as session:
         first, second = (await session.scalars(select(Invite).order_by(Invite.id))).all()
     assert (second.session_at, second.treatment, second.language) == (first.session_at, "microneedling", "de")
+    assert first.renewed_by_id == second.id
 
     # Once the client has joined through one link, they are a client: neither link is listed any more.
     await app.process_update(make_command_update(telegram, app.bot, ann, "start", new_link))

@@ -50,6 +50,7 @@ class DomainRig:
                 session, client_name=name, treatment=treatment, session_at=session_at or now, language=None,
                 created_by=1, now=now, settings=self.services.settings,
             )
+            await enrolment.mark_opened(session, invite, by=user_id, now=now)
             return await enrolment.accept_invite(
                 session, invite=RowRef.of(invite), telegram_user_id=user_id, chat_id=user_id, first_name=name,
                 telegram_language="en", now=now, settings=self.services.settings, catalog=self.services.catalog,

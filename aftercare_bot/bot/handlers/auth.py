@@ -76,7 +76,7 @@ async def staff_chat_membership_changed(update: Update, context: ContextTypes.DE
     member = changed.new_chat_member
     async with svc.session_factory.begin() as session:
         await staff_repo.record_chat_membership(session, member.user.id, is_member=_is_member(member),
-                                                at=svc.clock.now())
+                                                at=changed.date)  # Telegram's time: updates may be handled out of order
     log.info("staff chat membership of %s is now %s", member.user.id, member.status)
 
 

@@ -36,7 +36,7 @@ async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     async with svc.session_factory.begin() as session:
         check = await enrolment.check_invite(session, context.args[0], now=svc.clock.now())
         if check.invite is not None and check.problem is None:
-            await enrolment.mark_opened(session, check.invite, now=svc.clock.now())
+            await enrolment.mark_opened(session, check.invite, by=update.effective_user.id, now=svc.clock.now())
     if check.problem or check.invite is None:
         await chat.send_message(svc.text(f"invite_{check.problem}", lang))
         return

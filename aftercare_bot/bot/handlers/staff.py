@@ -36,7 +36,7 @@ async def enrol(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         invite, token = await enrolment.create_invite(
             session, client_name=parsed.client_name, treatment=parsed.treatment, session_at=parsed.session_at,
             language=parsed.language, created_by=update.effective_user.id, now=svc.clock.now(),
-            settings=svc.settings,
+            settings=svc.settings, renews=parsed.renews,
         )
     link = f"https://t.me/{context.bot.username}?start={token}"
     caption = svc.text(

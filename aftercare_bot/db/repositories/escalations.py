@@ -162,3 +162,12 @@ async def cards(session: AsyncSession, escalation_id: int) -> dict[int, int]:
     for chat_id, message_id in rows:
         found.setdefault(chat_id, message_id)
     return found
+
+
+async def still_there(session: AsyncSession, escalation_id: int, ref: str | None) -> bool:
+    """Whether the case read earlier is still there, locked until the transaction ends; not one that took its
+    number after it was erased."""
+    found = await session.scalar(
+        select(Escalation.id).where(Escalation.id == escalation_id, Escalation.ref == ref).with_for_update()
+    )
+    return found is not None

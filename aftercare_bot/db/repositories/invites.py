@@ -48,21 +48,29 @@ async def get_for_update(session: AsyncSession, invite: RowRef) -> Invite | None
 
 
 async def belong_to(session: AsyncSession, used: Invite, client_id: int) -> None:
-    """`used` is now the client's, and so is every link made for the same session that was never opened (a new
-    link given when the first was lost): those stop being listed as not yet joined, and go when the client is
-    erased."""
+    """`used` is now the client's, and so is every link of its renewal chain (`/enrol ... renew=`, given when a
+    link was lost): those are REPLACED, leave the not-yet-joined list, and go when the client is erased."""
     used.client_id = client_id
+    chain, found = {used.id}, {used.id}
+    while found:
+        renewed = select(Invite.renewed_by_id).where(Invite.id.in_(found), Invite.renewed_by_id.is_not(None))
+        found = set(await session.scalars(
+            select(Invite.id).where(or_(Invite.renewed_by_id.in_(found), Invite.id.in_(renewed)))
+        )) - chain
+        chain |= found
     await session.execute(
-        update(Invite)
-        .where(
-            Invite.status == InviteStatus.PENDING,
-            Invite.id != used.id,
-            func.lower(Invite.client_name) == func.lower(used.client_name),
-            Invite.treatment == used.treatment,
-            Invite.session_at == used.session_at,
-        )
+        update(Invite).where(Invite.id.in_(chain - {used.id}), Invite.status == InviteStatus.PENDING)
         .values(status=InviteStatus.REPLACED, client_id=client_id)
     )
+
+
+async def renew(session: AsyncSession, old: RowRef, new: Invite) -> bool:
+    """Record that `new` replaces the pending link `old`; False if `old` is no longer pending."""
+    result = await session.execute(
+        update(Invite).where(Invite.id == old.id, Invite.ref == old.ref, Invite.status == InviteStatus.PENDING)
+        .values(renewed_by_id=new.id)
+    )
+    return bool(result.rowcount)
 
 
 async def delete_of_client(session: AsyncSession, client_id: int) -> int:
@@ -73,9 +81,13 @@ async def delete_of_client(session: AsyncSession, client_id: int) -> int:
 async def of_person(
     session: AsyncSession, telegram_user_id: int, *, client_id: int | None = None, invite_ids: Sequence[int] = ()
 ) -> Sequence[Invite]:
-    """The links the person opened (used or declined) and, when they are the client `client_id`, the links that
-    are that client's or are among `invite_ids` (those their plans came from); oldest first."""
-    condition: ColumnElement[bool] = Invite.used_by == telegram_user_id
+    """The links the person used, declined or opened without answering and, when they are the client
+    `client_id`, the links that are that client's or are among `invite_ids` (those their plans came from);
+    oldest first."""
+    condition: ColumnElement[bool] = or_(
+        Invite.used_by == telegram_user_id,
+        and_(Invite.opened_by == telegram_user_id, Invite.status == InviteStatus.PENDING),
+    )
     if client_id is not None:
         condition = or_(condition, Invite.client_id == client_id, Invite.id.in_(invite_ids))
     rows = await session.scalars(select(Invite).where(condition).order_by(Invite.id))

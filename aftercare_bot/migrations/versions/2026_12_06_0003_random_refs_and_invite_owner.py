@@ -35,6 +35,9 @@ def upgrade() -> None:
     # Plain ADD and DROP COLUMN throughout: rebuilding a table on SQLite would cascade-delete its children.
     op.add_column('invites', sa.Column('client_id', sa.BigInteger(), nullable=True))
     op.create_index('ix_invites_client_id', 'invites', ['client_id'], unique=False)
+    for column in ('opened_by', 'renewed_by_id'):
+        op.add_column('invites', sa.Column(column, sa.BigInteger(), nullable=True))
+        op.create_index(f'ix_invites_{column}', 'invites', [column], unique=False)
     # Links already used belong to the client of their enrolment; a pending link for the same person and
     # session as a used one was replaced by it.
     op.execute(
@@ -64,6 +67,9 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table('staff_chat_memberships')
     op.execute("UPDATE invites SET status = 'pending' WHERE status = 'replaced'")
+    for column in ('opened_by', 'renewed_by_id'):
+        op.drop_index(f'ix_invites_{column}', table_name='invites')
+        op.drop_column('invites', column)
     op.drop_index('ix_invites_client_id', table_name='invites')
     op.drop_column('invites', 'client_id')
     for table in REF_TABLES:

@@ -39,7 +39,8 @@ class TriageResult:
 
 
 # Notes that say nothing about a symptom: with a question, they leave it a question.
-_NOT_CLINICAL = frozenset({"question", "unrecognised", "too_many_unknown_words", "language_not_configured"})
+_NOT_UNDERSTOOD = frozenset({"unrecognised", "too_many_unknown_words", "language_not_configured"})
+_NOT_CLINICAL = _NOT_UNDERSTOOD | {"question"}
 
 
 @dataclass
@@ -83,17 +84,22 @@ def _triage_in(lang: LanguageRules, text: str, day: int | None, photo: bool, med
     findings = max(outcomes, key=lambda found: found[0].level.rank)
     level = findings[0].level
     # A question whose only findings are about the aftercare (or words not known) goes to staff as a question.
+    concerns = [f for f in findings if f.level is not TriageLevel.ROUTINE]
+    not_clinical = [f for f in concerns if not f.clinical]
+    # Only about the aftercare, booking or products, and asked as such (or about booking): a question for staff.
     question = (
         level is TriageLevel.CONCERN
-        and analysis.is_question
-        and all(f.level is TriageLevel.ROUTINE or not f.clinical for f in findings)
+        and len(not_clinical) == len(concerns)
+        and (analysis.is_question or any(f.rule_id in lang.question_rules for f in not_clinical))
     )
+    # A symptom (or words not understood) with no warning sign: the client is asked which one, if any, applies.
+    unplaced = any(f.clinical or f.rule_id in _NOT_UNDERSTOOD for f in concerns)
     return TriageResult(
         level,
         tuple(f.reason for f in findings),
         tuple(dict.fromkeys(f.rule_id for f in findings)),
         is_question=question,
-        ask_back=level is TriageLevel.CONCERN and not question,
+        ask_back=level is TriageLevel.CONCERN and not question and unplaced,
     )
 
 
@@ -307,14 +313,15 @@ class _Analysis:
         resolved = [start for start, _ in self._spans_of(history.resolved)]
         heads = sorted(span for tid in self.lang.symptom_terms for span in self.spans.get(tid, ()))
 
+        inside_others = {pos for start, end in marks["others"] for pos in range(start, end)}
+        marks["own"] = [span for span in marks["own"] if span[0] not in inside_others]  # "not me"
+
         def in_clause(name: str, clause: int) -> bool:
             return any(self.clause_of[start] == clause for start, _ in marks[name])
 
         discounted: set[int] = set()
-        resolved_clauses = {self.clause_of[r] for r in resolved}
-        # "still", "again" ... after the symptom said it was over: it came back, unless said of being over itself
-        # ("nothing since", "back to normal now").
-        present_at = [start for start, _ in marks["present"] if self.clause_of[start] not in resolved_clauses]
+        # "again", "came back" ... after the symptom was said to be over: it returned.
+        returned_at = [start for start, _ in self._spans_of(history.returned) if start not in self.negated]
         for start, end in heads:  # someone else's first: their symptoms do not bound the client's own past
             clause = self.clause_of[start]
             if (not in_clause("present", clause) and in_clause("others", clause) and in_clause("past", clause)
@@ -329,7 +336,7 @@ class _Analysis:
             later = [s for s, _ in heads if s > start and self.clause_of[s] != clause and s not in discounted]
             limit = min(later, default=len(self.tokens))
             over = [r for r in resolved if start < r < limit]
-            if over and not any(p > over[0] for p in present_at):
+            if over and not any(p > over[0] for p in returned_at):
                 discounted.update(range(start, end))
         return discounted
 

@@ -180,6 +180,7 @@ class Rule:
     when_negated: TriageLevel | None = None
     negated_reason: str = ""
     clinical: bool = True  # false for rules about the aftercare itself (products, sun, gym): a question, not a symptom
+    asks: bool = False  # what it finds is a question for staff even without a question mark (booking, prices)
 
     def applies_on(self, day: int) -> bool:
         if self.from_day is not None and day < self.from_day:
@@ -216,6 +217,7 @@ class History:
     others: tuple[int, ...]
     own: tuple[int, ...]
     present: tuple[int, ...]
+    returned: tuple[int, ...]
     resolved: tuple[int, ...]
 
 
@@ -264,6 +266,7 @@ class LanguageRules:
     terms_by_first_word: dict[int, list[int]] = field(default_factory=dict)
     head_terms: frozenset[int] = frozenset()
     symptom_terms: frozenset[int] = frozenset()  # what rules above routine name (their first lists)
+    question_rules: frozenset[str] = frozenset()  # ids of rules whose findings ask something (asks: true)
     rule_terms: frozenset[int] = frozenset()  # every term a rule uses (history's markers are not among them)
     candidate_days: tuple[int, ...] = (0,)
 
@@ -336,7 +339,7 @@ _TOP_KEYS = {
     "ask_back",
     "rules",
 }
-_HISTORY_KEYS = {"past", "others", "own", "present", "resolved"}
+_HISTORY_KEYS = {"past", "others", "own", "present", "returned", "resolved"}
 _ASK_BACK_KEYS = {"question", "options", "reason", "none_reason"}
 _NEGATION_KEYS = {
     "before",
@@ -362,6 +365,7 @@ _RULE_KEYS = {
     "when_negated",
     "negated_reason",
     "clinical",
+    "asks",
 }
 _MATCHING_KEYS = {"phrase_gap", "max_unknown_words", "fuzzy_min_length"}
 
@@ -459,6 +463,7 @@ class _Compiler:
             terms_by_first_word=first_word,
             head_terms=frozenset(t for r in rules for t in r.groups[0]),
             symptom_terms=frozenset(t for r in rules if r.level is not TriageLevel.ROUTINE for t in r.groups[0]),
+            question_rules=frozenset(r.id for r in rules if r.asks),
             rule_terms=frozenset(t for r in rules for group in (*r.groups, r.unless) for t in group),
             candidate_days=tuple(sorted(days)),
         )
@@ -550,6 +555,7 @@ class _Compiler:
             when_negated=when_negated,
             negated_reason=negated_reason,
             clinical=self.flag(entry.get("clinical", True), where + " clinical"),
+            asks=self.flag(entry.get("asks", False), where + " asks"),
         )
 
     # -- terms --

@@ -148,6 +148,7 @@ class _Analysis:
         self.spans = self._find_terms()
         self.clause_of, self.sentence_of = self._segments()
         self.negated = self._negated_positions()
+        self.came_back_at = [s for s, _ in self._spans_of(lang.history.came_back) if s not in self.negated]
         self.discounted = self._past_or_others()
         self.is_question = self._is_question()
         self.negation_seen, self.unknown_words = self._coverage()
@@ -310,7 +311,9 @@ class _Analysis:
         symptoms, and an own past symptom counts as over only when the message says so after it."""
         history = self.lang.history
         marks = {name: self._spans_of(getattr(history, name)) for name in ("past", "others", "own", "present")}
-        resolved = [start for start, _ in self._spans_of(history.resolved)]
+        resolved_spans = self._spans_of(history.resolved)
+        resolved = [start for start, _ in resolved_spans]
+        in_resolved = {pos for start, end in resolved_spans for pos in range(start, end)}  # "panic over"
         heads = sorted(span for tid in self.lang.symptom_terms for span in self.spans.get(tid, ()))
 
         inside_others = {pos for start, end in marks["others"] for pos in range(start, end)}
@@ -321,11 +324,14 @@ class _Analysis:
 
         discounted: set[int] = set()
         # "again", "came back" ... after the symptom was said to be over: it returned.
-        returned_at = [start for start, _ in self._spans_of(history.returned) if start not in self.negated]
+        returned_at = [start for start, _ in self._spans_of((*history.returned, *history.came_back))
+                       if start not in self.negated]
+        possessive_ends = {end for _, end in self._spans_of(history.possessive)}
         for start, end in heads:  # someone else's first: their symptoms do not bound the client's own past
             clause = self.clause_of[start]
-            if (not in_clause("present", clause) and in_clause("others", clause) and in_clause("past", clause)
-                    and not in_clause("own", clause)):
+            theirs = any(start - 3 <= e <= start for e in possessive_ends)  # "his shaving rash"
+            if (not in_clause("present", clause) and in_clause("others", clause) and not in_clause("own", clause)
+                    and (in_clause("past", clause) or theirs)):
                 discounted.update(range(start, end))
         for start, end in heads:
             clause = self.clause_of[start]
@@ -333,7 +339,8 @@ class _Analysis:
                 continue
             # Over only if the message says so after it, before the next symptom of another clause, and does
             # not then say it came back ("stopped, then started again this morning").
-            later = [s for s, _ in heads if s > start and self.clause_of[s] != clause and s not in discounted]
+            later = [s for s, _ in heads
+                     if s > start and self.clause_of[s] != clause and s not in discounted and s not in in_resolved]
             limit = min(later, default=len(self.tokens))
             over = [r for r in resolved if start < r < limit]
             if over and not any(p > over[0] for p in returned_at):
@@ -410,7 +417,9 @@ class _Analysis:
 
     def _is_negated(self, span: Span) -> bool:
         # The last word counts too: in "so glad it's not sore" the phrase "so ... sore" is negated.
-        return span[0] in self.negated or span[1] - 1 in self.negated
+        negated = span[0] in self.negated or span[1] - 1 in self.negated
+        # "the bleeding stopped yesterday but started again": it counts again.
+        return negated and not any(start >= span[1] for start in self.came_back_at)
 
     def _together(self, groups: list[list[Span]], within: str) -> list[Span] | None:
         if not all(groups):

@@ -217,6 +217,8 @@ class History:
     others: tuple[int, ...]
     own: tuple[int, ...]
     present: tuple[int, ...]
+    possessive: tuple[int, ...]
+    came_back: tuple[int, ...]
     returned: tuple[int, ...]
     resolved: tuple[int, ...]
 
@@ -339,7 +341,7 @@ _TOP_KEYS = {
     "ask_back",
     "rules",
 }
-_HISTORY_KEYS = {"past", "others", "own", "present", "returned", "resolved"}
+_HISTORY_KEYS = {"past", "others", "own", "present", "possessive", "came_back", "returned", "resolved"}
 _ASK_BACK_KEYS = {"question", "options", "reason", "none_reason"}
 _NEGATION_KEYS = {
     "before",

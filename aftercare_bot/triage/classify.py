@@ -87,10 +87,16 @@ def _triage_in(lang: LanguageRules, text: str, day: int | None, photo: bool, med
     concerns = [f for f in findings if f.level is not TriageLevel.ROUTINE]
     not_clinical = [f for f in concerns if not f.clinical]
     # Only about the aftercare, booking or products, and asked as such (or about booking): a question for staff.
+    # A question the rules do not understand at all may be about a symptom: it is asked back instead.
+    about_aftercare = any(f.rule_id not in _NOT_CLINICAL for f in not_clinical)
+    understood = not any(f.rule_id in _NOT_UNDERSTOOD for f in concerns)
     question = (
         level is TriageLevel.CONCERN
         and len(not_clinical) == len(concerns)
-        and (analysis.is_question or any(f.rule_id in lang.question_rules for f in not_clinical))
+        and (
+            any(f.rule_id in lang.question_rules for f in not_clinical)
+            or (analysis.is_question and (about_aftercare or understood))
+        )
     )
     # A symptom (or words not understood) with no warning sign: the client is asked which one, if any, applies.
     unplaced = any(f.clinical or f.rule_id in _NOT_UNDERSTOOD for f in concerns)
@@ -310,7 +316,8 @@ class _Analysis:
         an infection"). Anything still present stays: a clause saying "still", "now" or "again" keeps its
         symptoms, and an own past symptom counts as over only when the message says so after it."""
         history = self.lang.history
-        marks = {name: self._spans_of(getattr(history, name)) for name in ("past", "others", "own", "present")}
+        names = ("past", "others_past", "others", "own", "present")
+        marks = {name: self._spans_of(getattr(history, name)) for name in names}
         resolved_spans = self._spans_of(history.resolved)
         resolved = [start for start, _ in resolved_spans]
         in_resolved = {pos for start, end in resolved_spans for pos in range(start, end)}  # "panic over"
@@ -331,7 +338,7 @@ class _Analysis:
             clause = self.clause_of[start]
             theirs = any(start - 3 <= e <= start for e in possessive_ends)  # "his shaving rash"
             if (not in_clause("present", clause) and in_clause("others", clause) and not in_clause("own", clause)
-                    and (in_clause("past", clause) or theirs)):
+                    and (in_clause("past", clause) or in_clause("others_past", clause) or theirs)):
                 discounted.update(range(start, end))
         for start, end in heads:
             clause = self.clause_of[start]

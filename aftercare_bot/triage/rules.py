@@ -214,6 +214,7 @@ class History:
     """Symptoms told as over, or as someone else's: terms by what they mark (see the rule file's header)."""
 
     past: tuple[int, ...]
+    others_past: tuple[int, ...]
     others: tuple[int, ...]
     own: tuple[int, ...]
     present: tuple[int, ...]
@@ -341,7 +342,7 @@ _TOP_KEYS = {
     "ask_back",
     "rules",
 }
-_HISTORY_KEYS = {"past", "others", "own", "present", "possessive", "came_back", "returned", "resolved"}
+_HISTORY_KEYS = {"past", "others_past", "others", "own", "present", "possessive", "came_back", "returned", "resolved"}
 _ASK_BACK_KEYS = {"question", "options", "reason", "none_reason"}
 _NEGATION_KEYS = {
     "before",

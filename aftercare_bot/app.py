@@ -165,6 +165,7 @@ def register_handlers(application: Application) -> None:
 
     # Client replies and check-in answers; the staff side of escalations (cards, replies, /open).
     add(CallbackQueryHandler(client_messages.checkin_answer, pattern=r"^ci:" + signed[1:]))
+    add(CallbackQueryHandler(client_messages.ask_back_answer, pattern=r"^ab:" + signed[1:]))
     add(CallbackQueryHandler(escalations.case_button, pattern=r"^esc:" + signed[1:]))
     add(CommandHandler("open", escalations.open_cases))
     staff_chat_id = application.bot_data["services"].settings.staff_chat_id

@@ -9,6 +9,7 @@ transaction as their message, so a Telegram outage delays it but cannot lose it.
 from __future__ import annotations
 
 import asyncio
+import html
 import logging
 import weakref
 from collections.abc import AsyncIterator
@@ -27,6 +28,7 @@ from aftercare_bot.db.models import (
     Delivery,
     Enrolment,
     EnrolmentState,
+    Escalation,
     OutboxMessage,
     Timer,
 )
@@ -39,14 +41,15 @@ from aftercare_bot.db.write_turns import write_turn
 from aftercare_bot.delivery import quiet_hours
 from aftercare_bot.delivery.compose import CHECKIN_ANSWERS, CHECKIN_NO_RESPONSE, CHECKIN_REMINDER, day_since_session
 from aftercare_bot.delivery.outbox import Queued
-from aftercare_bot.delivery.ports import OutboundMessage, RecipientBlocked, SendRejected, SendRetryLater
-from aftercare_bot.escalation.cards import KIND_NO_RESPONSE
+from aftercare_bot.delivery.ports import Button, OutboundMessage, RecipientBlocked, SendRejected, SendRetryLater
+from aftercare_bot.escalation.cards import KIND_MESSAGE, KIND_NO_RESPONSE, KIND_QUESTION
 from aftercare_bot.escalation.cases import Routing, join_reasons
 from aftercare_bot.escalation.desk import EscalationDesk
 from aftercare_bot.inbound.writes import Arrival, InboundWrites
 from aftercare_bot.services import Services
 from aftercare_bot.texts import wording
 from aftercare_bot.triage.classify import TriageLevel, TriageResult, TriageRules, triage
+from aftercare_bot.triage.rules import NO_WARNING_SIGN, AskBack
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +61,8 @@ ANSWER_LEVELS = {"ok": TriageLevel.ROUTINE, "worried": TriageLevel.CONCERN, "urg
 # Media that triage should treat as "something to look at" (a photo is told apart by has_photo).
 TRIAGE_MEDIA_KINDS = frozenset({"voice", "video", "video_note", "audio", "document", "animation"})
 CLIENT_SAFETY_KEY = "esc_safety_urgent"
+ASK_BACK_KIND = "ask_back"  # the conversation kind of the question about warning signs
+ASK_BACK_PRESS = "ab"  # callback data: ab:<case RowRef>:<option id>
 # For someone with no client record, for whom no case is opened; the client's safety text stands in until the
 # texts have this one.
 STRANGER_SAFETY_KEY = "esc_safety_stranger"
@@ -109,7 +114,7 @@ class ClientConversation:
     def __init__(self, services: Services, desk: EscalationDesk, rules: TriageRules | None = None) -> None:
         self.svc = services
         self.desk = desk
-        self.rules = rules or TriageRules.load(services.settings.messages_dir / "triage")
+        self.rules = rules or services.triage_rules
         # One message of a client at a time, so that two quick messages cannot open two cases.
         self._locks: weakref.WeakValueDictionary[int, asyncio.Lock] = weakref.WeakValueDictionary()
         self.writes = InboundWrites(services, desk)
@@ -155,7 +160,9 @@ class ClientConversation:
                     self.rules, inbound.text, language=client.language, day_since_session=day,
                     has_photo=inbound.kind == "photo", has_media=inbound.kind in TRIAGE_MEDIA_KINDS,
                 )
-                arrival = self._arrival(inbound, writer, result, now) if writer.open_case is None else None
+                # A message to ask back about is written on its own: the question's buttons name its case.
+                alone = writer.open_case is not None or result.ask_back
+                arrival = None if alone else self._arrival(inbound, writer, result, now)
                 if arrival is None:
                     async with write_turn(session):
                         routing, stored, reply = await self._store(session, inbound, writer, result, now)
@@ -185,6 +192,7 @@ class ClientConversation:
             file_id=inbound.file_id, telegram_message_id=inbound.message_id, level=result.level,
             reasons=tuple(result.reasons), at=now,
             answer=(self.svc.text(answer[0], writer.client.language), answer[1]) if answer is not None else None,
+            case_kind=KIND_QUESTION if result.is_question else KIND_MESSAGE,
         )
 
     async def _store(
@@ -194,7 +202,7 @@ class ClientConversation:
         client, enrolment = writer.client, writer.enrolment
         routing = await self.desk.cases.route(
             session, client=client, enrolment=enrolment, open_case=writer.open_case, level=result.level,
-            reasons=result.reasons, now=now,
+            reasons=result.reasons, now=now, kind=KIND_QUESTION if result.is_question else KIND_MESSAGE,
         )
         stored = await conversation_repo.add(session, ConversationMessage(
             client_id=client.id, enrolment_id=enrolment.id if enrolment else None,
@@ -206,6 +214,18 @@ class ClientConversation:
             writer.last_out_at is None or now - writer.last_out_at >= ACK_INTERVAL)
         answer = self._answer(routing, result.level, acknowledge)
         reply = None
+        case = routing.new_case or writer.open_case
+        ask = self._ask_back_for(client.language) if result.ask_back else None
+        if ask is not None and case is not None and case.asked_back_at is None and routing.level == TriageLevel.CONCERN:
+            # Instead of "passed on": one short question, a button per warning sign, answered at once.
+            case.asked_back_at = now  # for the card posted after the commit; the row is written here
+            await session.execute(update(Escalation).where(Escalation.id == case.id).values(asked_back_at=now))
+            reply = await self.desk.outbox.tell_client(
+                session, client, self._ask_back_html(ask, client.language), kind=ASK_BACK_KIND,
+                escalation_id=case.id, enrolment_id=enrolment.id if enrolment else None, send_after_commit=True,
+                buttons=self._ask_back_buttons(ask, case),
+            )
+            answer = None
         if answer is not None:
             key, kind = answer
             reply = await self.desk.outbox.tell_client(
@@ -226,6 +246,78 @@ class ClientConversation:
         if reply is not None:
             sends.append(self.desk.outbox.send_queued(reply))
         await asyncio.gather(*sends)
+
+    # -- asking back which warning sign applies ---------------------------------------------------------------
+
+    def _ask_back_for(self, language: str | None) -> AskBack | None:
+        lang = self.rules.for_language(language) or self.rules.for_language(self.svc.settings.default_language)
+        return lang.ask_back if lang is not None else None
+
+    def _ask_back_html(self, ask: AskBack, language: str | None) -> str:
+        return f"{html.escape(ask.question)}\n\n{self.svc.text('ask_back_footer', language)}"
+
+    def _ask_back_buttons(self, ask: AskBack, case: Escalation) -> tuple[tuple[Button, ...], ...]:
+        ref = RowRef.of(case)
+        return tuple((Button(o.label, self.svc.signer.sign(ASK_BACK_PRESS, ref, o.id)),) for o in ask.options)
+
+    async def answer_ask_back(self, case: RowRef, option_id: str, telegram_user_id: int) -> CheckinResult:
+        """A press on the warning-sign question: `case` comes from the button, so only that case is touched."""
+        async with self._one_at_a_time(telegram_user_id):
+            return await self._answer_ask_back(case, option_id, telegram_user_id)
+
+    async def _answer_ask_back(self, ref: RowRef, option_id: str, telegram_user_id: int) -> CheckinResult:
+        now = self.svc.clock.now()
+        async with self.svc.session_factory.begin() as session:
+            case = await session.get(Escalation, ref.id)
+            if case is None or case.ref != ref.ref or case.asked_back_at is None:
+                return CheckinResult(CheckinStatus.UNKNOWN)
+            client = await session.get(Client, case.client_id)
+            if client is None:
+                return CheckinResult(CheckinStatus.UNKNOWN)
+            if client.telegram_user_id != telegram_user_id:
+                return CheckinResult(CheckinStatus.NOT_YOURS)
+            ask = self._ask_back_for(client.language)
+            option = ask.option(option_id) if ask is not None else None
+            if ask is None or option is None:
+                return CheckinResult(CheckinStatus.UNKNOWN, language=client.language)
+            # Conditional, so a double press (or a replayed one) records one answer only.
+            done = await session.execute(
+                update(Escalation).where(Escalation.id == case.id, Escalation.ask_back_answer.is_(None))
+                .values(ask_back_answer=option.id, ask_back_answered_at=now)
+            )
+            if not done.rowcount:
+                return CheckinResult(CheckinStatus.ALREADY, language=client.language)
+            await session.refresh(case)
+            enrolment = await session.get(Enrolment, case.enrolment_id) if case.enrolment_id else None
+            warning = option.id != NO_WARNING_SIGN
+            level = TriageLevel.URGENT if warning else TriageLevel.CONCERN
+            lang = self.rules.for_language(client.language)
+            label = lang.labels[level] if lang is not None else level.value
+            template = ask.reason if warning else ask.none_reason
+            reasons = (f"{label}: {template.format(option=option.label)}",)
+            # Exactly as if the client had written it: the open case (this one, unless resolved since) is raised.
+            routing = await self.desk.cases.route(
+                session, client=client, enrolment=enrolment,
+                open_case=await escalation_repo.open_for_client(session, client.id), level=level, reasons=reasons,
+                now=now,
+            )
+            stored = await conversation_repo.add(session, ConversationMessage(
+                client_id=client.id, enrolment_id=case.enrolment_id, escalation_id=routing.escalation_id,
+                direction=conversation_repo.IN, kind="button", text=option.label, triage_level=level,
+                triage_reasons=join_reasons(reasons), at=now,
+            ))
+            await audit.record(session, now=now, action="ask_back_answered", actor_id=telegram_user_id,
+                               client_id=client.id, escalation_id=case.id, detail={"answer": option.id})
+            key, kind = (CLIENT_SAFETY_KEY, "safety") if warning else ("ask_back_none_reply", "notice")
+            reply = await self.desk.outbox.tell_client(
+                session, client, self.svc.text(key, client.language), kind=kind,
+                escalation_id=routing.escalation_id, enrolment_id=case.enrolment_id, send_after_commit=True,
+            )
+            routing = await self.desk.cases.queue_for_staff(session, routing, stored, client)
+        await self._publish(routing, reply, client, enrolment, stored)
+        if not routing.upgraded and routing.joined and routing.escalation_id is not None:
+            await self.desk.posts.refresh_cards(routing.escalation_id)  # shows what was pressed
+        return CheckinResult(CheckinStatus.ANSWERED, option.label, client.language)
 
     @staticmethod
     def _answer(routing: Routing, level: TriageLevel, acknowledge: bool) -> tuple[str, str] | None:

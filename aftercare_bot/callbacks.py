@@ -24,6 +24,7 @@ class Press(StrEnum):
     CONSENT = "inv"  # agree to (or decline) the plan, after opening their link
     STOP = "stop"  # confirm /stop
     CHECKIN = "ci"  # answer a check-in
+    ASK_BACK = "ab"  # say which warning sign, if any, a message was about
     FORGET = "forget"  # confirm /forget (anyone)
     # Staff
     CASE = "esc"  # claim or resolve a case on its card

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -15,6 +16,7 @@ from aftercare_bot.delivery.compose import PlanMessageComposer
 from aftercare_bot.plans.catalog import PlanCatalog
 from aftercare_bot.texts.catalog import Texts
 from aftercare_bot.texts.rendering import clinic_values
+from aftercare_bot.triage.rules import TriageRules
 
 if TYPE_CHECKING:  # these modules import Services themselves
     from aftercare_bot.clients.privacy import RetentionPurger
@@ -93,6 +95,18 @@ class Services:
     def label(self, key: str, language: str | None = None, /, **values: object) -> str:
         """Plain text, for button labels and other places Telegram does not parse as HTML."""
         return self.texts.label(key, language or self.settings.default_language, **self._with_clinic(values))
+
+    @cached_property
+    def triage_rules(self) -> TriageRules:
+        """The triage rule files (messages/triage), loaded once."""
+        return TriageRules.load(self.settings.messages_dir / "triage")
+
+    def ask_back_label(self, language: str | None, option_id: str) -> str:
+        """The label of an ask-back button as the client saw it (the option id if the rules no longer have it)."""
+        rules = self.triage_rules
+        lang = rules.for_language(language) or rules.for_language(self.settings.default_language)
+        option = lang.ask_back.option(option_id) if lang is not None and lang.ask_back is not None else None
+        return option.label if option is not None else option_id
 
     def _with_clinic(self, values: dict[str, object]) -> dict[str, object]:
         return {**clinic_values(self.settings), **values}

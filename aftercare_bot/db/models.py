@@ -260,6 +260,10 @@ class Escalation(HasRef, Base):
     resolved_by: Mapped[int | None]
     resolved_by_name: Mapped[str | None] = mapped_column(String(200))
     resolved_at: Mapped[datetime | None]
+    # The client was asked which warning sign applies (triage could not place a symptom), and what they pressed.
+    asked_back_at: Mapped[datetime | None]
+    ask_back_answer: Mapped[str | None] = mapped_column(String(16))
+    ask_back_answered_at: Mapped[datetime | None]
 
 
 class EscalationPost(Base):
@@ -324,6 +328,8 @@ class OutboxMessage(Base):
     escalation_id: Mapped[int | None] = mapped_column(ForeignKey("escalations.id", ondelete="CASCADE"))
     # With escalation_id: a staff-chat post of the case, under its card, remembered as this role once sent.
     post_role: Mapped[str | None] = mapped_column(String(16))
+    # Inline buttons, as JSON rows of [label, callback data] (the ask-back question's, say).
+    buttons: Mapped[str | None] = mapped_column(Text)
     # A staff member's message this one passes on: they are told there once it is delivered (report_html),
     # or that it could not be.
     report_chat_id: Mapped[int | None]

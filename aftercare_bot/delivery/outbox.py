@@ -12,6 +12,7 @@ something a person just did, or tells the team.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import weakref
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -32,7 +33,7 @@ from aftercare_bot.db.repositories.timers import NewTimer
 from aftercare_bot.db.write_turns import write_turn
 from aftercare_bot.delivery import confirmed_sends
 from aftercare_bot.delivery.dispatcher import backoff, record_blocked
-from aftercare_bot.delivery.ports import OutboundMessage, RecipientBlocked, Sender, SendRejected, SendRetryLater
+from aftercare_bot.delivery.ports import Button, OutboundMessage, RecipientBlocked, Sender, SendRejected, SendRetryLater
 from aftercare_bot.delivery.send_records import SendRecords, SentMessage, record_sent
 from aftercare_bot.delivery.staff_notify import blocked_notice, staff_destinations
 from aftercare_bot.services import Services
@@ -142,6 +143,7 @@ class Outbox:
         copy_from: tuple[int, int] | None = None,
         report: Report | None = None,
         send_after_commit: bool = False,
+        buttons: tuple[tuple[Button, ...], ...] = (),
     ) -> Queued:
         """A message to a client; `record` (the copy kept in the conversation) is stored with it."""
         if record is not None:
@@ -153,7 +155,7 @@ class Outbox:
             conversation_id=record.id if record is not None else None,
             escalation_id=record.escalation_id if record is not None else None,
             report_chat_id=report.chat_id if report else None, report_message_id=report.message_id if report else None,
-            report_html=report.sent_html if report else None,
+            report_html=report.sent_html if report else None, buttons=buttons_to_json(buttons),
         ), send_after_commit=send_after_commit)
 
     async def tell_client(
@@ -167,12 +169,13 @@ class Outbox:
         enrolment_id: int | None = None,
         reply_to: int | None = None,
         send_after_commit: bool = False,
+        buttons: tuple[tuple[Button, ...], ...] = (),
     ) -> Queued:
         """A message of the bot's own for the client, its copy kept in the conversation as `kind`."""
         return await self.to_client(session, client, html, reply_to=reply_to, record=ConversationMessage(
             client_id=client.id, enrolment_id=enrolment_id, escalation_id=escalation_id,
             direction=conversation_repo.OUT, kind=kind, text=plain_text(html), at=self.svc.clock.now(),
-        ), send_after_commit=send_after_commit)
+        ), send_after_commit=send_after_commit, buttons=buttons)
 
     async def to_staff(
         self,
@@ -367,7 +370,8 @@ class Outbox:
             return await self.messenger.copy(message.chat_id, message.copy_from_chat_id, message.copy_from_message_id,
                                              reply_to_message_id=reply_to)
         return await self.messenger.send(OutboundMessage(
-            message.chat_id, message.html, reply_to_message_id=reply_to, photo_file_id=message.photo_file_id,
+            message.chat_id, message.html, buttons=buttons_from_json(message.buttons), reply_to_message_id=reply_to,
+            photo_file_id=message.photo_file_id,
         ))
 
     async def _postpone(
@@ -452,3 +456,13 @@ class Outbox:
             client_id=message.client_id,
         ))
         return {message.report_chat_id}
+
+
+def buttons_to_json(buttons: tuple[tuple[Button, ...], ...]) -> str | None:
+    return json.dumps([[[b.label, b.data] for b in row] for row in buttons]) if buttons else None
+
+
+def buttons_from_json(data: str | None) -> tuple[tuple[Button, ...], ...]:
+    if not data:
+        return ()
+    return tuple(tuple(Button(label, callback) for label, callback in row) for row in json.loads(data))

@@ -22,9 +22,11 @@ from aftercare_bot.texts import wording
 from aftercare_bot.texts.catalog import MAX_MESSAGE_LENGTH
 from aftercare_bot.texts.telegram_html import pack_lines
 from aftercare_bot.triage.classify import TriageLevel
+from aftercare_bot.triage.rules import NO_WARNING_SIGN
 
 KIND_MESSAGE = "message"
 KIND_NO_RESPONSE = "no_response"
+KIND_QUESTION = "question"  # about booking, products or the aftercare: for staff, not a clinical concern
 # Message kinds whose content is passed on to staff as it is (a photo by file id, the rest copied).
 MEDIA_KINDS = frozenset(
     {"photo", "voice", "video", "video_note", "audio", "document", "sticker", "animation", "location", "contact"}
@@ -78,6 +80,8 @@ class CaseTexts:
             header = "esc_card_header_no_response"
         elif escalation.level == TriageLevel.URGENT:
             header = "esc_card_header_urgent"
+        elif escalation.kind == KIND_QUESTION:
+            header = "esc_card_header_question"
         else:
             header = "esc_card_header_concern"
         lines = [self.t(header, number=escalation.id)]
@@ -92,6 +96,8 @@ class CaseTexts:
         if reasons:
             lines.append(self.t("esc_card_reasons"))
             lines += [self.t("esc_card_reason", reason=reason) for reason in reasons]
+        if escalation.asked_back_at is not None:
+            lines.append(self.asked_back(view))
         trigger_level = view.trigger.triage_level if view.trigger is not None else None
         if escalation.level == TriageLevel.URGENT and trigger_level not in (None, TriageLevel.URGENT):
             lines.append(self.t("esc_card_upgraded"))
@@ -104,6 +110,17 @@ class CaseTexts:
         else:
             lines.append(self.t("esc_card_hint"))
         return "\n".join(lines)
+
+    def asked_back(self, view: CardView) -> str:
+        """What the client was asked about warning signs, and what they pressed (if anything yet)."""
+        escalation = view.escalation
+        answer = escalation.ask_back_answer
+        if answer is None:
+            return self.t("esc_card_asked_back_waiting", time=self.time(escalation.asked_back_at))
+        label = self.svc.ask_back_label(view.client.language, answer)
+        key = "esc_card_asked_back_none" if answer == NO_WARNING_SIGN else "esc_card_asked_back_sign"
+        return self.t(key, time=self.time(escalation.asked_back_at), answer=label,
+                      answered=self.time(escalation.ask_back_answered_at or escalation.asked_back_at))
 
     def buttons(self, escalation: Escalation) -> Buttons:
         """Claim and Resolve while open; Resolve once claimed; none when resolved."""
@@ -159,6 +176,13 @@ class CaseTexts:
                 name=client.name if client else "?", age=self.age(now - escalation.created_at), holder=holder,
             ))
         return pack_lines(lines, MAX_MESSAGE_LENGTH)
+
+    def duration(self, delta: timedelta) -> str:
+        """A setting's length as people say it: "45 s" under a minute (not "0 min"), else like an age."""
+        seconds = max(0, round(delta.total_seconds()))
+        if seconds < 60:
+            return self.plain("esc_age_seconds", seconds=seconds)
+        return self.age(delta)
 
     def age(self, delta: timedelta) -> str:
         minutes = max(0, int(delta.total_seconds() // 60))

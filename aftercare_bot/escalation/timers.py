@@ -6,7 +6,7 @@ Each is a row in the timers table with the escalation id as subject, so a restar
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -56,9 +56,8 @@ class ResponseTimers:
                                   now=self.svc.clock.now())
             await audit.record(session, now=self.svc.clock.now(), action="escalation_realerted",
                                escalation_id=escalation_id, client_id=escalation.client_id)
-            minutes = minutes_of(self.svc.settings.escalation_realert_after)
             lines = [self.texts.t("esc_realert", number=escalation_id, name=client.name if client else "?",
-                                  minutes=minutes)]
+                                  after=self.texts.duration(self.svc.settings.escalation_realert_after))]
             if admins:
                 lines.append(", ".join(self.texts.t("esc_mention", user_id=user_id, name=name)
                                        for user_id, name in admins))
@@ -92,7 +91,7 @@ class ResponseTimers:
             await audit.record(session, now=self.svc.clock.now(), action="escalation_final_notice",
                                escalation_id=escalation_id, client_id=client.id, detail={"told": told})
             await self.posts.queue_note(session, escalation_id, self.texts.t(
-                key, number=escalation_id, name=client.name, minutes=minutes_of(total)), client.id)
+                key, number=escalation_id, name=client.name, after=self.texts.duration(total)), client.id)
         await self.outbox.deliver(*staff_destinations(self.svc))
         return None
 
@@ -102,8 +101,7 @@ class ResponseTimers:
         for user_id in self.svc.settings.admin_ids:
             member = await session.get(StaffMember, user_id)
             names.setdefault(user_id, member.name if member is not None else "")
-        return [(user_id, name or str(user_id)) for user_id, name in names.items()]
+        # An admin the bot knows no name for is still mentioned (by the link), under a word, not a bare number.
+        unnamed = self.texts.plain("esc_admin_unnamed")
+        return [(user_id, name or unnamed) for user_id, name in names.items()]
 
-
-def minutes_of(delta: timedelta) -> int:
-    return round(delta.total_seconds() / 60)

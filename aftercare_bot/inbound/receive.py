@@ -5,7 +5,8 @@ Urgent: a safety message to the client at once and an urgent case for staff. Con
 is told the team will reply. Routine: a kind acknowledgement now and then. What the client is told is queued in
 the outbox in the same transaction as their message, so a Telegram outage delays it but cannot lose it. People
 who are not clients take their own short path (inbound/strangers.py); check-in answers and the silence after a
-check-in are in inbound/checkins.py.
+check-in are in inbound/checkins.py; the question asked back when a symptom names no warning sign, and its
+answers, in inbound/ask_back.py.
 """
 
 from __future__ import annotations
@@ -23,8 +24,10 @@ from aftercare_bot.db.repositories.conversation import Writer
 from aftercare_bot.db.write_turns import write_turn
 from aftercare_bot.delivery.compose import day_since_session
 from aftercare_bot.delivery.outbox import Queued
+from aftercare_bot.escalation.cards import KIND_MESSAGE, KIND_QUESTION
 from aftercare_bot.escalation.cases import Routing, join_reasons
 from aftercare_bot.escalation.desk import EscalationDesk
+from aftercare_bot.inbound.ask_back import AskBackAnswers
 from aftercare_bot.inbound.checkins import Checkins
 from aftercare_bot.inbound.message import CLIENT_SAFETY_KEY, TRIAGE_MEDIA_KINDS, InboundMessage
 from aftercare_bot.inbound.publish import publish
@@ -52,10 +55,11 @@ class ClientConversation:
     def __init__(self, services: Services, desk: EscalationDesk, rules: TriageRules | None = None) -> None:
         self.svc = services
         self.desk = desk
-        self.rules = rules or TriageRules.load(services.settings.messages_dir / "triage")
+        self.rules = rules or services.triage_rules
         self.turns = Turns()
         self.strangers = Strangers(services, desk, self.rules)
         self.checkins = Checkins(services, desk, self.turns)
+        self.ask_back = AskBackAnswers(services, desk, self.rules, self.turns)
         self.writes = InboundWrites(services, desk)
         # On SQLite, messages that find no open case are written in groups (see inbound_writes).
         self._grouped = services.engine.dialect.name == "sqlite"
@@ -90,7 +94,9 @@ class ClientConversation:
                     self.rules, inbound.text, language=client.language, day_since_session=day,
                     has_photo=inbound.kind == "photo", has_media=inbound.kind in TRIAGE_MEDIA_KINDS,
                 )
-                arrival = self._arrival(inbound, writer, result, now) if writer.open_case is None else None
+                # A message to ask back about is written on its own: the question's buttons name its case.
+                alone = writer.open_case is not None or result.ask_back
+                arrival = None if alone else self._arrival(inbound, writer, result, now)
                 if arrival is None:
                     async with write_turn(session):
                         routing, stored, reply = await self._store(session, inbound, writer, result, now)
@@ -118,6 +124,7 @@ class ClientConversation:
             file_id=inbound.file_id, telegram_message_id=inbound.message_id, level=result.level,
             reasons=tuple(result.reasons), at=now,
             answer=(self.svc.text(answer[0], writer.client.language), answer[1]) if answer is not None else None,
+            case_kind=KIND_QUESTION if result.is_question else KIND_MESSAGE,
         )
 
     async def _store(
@@ -127,7 +134,7 @@ class ClientConversation:
         client, enrolment = writer.client, writer.enrolment
         routing = await self.desk.cases.route(
             session, client=client, enrolment=enrolment, open_case=writer.open_case, level=result.level,
-            reasons=result.reasons, now=now,
+            reasons=result.reasons, now=now, kind=KIND_QUESTION if result.is_question else KIND_MESSAGE,
         )
         stored = await conversation_repo.add(session, ConversationMessage(
             client_id=client.id, enrolment_id=enrolment.id if enrolment else None,
@@ -139,6 +146,11 @@ class ClientConversation:
             writer.last_out_at is None or now - writer.last_out_at >= ACK_INTERVAL)
         answer = self._answer(routing, result.level, acknowledge)
         reply = None
+        case = routing.new_case or writer.open_case
+        if result.ask_back and case is not None and case.asked_back_at is None and routing.level == TriageLevel.CONCERN:
+            # Instead of "passed on": one short question, a button per warning sign, answered at once.
+            reply = await self.ask_back.ask(session, client, enrolment, case, now=now)
+            answer = None if reply is not None else answer
         if answer is not None:
             key, kind = answer
             reply = await self.desk.outbox.tell_client(

@@ -49,6 +49,7 @@ class Arrival:
     reasons: tuple[str, ...]
     answer: tuple[str, str] | None
     at: datetime
+    case_kind: str = KIND_MESSAGE  # a question about booking or products opens a case of kind "question"
 
 
 @dataclass(frozen=True)
@@ -123,7 +124,7 @@ class InboundWrites:
         of its chat), and every timer (each case's card and re-alert, each answer's). One arrival per client."""
         cases: dict[int, Escalation] = {
             arrival.client.id: new_case(arrival.client, arrival.enrolment, arrival.level, arrival.reasons,
-                                        KIND_MESSAGE, arrival.at)
+                                        arrival.case_kind, arrival.at)
             for arrival in arrivals if arrival.level != TriageLevel.ROUTINE
         }
         if cases:

@@ -31,6 +31,16 @@ class TriageResult:
     level: TriageLevel
     reasons: tuple[str, ...]  # for staff, highest level first
     rule_ids: tuple[str, ...] = ()  # machine-readable: rule ids plus question/photo/media/unrecognised/...
+    # A question about the aftercare itself (booking, products, when to exercise): for staff, not a symptom.
+    is_question: bool = False
+    # Concern about a symptom (or words the rules do not know) with no warning sign found: the client is asked
+    # which warning sign, if any, applies (the rule file's ask_back).
+    ask_back: bool = False
+
+
+# Notes that say nothing about a symptom: with a question, they leave it a question.
+_NOT_UNDERSTOOD = frozenset({"unrecognised", "too_many_unknown_words", "language_not_configured"})
+_NOT_CLINICAL = _NOT_UNDERSTOOD | {"question"}
 
 
 @dataclass
@@ -38,6 +48,7 @@ class _Finding:
     level: TriageLevel
     reason: str
     rule_id: str
+    clinical: bool = True
 
 
 def triage(
@@ -61,7 +72,9 @@ def triage(
     first = rules.by_language[rules.languages[0]]
     note = f"{first.labels[TriageLevel.CONCERN]}: {first.reasons['language_not_configured']} ({language!r})"
     level = best.level if best.level is TriageLevel.URGENT else TriageLevel.CONCERN
-    return TriageResult(level, (*best.reasons, note), (*best.rule_ids, "language_not_configured"))
+    question = best.is_question and level is TriageLevel.CONCERN
+    return TriageResult(level, (*best.reasons, note), (*best.rule_ids, "language_not_configured"),
+                        is_question=question, ask_back=level is TriageLevel.CONCERN and not question)
 
 
 def _triage_in(lang: LanguageRules, text: str, day: int | None, photo: bool, media: bool) -> TriageResult:
@@ -69,10 +82,30 @@ def _triage_in(lang: LanguageRules, text: str, day: int | None, photo: bool, med
     days = (day,) if day is not None else lang.candidate_days
     outcomes = [_decide(lang, analysis, d, photo, media) for d in days]
     findings = max(outcomes, key=lambda found: found[0].level.rank)
+    level = findings[0].level
+    # A question whose only findings are about the aftercare (or words not known) goes to staff as a question.
+    concerns = [f for f in findings if f.level is not TriageLevel.ROUTINE]
+    not_clinical = [f for f in concerns if not f.clinical]
+    # Only about the aftercare, booking or products, and asked as such (or about booking): a question for staff.
+    # A question the rules do not understand at all may be about a symptom: it is asked back instead.
+    about_aftercare = any(f.rule_id not in _NOT_CLINICAL for f in not_clinical)
+    understood = not any(f.rule_id in _NOT_UNDERSTOOD for f in concerns)
+    question = (
+        level is TriageLevel.CONCERN
+        and len(not_clinical) == len(concerns)
+        and (
+            any(f.rule_id in lang.question_rules for f in not_clinical)
+            or (analysis.is_question and (about_aftercare or understood))
+        )
+    )
+    # A symptom (or words not understood) with no warning sign: the client is asked which one, if any, applies.
+    unplaced = any(f.clinical or f.rule_id in _NOT_UNDERSTOOD for f in concerns)
     return TriageResult(
-        findings[0].level,
+        level,
         tuple(f.reason for f in findings),
         tuple(dict.fromkeys(f.rule_id for f in findings)),
+        is_question=question,
+        ask_back=level is TriageLevel.CONCERN and not question and unplaced,
     )
 
 
@@ -81,11 +114,11 @@ def _decide(lang: LanguageRules, analysis: _Analysis, day: int, photo: bool, med
     concern = TriageLevel.CONCERN
 
     def note(key: str) -> _Finding:
-        return _Finding(concern, f"{labels[concern]}: {reasons[key]}", key)
+        return _Finding(concern, f"{labels[concern]}: {reasons[key]}", key, key not in _NOT_CLINICAL)
 
     findings = [found for rule in lang.rules if rule.applies_on(day) for found in analysis.fire(rule)]
     # Understood = some rule fired today, or the client negated something ("no fever", "nope, nothing").
-    understood = bool(findings) or analysis.negation_seen
+    understood = bool(findings) or analysis.negation_seen or bool(analysis.discounted)
     if analysis.is_question:
         findings.append(note("question"))
     if photo:
@@ -121,6 +154,8 @@ class _Analysis:
         self.spans = self._find_terms()
         self.clause_of, self.sentence_of = self._segments()
         self.negated = self._negated_positions()
+        self.came_back_at = [s for s, _ in self._spans_of(lang.history.came_back) if s not in self.negated]
+        self.discounted = self._past_or_others()
         self.is_question = self._is_question()
         self.negation_seen, self.unknown_words = self._coverage()
 
@@ -180,7 +215,12 @@ class _Analysis:
         negation = self.lang.negation
         claimed: set[int] = set()  # cue tokens that are part of something else ("not sure", "can't breathe")
         for tid, spans in self.spans.items():
-            if len(self.lang.terms[tid]) > 1 and tid not in negation.before and tid not in negation.after:
+            if (
+                len(self.lang.terms[tid]) > 1
+                and tid in self.lang.rule_terms
+                and tid not in negation.before
+                and tid not in negation.after
+            ):
                 for span in spans:
                     claimed.update(self.word_positions[tid, span])
         for start, end in self._spans_of(negation.not_negations):
@@ -269,6 +309,51 @@ class _Analysis:
             pos -= 1
         return range(pos, cue_start)
 
+    # -- time and person --
+
+    def _past_or_others(self) -> set[int]:
+        """Symptoms told as over ("had a fever last month, nothing since") or as someone else's ("my friend got
+        an infection"). Anything still present stays: a clause saying "still", "now" or "again" keeps its
+        symptoms, and an own past symptom counts as over only when the message says so after it."""
+        history = self.lang.history
+        names = ("past", "others_past", "others", "own", "present")
+        marks = {name: self._spans_of(getattr(history, name)) for name in names}
+        resolved_spans = self._spans_of(history.resolved)
+        resolved = [start for start, _ in resolved_spans]
+        in_resolved = {pos for start, end in resolved_spans for pos in range(start, end)}  # "panic over"
+        heads = sorted(span for tid in self.lang.symptom_terms for span in self.spans.get(tid, ()))
+
+        inside_others = {pos for start, end in marks["others"] for pos in range(start, end)}
+        marks["own"] = [span for span in marks["own"] if span[0] not in inside_others]  # "not me"
+
+        def in_clause(name: str, clause: int) -> bool:
+            return any(self.clause_of[start] == clause for start, _ in marks[name])
+
+        discounted: set[int] = set()
+        # "again", "came back" ... after the symptom was said to be over: it returned.
+        returned_at = [start for start, _ in self._spans_of((*history.returned, *history.came_back))
+                       if start not in self.negated]
+        possessive_ends = {end for _, end in self._spans_of(history.possessive)}
+        for start, end in heads:  # someone else's first: their symptoms do not bound the client's own past
+            clause = self.clause_of[start]
+            theirs = any(start - 3 <= e <= start for e in possessive_ends)  # "his shaving rash"
+            if (not in_clause("present", clause) and in_clause("others", clause) and not in_clause("own", clause)
+                    and (in_clause("past", clause) or in_clause("others_past", clause) or theirs)):
+                discounted.update(range(start, end))
+        for start, end in heads:
+            clause = self.clause_of[start]
+            if start in discounted or in_clause("present", clause) or not in_clause("past", clause):
+                continue
+            # Over only if the message says so after it, before the next symptom of another clause, and does
+            # not then say it came back ("stopped, then started again this morning").
+            later = [s for s, _ in heads
+                     if s > start and self.clause_of[s] != clause and s not in discounted and s not in in_resolved]
+            limit = min(later, default=len(self.tokens))
+            over = [r for r in resolved if start < r < limit]
+            if over and not any(p > over[0] for p in returned_at):
+                discounted.update(range(start, end))
+        return discounted
+
     # -- questions and coverage --
 
     def _is_question(self) -> bool:
@@ -309,14 +394,21 @@ class _Analysis:
     # -- rules --
 
     def fire(self, rule: Rule) -> list[_Finding]:
-        positive = [[s for s in self._spans_of(group) if not self._is_negated(s)] for group in rule.groups]
+        over = self.discounted if rule.level is not TriageLevel.ROUTINE else set()
+
+        def counts(span: Span) -> bool:
+            return not self._is_negated(span) and span[0] not in over
+
+        positive = [[s for s in self._spans_of(group) if counts(s)] for group in rule.groups]
         if rule.unless and any(not self._is_negated(s) for s in self._spans_of(rule.unless)):
             return []
         chosen = self._together(positive, rule.within)
         label = self.lang.labels
         if chosen is not None:
             snippet = "' + '".join(self._snippet(s) for s in chosen)
-            return [_Finding(rule.level, f"{label[rule.level]}: {rule.reason} ('{snippet}')", rule.id)]
+            return [
+                _Finding(rule.level, f"{label[rule.level]}: {rule.reason} ('{snippet}')", rule.id, rule.clinical)
+            ]
         if rule.when_negated is not None:
             negated = [s for s in self._spans_of(rule.groups[0]) if self._is_negated(s)]
             if negated:
@@ -332,17 +424,22 @@ class _Analysis:
 
     def _is_negated(self, span: Span) -> bool:
         # The last word counts too: in "so glad it's not sore" the phrase "so ... sore" is negated.
-        return span[0] in self.negated or span[1] - 1 in self.negated
+        negated = span[0] in self.negated or span[1] - 1 in self.negated
+        # "the bleeding stopped yesterday but started again": it counts again.
+        return negated and not any(start >= span[1] for start in self.came_back_at)
 
     def _together(self, groups: list[list[Span]], within: str) -> list[Span] | None:
         if not all(groups):
             return None
-        if within == "message":
-            return [group[0] for group in groups]
-        segment_of = self.clause_of if within == "clause" else self.sentence_of
+        segment_of = None if within == "message" else self.clause_of if within == "clause" else self.sentence_of
+
+        def fits(first: Span, other: Span) -> bool:
+            # Another group's word must be another word: "pinker" alone is not "pinker" + "more".
+            apart = other[0] >= first[1] or other[1] <= first[0]
+            return apart and (segment_of is None or segment_of[other[0]] == segment_of[first[0]])
+
         for first in groups[0]:
-            segment = segment_of[first[0]]
-            rest = [next((s for s in group if segment_of[s[0]] == segment), None) for group in groups[1:]]
+            rest = [next((s for s in group if fits(first, s)), None) for group in groups[1:]]
             if all(s is not None for s in rest):
                 return [first, *rest]  # type: ignore[list-item]
         return None

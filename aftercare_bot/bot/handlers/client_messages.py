@@ -78,3 +78,35 @@ async def checkin_answer(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
         except TelegramError as exc:
             # The answer is recorded either way; an old message may no longer be editable.
             log.warning("could not mark the check-in as answered: %s", exc)
+
+
+async def ask_back_answer(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A tap on the question about warning signs: a warning sign makes the case urgent at once."""
+    svc, query, user = services(context), update.callback_query, update.effective_user
+    if query is None or user is None:
+        return
+    lang = language_of(update, context)
+    parts = await signed_parts(update, context, Press.ASK_BACK, lambda signed: (
+        len(signed) == 2 and RowRef.parse(signed[0]) is not None
+    ))
+    case = RowRef.parse(parts[0]) if parts is not None else None
+    if parts is None or case is None:
+        return
+    result = await _conversation(context).ask_back.answer(case, parts[1], user.id)
+    if result.status == CheckinStatus.ALREADY:
+        await query.answer(svc.label("ask_back_already_answered", result.language or lang))
+        return
+    if result.status == CheckinStatus.NOT_YOURS:
+        await query.answer(svc.label("checkin_not_yours", lang), show_alert=True)
+        return
+    if result.status != CheckinStatus.ANSWERED:
+        await query.answer(svc.label("button_not_understood", lang), show_alert=True)
+        return
+    await query.answer()
+    original = query.message
+    if isinstance(original, Message) and original.text:
+        answered = svc.text("checkin_answered_line", result.language, answer=result.answer_label)
+        try:
+            await query.edit_message_text(f"{original.text_html}\n\n{answered}", reply_markup=None)
+        except TelegramError as exc:
+            log.warning("could not mark the warning-sign question as answered: %s", exc)

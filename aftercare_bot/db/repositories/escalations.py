@@ -171,3 +171,16 @@ async def still_there(session: AsyncSession, escalation_id: int, ref: str | None
         select(Escalation.id).where(Escalation.id == escalation_id, Escalation.ref == ref).with_for_update()
     )
     return found is not None
+
+
+async def mark_asked_back(session: AsyncSession, escalation_id: int, *, now: datetime) -> None:
+    await session.execute(update(Escalation).where(Escalation.id == escalation_id).values(asked_back_at=now))
+
+
+async def record_ask_back_answer(session: AsyncSession, escalation_id: int, answer: str, *, now: datetime) -> bool:
+    """The client's answer to the question asked back, unless one was recorded already (a double press)."""
+    result = await session.execute(
+        update(Escalation).where(Escalation.id == escalation_id, Escalation.ask_back_answer.is_(None))
+        .values(ask_back_answer=answer, ask_back_answered_at=now)
+    )
+    return bool(result.rowcount)

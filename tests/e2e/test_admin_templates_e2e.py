@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 
 from aftercare_bot.db.models import Delivery, DeliveryState, PlanRevision
+from aftercare_bot.plans import typed_edits
 from tests.support.admin_helpers import edit_text, open_step, press, say, showing
 
 SESSION = datetime(2026, 1, 13, 14, 0, tzinfo=UTC)
@@ -189,12 +190,11 @@ async def test_a_language_added_to_a_step_reaches_a_client_using_it(bot) -> None
     assert "Languages: en" in card.plain_text, "other steps keep English only; de clients get English there"
 
 
-async def test_an_unfinished_edit_stops_after_the_timeout(bot_factory, monkeypatch) -> None:
-    from aftercare_bot.bot.handlers import admin_edits
-
-    monkeypatch.setattr(admin_edits, "EDIT_TIMEOUT", timedelta(seconds=0.5))
+async def test_an_unfinished_edit_stops_after_the_timeout(bot_factory) -> None:
     bot = await bot_factory()
     admin = bot.admin
     card = await open_step(bot, admin, "Micro-needling", "day2_sun")
     await edit_text(bot, admin, card)
-    await bot.telegram.wait_for_message(admin, "left unfinished", timeout=5)
+    await bot.jump(typed_edits.EDIT_TIMEOUT + timedelta(seconds=1))
+    await say(bot, admin, "Too late for the edit", "left unfinished")
+    assert "nothing to stop" in (await say(bot, admin, "/cancel")).plain_text

@@ -10,9 +10,6 @@ from aftercare_bot.sandbox.emulator.models import StoredMessage
 from tests.support.admin_helpers import button_data
 from tests.support.fast_rig import FastRig
 
-# The fast rig runs no JobQueue, so PTB cannot time edits out here (test_admin_templates_e2e covers the timeout).
-pytestmark = pytest.mark.filterwarnings("ignore:Ignoring `conversation_timeout`")
-
 
 @pytest.fixture
 async def rig(make_settings) -> AsyncIterator[FastRig]:

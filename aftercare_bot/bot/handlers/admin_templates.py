@@ -55,6 +55,7 @@ async def refuse_in_groups(update: Update, context: ContextTypes.DEFAULT_TYPE, c
 async def templates_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if await refuse_in_groups(update, context, "/templates"):
         return
+    await services(context).composer.plans_in_force.ensure()
     await send(update, *views.plans_list(services(context), language_of(update, context)))
 
 
@@ -129,6 +130,7 @@ def _plan_button(press: Press, action: ButtonAction) -> Callable[[Update, Contex
         parts = await signed_parts(update, context, press, lambda _: True)
         if parts is None or query is None:
             return
+        await svc.composer.plans_in_force.ensure()  # what was saved on another replica is shown here too
         try:
             await action(update, context, parts)
         except ChangeRefused as refused:

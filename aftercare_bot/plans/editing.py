@@ -161,8 +161,9 @@ async def save_documents(
     catalog: PlanCatalog,
     documents: Mapping[str, Document],
     *,
-    note: str,
+    notes: Mapping[str, str],
     actor: Actor | None,
+    by_name: str = "",
     now: datetime,
     settings: Settings,
 ) -> dict[str, Saved]:
@@ -186,7 +187,8 @@ async def save_documents(
             previous = None
         change: Change = {"op": "import", "treatment": treatment}
         saved[treatment] = await _store(
-            session, plan, previous, change, note=note, actor=actor, now=now, settings=settings
+            session, plan, previous, change, note=notes[treatment], actor=actor, by_name=by_name, now=now,
+            settings=settings,
         )
     return saved
 
@@ -224,7 +226,8 @@ class RecentChange:
     op: str  # as in plan_changes, or "import"
     step: str | None = None
     language: str | None = None
-    detail: str | None = None  # "on"/"off", the source plan of a copy, the revision a text was restored from
+    detail: str | None = None  # "on"/"off", the source plan of a copy, the revision a text was restored from,
+    # the file of an import
 
 
 async def recent_changes(session: AsyncSession, limit: int = 10) -> list[RecentChange]:
@@ -234,6 +237,8 @@ async def recent_changes(session: AsyncSession, limit: int = 10) -> list[RecentC
         step = language = detail = None
         if op == "copy_plan":
             detail = rest[0] if rest else None
+        elif op == "import":
+            detail = " ".join(rest) or None  # the file the plan came from
         elif op != "import" and rest:
             step = rest[0]
             if op == "text" and len(rest) > 1:
@@ -410,6 +415,7 @@ async def _store(
     *,
     note: str,
     actor: Actor | None,
+    by_name: str = "",
     now: datetime,
     settings: Settings,
 ) -> Saved:
@@ -422,7 +428,7 @@ async def _store(
         document=plan_to_document(plan),
         note=note,
         created_by=actor.user_id if actor else None,
-        created_by_name=actor.name if actor else "",
+        created_by_name=actor.name if actor else by_name,
         now=now,
     )
     rollout = await roll_out(session, previous, plan, now=now, settings=settings)

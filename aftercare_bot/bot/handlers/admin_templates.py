@@ -87,7 +87,7 @@ async def history_command(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
                 at=views.moment(svc, change.at, lang),
                 treatment=change.treatment,
                 revision=change.revision,
-                name=change.by_name or str(change.by_id or ""),
+                name=change.by_name or str(change.by_id or "") or svc.label("admin_by_unknown", lang),
                 what=what,
             )
         )

@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from aftercare_bot.config import Settings
 from aftercare_bot.db.refs import RowRef
-from aftercare_bot.db.repositories import audit
+from aftercare_bot.db.repositories import audit, deliveries
 from aftercare_bot.db.repositories import plan_revisions as revisions
 from aftercare_bot.plans.catalog import PlanCatalog
 from aftercare_bot.plans.changes import Change, ChangeRefused, apply_change, copy_plan, note_of
@@ -70,6 +70,7 @@ class Saved:
     revision: int
     rollout: Rollout
     change: Change
+    waiting: int = 0  # for a new text: the step's messages not yet sent to enrolled clients, which will use it
 
 
 @dataclass(frozen=True)
@@ -147,6 +148,10 @@ async def confirm(
                 if not await revisions.use_draft(session, draft.id, now=now):
                     raise ChangeRefused("admin_draft_gone")
                 saved = await _save(session, catalog, change, actor=actor, now=now, settings=settings)
+                if change["op"] == "text":
+                    saved = replace(
+                        saved, waiting=await deliveries.count_waiting(session, saved.plan.treatment, change["step"])
+                    )
         except IntegrityError:
             # Another admin saved a revision of the same plan at the same moment: apply on top of theirs.
             log.info("plan revision clash on attempt %d; retrying", attempt + 1)

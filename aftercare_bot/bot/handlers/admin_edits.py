@@ -7,12 +7,11 @@ confirmed with a button (admin_templates).
 
 from __future__ import annotations
 
-import html
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from telegram import Message, MessageEntity, Update
+from telegram import Message, Update
 from telegram.ext import ApplicationHandlerStop, ContextTypes
 
 from aftercare_bot.bot.handlers import admin_views as views
@@ -33,61 +32,19 @@ from aftercare_bot.plans.model import Plan, Step, format_duration, parse_duratio
 from aftercare_bot.plans.typed_edits import TypedEdit
 from aftercare_bot.services import Services
 from aftercare_bot.texts.catalog import FALLBACK_LANGUAGE, MAX_MESSAGE_LENGTH
+from aftercare_bot.texts.formatting import Entity, entities_to_html, placeholders_as_code
 from aftercare_bot.texts.problems import Problem
+from aftercare_bot.texts.rendering import Html
 
 # The questions, by the names stored with an edit in progress (so they never change).
 TEXT, LANGUAGE, TITLE, TIMING, GRACE = "text", "language", "title", "timing", "grace"
 NEW_KEY, NEW_TIMING, NEW_GRACE, PLAN_KEY, PLAN_TITLE = "new_key", "new_timing", "new_grace", "plan_key", "plan_title"
 Draft = dict[str, Any]
 
-# Telegram's own formatting, turned into the tags plan texts are written with.
-_TAGS = {
-    MessageEntity.BOLD: ("<b>", "</b>"),
-    MessageEntity.ITALIC: ("<i>", "</i>"),
-    MessageEntity.UNDERLINE: ("<u>", "</u>"),
-    MessageEntity.STRIKETHROUGH: ("<s>", "</s>"),
-    MessageEntity.SPOILER: ("<tg-spoiler>", "</tg-spoiler>"),
-    MessageEntity.CODE: ("<code>", "</code>"),
-    MessageEntity.PRE: ("<pre>", "</pre>"),
-    MessageEntity.BLOCKQUOTE: ("<blockquote>", "</blockquote>"),
-    MessageEntity.EXPANDABLE_BLOCKQUOTE: ("<blockquote>", "</blockquote>"),
-}
-
-
 def message_html(message: Message) -> str:
-    """The admin's text as a plan template: typed tags stay as typed, Telegram formatting becomes tags.
-
-    Unlike PTB's text_html, the typed text is not escaped: admins write plan texts with tags and &amp;,
-    exactly as in the plan files, and the checks explain any mistake.
-    """
-    text = message.text or ""
-    utf16 = text.encode("utf-16-le")
-    length = len(utf16) // 2
-    events: list[tuple[int, int, int, str]] = []
-    entities = sorted(message.entities, key=lambda e: (e.offset, -e.length))
-    for index, entity in enumerate(entities):
-        if (
-            entity.type in (MessageEntity.PRE, MessageEntity.CODE)
-            and entity.offset == 0
-            and entity.length >= length
-        ):
-            continue  # a whole pasted text that kept its code formatting: the text is meant, not the box
-        if entity.type == MessageEntity.TEXT_LINK and entity.url:
-            tags = (f'<a href="{html.escape(entity.url, quote=True)}">', "</a>")
-        elif entity.type in _TAGS:
-            tags = _TAGS[entity.type]
-        else:
-            continue
-        events.append((entity.offset, 1, index, tags[0]))
-        events.append((entity.offset + entity.length, 0, -index, tags[1]))
-    events.sort()  # closing before opening at one position; the innermost closes first
-    pieces, position = [], 0
-    for offset, _kind, _order, tag in events:
-        pieces.append(utf16[position * 2 : offset * 2].decode("utf-16-le"))
-        pieces.append(tag)
-        position = offset
-    pieces.append(utf16[position * 2 :].decode("utf-16-le"))
-    return "".join(pieces).strip()
+    """The admin's text as a plan template: Telegram's formatting as tags, typed tags as typed (texts.formatting)."""
+    entities = [Entity(str(e.type), e.offset, e.length, e.url) for e in message.entities]
+    return entities_to_html(message.text or "", entities)
 
 
 async def _reply(update: Update, context: ContextTypes.DEFAULT_TYPE, key: str, **values: object) -> None:
@@ -171,6 +128,20 @@ def _step_of(svc: Services, draft: Draft) -> Step:
     return plan.step(draft["step"])
 
 
+def _name(svc: Services, draft: Draft, lang: str) -> str:
+    return views.named(svc, svc.catalog.get(draft["treatment"]), draft["step"], lang)
+
+
+def _text_prompt_values(svc: Services, draft: Draft, lang: str) -> dict[str, object]:
+    """The step, the placeholders to tap, and the text now, formatted, to copy and change (none for a new step)."""
+    plan = svc.catalog.get(draft["treatment"])
+    step = next((s for s in plan.steps if s.key == draft["step"]), None) if plan else None
+    current = step.text(draft["language"]) if step is not None else ""
+    shown = svc.text("admin_edit_current", lang, text=Html(placeholders_as_code(current))) if current else ""
+    return {"step": _name(svc, draft, lang), "language": draft["language"], "placeholders": views.placeholder_list(),
+            "current": Html(shown)}
+
+
 def _title_or_text(svc: Services, draft: Draft) -> str:
     """A language the plan has no title in needs the title before the text."""
     plan = svc.catalog.get(draft["treatment"])
@@ -182,7 +153,7 @@ class Question:
     """One thing an edit asks the admin to type: the prompt, the check, where the answer goes, what follows."""
 
     prompt: str
-    prompt_values: Callable[[Services, Draft], dict[str, object]]
+    prompt_values: Callable[[Services, Draft, str], dict[str, object]]
     field: str
     check: Check
     read: Callable[[Message], str] = _typed
@@ -192,51 +163,53 @@ class Question:
 
 QUESTIONS: dict[str, Question] = {
     TEXT: Question(
-        "admin_edit_prompt",
-        lambda svc, d: {"step": d["step"], "language": d["language"], "placeholders": views.placeholder_list()},
-        "text", _text_refusal, read=message_html,
+        "admin_edit_prompt", _text_prompt_values, "text", _text_refusal, read=message_html,
     ),
     LANGUAGE: Question(
         "admin_language_prompt",
-        lambda svc, d: {"step": d["step"], "languages": ", ".join(sorted(_step_of(svc, d).texts))},
+        lambda svc, d, lang: {"step": _name(svc, d, lang), "languages": ", ".join(sorted(_step_of(svc, d).texts))},
         "language", _keyed(language_problem, echo=True), then=_title_or_text,
     ),
     TITLE: Question(
-        "admin_title_prompt", lambda svc, d: {"language": d["language"]}, "title", _keyed(title_problem), then=TEXT
+        "admin_title_prompt", lambda svc, d, lang: {"language": d["language"]}, "title", _keyed(title_problem),
+        then=TEXT,
     ),
     TIMING: Question(
-        "admin_timing_prompt", lambda svc, d: {"step": d["step"], "current": _step_of(svc, d).due.describe()},
+        "admin_timing_prompt",
+        lambda svc, d, lang: {"step": _name(svc, d, lang), "current": _step_of(svc, d).due.describe()},
         "due", _worded(timing_problem), value=_timing,
     ),
     GRACE: Question(
-        "admin_grace_prompt", lambda svc, d: {"step": d["step"], "current": format_duration(_step_of(svc, d).grace)},
+        "admin_grace_prompt",
+        lambda svc, d, lang: {"step": _name(svc, d, lang), "current": format_duration(_step_of(svc, d).grace)},
         "grace", _worded(grace_problem), value=_grace,
     ),
     NEW_KEY: Question(
-        "admin_new_step_key_prompt", lambda svc, d: {"title": d["treatment"]},
+        "admin_new_step_key_prompt", lambda svc, d, lang: {"title": d["treatment"]},
         "step", _unused_key(_step_keys), then=NEW_TIMING,
     ),
     NEW_TIMING: Question(
-        "admin_new_step_timing_prompt", lambda svc, d: {"step": d["step"]},
+        "admin_new_step_timing_prompt", lambda svc, d, lang: {"step": _name(svc, d, lang)},
         "due", _worded(timing_problem), value=_timing, then=NEW_GRACE,
     ),
     NEW_GRACE: Question(
-        "admin_new_step_grace_prompt", lambda svc, d: {"step": d["step"]},
+        "admin_new_step_grace_prompt", lambda svc, d, lang: {"step": _name(svc, d, lang)},
         "grace", _worded(grace_problem), value=_grace, then=TEXT,
     ),
     PLAN_KEY: Question(
-        "admin_new_plan_key_prompt", lambda svc, d: {"source": d["source"]},
+        "admin_new_plan_key_prompt", lambda svc, d, lang: {"source": d["source"]},
         "treatment", _unused_key(_treatments), then=PLAN_TITLE,
     ),
     PLAN_TITLE: Question(
-        "admin_new_plan_title_prompt", lambda svc, d: {"treatment": d["treatment"]}, "title", _keyed(title_problem)
+        "admin_new_plan_title_prompt", lambda svc, d, lang: {"treatment": d["treatment"]}, "title",
+        _keyed(title_problem),
     ),
 }
 
 
 async def _ask(update: Update, context: ContextTypes.DEFAULT_TYPE, question: str, draft: Draft) -> None:
-    asked = QUESTIONS[question]
-    await _reply(update, context, asked.prompt, **asked.prompt_values(services(context), draft))
+    asked, lang = QUESTIONS[question], language_of(update, context)
+    await _reply(update, context, asked.prompt, **asked.prompt_values(services(context), draft, lang))
 
 
 async def _answered(update: Update, context: ContextTypes.DEFAULT_TYPE, edit: TypedEdit) -> None:

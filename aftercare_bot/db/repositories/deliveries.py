@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Row, bindparam, func, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from aftercare_bot.db.models import Client, Delivery, DeliveryState, Enrolment
+from aftercare_bot.db.models import Client, Delivery, DeliveryState, Enrolment, EnrolmentState
 
 _TABLE = Delivery.__table__
 _ENROLMENTS = Enrolment.__table__
@@ -250,3 +250,13 @@ async def record_answer(session: AsyncSession, delivery_id: int, answer: str, *,
 
 async def get(session: AsyncSession, delivery_id: int) -> Delivery | None:
     return await session.get(Delivery, delivery_id)
+
+
+async def count_waiting(session: AsyncSession, treatment: str, step_key: str) -> int:
+    """Messages of one step not sent yet, for clients still following the plan: they get a text saved now."""
+    return await session.scalar(
+        select(func.count()).select_from(Delivery).join(Enrolment, Enrolment.id == Delivery.enrolment_id).where(
+            Enrolment.treatment == treatment, Enrolment.state == EnrolmentState.ACTIVE,
+            Delivery.step_key == step_key, Delivery.state.in_((DeliveryState.PENDING, DeliveryState.SENDING)),
+        )
+    ) or 0

@@ -76,10 +76,14 @@ def build_services(settings: Settings, *, clock: Clock | None = None) -> Service
     catalog = PlanCatalog.from_files(settings.messages_dir)
     texts = Texts.load(settings.messages_dir / "texts", settings.default_language)
     signer = CallbackSigner(settings.telegram_bot_token.get_secret_value().encode())
+    session_factory = create_session_factory(engine)
     return Services(
-        settings=settings, engine=engine, session_factory=create_session_factory(engine), clock=clock,
+        settings=settings, engine=engine, session_factory=session_factory, clock=clock,
         catalog=catalog, texts=texts, signer=signer,
-        composer=PlanMessageComposer(settings=settings, catalog=catalog, texts=texts, signer=signer, clock=clock),
+        composer=PlanMessageComposer(
+            settings=settings, catalog=catalog, texts=texts, signer=signer, clock=clock,
+            plans_in_force=editing.PlansInForce(session_factory, catalog),
+        ),
     )
 
 
@@ -149,7 +153,11 @@ def register_handlers(application: Application) -> None:
         return CallbackQueryHandler(handler, pattern=pattern(press))
 
     # Before everything: an update Telegram delivers a second time is dropped.
-    add(TypeHandler(Update, replays.drop_replayed), group=-1)
+    add(TypeHandler(Update, replays.drop_replayed), group=-2)
+    # Then text an admin types for an edit in progress (kept in the database, so whichever replica gets it):
+    # it stops there; every other message goes on to the handlers below.
+    add(MessageHandler(private & filters.UpdateType.MESSAGE & filters.TEXT & ~filters.COMMAND,
+                       admin_edits.typed_answer), group=-1)
 
     # Clients.
     add(CommandHandler("start", client.start, filters=private))
@@ -165,13 +173,13 @@ def register_handlers(application: Application) -> None:
     add(CommandHandler("enrol", staff.enrol))
     add(CommandHandler("client", staff.client))
 
-    # Admins: the team and the plans (each handler checks the role itself, for every update). The edit
-    # conversation comes before client messages: text an admin types during an edit belongs to the edit.
-    add(admin_edits.conversation([button(press, admin_edits.starter(press)) for press in admin_edits.STARTS]))
+    # Admins: the team and the plans (each handler checks the role itself, for every update).
+    for press in admin_edits.STARTS:
+        add(button(press, admin_edits.starter(press)))
     add(CommandHandler("staff", admin.staff_command))
     add(CommandHandler("templates", admin_templates.templates_command))
     add(CommandHandler("history", admin_templates.history_command))
-    add(CommandHandler("cancel", admin.cancel_outside_edit))
+    add(CommandHandler("cancel", admin_edits.cancel))
     add(CommandHandler("apikeys", admin_api.apikeys_command))
     add(button(Press.API_KEY_REVOKE, admin_api.revoke_button))
     add(button(Press.TEAM, admin.show_team))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -116,6 +117,15 @@ def cmd_plan_check(args: argparse.Namespace) -> int:
     return 0 if all_fine else 1
 
 
+def _login_name() -> str:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no name for this user id (a container)
+        return str(os.getuid()) if hasattr(os, "getuid") else "?"
+
+
 def cmd_templates(args: argparse.Namespace) -> int:
     """Export the plans in force to files, or import files as new revisions (see templates_io)."""
     from aftercare_bot.app import build_services
@@ -137,7 +147,8 @@ def cmd_templates(args: argparse.Namespace) -> int:
                     print(cli_text("cli_export_wrote", texts, path=path))
                 return 0
             report = await templates_io.import_plans(
-                services.session_factory, services.catalog, folder, settings=settings, now=services.clock.now()
+                services.session_factory, services.catalog, folder, settings=settings, now=services.clock.now(),
+                by=cli_text("cli_import_by", texts, user=_login_name()),
             )
         finally:
             await services.engine.dispose()

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from aftercare_bot.config import Settings
 from aftercare_bot.db.models import Role, StaffMember
-from aftercare_bot.db.repositories import audit
+from aftercare_bot.db.repositories import admin_edits, audit
 from aftercare_bot.db.repositories import staff as staff_repo
 
 
@@ -71,6 +71,8 @@ async def add(
     else:
         row.role, row.added_by, row.added_at = role, actor_id, now
         row.name = name or row.name
+    if role != Role.ADMIN:
+        await admin_edits.end_all_of(session, user_id)  # an edit they were typing is for admins only
     await audit.record(
         session,
         now=now,
@@ -92,6 +94,7 @@ async def remove(
         session.add(row)
     else:
         row.role, row.added_by, row.added_at = Role.REVOKED, actor_id, now
+    await admin_edits.end_all_of(session, user_id)
     await audit.record(
         session, now=now, action="team_removed", actor_id=actor_id, detail={"user_id": user_id}
     )

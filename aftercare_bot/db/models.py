@@ -371,6 +371,22 @@ class PlanDraft(HasRef, Base):
     used_at: Mapped[datetime | None]
 
 
+class AdminEdit(Base):
+    """An edit an admin is typing in a private chat: which question waits for an answer, and what was said so far.
+
+    Kept in the database so that any replica takes the next message and a restart loses nothing.
+    """
+
+    __tablename__ = "admin_edits"
+
+    user_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    chat_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    question: Mapped[str] = mapped_column(String(32))
+    draft: Mapped[dict[str, Any]]
+    started_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+
+
 class AuditEvent(Base):
     __tablename__ = "audit_events"
 

@@ -16,6 +16,7 @@ from aftercare_bot.db.refs import RowRef
 from aftercare_bot.db.repositories import timers
 from aftercare_bot.delivery.ports import Button, OutboundMessage
 from aftercare_bot.plans.catalog import PlanCatalog
+from aftercare_bot.plans.editing import PlansInForce
 from aftercare_bot.plans.model import Plan, Step
 from aftercare_bot.texts.catalog import FALLBACK_LANGUAGE, Texts
 from aftercare_bot.texts.rendering import clinic_values, render
@@ -95,10 +96,13 @@ def day_since_session(session_at: datetime, now: datetime, settings: Settings) -
 
 class PlanMessageComposer:
     def __init__(
-        self, *, settings: Settings, catalog: PlanCatalog, texts: Texts, signer: CallbackSigner, clock: Clock
+        self, *, settings: Settings, catalog: PlanCatalog, texts: Texts, signer: CallbackSigner, clock: Clock,
+        plans_in_force: PlansInForce,
     ) -> None:
         self.settings = settings
         self.catalog = catalog
+        # Asked before each message is composed: a plan saved on any replica is in force here by then.
+        self.plans_in_force = plans_in_force
         self.texts = texts
         self.signer = signer
         self.clock = clock

@@ -200,6 +200,7 @@ class Dispatcher:
         if resume > now:
             report.deferred += 1
             return self._requeue(row, resume, attempts=row.attempts - 1)
+        await self.composer.plans_in_force.ensure()  # a plan saved anywhere until now is the one composed
         composed = self.composer.compose(row, enrolment)
         if composed is None:
             report.cancelled += 1

@@ -36,6 +36,7 @@ def plan_to_document(plan: Plan) -> Document:
                 "enabled": step.enabled,
                 "warning_signs": step.warning_signs,
                 "text": dict(step.texts),
+                **({"title": dict(step.title)} if step.title else {}),
             }
             for step in plan.steps
         ],
@@ -47,7 +48,7 @@ def document_to_yaml(document: Mapping[str, Any]) -> str:
     `warning_signs` only when on."""
     steps = []
     for step in document.get("steps", []):
-        written = {name: step[name] for name in ("key", "due", "grace", "checkin") if name in step}
+        written = {name: step[name] for name in ("key", "title", "due", "grace", "checkin") if name in step}
         if step.get("enabled", True) is not True:
             written["enabled"] = step["enabled"]
         if step.get("warning_signs", False) is not False:

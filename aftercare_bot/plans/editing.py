@@ -12,6 +12,7 @@ the step on again (the next saved change schedules it for the clients enrolled).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Collection, Mapping
@@ -24,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from aftercare_bot.config import Settings
 from aftercare_bot.db.refs import RowRef
-from aftercare_bot.db.repositories import audit
+from aftercare_bot.db.repositories import audit, deliveries
 from aftercare_bot.db.repositories import plan_revisions as revisions
 from aftercare_bot.plans.catalog import PlanCatalog
 from aftercare_bot.plans.changes import Change, ChangeRefused, apply_change, copy_plan, note_of
@@ -69,6 +70,7 @@ class Saved:
     revision: int
     rollout: Rollout
     change: Change
+    waiting: int = 0  # for a new text: the step's messages not yet sent to enrolled clients, which will use it
 
 
 @dataclass(frozen=True)
@@ -146,6 +148,10 @@ async def confirm(
                 if not await revisions.use_draft(session, draft.id, now=now):
                     raise ChangeRefused("admin_draft_gone")
                 saved = await _save(session, catalog, change, actor=actor, now=now, settings=settings)
+                if change["op"] == "text":
+                    saved = replace(
+                        saved, waiting=await deliveries.count_waiting(session, saved.plan.treatment, change["step"])
+                    )
         except IntegrityError:
             # Another admin saved a revision of the same plan at the same moment: apply on top of theirs.
             log.info("plan revision clash on attempt %d; retrying", attempt + 1)
@@ -160,8 +166,9 @@ async def save_documents(
     catalog: PlanCatalog,
     documents: Mapping[str, Document],
     *,
-    note: str,
+    notes: Mapping[str, str],
     actor: Actor | None,
+    by_name: str = "",
     now: datetime,
     settings: Settings,
 ) -> dict[str, Saved]:
@@ -185,7 +192,8 @@ async def save_documents(
             previous = None
         change: Change = {"op": "import", "treatment": treatment}
         saved[treatment] = await _store(
-            session, plan, previous, change, note=note, actor=actor, now=now, settings=settings
+            session, plan, previous, change, note=notes[treatment], actor=actor, by_name=by_name, now=now,
+            settings=settings,
         )
     return saved
 
@@ -223,7 +231,8 @@ class RecentChange:
     op: str  # as in plan_changes, or "import"
     step: str | None = None
     language: str | None = None
-    detail: str | None = None  # "on"/"off", the source plan of a copy, the revision a text was restored from
+    detail: str | None = None  # "on"/"off", the source plan of a copy, the revision a text was restored from,
+    # the file of an import
 
 
 async def recent_changes(session: AsyncSession, limit: int = 10) -> list[RecentChange]:
@@ -233,6 +242,8 @@ async def recent_changes(session: AsyncSession, limit: int = 10) -> list[RecentC
         step = language = detail = None
         if op == "copy_plan":
             detail = rest[0] if rest else None
+        elif op == "import":
+            detail = " ".join(rest) or None  # the file the plan came from
         elif op != "import" and rest:
             step = rest[0]
             if op == "text" and len(rest) > 1:
@@ -270,6 +281,36 @@ async def restore_change(
                 "restored_from": revision,
             }
     raise ChangeRefused("admin_version_gone", revision=revision)
+
+
+class PlansInForce:
+    """Makes every message composed after a save use the saved text, on every replica.
+
+    `ensure` returns once a look at the database that began after it was called has put in force every revision
+    saved until then. Callers arriving while a look is under way share the next one, so a busy dispatcher pays
+    one small grouped query per round of messages, not one per message (benchmarks/README.md has the figures).
+    """
+
+    def __init__(self, session_factory: async_sessionmaker[AsyncSession], catalog: PlanCatalog) -> None:
+        self._session_factory = session_factory
+        self._catalog = catalog
+        self._running: asyncio.Task[None] | None = None  # the look under way: it may have begun too early
+        self._next: asyncio.Task[None] | None = None  # the look that begins once that one is over
+        self.looks = 0
+
+    async def ensure(self) -> None:
+        if self._next is None:
+            self._next = asyncio.get_running_loop().create_task(self._look_after(self._running))
+        await asyncio.shield(self._next)
+
+    async def _look_after(self, previous: asyncio.Task[None] | None) -> None:
+        if previous is not None:
+            await asyncio.wait([previous])
+        # From here on this is the look under way; whoever calls ensure now waits for the next one.
+        self._running, self._next = self._next, None
+        self.looks += 1
+        await refresh(self._session_factory, self._catalog)
+        self._catalog.refreshed_at = time.monotonic()
 
 
 async def refresh_now_and_then(
@@ -379,6 +420,7 @@ async def _store(
     *,
     note: str,
     actor: Actor | None,
+    by_name: str = "",
     now: datetime,
     settings: Settings,
 ) -> Saved:
@@ -391,7 +433,7 @@ async def _store(
         document=plan_to_document(plan),
         note=note,
         created_by=actor.user_id if actor else None,
-        created_by_name=actor.name if actor else "",
+        created_by_name=actor.name if actor else by_name,
         now=now,
     )
     rollout = await roll_out(session, previous, plan, now=now, settings=settings)

@@ -59,7 +59,7 @@ LONG_SAMPLE_VALUES: Mapping[str, str] = {
 }
 
 _TOP_FIELDS = ("treatment", "title", "steps")
-_STEP_FIELDS = ("key", "due", "grace", "checkin", "enabled", "warning_signs", "text")
+_STEP_FIELDS = ("key", "title", "due", "grace", "checkin", "enabled", "warning_signs", "text")
 _NAME = re.compile(r"[a-z0-9_]{1,40}")
 _LANGUAGE = re.compile(r"[a-z]{2,3}(-[A-Za-z0-9]{2,8})?")
 _DURATION_PART = re.compile(r"(\d+)([smhdw])")
@@ -129,6 +129,7 @@ class Step:
     enabled: bool = True
     warning_signs: bool = False  # tells about complications: texts must keep {clinic_phone} and urgent-care advice
     line: int = 0
+    title: dict[str, str] = field(default_factory=dict)  # what the step is about, for admins (optional)
 
     def text(self, language: str | None) -> str:
         """The template in `language`, or in English when the plan has no such language."""
@@ -395,6 +396,7 @@ def _read_step(source: _PlanFile, node: yaml.Node, languages: set[str] | None) -
     if warning_signs and not enabled:
         source.error(line_of(fields["enabled"]), problem("problem_plan_warning_step_off", step=label))
     texts = _language_texts(source, fields["text"], setting("text")) if "text" in fields else None
+    titles = _language_texts(source, fields["title"], setting("title")) if "title" in fields else {}
     if texts is not None and key is not None and languages is not None:
         for language in sorted(set(texts) - languages):
             source.error(
@@ -411,9 +413,9 @@ def _read_step(source: _PlanFile, node: yaml.Node, languages: set[str] | None) -
             source.text_nodes.setdefault((key, language), _text_node(fields["text"], language))
         if warning_signs:
             source.warning_steps.add(key)
-    if len(source.errors) > errors_before or None in (key, due, grace, texts):
+    if len(source.errors) > errors_before or None in (key, due, grace, texts, titles):
         return None
-    assert key and due and grace and texts is not None
+    assert key and due and grace and texts is not None and titles is not None
     return Step(
         key=key,
         due=due,
@@ -423,6 +425,7 @@ def _read_step(source: _PlanFile, node: yaml.Node, languages: set[str] | None) -
         enabled=enabled,
         warning_signs=warning_signs,
         line=line,
+        title=titles,
     )
 
 

@@ -65,7 +65,10 @@ async def import_plans(
     *,
     settings: Settings,
     now: datetime,
+    by: str = "",
 ) -> ImportReport:
+    """Save every changed plan of `source` as a new revision, or nothing if any file has a problem; `by` says who
+    imported (the history shows it, with the file each plan came from)."""
     errors = check_plans(source)
     if errors:
         return ImportReport(errors=errors)
@@ -74,9 +77,13 @@ async def import_plans(
     if errors := sorted_by_place([e for plan in plans.values() for e in _removed_marks(plan, catalog, source)]):
         return ImportReport(errors=errors)
     documents = {treatment: plan_to_document(plan) for treatment, plan in plans.items()}
+    notes = {
+        treatment: f"{IMPORT_NOTE} {plan.path.name if plan.path else treatment + '.yaml'}"
+        for treatment, plan in plans.items()
+    }
     async with session_factory.begin() as session:
         saved = await editing.save_documents(
-            session, catalog, documents, note=IMPORT_NOTE, actor=None, now=now, settings=settings
+            session, catalog, documents, notes=notes, actor=None, by_name=by, now=now, settings=settings
         )
     editing.put_in_force(catalog, saved)
     return ImportReport(

@@ -1,6 +1,14 @@
 """User-facing UI strings from messages/texts/<lang>/*.yaml, plus the YAML reading shared with plan files.
 
-Each text file is a flat mapping `key: template`; templates are Telegram HTML with {placeholders}.
+Each text file is a flat mapping `key: template`; templates are Telegram HTML with {placeholders}. A text that
+depends on a number is a mapping instead: `count:` names the placeholder holding the number, and the forms are
+given by CLDR plural category (zero, one, two, few, many, other; `other` is required), as the language's CLDR
+rules (texts.cldr) choose them:
+
+    plan_length:
+      count: weeks
+      one: about {weeks} week
+      other: about {weeks} weeks
 Problems are FileProblems (file, line, what is wrong), so a clinic can find the line to change; they are
 worded by the problem_* texts of admin.yaml, rendered like any other text (see `Texts.get`).
 """
@@ -16,6 +24,7 @@ from typing import TextIO
 import yaml
 
 from aftercare_bot.plans.clinical_safety import SAFETY_TEXT_KEYS, warning_text_problems
+from aftercare_bot.texts import cldr
 from aftercare_bot.texts.problems import FileProblem, LineProblem, Problem, problem, sorted_by_place
 from aftercare_bot.texts.rendering import Html, TemplateError, placeholders, render, template_problems
 from aftercare_bot.texts.telegram_html import html_problems, plain_text, visible_length
@@ -130,9 +139,25 @@ def scalar_text(node: yaml.Node, what: Problem) -> str:
 class TextEntry:
     key: str
     language: str
-    template: str
+    template: str  # the only form, or the plural form "other"
     file: str
     node: yaml.Node
+    count: str = ""  # for plural forms: the placeholder whose number chooses the form
+    forms: tuple[tuple[str, str], ...] = ()  # (CLDR plural category, template)
+
+    @property
+    def templates(self) -> list[str]:
+        return [template for _, template in self.forms] or [self.template]
+
+    def form_for(self, values: Mapping[str, object]) -> tuple[str, dict[str, object]]:
+        """The template to render with `values`: the plural form for the count, which is written as the language
+        writes numbers."""
+        count = values.get(self.count)
+        if not self.forms or not isinstance(count, int | float) or isinstance(count, bool):
+            return self.template, dict(values)
+        forms = dict(self.forms)
+        template = forms.get(cldr.plural_category(count, self.language), forms["other"])
+        return template, {**values, self.count: cldr.number(count, self.language)}
 
     def file_line(self, inner_line: int = 1) -> int:
         return text_line(self.node, inner_line)
@@ -199,9 +224,10 @@ class Texts:
         Raises KeyError when no language has `key`, TemplateError when a placeholder has no value.
         """
         entry = self._entry(key, language)
+        template, values = entry.form_for(values)
         values = {name: self._worded(value, language) for name, value in values.items()}
         try:
-            return render(entry.template, values)
+            return render(template, values)
         except TemplateError as error:
             raise TemplateError(f"{entry.file}:{entry.file_line()}: {key}: {error}") from error
 
@@ -246,7 +272,7 @@ class Texts:
                     )
                     continue
                 try:
-                    extra = set(placeholders(entry.template)) - set(placeholders(fallback[key].template))
+                    extra = _placeholders_of(entry) - _placeholders_of(fallback[key])
                 except TemplateError:
                     continue  # already reported by _entry_problems
                 if extra:
@@ -273,7 +299,11 @@ class Texts:
             for key in SAFETY_TEXT_KEYS:
                 entry = self._entries[language].get(key)
                 if entry is not None:
-                    problems.extend(_at(entry, 1, found) for found in warning_text_problems(entry.template, language))
+                    problems.extend(
+                        _at(entry, 1, found)
+                        for template in entry.templates
+                        for found in warning_text_problems(template, language)
+                    )
         return problems
 
     def _entry(self, key: str, language: str | None) -> TextEntry:
@@ -318,7 +348,11 @@ def _load_file(path: Path, shown: str, language: str, by_key: dict[str, TextEntr
             problems.append(FileProblem(shown, line_of(key_node), problem("problem_text_name_invalid", key=key)))
             continue
         try:
-            template = scalar_text(value_node, problem("problem_what_text_of", key=key)).rstrip()
+            if isinstance(value_node, yaml.MappingNode):
+                entry = _plural_entry(key, language, shown, value_node)
+            else:
+                template = scalar_text(value_node, problem("problem_what_text_of", key=key)).rstrip()
+                entry = TextEntry(key, language, template, shown, value_node)
         except SourceProblem as error:
             problems.append(FileProblem(shown, error.line, error.problem))
             continue
@@ -332,8 +366,29 @@ def _load_file(path: Path, shown: str, language: str, by_key: dict[str, TextEntr
                 )
             )
             continue
-        by_key[key] = TextEntry(key, language, template, shown, value_node)
+        by_key[key] = entry
     return problems
+
+
+def _plural_entry(key: str, language: str, shown: str, node: yaml.MappingNode) -> TextEntry:
+    """A text with a form per CLDR plural category, chosen by the number in the placeholder `count`."""
+    what = problem("problem_what_text_of", key=key)
+    count, forms = "", []
+    for name, name_node, value_node in mapping_entries(node, what):
+        if name == "count":
+            count = scalar_text(value_node, what).strip().strip("{}")
+        elif name in cldr.PLURAL_CATEGORIES:
+            forms.append((name, scalar_text(value_node, what).rstrip()))
+        else:
+            raise SourceProblem(line_of(name_node), problem("problem_plural_form_unknown", name=name))
+    found = dict(forms)
+    if not count or "other" not in found or any(f"{{{count}}}" not in template for _, template in forms):
+        raise SourceProblem(line_of(node), problem("problem_plural_incomplete", key=key))
+    return TextEntry(key, language, found["other"], shown, node, count=count, forms=tuple(forms))
+
+
+def _placeholders_of(entry: TextEntry) -> set[str]:
+    return {name for template in entry.templates for name in placeholders(template)}
 
 
 def _at(entry: TextEntry, inner_line: int, found: Problem) -> FileProblem:
@@ -343,9 +398,13 @@ def _at(entry: TextEntry, inner_line: int, found: Problem) -> FileProblem:
 
 
 def _entry_problems(entry: TextEntry) -> list[FileProblem]:
-    found = template_problems(entry.template, None) + html_problems(entry.template)
-    problems = [_at(entry, each.line, each.problem) for each in found]
-    length = visible_length(entry.template)
-    if length > MAX_MESSAGE_LENGTH:
-        problems.append(_at(entry, 1, problem("problem_text_too_long", length=length, limit=MAX_MESSAGE_LENGTH)))
+    problems = []
+    for template in entry.templates:
+        found = template_problems(template, None) + html_problems(template)
+        problems += [_at(entry, each.line if not entry.forms else 1, each.problem) for each in found]
+        length = visible_length(template)
+        if length > MAX_MESSAGE_LENGTH:
+            problems.append(
+                _at(entry, 1, problem("problem_text_too_long", length=length, limit=MAX_MESSAGE_LENGTH))
+            )
     return problems

@@ -1,8 +1,8 @@
 """Values as people read them in messages: dates and times, state names, treatment names.
 
 Everything here is plain text, to be passed into a text as a value (which escapes it once). How dates are
-written, month names included, comes from the language's texts (messages/texts/<lang>/dates.yaml), so a
-clinic that adds a language adds its dates too; times are always the clinic's (CLINIC_TIMEZONE).
+written comes from the CLDR data of the language (texts.cldr); its dates.yaml may name the CLDR locale to
+follow (date_locale: en_GB). Times are always the clinic's (CLINIC_TIMEZONE).
 """
 
 from __future__ import annotations
@@ -10,21 +10,18 @@ from __future__ import annotations
 from datetime import datetime
 
 from aftercare_bot.services import Services
+from aftercare_bot.texts import cldr
 
 
 def moment(svc: Services, at: datetime, language: str | None, *, with_year: bool = True) -> str:
-    """`at` in clinic time, such as "5 Nov 2026 14:30" (or "5 Nov 14:30" without the year) in English."""
-    local = at.astimezone(svc.settings.timezone)
-    return svc.label(
-        "date_time" if with_year else "date_time_no_year",
-        language,
-        day=local.day,
-        month=svc.label(f"month_{local.month}", language),
-        month_number=f"{local.month:02d}",
-        year=local.year,
-        hour=f"{local.hour:02d}",
-        minute=f"{local.minute:02d}",
-    )
+    """`at` in clinic time, such as "5 Nov 2026, 14:30" (or "5 Nov, 14:30" without the year) in English."""
+    return cldr.date_time(at.astimezone(svc.settings.timezone), date_locale(svc, language), with_year=with_year)
+
+
+def date_locale(svc: Services, language: str | None) -> str:
+    """The CLDR locale for dates in `language`: its own date_locale text, else the language code itself."""
+    language = language or svc.settings.default_language
+    return svc.texts.raw("date_locale", language) if svc.texts.has("date_locale", language) else language
 
 
 def label_or(svc: Services, key: str, fallback: str, language: str | None) -> str:

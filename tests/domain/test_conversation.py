@@ -261,7 +261,7 @@ async def test_client_summary_shows_the_recent_conversation(esc_rigs, make_setti
     lines = described.split("\n")
     start = lines.index("<b>Recent conversation</b>:")
     conversation = lines[start + 1:]
-    assert "14 Jan 10:00 ⬅️ Is it normal that it itches? <i>(concern)</i>" in conversation[0]
+    assert "14 Jan, 10:00 ⬅️ Is it normal that it itches? <i>(concern)</i>" in conversation[0]
     assert "➡️" in conversation[1] and "is any of these happening now?" in conversation[1]
     assert "Yes, it will pass" in conversation[2] and f"(by {NURSE_ID})" in conversation[2]
     assert "⬅️ Photo" in conversation[3]

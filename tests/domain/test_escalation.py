@@ -160,7 +160,7 @@ async def test_claim_and_resolve_are_idempotent_and_refuse_politely(esc_rigs, ma
     assert claimed.status == StaffAction.DONE
     edit = rig.messenger.edits[-1]
     assert edit.message_id == card_id and "Claimed by Nina Nurse at 13 Jan" not in edit.html
-    assert "Claimed by Nina Nurse at 14 Jan 14:00" in edit.html
+    assert "Claimed by Nina Nurse at 14 Jan, 14:00" in edit.html
     assert [b.label for row in edit.buttons for b in row] == ["✅ Resolve"]
     edits = len(rig.messenger.edits)
 
@@ -174,7 +174,7 @@ async def test_claim_and_resolve_are_idempotent_and_refuse_politely(esc_rigs, ma
     rig.advance(timedelta(minutes=5))
     assert (await rig.desk.actions.resolve(case, OTHER_NURSE_ID, "Olga Other")).status == StaffAction.DONE
     edit = rig.messenger.edits[-1]
-    assert "Resolved by Olga Other at 14 Jan 14:05" in edit.html and edit.buttons == ()
+    assert "Resolved by Olga Other at 14 Jan, 14:05" in edit.html and edit.buttons == ()
     assert (await rig.desk.actions.resolve(RowRef.of(escalation), NURSE_ID, "Nina")).status == StaffAction.RESOLVED
     assert (await rig.desk.actions.claim(RowRef.of(escalation), NURSE_ID, "Nina")).status == StaffAction.RESOLVED
     assert (await rig.desk.actions.claim(RowRef(999, "0" * 12), NURSE_ID, "Nina")).status == StaffAction.UNKNOWN

@@ -411,7 +411,7 @@ async def test_a_warning_sign_step_cannot_be_turned_off(make_settings, rigs, ste
         await change(rig, op="enabled", step=step, enabled=False)
     assert (refused.value.key, refused.value.values) == ("admin_warning_step_stays_on", {"step": step})
     explained = TEXTS.get(refused.value.key, "en", **refused.value.values)
-    assert explained.startswith(f"Sorry, <code>{step}</code> can't be turned off: it tells clients the warning signs")
+    assert explained.startswith(f"Sorry, <b>{step}</b> can't be turned off: it tells clients the warning signs")
     assert "Nothing was changed." in explained and "{clinic_phone}" in explained
     assert rig.services.catalog.get(PLAN) is before
     assert await revisions_count(rig) == 0 and await drafts_count(rig) == 0, "not even a draft is kept"

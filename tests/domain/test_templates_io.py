@@ -97,9 +97,9 @@ async def test_import_saves_one_revision_per_changed_plan(make_settings, rigs, t
     assert report.saved == {"peel": 2, "new_one": 1} and report.unchanged == ["microneedling"]
     assert rig.services.catalog.get("peel").step("same_evening").due.describe() == "5h"
     assert rig.services.catalog.get("new_one") is not None
-    assert [r for r in await revisions(rig) if r[2] == "import"] == [
-        ("new_one", 1, "import"),
-        ("peel", 2, "import"),
+    assert [r for r in await revisions(rig) if r[2].startswith("import")] == [
+        ("new_one", 1, "import new_one.yaml"),
+        ("peel", 2, "import peel.yaml"),
     ]
 
 
@@ -228,3 +228,24 @@ def test_the_command_line_exports_and_imports(make_settings, monkeypatch, tmp_pa
 @pytest.fixture(autouse=True)
 def _quiet_logging(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level("WARNING")
+
+
+async def test_an_import_is_in_the_history_with_who_imported_and_from_which_file(
+    make_settings, rigs, tmp_path
+) -> None:
+    rig = rigs(make_settings(), SESSION)
+    folder = tmp_path / "plans"
+    await export(rig, folder)
+    source = folder / "microneedling.yaml"
+    source.write_text(source.read_text(encoding="utf-8").replace("how is your skin today", "how is it"), "utf-8")
+    await templates_io.import_plans(
+        rig.services.session_factory, rig.services.catalog, folder, settings=rig.services.settings,
+        now=rig.clock.now(), by="maria (command line import)",
+    )
+    async with rig.services.session_factory() as session:
+        [change] = await editing.recent_changes(session)
+    assert (change.op, change.detail, change.by_name) == ("import", "microneedling.yaml", "maria (command line import)")
+    what = TEXTS.label("admin_note_import", "en", detail=change.detail)
+    line = TEXTS.label("admin_recent_line", "en", at="", treatment=change.treatment, revision=change.revision,
+                       name=change.by_name, what=what)
+    assert "by maria (command line import): imported from the file microneedling.yaml" in line

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 
 from aftercare_bot.db.models import Delivery, DeliveryState, PlanRevision
+from aftercare_bot.plans import typed_edits
 from tests.support.admin_helpers import edit_text, open_step, press, say, showing
 
 SESSION = datetime(2026, 1, 13, 14, 0, tzinfo=UTC)
@@ -17,9 +18,8 @@ async def test_an_admin_fixes_mistakes_then_the_next_message_uses_the_new_text(b
     ann = await bot.enrol_client(5001, "Ann Smith")
     admin = bot.admin
     card = await open_step(bot, admin, "Micro-needling", "same_evening")
-    assert "Sent: 4h" in card.plain_text
-    preview = bot.telegram.bot_messages(admin)[-2]
-    assert "Hello Anna, thank you for visiting Glow & Co <Clinic> today." in preview.plain_text
+    assert "Sent: 4h after the treatment" in card.plain_text
+    assert "Hello Anna, thank you for visiting Glow & Co <Clinic> today." in card.plain_text, "the preview is on it"
 
     await edit_text(bot, admin, card)
     problem = await say(bot, admin, "Hello {frist_name}, see you soon", "can't be used")
@@ -77,7 +77,7 @@ async def test_history_lists_versions_and_restores_one(bot) -> None:
     assert [b for b in history.button_texts if "Restore" in b] == ["↩️ Restore v0 (en)", "↩️ Restore v1 (en)"]
 
     offer = await press(bot, admin, history, "Restore v1", "Save")
-    assert "Bring back version 1 of day2_sun in en?" in offer.plain_text
+    assert "Bring back version 1 of Sun protection in en?" in offer.plain_text
     assert "Second version Anna" in offer.plain_text
     await press(bot, admin, offer, "Save", "version 3")
     assert (
@@ -85,7 +85,7 @@ async def test_history_lists_versions_and_restores_one(bot) -> None:
     )
 
     recent = await say(bot, admin, "/history", "Recent changes")
-    assert "microneedling v3 by Alex: text of day2_sun (en) restored from v1" in recent.plain_text
+    assert "microneedling v3 by Alex: text of Sun protection (en) restored from v1" in recent.plain_text
     history = await press(bot, admin, recent, "day2_sun", "History of")
     assert "v3," in history.plain_text
 
@@ -175,7 +175,7 @@ async def test_a_language_added_to_a_step_reaches_a_client_using_it(bot) -> None
     await press(bot, admin, card, "Add a language", "Which language")
     await say(bot, admin, "German", "is not a language code")
     await say(bot, admin, "de", "no title in de")
-    await say(bot, admin, "Microneedling", "Send the new text of same_evening in de")
+    await say(bot, admin, "Microneedling", "Send the new text of What to expect tonight in de")
     offer = await say(bot, admin, "Guten Abend {first_name}! Fragen? {clinic_phone}. Im Notfall: Notruf 112", "Save")
     assert "Guten Abend Anna! Fragen? +44 20 7946 0000" in offer.plain_text
     await press(bot, admin, offer, "Save", "Saved as")
@@ -189,12 +189,11 @@ async def test_a_language_added_to_a_step_reaches_a_client_using_it(bot) -> None
     assert "Languages: en" in card.plain_text, "other steps keep English only; de clients get English there"
 
 
-async def test_an_unfinished_edit_stops_after_the_timeout(bot_factory, monkeypatch) -> None:
-    from aftercare_bot.bot.handlers import admin_edits
-
-    monkeypatch.setattr(admin_edits, "EDIT_TIMEOUT", timedelta(seconds=0.5))
+async def test_an_unfinished_edit_stops_after_the_timeout(bot_factory) -> None:
     bot = await bot_factory()
     admin = bot.admin
     card = await open_step(bot, admin, "Micro-needling", "day2_sun")
     await edit_text(bot, admin, card)
-    await bot.telegram.wait_for_message(admin, "left unfinished", timeout=5)
+    await bot.jump(typed_edits.EDIT_TIMEOUT + timedelta(seconds=1))
+    await say(bot, admin, "Too late for the edit", "left unfinished")
+    assert "nothing to stop" in (await say(bot, admin, "/cancel")).plain_text

@@ -52,7 +52,7 @@ async def test_a_translation_without_the_advice_is_refused_in_telegram(bot) -> N
     card = await open_step(bot, admin, "Micro-needling", "day7_checkin")
     await press(bot, admin, card, "Add a language", "Which language")
     await say(bot, admin, "de", "no title in de")
-    await say(bot, admin, "Microneedling", "Send the new text of day7_checkin in de")
+    await say(bot, admin, "Microneedling", "Send the new text of How is your skin? (day 7) in de")
     refusal = await say(bot, admin, "Wie geht es Ihnen, {first_name}? Fragen: {clinic_phone}", "can't be saved")
     assert "text 'de'" in refusal.plain_text and "“notruf”" in refusal.plain_text
     assert bot.services.catalog.get("microneedling").languages == ("en",)

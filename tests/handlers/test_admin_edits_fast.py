@@ -10,9 +10,6 @@ from aftercare_bot.sandbox.emulator.models import StoredMessage
 from tests.support.admin_helpers import button_data
 from tests.support.fast_rig import FastRig
 
-# The fast rig runs no JobQueue, so PTB cannot time edits out here (test_admin_templates_e2e covers the timeout).
-pytestmark = pytest.mark.filterwarnings("ignore:Ignoring `conversation_timeout`")
-
 
 @pytest.fixture
 async def rig(make_settings) -> AsyncIterator[FastRig]:
@@ -41,9 +38,9 @@ async def step_card(rig: FastRig, step: str = "day2_sun") -> StoredMessage:
 async def test_grace_is_checked_then_offered_with_old_and_new(rig: FastRig) -> None:
     card = await step_card(rig)
     prompt = await press(rig, card, "Change grace")
-    assert "How late may day2_sun still be sent" in (prompt.plain_text or "")
+    assert "How late may Sun protection still be sent" in (prompt.plain_text or "")
     assert '"soonish" is not a length of time' in await say(rig, "soonish")
-    assert "Change the grace of day2_sun from 8h to 2d?" in await say(rig, "2d")
+    assert "Change the grace of Sun protection from 8h to 2d?" in await say(rig, "2d")
     saved = await press(rig, rig.last_bot_message(rig.admin), "Save")
     assert "Saved as" in (saved.plain_text or "")
     assert rig.services.catalog.get("microneedling").step("day2_sun").grace.days == 2
@@ -66,7 +63,7 @@ async def test_a_new_language_needs_a_usable_title_first(rig: FastRig) -> None:
     await press(rig, card, "Add a language")
     assert "no title in fr" in await say(rig, "fr")
     assert "one line of at most 100 characters" in await say(rig, "x" * 101)
-    assert "Send the new text of day2_sun in fr" in await say(rig, "Microneedling")
+    assert "Send the new text of Sun protection in fr" in await say(rig, "Microneedling")
     assert "nothing was changed" in await say(rig, "/cancel")
     assert "nothing to stop" in await say(rig, "/cancel")
 
@@ -84,4 +81,4 @@ async def test_a_warning_sign_step_says_so_on_its_card_and_cannot_be_turned_off(
 
     other = await step_card(rig, "day2_sun")
     assert "Warning-sign message" not in (other.plain_text or "")
-    assert "Turn off day2_sun?" in ((await press(rig, other, "Turn off")).plain_text or "")
+    assert "Turn off Sun protection?" in ((await press(rig, other, "Turn off")).plain_text or "")

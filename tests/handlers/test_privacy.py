@@ -69,11 +69,11 @@ async def test_mydata_shows_the_person_their_record_plans_conversation_and_cases
     text = "\n".join(m.plain_text or "" for m in report)
     assert "Name (as the clinic entered it): Ann <Smith>" in text  # shown as typed, escaped in the HTML
     assert "Telegram name: Ann" in text and "Language: en" in text and "receiving aftercare messages" in text
-    assert "Micro-needling, session on 2 Mar 2026 10:00: ongoing\n   Agreed on 2 Mar 2026 10:00" in text
+    assert "Micro-needling, session on 2 Mar 2026, 10:00: ongoing\n   Agreed on 2 Mar 2026, 10:00" in text
     assert "Messages: 1 sent, 5 still to come, 0 not sent" in text
     assert "you: It is bleeding and there is pus (marked for the team as urgent)" in text
     assert "clinic team: Please send us a photo, we will call you" in text
-    assert "Case #1, 2 Mar 2026 15:00: urgent, being handled by the team" in text
+    assert "Case #1, 2 Mar 2026, 15:00: urgent, being handled by the team" in text
     assert "/forget" in text
     assert "Nina" not in text, "staff names are the team's data, not the client's"
     assert all(visible_length(m.text or "") <= 4096 for m in report)

@@ -14,11 +14,23 @@ def showing(expect: str | None) -> Any:
     return lambda m: expect in (m.plain_text or "") or any(expect in label for label in m.button_texts)
 
 
+# The shipped plan's steps by key, as the tests name them, and the titles their buttons show.
+STEP_TITLES = {
+    "same_evening": "What to expect tonight",
+    "day1_checkin": "How is your skin? (day 1)",
+    "day2_sun": "Sun protection",
+    "day3_warning_signs": "Warning signs",
+    "day7_checkin": "How is your skin? (day 7)",
+    "week6_results": "Results and booking again",
+}
+
+
 def button_data(message: StoredMessage, label: str) -> str:
-    """The callback data of the button whose label contains `label`."""
-    for button in message.buttons:
-        if label in button["text"] and "callback_data" in button:
-            return button["callback_data"]
+    """The callback data of the button whose label contains `label` (a step key of the shipped plan: its title)."""
+    for wanted in (label, STEP_TITLES.get(label)):
+        for button in message.buttons:
+            if wanted and wanted in button["text"] and "callback_data" in button:
+                return button["callback_data"]
     raise AssertionError(f"no button {label!r} under {message!r}; buttons: {message.button_texts}")
 
 

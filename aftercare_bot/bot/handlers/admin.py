@@ -125,13 +125,6 @@ remove = _team_button(Press.TEAM_REMOVE_CONFIRMED, _confirmed_remove)
 add_to_team = _team_button(Press.TEAM_ADD, _add_from_list)
 
 
-@admin_only
-async def cancel_outside_edit(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """/cancel when no edit is going on (during one, the edit conversation answers it)."""
-    svc = services(context)
-    await send(update, svc.text("admin_nothing_to_cancel", language_of(update, context)))
-
-
 async def install_admin_menus(bot: Bot, svc: Services) -> None:
     """The admin commands in the private chat menu of every admin (start-up)."""
     async with svc.session_factory() as session:

@@ -1,35 +1,25 @@
-"""Edits that need typing: new texts, languages, timings, new steps and new plans (one ConversationHandler).
+"""Edits that need typing: new texts, languages, timings, new steps and new plans.
 
-The conversation only collects what the admin types; the finished change is kept as a draft in the
-database and confirmed with a button (admin_templates), so a restart between the two loses nothing.
+A button starts an edit; each question's answer is typed. Where the edit stands lives in the database
+(plans.typed_edits), so any replica takes the next message. The finished change is kept as a draft and
+confirmed with a button (admin_templates).
 """
 
 from __future__ import annotations
 
-import html
-import warnings
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
-from telegram import Message, MessageEntity, Update
-from telegram.ext import (
-    BaseHandler,
-    CommandHandler,
-    ContextTypes,
-    ConversationHandler,
-    MessageHandler,
-    TypeHandler,
-    filters,
-)
-from telegram.warnings import PTBUserWarning
+from telegram import Message, Update
+from telegram.ext import ApplicationHandlerStop, ContextTypes
 
 from aftercare_bot.bot.handlers import admin_views as views
 from aftercare_bot.bot.handlers.admin_templates import offer, send
-from aftercare_bot.bot.handlers.auth import admin_only_in_conversation
+from aftercare_bot.bot.handlers.auth import admin_only, is_admin
 from aftercare_bot.bot.handlers.common import language_of, services, signed_parts
 from aftercare_bot.callbacks import Press
+from aftercare_bot.plans import typed_edits
 from aftercare_bot.plans.changes import (
     check_text,
     grace_problem,
@@ -39,67 +29,22 @@ from aftercare_bot.plans.changes import (
     title_problem,
 )
 from aftercare_bot.plans.model import Plan, Step, format_duration, parse_duration, parse_timing
+from aftercare_bot.plans.typed_edits import TypedEdit
 from aftercare_bot.services import Services
 from aftercare_bot.texts.catalog import FALLBACK_LANGUAGE, MAX_MESSAGE_LENGTH
+from aftercare_bot.texts.formatting import Entity, entities_to_html, placeholders_as_code
 from aftercare_bot.texts.problems import Problem
+from aftercare_bot.texts.rendering import Html
 
-EDIT_TIMEOUT = timedelta(minutes=15)
-TEXT, LANGUAGE, TITLE, TIMING, GRACE, NEW_KEY, NEW_TIMING, NEW_GRACE, PLAN_KEY, PLAN_TITLE = range(10)
-_DRAFT = "admin_edit"  # key in user_data of the change being put together
+# The questions, by the names stored with an edit in progress (so they never change).
+TEXT, LANGUAGE, TITLE, TIMING, GRACE = "text", "language", "title", "timing", "grace"
+NEW_KEY, NEW_TIMING, NEW_GRACE, PLAN_KEY, PLAN_TITLE = "new_key", "new_timing", "new_grace", "plan_key", "plan_title"
 Draft = dict[str, Any]
 
-# Telegram's own formatting, turned into the tags plan texts are written with.
-_TAGS = {
-    MessageEntity.BOLD: ("<b>", "</b>"),
-    MessageEntity.ITALIC: ("<i>", "</i>"),
-    MessageEntity.UNDERLINE: ("<u>", "</u>"),
-    MessageEntity.STRIKETHROUGH: ("<s>", "</s>"),
-    MessageEntity.SPOILER: ("<tg-spoiler>", "</tg-spoiler>"),
-    MessageEntity.CODE: ("<code>", "</code>"),
-    MessageEntity.PRE: ("<pre>", "</pre>"),
-    MessageEntity.BLOCKQUOTE: ("<blockquote>", "</blockquote>"),
-    MessageEntity.EXPANDABLE_BLOCKQUOTE: ("<blockquote>", "</blockquote>"),
-}
-
-
 def message_html(message: Message) -> str:
-    """The admin's text as a plan template: typed tags stay as typed, Telegram formatting becomes tags.
-
-    Unlike PTB's text_html, the typed text is not escaped: admins write plan texts with tags and &amp;,
-    exactly as in the plan files, and the checks explain any mistake.
-    """
-    text = message.text or ""
-    utf16 = text.encode("utf-16-le")
-    length = len(utf16) // 2
-    events: list[tuple[int, int, int, str]] = []
-    entities = sorted(message.entities, key=lambda e: (e.offset, -e.length))
-    for index, entity in enumerate(entities):
-        if (
-            entity.type in (MessageEntity.PRE, MessageEntity.CODE)
-            and entity.offset == 0
-            and entity.length >= length
-        ):
-            continue  # a whole pasted text that kept its code formatting: the text is meant, not the box
-        if entity.type == MessageEntity.TEXT_LINK and entity.url:
-            tags = (f'<a href="{html.escape(entity.url, quote=True)}">', "</a>")
-        elif entity.type in _TAGS:
-            tags = _TAGS[entity.type]
-        else:
-            continue
-        events.append((entity.offset, 1, index, tags[0]))
-        events.append((entity.offset + entity.length, 0, -index, tags[1]))
-    events.sort()  # closing before opening at one position; the innermost closes first
-    pieces, position = [], 0
-    for offset, _kind, _order, tag in events:
-        pieces.append(utf16[position * 2 : offset * 2].decode("utf-16-le"))
-        pieces.append(tag)
-        position = offset
-    pieces.append(utf16[position * 2 :].decode("utf-16-le"))
-    return "".join(pieces).strip()
-
-
-def _draft(context: ContextTypes.DEFAULT_TYPE) -> Draft:
-    return context.user_data.setdefault(_DRAFT, {})  # type: ignore[union-attr]
+    """The admin's text as a plan template: Telegram's formatting as tags, typed tags as typed (texts.formatting)."""
+    entities = [Entity(str(e.type), e.offset, e.length, e.url) for e in message.entities]
+    return entities_to_html(message.text or "", entities)
 
 
 async def _reply(update: Update, context: ContextTypes.DEFAULT_TYPE, key: str, **values: object) -> None:
@@ -183,7 +128,21 @@ def _step_of(svc: Services, draft: Draft) -> Step:
     return plan.step(draft["step"])
 
 
-def _title_or_text(svc: Services, draft: Draft) -> int:
+def _name(svc: Services, draft: Draft, lang: str) -> str:
+    return views.named(svc, svc.catalog.get(draft["treatment"]), draft["step"], lang)
+
+
+def _text_prompt_values(svc: Services, draft: Draft, lang: str) -> dict[str, object]:
+    """The step, the placeholders to tap, and the text now, formatted, to copy and change (none for a new step)."""
+    plan = svc.catalog.get(draft["treatment"])
+    step = next((s for s in plan.steps if s.key == draft["step"]), None) if plan else None
+    current = step.text(draft["language"]) if step is not None else ""
+    shown = svc.text("admin_edit_current", lang, text=Html(placeholders_as_code(current))) if current else ""
+    return {"step": _name(svc, draft, lang), "language": draft["language"], "placeholders": views.placeholder_list(),
+            "current": Html(shown)}
+
+
+def _title_or_text(svc: Services, draft: Draft) -> str:
     """A language the plan has no title in needs the title before the text."""
     plan = svc.catalog.get(draft["treatment"])
     return TITLE if plan is not None and draft["language"] not in plan.title else TEXT
@@ -194,87 +153,108 @@ class Question:
     """One thing an edit asks the admin to type: the prompt, the check, where the answer goes, what follows."""
 
     prompt: str
-    prompt_values: Callable[[Services, Draft], dict[str, object]]
+    prompt_values: Callable[[Services, Draft, str], dict[str, object]]
     field: str
     check: Check
     read: Callable[[Message], str] = _typed
     value: Callable[[str], object] = str
-    then: int | Callable[[Services, Draft], int] | None = None  # the next question; None: offer the change
+    then: str | Callable[[Services, Draft], str] | None = None  # the next question; None: offer the change
 
 
-QUESTIONS: dict[int, Question] = {
+QUESTIONS: dict[str, Question] = {
     TEXT: Question(
-        "admin_edit_prompt",
-        lambda svc, d: {"step": d["step"], "language": d["language"], "placeholders": views.placeholder_list()},
-        "text", _text_refusal, read=message_html,
+        "admin_edit_prompt", _text_prompt_values, "text", _text_refusal, read=message_html,
     ),
     LANGUAGE: Question(
         "admin_language_prompt",
-        lambda svc, d: {"step": d["step"], "languages": ", ".join(sorted(_step_of(svc, d).texts))},
+        lambda svc, d, lang: {"step": _name(svc, d, lang), "languages": ", ".join(sorted(_step_of(svc, d).texts))},
         "language", _keyed(language_problem, echo=True), then=_title_or_text,
     ),
     TITLE: Question(
-        "admin_title_prompt", lambda svc, d: {"language": d["language"]}, "title", _keyed(title_problem), then=TEXT
+        "admin_title_prompt", lambda svc, d, lang: {"language": d["language"]}, "title", _keyed(title_problem),
+        then=TEXT,
     ),
     TIMING: Question(
-        "admin_timing_prompt", lambda svc, d: {"step": d["step"], "current": _step_of(svc, d).due.describe()},
+        "admin_timing_prompt",
+        lambda svc, d, lang: {"step": _name(svc, d, lang), "current": _step_of(svc, d).due.describe()},
         "due", _worded(timing_problem), value=_timing,
     ),
     GRACE: Question(
-        "admin_grace_prompt", lambda svc, d: {"step": d["step"], "current": format_duration(_step_of(svc, d).grace)},
+        "admin_grace_prompt",
+        lambda svc, d, lang: {"step": _name(svc, d, lang), "current": format_duration(_step_of(svc, d).grace)},
         "grace", _worded(grace_problem), value=_grace,
     ),
     NEW_KEY: Question(
-        "admin_new_step_key_prompt", lambda svc, d: {"title": d["treatment"]},
+        "admin_new_step_key_prompt", lambda svc, d, lang: {"title": d["treatment"]},
         "step", _unused_key(_step_keys), then=NEW_TIMING,
     ),
     NEW_TIMING: Question(
-        "admin_new_step_timing_prompt", lambda svc, d: {"step": d["step"]},
+        "admin_new_step_timing_prompt", lambda svc, d, lang: {"step": _name(svc, d, lang)},
         "due", _worded(timing_problem), value=_timing, then=NEW_GRACE,
     ),
     NEW_GRACE: Question(
-        "admin_new_step_grace_prompt", lambda svc, d: {"step": d["step"]},
+        "admin_new_step_grace_prompt", lambda svc, d, lang: {"step": _name(svc, d, lang)},
         "grace", _worded(grace_problem), value=_grace, then=TEXT,
     ),
     PLAN_KEY: Question(
-        "admin_new_plan_key_prompt", lambda svc, d: {"source": d["source"]},
+        "admin_new_plan_key_prompt", lambda svc, d, lang: {"source": d["source"]},
         "treatment", _unused_key(_treatments), then=PLAN_TITLE,
     ),
     PLAN_TITLE: Question(
-        "admin_new_plan_title_prompt", lambda svc, d: {"treatment": d["treatment"]}, "title", _keyed(title_problem)
+        "admin_new_plan_title_prompt", lambda svc, d, lang: {"treatment": d["treatment"]}, "title",
+        _keyed(title_problem),
     ),
 }
 
 
-async def _ask(update: Update, context: ContextTypes.DEFAULT_TYPE, state: int) -> int:
-    question = QUESTIONS[state]
-    await _reply(update, context, question.prompt, **question.prompt_values(services(context), _draft(context)))
-    return state
+async def _ask(update: Update, context: ContextTypes.DEFAULT_TYPE, question: str, draft: Draft) -> None:
+    asked, lang = QUESTIONS[question], language_of(update, context)
+    await _reply(update, context, asked.prompt, **asked.prompt_values(services(context), draft, lang))
 
 
-async def _answered(update: Update, context: ContextTypes.DEFAULT_TYPE, state: int) -> int:
+async def _answered(update: Update, context: ContextTypes.DEFAULT_TYPE, edit: TypedEdit) -> None:
     """Check what the admin typed; then ask the next question, or offer the finished change to confirm."""
-    assert update.effective_message is not None
-    svc, question, draft = services(context), QUESTIONS[state], _draft(context)
-    typed = question.read(update.effective_message)
+    message, user, chat = update.effective_message, update.effective_user, update.effective_chat
+    assert message is not None and user is not None and chat is not None
+    svc, question, draft = services(context), QUESTIONS[edit.question], dict(edit.draft)
+    typed = question.read(message)
     refusal = question.check(typed, svc, draft)
     if refusal is not None:
         await _reply(update, context, refusal[0], **refusal[1])
-        return state
+        return
     value = question.value(typed)
+    where = {"user_id": user.id, "chat_id": chat.id}
     if question.then is None:
-        change = {**draft, question.field: value}
-        return ConversationHandler.END if await offer(update, context, change) else state
+        if await offer(update, context, {**draft, question.field: value}):
+            await typed_edits.end(svc.session_factory, **where)
+        return
     draft[question.field] = value
-    return await _ask(update, context, question.then(svc, draft) if callable(question.then) else question.then)
+    following = question.then(svc, draft) if callable(question.then) else question.then
+    await typed_edits.advance(svc.session_factory, question=following, draft=draft, now=svc.clock.now(), **where)
+    await _ask(update, context, following, draft)
 
 
-def _answer_handler(state: int) -> Callable[[Update, ContextTypes.DEFAULT_TYPE], Awaitable[int]]:
-    @admin_only_in_conversation
-    async def answered(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
-        return await _answered(update, context, state)
+async def typed_answer(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Text an admin types in private while an edit waits for it; any other message goes on to the handlers
+    after this one (app.register_handlers runs this in a group of its own, before them).
 
-    return answered
+    Whichever replica receives the message reads where the edit stands from the database. Only admins' messages
+    are looked up: a client's message costs nothing here.
+    """
+    message, user, chat = update.message, update.effective_user, update.effective_chat
+    if message is None or user is None or chat is None or chat.type != chat.PRIVATE or message.text is None:
+        return
+    if not await is_admin(context, user.id):
+        return
+    svc = services(context)
+    edit = await typed_edits.current(svc.session_factory, user_id=user.id, chat_id=chat.id, now=svc.clock.now())
+    if edit is None:
+        return
+    if edit.expired:
+        await _reply(update, context, "admin_timed_out")
+    else:
+        await _answered(update, context, edit)
+    raise ApplicationHandlerStop
 
 
 # --- the buttons that start an edit ---------------------------------------------------------------
@@ -284,10 +264,9 @@ def _answer_handler(state: int) -> Callable[[Update, ContextTypes.DEFAULT_TYPE],
 class Start:
     """A button that starts an edit: the draft it begins (None when the button lacks a part) and the first question."""
 
-    question: int
+    question: str
     draft: Callable[[Plan, Step | None, list[str]], Draft | None]
     needs_step: bool = True
-    shows_text: bool = False  # the text being edited is shown as written first, to copy and change
 
 
 def _step_change(op: str, plan: Plan, step: Step | None) -> Draft:
@@ -301,7 +280,6 @@ STARTS: dict[Press, Start] = {
         lambda plan, step, extra: (
             {"op": "text", "treatment": plan.treatment, "step": step.key, "language": extra[0]} if extra else None
         ),
-        shows_text=True,
     ),
     Press.ADD_LANGUAGE: Start(LANGUAGE, lambda plan, step, _: _step_change("text", plan, step)),
     Press.EDIT_TIMING: Start(TIMING, lambda plan, step, _: _step_change("timing", plan, step)),
@@ -344,73 +322,44 @@ async def _button_target(
     return plan, step, parts[2:]
 
 
-def starter(press: Press) -> Callable[[Update, ContextTypes.DEFAULT_TYPE], Awaitable[int]]:
+def starter(press: Press) -> Callable[[Update, ContextTypes.DEFAULT_TYPE], Awaitable[None]]:
     """The handler of a button that starts an edit of kind `press` (one of STARTS)."""
 
-    @admin_only_in_conversation
-    async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
-        return await _start(update, context, press)
+    @admin_only
+    async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        await _start(update, context, press)
 
     return start
 
 
-async def _start(update: Update, context: ContextTypes.DEFAULT_TYPE, press: Press) -> int:
+async def _start(update: Update, context: ContextTypes.DEFAULT_TYPE, press: Press) -> None:
     target = await _button_target(update, context, press)
-    if target is None:
-        return ConversationHandler.END
+    user, chat = update.effective_user, update.effective_chat
+    if target is None or user is None or chat is None:
+        return
     plan, step, extra = target
     kind = STARTS[press]
     if kind.needs_step and step is None:
-        return ConversationHandler.END
+        return
     draft = kind.draft(plan, step, extra)
     if draft is None:
-        return ConversationHandler.END
-    context.user_data[_DRAFT] = draft  # type: ignore[index]
-    if kind.shows_text and step is not None and draft["language"] in step.texts:
-        svc = services(context)
-        await send(update, views.step_source(svc, step, draft["language"], language_of(update, context)))
-    return await _ask(update, context, kind.question)
+        return
+    svc = services(context)
+    await typed_edits.begin(
+        svc.session_factory, user_id=user.id, chat_id=chat.id, question=kind.question, draft=draft,
+        now=svc.clock.now(),
+    )
+    await _ask(update, context, kind.question, draft)
 
 
 # --- leaving --------------------------------------------------------------------------------------
 
 
-@admin_only_in_conversation
-async def cancel(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
-    context.user_data.pop(_DRAFT, None)  # type: ignore[union-attr]
-    await _reply(update, context, "admin_cancelled")
-    return ConversationHandler.END
-
-
-async def timed_out(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    context.user_data.pop(_DRAFT, None)  # type: ignore[union-attr]
-    await _reply(update, context, "admin_timed_out")
-
-
-def conversation(
-    entry_points: list[BaseHandler[Update, Any, Any]], timeout: timedelta | None = None
-) -> ConversationHandler:
-    """The edit conversation, started by `entry_points` (buttons that lead to `starter`s); an edit left unfinished
-    for `timeout` (EDIT_TIMEOUT) is stopped."""
-    private_text = filters.ChatType.PRIVATE & filters.TEXT & ~filters.COMMAND
-
-    def typed(state: int) -> list[MessageHandler]:
-        return [MessageHandler(private_text, _answer_handler(state))]
-
-    with warnings.catch_warnings():
-        # PTB warns that with per_message=False a button is not tied to one message. That is intended here:
-        # the buttons only start an edit, and what follows is typed in the same private chat.
-        warnings.filterwarnings("ignore", message=".*per_message=False.*", category=PTBUserWarning)
-        return ConversationHandler(
-            entry_points=entry_points,
-            states={
-                **{state: typed(state) for state in QUESTIONS},
-                ConversationHandler.TIMEOUT: [TypeHandler(Update, timed_out)],
-            },
-            fallbacks=[CommandHandler("cancel", cancel)],
-            allow_reentry=True,
-            per_user=True,
-            per_chat=True,
-            conversation_timeout=timeout or EDIT_TIMEOUT,
-            name="admin_edits",
-        )
+@admin_only
+async def cancel(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/cancel: stop the edit in progress, on whichever replica it was started."""
+    user, chat, svc = update.effective_user, update.effective_chat, services(context)
+    if user is None or chat is None:
+        return
+    ended = await typed_edits.end(svc.session_factory, user_id=user.id, chat_id=chat.id)
+    await _reply(update, context, "admin_cancelled" if ended else "admin_nothing_to_cancel")

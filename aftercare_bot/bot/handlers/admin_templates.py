@@ -55,6 +55,7 @@ async def refuse_in_groups(update: Update, context: ContextTypes.DEFAULT_TYPE, c
 async def templates_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if await refuse_in_groups(update, context, "/templates"):
         return
+    await services(context).composer.plans_in_force.ensure()
     await send(update, *views.plans_list(services(context), language_of(update, context)))
 
 
@@ -72,10 +73,11 @@ async def history_command(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     lines = [svc.text("admin_recent_header", lang)]
     rows, seen = [], set()
     for change in changes:
+        plan = svc.catalog.get(change.treatment)
         what = svc.label(
             _note_key(change),
             lang,
-            step=change.step or "",
+            step=views.named(svc, plan, change.step, lang) if change.step else "",
             language=change.language or "",
             detail=change.detail or "",
         )
@@ -86,11 +88,10 @@ async def history_command(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
                 at=views.moment(svc, change.at, lang),
                 treatment=change.treatment,
                 revision=change.revision,
-                name=change.by_name or str(change.by_id or ""),
+                name=change.by_name or str(change.by_id or "") or svc.label("admin_by_unknown", lang),
                 what=what,
             )
         )
-        plan = svc.catalog.get(change.treatment)
         if (
             change.step
             and plan
@@ -107,7 +108,7 @@ async def history_command(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
                         Press.STEP_HISTORY,
                         ref(change.treatment),
                         ref(change.step),
-                        step=change.step,
+                        step=views.named(svc, plan, change.step, lang),
                         treatment=change.treatment,
                     )
                 ]
@@ -129,6 +130,7 @@ def _plan_button(press: Press, action: ButtonAction) -> Callable[[Update, Contex
         parts = await signed_parts(update, context, press, lambda _: True)
         if parts is None or query is None:
             return
+        await svc.composer.plans_in_force.ensure()  # what was saved on another replica is shown here too
         try:
             await action(update, context, parts)
         except ChangeRefused as refused:
@@ -191,17 +193,11 @@ async def _step(update: Update, context: ContextTypes.DEFAULT_TYPE, args: list[s
 
 
 async def show_step(update: Update, context: ContextTypes.DEFAULT_TYPE, plan: Plan, step: Step) -> None:
-    """The step's texts as written, a preview for a sample client, then the card with its buttons."""
-    svc, lang = services(context), language_of(update, context)
-    for text_language in sorted(step.texts):
-        await send(update, views.step_source(svc, step, text_language, lang))
-    for text_language, template in sorted(step.texts.items()):
-        heading = svc.text("admin_preview_heading", lang, language=text_language)
-        for html in views.with_heading(
-            heading, views.sample_preview(svc, plan, step, text_language, template, lang)
-        ):
-            await send(update, html)
-    await send(update, *views.step_card(svc, plan, step, lang))
+    """The step in one message: what it is, when it goes out, a preview, and its buttons."""
+    messages, buttons = views.step_card(services(context), plan, step, language_of(update, context))
+    for html in messages[:-1]:
+        await send(update, html)
+    await send(update, messages[-1], buttons)
 
 
 async def _toggle(update: Update, context: ContextTypes.DEFAULT_TYPE, args: list[str]) -> None:
@@ -353,8 +349,9 @@ def _has_step(plan: Plan, key: str) -> bool:
 
 
 def _summary(svc: Services, change: Change, before: Plan | None, after: Plan, lang: str) -> str:
-    op, step_key = change["op"], change.get("step", "")
-    old = before.step(step_key) if before is not None and _has_step(before, step_key) else None
+    op, key = change["op"], change.get("step", "")
+    step_key = views.named(svc, after, key, lang) if key else ""  # shown by what it is about
+    old = before.step(key) if before is not None and _has_step(before, key) else None
     if op == "copy_plan":
         return svc.text(
             "admin_confirm_copy",
@@ -394,7 +391,7 @@ def _summary(svc: Services, change: Change, before: Plan | None, after: Plan, la
         )
     if op == "enabled":
         return svc.text("admin_confirm_on" if change["enabled"] else "admin_confirm_off", lang, step=step_key)
-    added = after.step(step_key)
+    added = after.step(key)
     return svc.text(
         "admin_confirm_add_step",
         lang,
@@ -412,7 +409,11 @@ def _saved_message(svc: Services, saved: Saved, lang: str) -> tuple[str, InlineK
     else:
         lines = [svc.text("admin_saved", lang, title=title, revision=saved.revision)]
         rollout = saved.rollout
-        if rollout.total:
+        if change["op"] == "text":
+            # Texts are composed when each message goes out: everyone still to get this step gets the new text.
+            key = "admin_saved_who_gets_it" if saved.waiting else "admin_saved_nobody_waiting"
+            lines.append(svc.text(key, lang, waiting=saved.waiting))
+        elif rollout.total:
             lines.append(
                 svc.text(
                     "admin_rollout",
@@ -428,18 +429,8 @@ def _saved_message(svc: Services, saved: Saved, lang: str) -> tuple[str, InlineK
     rows = []
     step_key = change.get("step")
     if step_key and _has_step(plan, step_key):
-        rows.append(
-            [
-                views.button(
-                    svc,
-                    "admin_button_open_step",
-                    lang,
-                    Press.STEP,
-                    ref(plan.treatment),
-                    ref(step_key),
-                    step=step_key,
-                )
-            ]
-        )
+        name = views.named(svc, plan, step_key, lang)
+        rows.append([views.button(svc, "admin_button_open_step", lang, Press.STEP, ref(plan.treatment), ref(step_key),
+                                  step=name)])
     rows.append([views.button(svc, "admin_button_open_plan", lang, Press.PLAN, ref(plan.treatment), title=title)])
     return "\n".join(lines), InlineKeyboardMarkup(rows)

@@ -19,13 +19,13 @@ from aftercare_bot.plans.editing import FILE_REVISION, TextVersion, sample_value
 from aftercare_bot.plans.model import Plan, Step, format_duration
 from aftercare_bot.services import Services
 from aftercare_bot.texts import wording
-from aftercare_bot.texts.catalog import MAX_MESSAGE_LENGTH
-from aftercare_bot.texts.rendering import PLAN_PLACEHOLDERS, render
+from aftercare_bot.texts.catalog import FALLBACK_LANGUAGE, MAX_MESSAGE_LENGTH
+from aftercare_bot.texts.rendering import PLAN_PLACEHOLDERS, Html, render
 from aftercare_bot.texts.telegram_html import plain_text, visible_length
 
 _REF_CHARS = 6
-_SHOWN_SOURCE = 3500  # raw texts longer than this are cut in the step card (the preview shows all of it)
 _SNIPPET = 70
+_NAME_WORDS = 40  # characters of the text that name a step without a title
 
 
 def ref(key: str) -> str:
@@ -56,8 +56,32 @@ def moment(svc: Services, at: datetime | None, language: str | None = None) -> s
     return wording.moment(svc, at, language) if at else ""
 
 
-def placeholder_list() -> str:
-    return ", ".join(f"{{{name}}}" for name in sorted(PLAN_PLACEHOLDERS))
+def placeholder_list() -> Html:
+    """The placeholders as code, which Telegram copies on a tap."""
+    return Html(" · ".join(f"<code>{{{name}}}</code>" for name in sorted(PLAN_PLACEHOLDERS)))
+
+
+def step_name(svc: Services, step: Step, language: str) -> str:
+    """What a step is about: its title in the admin's language (else the clinic's, else English), else the first
+    words of its text."""
+    for candidate in (language, svc.settings.default_language, FALLBACK_LANGUAGE):
+        if candidate in step.title:
+            return plain_text(step.title[candidate])
+    words = " ".join(plain_text(step.text(language)).split())
+    return words if len(words) <= _NAME_WORDS else words[:_NAME_WORDS].rsplit(" ", 1)[0] + "…"
+
+
+def named(svc: Services, plan: Plan | None, step_key: str, language: str) -> str:
+    """The name of the step `step_key` of `plan`, or the key itself when the step is gone."""
+    step = next((s for s in plan.steps if s.key == step_key), None) if plan is not None else None
+    return step_name(svc, step, language) if step is not None else step_key
+
+
+def when(svc: Services, step: Step, language: str) -> str:
+    """When the step goes out, in words."""
+    if step.due.offset is not None:
+        return svc.label("admin_when_after", language, after=step.due.describe())
+    return svc.label("admin_when_on_day", language, day=step.due.day, at=step.due.describe().rsplit(" ", 1)[-1])
 
 
 def version_text(svc: Services, plan: Plan, language: str) -> str:
@@ -104,26 +128,18 @@ def plan_view(svc: Services, plan: Plan, language: str) -> tuple[str, InlineKeyb
     ]
     rows = []
     for step in plan.steps:
+        name, timing = step_name(svc, step, language), when(svc, step, language)
         key = "admin_plan_step_line" if step.enabled else "admin_plan_step_line_off"
-        lines.append(
-            svc.text(
-                key, language, step=step.key, timing=step.due.describe(), grace=format_duration(step.grace)
-            )
-        )
+        lines.append(svc.text(key, language, step=name, timing=timing))
         label = "admin_step_button" if step.enabled else "admin_step_button_off"
-        rows.append([button(svc, label, language, Press.STEP, ref(plan.treatment), ref(step.key), step=step.key)])
+        rows.append([button(
+            svc, label, language, Press.STEP, ref(plan.treatment), ref(step.key), step=name, timing=timing
+        )])
     plan_ref = ref(plan.treatment)
     rows.append([button(svc, "admin_button_add_step", language, Press.NEW_STEP, plan_ref)])
     rows.append([button(svc, "admin_button_copy_plan", language, Press.COPY_PLAN, plan_ref)])
     rows.append([button(svc, "admin_button_all_plans", language, Press.PLANS)])
     return "\n".join(lines), InlineKeyboardMarkup(rows)
-
-
-def step_source(svc: Services, step: Step, text_language: str, language: str) -> str:
-    """The text of the step in one language as written, for the admin to copy and change."""
-    text = step.texts[text_language]
-    shown = text if len(text) <= _SHOWN_SOURCE else text[:_SHOWN_SOURCE] + " …"
-    return svc.text("admin_step_source", language, step=step.key, language=text_language, text=shown)
 
 
 def preview(
@@ -163,14 +179,16 @@ def with_heading(heading: str, body: str) -> list[str]:
     return [joined] if visible_length(joined) <= MAX_MESSAGE_LENGTH else [heading, body]
 
 
-def step_card(svc: Services, plan: Plan, step: Step, language: str) -> tuple[str, InlineKeyboardMarkup]:
+def step_card(svc: Services, plan: Plan, step: Step, language: str) -> tuple[list[str], InlineKeyboardMarkup]:
+    """One message (two when the text is very long): what the step is, when it goes out, a preview of its text
+    for a sample client in the admin's language (or the clinic's), and the buttons."""
     yes, no = svc.label("admin_yes", language), svc.label("admin_no", language)
     html = svc.text(
         "admin_step_card",
         language,
         title=plan.title_for(language, svc.settings.default_language),
-        step=step.key,
-        timing=step.due.describe(),
+        step=step_name(svc, step, language),
+        timing=when(svc, step, language),
         grace=format_duration(step.grace),
         status=svc.label("admin_status_on" if step.enabled else "admin_status_off", language),
         checkin=yes if step.checkin else no,
@@ -179,6 +197,12 @@ def step_card(svc: Services, plan: Plan, step: Step, language: str) -> tuple[str
     )
     if step.warning_signs:  # tells admins why its edits are checked more strictly and it has to stay on
         html += "\n" + svc.text("admin_step_warning_signs", language)
+    shown = next(
+        (code for code in (language, svc.settings.default_language, FALLBACK_LANGUAGE) if code in step.texts),
+        FALLBACK_LANGUAGE,
+    )
+    heading = html + "\n\n" + svc.text("admin_preview_heading", language, language=shown)
+    messages = with_heading(heading, sample_preview(svc, plan, step, shown, step.texts[shown], language))
     p, s = ref(plan.treatment), ref(step.key)
     edit_buttons = [
         button(svc, "admin_button_edit", language, Press.EDIT_TEXT, p, s, code, language=code)
@@ -201,7 +225,7 @@ def step_card(svc: Services, plan: Plan, step: Step, language: str) -> tuple[str
         ]
     )
     rows.append([button(svc, "admin_button_back_to_plan", language, Press.PLAN, p)])
-    return html, InlineKeyboardMarkup(rows)
+    return messages, InlineKeyboardMarkup(rows)
 
 
 # --- history --------------------------------------------------------------------------------------
@@ -219,7 +243,7 @@ def step_history(
         svc.text(
             "admin_history_header",
             language,
-            step=step.key,
+            step=step_name(svc, step, language),
             title=plan.title_for(language, svc.settings.default_language),
             language=text_language,
         )

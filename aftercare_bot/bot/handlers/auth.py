@@ -11,7 +11,7 @@ from typing import Any
 from telegram import ChatMember, Update
 from telegram.constants import ChatMemberStatus
 from telegram.error import TelegramError
-from telegram.ext import ContextTypes, ConversationHandler
+from telegram.ext import ContextTypes
 
 from aftercare_bot.bot.handlers.common import language_of, services
 from aftercare_bot.db.models import Role
@@ -40,6 +40,16 @@ async def role_of(context: ContextTypes.DEFAULT_TYPE, user_id: int) -> Role | No
     if await _in_staff_chat(context, user_id):
         return Role.STAFF
     return None
+
+
+async def is_admin(context: ContextTypes.DEFAULT_TYPE, user_id: int) -> bool:
+    """The admin role alone (never given by the staff chat): the settings, else one look at the team table."""
+    svc = services(context)
+    if user_id in svc.settings.admin_ids:
+        return True
+    async with svc.session_factory() as session:
+        member = await staff_repo.get(session, user_id)
+    return member is not None and member.role == Role.ADMIN
 
 
 async def _in_staff_chat(context: ContextTypes.DEFAULT_TYPE, user_id: int) -> bool:
@@ -118,5 +128,3 @@ def _requires(allowed: set[Role], refused_result: Any = None) -> Callable[[Handl
 
 staff_only = _requires({Role.STAFF, Role.ADMIN})
 admin_only = _requires({Role.ADMIN})
-# For the steps of a ConversationHandler: a refusal also ends the conversation.
-admin_only_in_conversation = _requires({Role.ADMIN}, refused_result=ConversationHandler.END)

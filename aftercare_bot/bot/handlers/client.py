@@ -61,7 +61,11 @@ async def send_consent(update: Update, context: ContextTypes.DEFAULT_TYPE, link:
     ]])
     title = plan.title_for(invite_lang, svc.settings.default_language)
     await chat.send_message(
-        svc.text("consent", invite_lang, treatment=title, weeks=plan_weeks(plan), steps=len(plan.enabled_steps)),
+        svc.text(
+            "consent", invite_lang, treatment=title,
+            messages=svc.label("consent_messages", invite_lang, steps=len(plan.enabled_steps)),
+            duration=svc.label("consent_duration", invite_lang, weeks=plan_weeks(plan)),
+        ),
         reply_markup=buttons,
     )
 

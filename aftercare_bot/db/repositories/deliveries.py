@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Row, bindparam, delete, func, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from aftercare_bot.db.models import Client, Delivery, DeliveryState, Enrolment
+from aftercare_bot.db.models import Client, Delivery, DeliveryState, Enrolment, EnrolmentState
 
 OPEN_STATES = (DeliveryState.PENDING, DeliveryState.SENDING)  # not gone out yet, nor given up
 _TABLE = Delivery.__table__
@@ -271,3 +271,13 @@ async def checkin_ids_for_enrolments(session: AsyncSession, enrolment_ids: Seque
 
 async def delete_of_client(session: AsyncSession, client_id: int) -> None:
     await session.execute(delete(Delivery).where(Delivery.client_id == client_id))
+
+
+async def count_waiting(session: AsyncSession, treatment: str, step_key: str) -> int:
+    """Messages of one step not sent yet, for clients still following the plan: they get a text saved now."""
+    return await session.scalar(
+        select(func.count()).select_from(Delivery).join(Enrolment, Enrolment.id == Delivery.enrolment_id).where(
+            Enrolment.treatment == treatment, Enrolment.state == EnrolmentState.ACTIVE,
+            Delivery.step_key == step_key, Delivery.state.in_((DeliveryState.PENDING, DeliveryState.SENDING)),
+        )
+    ) or 0

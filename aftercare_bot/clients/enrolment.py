@@ -31,6 +31,7 @@ from aftercare_bot.plans.schedule import plan_deliveries
 TOKEN_BYTES = 24  # 192 bits, 32 URL-safe characters: well inside Telegram's 64-character start payload
 _TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{32}")
 CLIENT_TIMER_KINDS = ("checkin_reminder", "checkin_no_response")
+INVITE_OPENED = "invite_opened"
 
 
 class InviteProblem(StrEnum):
@@ -94,6 +95,12 @@ def _problem(invite: Invite | None, now: datetime) -> InviteProblem | None:
     if now >= invite.expires_at:
         return InviteProblem.EXPIRED
     return None
+
+
+async def record_opened(session: AsyncSession, invite: Invite, *, now: datetime) -> None:
+    """The link was opened and its consent question shown: the report's "opened" step, counted once a link."""
+    if await invites.mark_opened(session, invite.id, now=now):
+        await audit.record(session, now=now, action=INVITE_OPENED, detail={"invite_id": invite.id})
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,19 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, Index, Integer, String, Text, TypeDecorator, text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    false,
+    text,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from aftercare_bot.db.refs import REF_CHARS, new_ref
@@ -156,6 +168,8 @@ class Invite(HasRef, Base):
     # erasing the client erases these too, by the record rather than by matching names. No foreign key, so
     # that SQLite can add and drop the column without rebuilding the table; erasure deletes them itself.
     client_id: Mapped[int | None] = mapped_column(index=True)
+    # When the link was first opened (the consent question shown): the report's "opened" step. Older links: NULL.
+    opened_at: Mapped[datetime | None]
 
 
 class Enrolment(Base):
@@ -188,6 +202,8 @@ class Delivery(HasRef, Base):
             "ix_deliveries_sending_claimed_at", "claimed_at",
             sqlite_where=text("state = 'sending'"), postgresql_where=text("state = 'sending'"),
         ),
+        # The report finds each plan's last message with one lookup per plan.
+        Index("ix_deliveries_enrolment_id_due_at", "enrolment_id", "due_at"),
     )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
@@ -209,6 +225,8 @@ class Delivery(HasRef, Base):
     checkin: Mapped[bool] = mapped_column(default=False)
     answer: Mapped[str | None] = mapped_column(String(32))
     answered_at: Mapped[datetime | None]
+    # Quiet hours held it back at some point (when it was planned, or when it fell due): counted by the report.
+    quiet_held: Mapped[bool] = mapped_column(default=False, server_default=false())
 
 
 class ConversationMessage(Base):

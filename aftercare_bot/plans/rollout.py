@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from aftercare_bot.config import Settings
 from aftercare_bot.db.models import Delivery, DeliveryState, Enrolment, EnrolmentState
 from aftercare_bot.plans.model import Plan, Step
-from aftercare_bot.plans.schedule import delivery_times
+from aftercare_bot.plans.schedule import delivery_times, held_by_quiet_hours
 
 
 @dataclass
@@ -104,7 +104,8 @@ async def _move(
     for row in rows:
         due, send_at, expires_at = delivery_times(step, session_at[row.enrolment_id], now, settings)
         late = now > expires_at
-        values: dict[str, object] = {"due_at": due, "send_at": send_at, "expires_at": expires_at}
+        values: dict[str, object] = {"due_at": due, "send_at": send_at, "expires_at": expires_at,
+                                     "quiet_held": held_by_quiet_hours(due, send_at, now)}
         if late:
             values.update(
                 state=DeliveryState.SKIPPED, last_error="past its grace period after a timing change"

@@ -37,6 +37,8 @@ async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if plan is None:
         await chat.send_message(svc.text("invite_unknown", lang))
         return
+    async with svc.session_factory.begin() as session:
+        await enrolment.record_opened(session, check.invite, now=svc.clock.now())
     invite_lang = check.invite.language or lang
     # Bound to this link and to whoever opened it: nobody else's press (a forwarded copy) enrols anyone.
     invite, user = RowRef.of(check.invite), update.effective_user

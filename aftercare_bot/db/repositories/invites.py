@@ -8,6 +8,7 @@ never enrolled and to give a new link when the first one was lost or has expired
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
 from sqlalchemy import ColumnElement, and_, delete, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -75,3 +76,11 @@ async def belong_to(session: AsyncSession, used: Invite, client_id: int) -> None
 async def delete_of_client(session: AsyncSession, client_id: int) -> int:
     result = await session.execute(delete(Invite).where(Invite.client_id == client_id))
     return result.rowcount or 0
+
+
+async def mark_opened(session: AsyncSession, invite_id: int, *, now: datetime) -> bool:
+    """Record that the link was opened; True only the first time, so each link counts once."""
+    result = await session.execute(
+        update(Invite).where(Invite.id == invite_id, Invite.opened_at.is_(None)).values(opened_at=now)
+    )
+    return bool(result.rowcount)

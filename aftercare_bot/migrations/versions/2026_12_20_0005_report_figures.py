@@ -1,0 +1,33 @@
+"""what the manager's report needs: links opened, messages held by quiet hours, plans by last step
+
+Revision ID: 0005
+Revises: 0003
+Create Date: 2026-12-20 09:00:00
+
+The report counts enrolment links opened (invites.opened_at, from now on; older links show as not opened),
+plan messages that quiet hours held back (deliveries.quiet_held, from now on), and finds the last message of
+each plan with one index lookup per plan (ix_deliveries_enrolment_id_due_at).
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = '0005'
+down_revision = '0003'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    # Plain ADD COLUMN and CREATE INDEX: rebuilding a table on SQLite would cascade-delete its children.
+    op.add_column('invites', sa.Column('opened_at', sa.DateTime(timezone=True), nullable=True))
+    op.add_column('deliveries', sa.Column('quiet_held', sa.Boolean(), server_default=sa.false(), nullable=False))
+    op.create_index('ix_deliveries_enrolment_id_due_at', 'deliveries', ['enrolment_id', 'due_at'], unique=False)
+
+
+def downgrade() -> None:
+    op.drop_index('ix_deliveries_enrolment_id_due_at', table_name='deliveries')
+    op.drop_column('deliveries', 'quiet_held')
+    op.drop_column('invites', 'opened_at')

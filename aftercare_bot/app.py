@@ -30,6 +30,7 @@ from aftercare_bot.bot.error_reports import ErrorReports
 from aftercare_bot.bot.handlers import (
     admin,
     admin_edits,
+    admin_report,
     admin_templates,
     auth,
     client,
@@ -59,6 +60,7 @@ from aftercare_bot.escalation.posts import Messenger
 from aftercare_bot.inbound.receive import ClientConversation
 from aftercare_bot.plans import editing
 from aftercare_bot.plans.catalog import PlanCatalog
+from aftercare_bot.reporting.weekly import WEEKLY_REPORT_TIMER, WeeklyReports
 from aftercare_bot.services import ErrorReporting, Runtime, Services
 from aftercare_bot.texts.catalog import Texts
 
@@ -94,9 +96,12 @@ def build_runtime(
     )
     desk = EscalationDesk(services, messenger)
     conversation = ClientConversation(services, desk)
+    timer_runner = TimerRunner(services, desk, conversation)
+    reports = WeeklyReports(services, messenger)
+    timer_runner.register(WEEKLY_REPORT_TIMER, reports.on_timer)
     return Runtime(
         dispatcher=dispatcher, escalations=desk, outbox=desk.outbox, conversation=conversation,
-        timer_runner=TimerRunner(services, desk, conversation), retention=privacy.RetentionPurger(services),
+        timer_runner=timer_runner, retention=privacy.RetentionPurger(services), reports=reports,
         wake=wake, error_reports=error_reports,
     )
 
@@ -159,6 +164,7 @@ def register_handlers(application: Application) -> None:
     add(CommandHandler("staff", admin.staff_command))
     add(CommandHandler("templates", admin_templates.templates_command))
     add(CommandHandler("history", admin_templates.history_command))
+    add(CommandHandler("report", admin_report.report_command))
     add(CommandHandler("cancel", admin.cancel_outside_edit))
     add(CallbackQueryHandler(admin.team_button, pattern=r"^ad:t[lrya]:" + signed[1:]))
     add(CallbackQueryHandler(admin_templates.button, pattern=r"^ad:" + signed[1:]))

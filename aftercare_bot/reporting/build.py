@@ -7,14 +7,16 @@ import csv
 import io
 from dataclasses import dataclass
 from datetime import date, datetime
+from html import escape
 
 from aftercare_bot.db.repositories import report as repo
 from aftercare_bot.db.repositories.report import ALL, ReportFigures, Spread
 from aftercare_bot.reporting import charts
 from aftercare_bot.reporting.period import Period
 from aftercare_bot.services import Services
-from aftercare_bot.texts.telegram_html import plain_text
+from aftercare_bot.texts.telegram_html import plain_text, visible_length
 
+MAX_CAPTION_LENGTH = 1024  # Telegram's limit for a photo's caption, counted after HTML parsing
 CSV_COLUMNS = ("period_start", "period_end", "section", "item", "detail", "value")
 CHECKIN_REASON_KEY = "esc_reason_checkin"  # how the reasons of a case opened by a check-in answer begin
 
@@ -26,8 +28,15 @@ class Report:
     headline: list[str]  # HTML lines
     png: bytes
 
-    def caption(self) -> str:
-        return "\n".join([f"<b>{self.title}</b>", *self.headline])
+
+def telegram_messages(report: Report) -> tuple[str, str | None]:
+    """The picture's caption, and the headline lines as a message of their own when they do not fit in it."""
+    title = f"<b>{escape(report.title)}</b>"
+    lines = "\n".join(report.headline)
+    caption = f"{title}\n\n{lines}"
+    if visible_length(caption) <= MAX_CAPTION_LENGTH:
+        return caption, None
+    return title, lines
 
 
 async def figures(svc: Services, period: Period) -> ReportFigures:

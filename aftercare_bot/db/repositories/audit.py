@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from aftercare_bot.db.models import AuditEvent
@@ -25,3 +26,8 @@ async def record(
         at=now, action=action, actor_id=actor_id, client_id=client_id, escalation_id=escalation_id,
         detail=detail or {},
     )])
+
+
+async def last_at(session: AsyncSession, action: str) -> datetime | None:
+    """When this action was last recorded."""
+    return await session.scalar(select(func.max(AuditEvent.at)).where(AuditEvent.action == action))

@@ -56,7 +56,7 @@ _ZONE_NAME = re.compile(r"[A-Za-z0-9_+\-/]+")
 # -- portable SQL for time differences ----------------------------------------------------------------------
 
 
-class seconds_between(FunctionElement[float]):  # noqa: N801 (reads like the SQL function it stands for)
+class seconds_between(FunctionElement[float]):
     """Seconds from the second timestamp to the first."""
 
     type = Float()
@@ -76,7 +76,7 @@ def _seconds_postgresql(element: seconds_between, compiler: SQLCompiler, **kw: A
     return f"EXTRACT(EPOCH FROM ({later} - {earlier}))"
 
 
-class local_days_between(FunctionElement[int]):  # noqa: N801
+class local_days_between(FunctionElement[int]):
     """Calendar days in the clinic's time zone from the second timestamp to the first (0 = the same day).
 
     PostgreSQL knows the zone; SQLite does not, so there the zone's offset at the end of the period stands
@@ -199,7 +199,9 @@ def _people(column: ColumnElement[Any]) -> ColumnElement[int]:
     return func.count(func.distinct(column)) + func.sum(case((column.is_(None), 1), else_=0))
 
 
-async def _audit_counts(session: AsyncSession, start: datetime, end: datetime, actions: Sequence[str]) -> dict[str, int]:
+async def _audit_counts(
+    session: AsyncSession, start: datetime, end: datetime, actions: Sequence[str]
+) -> dict[str, int]:
     """Events by action; for what people do (/stop, blocking), each person counts once."""
     per_person = {FUNNEL_ACTIONS["stopped"], FUNNEL_ACTIONS["blocked"]}
     rows = await session.execute(
@@ -286,7 +288,9 @@ async def _answers_by_day(
     return dict(sorted(by_day.items()))
 
 
-async def _cases(session: AsyncSession, start: datetime, end: datetime, checkin_prefix: str) -> dict[tuple[str, str], int]:
+async def _cases(
+    session: AsyncSession, start: datetime, end: datetime, checkin_prefix: str
+) -> dict[tuple[str, str], int]:
     cause = case(
         (Escalation.kind == CAUSE_NO_RESPONSE, literal(CAUSE_NO_RESPONSE)),
         (Escalation.reasons.startswith(checkin_prefix, autoescape=True), literal(CAUSE_CHECKIN)),

@@ -142,3 +142,8 @@ async def exists(session: AsyncSession, *, kind: str, subject_id: int) -> bool:
     """Whether a timer of this kind was ever scheduled for the subject, whatever its state now."""
     found = await session.scalar(select(Timer.id).where(Timer.kind == kind, Timer.subject_id == subject_id).limit(1))
     return found is not None
+
+
+async def first_of(session: AsyncSession, *, kind: str, subject_id: int) -> int | None:
+    """The oldest timer of this kind for the subject: where two replicas scheduled the same one, it alone acts."""
+    return await session.scalar(select(func.min(Timer.id)).where(Timer.kind == kind, Timer.subject_id == subject_id))

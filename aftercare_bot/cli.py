@@ -1,4 +1,5 @@
-"""The command line: `aftercare-bot run | health | db upgrade | plan check | templates export|import | sandbox`."""
+"""The command line: `aftercare-bot run | health | db upgrade | plan check | templates export|import | report |
+sandbox`."""
 
 from __future__ import annotations
 
@@ -153,6 +154,37 @@ def cmd_templates(args: argparse.Namespace) -> int:
     return asyncio.run(_run())
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    """Write the report for a range of days as a PNG chart (and the figures as CSV)."""
+    from aftercare_bot.app import build_services
+    from aftercare_bot.db.migrate import upgrade
+    from aftercare_bot.reporting.build import Report, make_report, to_csv
+    from aftercare_bot.reporting.period import PeriodError, between, parse_date
+    from aftercare_bot.texts.telegram_html import plain_text
+
+    settings = load_settings()
+    try:
+        period = between(parse_date(args.date_from), parse_date(args.date_to), settings.timezone)
+    except PeriodError:
+        print(_say(settings, "cli_report_bad_period"), file=sys.stderr)
+        return 2
+
+    async def _run() -> Report:
+        services = build_services(settings)
+        try:
+            await upgrade(services.engine)
+            return await make_report(services, period, settings.default_language)
+        finally:
+            await services.engine.dispose()
+
+    report = asyncio.run(_run())
+    Path(args.out).write_bytes(report.png)
+    if args.csv:
+        Path(args.csv).write_text(to_csv(report.figures), encoding="utf-8")
+    print(report.title, *(plain_text(line) for line in report.headline), sep="\n")
+    return 0
+
+
 def cmd_sandbox(args: argparse.Namespace) -> int:
     from aftercare_bot.sandbox import run_sandbox
 
@@ -190,6 +222,12 @@ def build_parser() -> argparse.ArgumentParser:
     load = templates.add_parser("import", help="check a folder of plan files and save every changed plan")
     load.add_argument("folder")
     load.set_defaults(func=cmd_templates)
+    report = commands.add_parser("report", help="the manager's report for a range of days, as a PNG chart")
+    report.add_argument("--from", dest="date_from", required=True, metavar="DATE", help="first day, e.g. 2026-01-01")
+    report.add_argument("--to", dest="date_to", required=True, metavar="DATE", help="last day (included)")
+    report.add_argument("--out", required=True, metavar="FILE", help="where to write the chart (PNG)")
+    report.add_argument("--csv", metavar="FILE", help="also write every figure to this CSV file")
+    report.set_defaults(func=cmd_report)
     sandbox = commands.add_parser("sandbox", help="try the bot in your browser, with an emulated Telegram")
     sandbox.add_argument("--port", type=int, default=8080, help="port of the page on 127.0.0.1 (default 8080)")
     sandbox.add_argument("--no-browser", action="store_true", help="do not open the page in a browser")

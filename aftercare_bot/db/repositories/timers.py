@@ -119,8 +119,11 @@ async def finish_all(session: AsyncSession, timer_ids: Sequence[int]) -> None:
         await session.execute(_FINISH_ALL, {"timer_ids": list(timer_ids)})
 
 
-async def next_due_at(session: AsyncSession) -> datetime | None:
-    return await session.scalar(select(func.min(Timer.due_at)).where(Timer.state == TimerState.PENDING))
+async def next_due_at(session: AsyncSession, *, except_kinds: Sequence[str] = ()) -> datetime | None:
+    query = select(func.min(Timer.due_at)).where(Timer.state == TimerState.PENDING)
+    if except_kinds:
+        query = query.where(Timer.kind.not_in(except_kinds))
+    return await session.scalar(query)
 
 
 async def claim_one(session: AsyncSession, timer_id: int, *, now: datetime) -> bool:

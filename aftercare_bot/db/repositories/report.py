@@ -1,8 +1,8 @@
 """The manager's report: aggregate figures for a period, computed in the database.
 
-Every figure is a GROUP BY or a window function over the period's rows: no client's row is loaded into Python,
-and what comes back is a few dozen numbers (medians and 90th percentiles by nearest rank, taken with
-ROW_NUMBER() in SQL, which SQLite and PostgreSQL both have). Nothing here writes.
+Every figure is a GROUP BY over the period's rows: no client's row is loaded into Python, and what comes back
+is a few dozen numbers, or for the times (to answer, claim, resolve) a histogram of whole minutes, a few hundred
+rows, from which the medians and 90th percentiles are read (nearest rank). Nothing here writes.
 
 Periods are half-open, [start, end), in UTC. Events (links made, /stop, re-alerts ...) count from the audit
 trail, which keeps its counts after clients are erased; plan messages count by when they fell due, cases by
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -74,6 +74,25 @@ def _seconds_sqlite(element: seconds_between, compiler: SQLCompiler, **kw: Any) 
 def _seconds_postgresql(element: seconds_between, compiler: SQLCompiler, **kw: Any) -> str:
     later, earlier = (compiler.process(clause, **kw) for clause in element.clauses)
     return f"EXTRACT(EPOCH FROM ({later} - {earlier}))"
+
+
+class whole_minutes(FunctionElement[int]):
+    """Whole minutes in a number of seconds, rounded down once the seconds are whole (SQLite's julianday() is a
+    few microseconds off; CAST truncates on SQLite and rounds on PostgreSQL, hence FLOOR there)."""
+
+    type = Integer()
+    inherit_cache = True
+    name = "whole_minutes"
+
+
+@compiles(whole_minutes, "sqlite")
+def _minutes_sqlite(element: whole_minutes, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"CAST(ROUND({compiler.process(next(iter(element.clauses)), **kw)}) / 60 AS INTEGER)"
+
+
+@compiles(whole_minutes)
+def _minutes_postgresql(element: whole_minutes, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"CAST(FLOOR(ROUND({compiler.process(next(iter(element.clauses)), **kw)}) / 60) AS INTEGER)"
 
 
 class local_days_between(FunctionElement[int]):
@@ -178,8 +197,10 @@ async def figures(
     report.funnel["finished"] = await _finished_plans(session, start, min(end, now))
     report.funnel["unreachable"] = await _clients_with_failed_messages(session, start, end)
     report.case_events = {name: events.get(action, 0) for name, action in CASE_ACTIONS.items()}
-    report.steps = await _steps(session, start, end)
-    report.reply_times = await _reply_times(session, start, end)
+    replies = await _reply_times(session, start, end)
+    report.reply_times = {name: _spread(histogram) for name, histogram in replies.items()}
+    report.steps = [replace(step, answered_within_hour=_within_hour(replies.get(step.step_key, {})))
+                    for step in await _steps(session, start, end)]
     report.answers_by_day = await _answers_by_day(session, start, end, zone, zone_offset)
     report.cases = await _cases(session, start, end, checkin_reason_prefix)
     in_period = (Escalation.created_at >= start, Escalation.created_at < end)
@@ -214,20 +235,23 @@ async def _audit_counts(
 
 async def _finished_plans(session: AsyncSession, start: datetime, end: datetime) -> int:
     """Plans whose last message fell due in the period while the client was still enrolled (not stopped,
-    blocked or moved to a newer plan first): one index lookup per plan for its last message."""
+    blocked or moved to a newer plan first). Each plan's last message comes from the (enrolment_id, due_at)
+    index alone."""
     if end <= start:
         return 0
-    last_due = (
-        select(func.max(Delivery.due_at)).where(Delivery.enrolment_id == Enrolment.id).scalar_subquery()
+    last = (
+        select(Delivery.enrolment_id.label("enrolment_id"), func.max(Delivery.due_at).label("last_due"))
+        .group_by(Delivery.enrolment_id)
+        .having(func.max(Delivery.due_at) >= start, func.max(Delivery.due_at) < end)
+        .subquery()
     )
-    ended_after = or_(Enrolment.ended_at.is_(None), Enrolment.ended_at >= last_due)
+    still_enrolled = or_(
+        Enrolment.state == EnrolmentState.ACTIVE,
+        and_(Enrolment.state == EnrolmentState.SUPERSEDED, Enrolment.ended_at >= last.c.last_due),
+    )
     return await session.scalar(
-        select(func.count()).select_from(Enrolment).where(
-            Enrolment.session_at < end,
-            or_(Enrolment.state == EnrolmentState.ACTIVE,
-                and_(Enrolment.state == EnrolmentState.SUPERSEDED, ended_after)),
-            last_due >= start, last_due < end,
-        )
+        select(func.count()).select_from(last).join(Enrolment, Enrolment.id == last.c.enrolment_id)
+        .where(still_enrolled)
     ) or 0
 
 
@@ -245,30 +269,35 @@ def _count_if(condition: ColumnElement[bool]) -> ColumnElement[int]:
 
 
 async def _steps(session: AsyncSession, start: datetime, end: datetime) -> list[StepFigures]:
-    answered = Delivery.answer.is_not(None)
-    within_hour = and_(answered, seconds_between(Delivery.answered_at, Delivery.sent_at) <= 3600)
+    """One row per step, state and quiet-hours mark, read from one covering index in its order (no sort, no
+    table rows: ix_deliveries_report); added up per step here, from a few dozen rows."""
     rows = await session.execute(
-        select(
-            Delivery.step_key, Delivery.checkin, func.count(),
-            _count_if(Delivery.state == DeliveryState.SENT), _count_if(Delivery.state == DeliveryState.SKIPPED),
-            _count_if(Delivery.state == DeliveryState.FAILED), _count_if(Delivery.state == DeliveryState.CANCELLED),
-            _count_if(Delivery.state.in_(WAITING_STATES)), _count_if(Delivery.quiet_held.is_(True)),
-            _count_if(answered), _count_if(within_hour), func.min(Delivery.due_at),
-        )
+        select(Delivery.step_key, Delivery.checkin, Delivery.state, Delivery.quiet_held, func.count(),
+               _count_if(Delivery.answer.is_not(None)), func.min(Delivery.due_at))
         .where(Delivery.due_at >= start, Delivery.due_at < end)
-        .group_by(Delivery.step_key, Delivery.checkin)
+        .group_by(Delivery.step_key, Delivery.checkin, Delivery.state, Delivery.quiet_held)
     )
-    steps = [StepFigures(key, bool(checkin), *(int(n or 0) for n in counts[:-1]), first_due=counts[-1])
-             for key, checkin, *counts in rows]
+    steps: dict[tuple[str, bool], dict[str, Any]] = {}
+    for key, checkin, state, quiet_held, count, answered, first_due in rows:
+        step = steps.setdefault((key, bool(checkin)), {"due": 0, "answered": 0, "quiet_held": 0, "first_due": None})
+        step["due"] += count
+        step["answered"] += int(answered or 0)
+        step["quiet_held"] += count if quiet_held else 0
+        name = "waiting" if state in WAITING_STATES else state
+        if name in ("sent", "skipped", "failed", "cancelled", "waiting"):
+            step[name] = step.get(name, 0) + count
+        if step["first_due"] is None or first_due < step["first_due"]:
+            step["first_due"] = first_due
+    found = [StepFigures(key, checkin, **values) for (key, checkin), values in steps.items()]
     # In plan order, as far as the period shows it: by when each step first fell due.
-    return sorted(steps, key=lambda step: (step.first_due or start, step.step_key))
+    return sorted(found, key=lambda step: (step.first_due or start, step.step_key))
 
 
-async def _reply_times(session: AsyncSession, start: datetime, end: datetime) -> dict[str, Spread]:
+async def _reply_times(session: AsyncSession, start: datetime, end: datetime) -> dict[str, dict[int, int]]:
     took = seconds_between(Delivery.answered_at, Delivery.sent_at)
     where = (Delivery.checkin.is_(True), Delivery.answered_at.is_not(None), Delivery.sent_at.is_not(None),
              Delivery.due_at >= start, Delivery.due_at < end)
-    return await _spreads(session, took, Delivery.step_key, where)
+    return await _histograms(session, took, Delivery.step_key, where)
 
 
 async def _answers_by_day(
@@ -309,33 +338,38 @@ async def _spreads(
 ) -> dict[str, Spread]:
     """The count, median and 90th percentile of `took` for each value of `group`, and for ALL of them together.
 
-    Nearest rank: the value at rank ceil(p * n) in order, picked with ROW_NUMBER() in the database, so only
-    two rows per group come back."""
-    spreads = await _ranked(session, took, group, where)
-    spreads.update(await _ranked(session, took, literal(ALL), where))
-    return spreads
+    The database returns a histogram in whole minutes (a few hundred rows at most, however many values);
+    the percentiles are its nearest ranks, the value at rank ceil(p * n), to the minute."""
+    histograms = await _histograms(session, took, group, where)
+    return {name: _spread(histogram) for name, histogram in histograms.items()}
 
 
-async def _ranked(
+async def _histograms(
     session: AsyncSession, took: ColumnElement[float], group: ColumnElement[Any], where: Sequence[ColumnElement[bool]]
-) -> dict[str, Spread]:
-    values = select(group.label("grp"), took.label("took")).where(*where).subquery()
-    ranked = select(
-        values.c.grp, values.c.took,
-        func.row_number().over(partition_by=values.c.grp, order_by=values.c.took).label("rank"),
-        func.count().over(partition_by=values.c.grp).label("n"),
-    ).subquery()
-    median_rank = (ranked.c.n + 1) // 2
-    p90_rank = (ranked.c.n * 9 + 9) // 10
-    rows = await session.execute(
-        select(ranked.c.grp, ranked.c.n, ranked.c.rank, ranked.c.took, median_rank, p90_rank)
-        .where(or_(ranked.c.rank == median_rank, ranked.c.rank == p90_rank))
-    )
-    found: dict[str, dict[str, Any]] = {}
-    for grp, n, rank, took_seconds, median_at, p90_at in rows:
-        entry = found.setdefault(str(grp), {"count": int(n)})
-        if rank == median_at:
-            entry["median"] = float(round(took_seconds))
-        if rank == p90_at:
-            entry["p90"] = float(round(took_seconds))
-    return {grp: Spread(**entry) for grp, entry in found.items()}
+) -> dict[str, dict[int, int]]:
+    """How many values of `took` fell in each whole minute, by group and for ALL."""
+    minute = whole_minutes(took).label("minute")
+    rows = await session.execute(select(group, minute, func.count()).where(*where).group_by(group, minute))
+    histograms: dict[str, dict[int, int]] = {}
+    for grp, minutes, count in rows:
+        for name in (str(grp), ALL):
+            histogram = histograms.setdefault(name, {})
+            histogram[int(minutes)] = histogram.get(int(minutes), 0) + int(count)
+    return histograms
+
+
+def _spread(histogram: dict[int, int]) -> Spread:
+    total = sum(histogram.values())
+    ranks = {"median": (total + 1) // 2, "p90": (9 * total + 9) // 10}
+    found: dict[str, float] = {}
+    seen = 0
+    for minutes in sorted(histogram):
+        seen += histogram[minutes]
+        for name, rank in ranks.items():
+            if name not in found and seen >= rank:
+                found[name] = float(minutes * 60)
+    return Spread(total, found.get("median"), found.get("p90"))
+
+
+def _within_hour(histogram: dict[int, int]) -> int:
+    return sum(count for minutes, count in histogram.items() if minutes < 60)

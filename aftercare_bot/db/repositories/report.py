@@ -197,11 +197,10 @@ async def figures(
     report.funnel["finished"] = await _finished_plans(session, start, min(end, now))
     report.funnel["unreachable"] = await _clients_with_failed_messages(session, start, end)
     report.case_events = {name: events.get(action, 0) for name, action in CASE_ACTIONS.items()}
-    replies = await _reply_times(session, start, end)
+    replies, report.answers_by_day = await _checkin_answers(session, start, end, zone, zone_offset)
     report.reply_times = {name: _spread(histogram) for name, histogram in replies.items()}
     report.steps = [replace(step, answered_within_hour=_within_hour(replies.get(step.step_key, {})))
                     for step in await _steps(session, start, end)]
-    report.answers_by_day = await _answers_by_day(session, start, end, zone, zone_offset)
     report.cases = await _cases(session, start, end, checkin_reason_prefix)
     in_period = (Escalation.created_at >= start, Escalation.created_at < end)
     report.claim_times = await _spreads(
@@ -293,28 +292,29 @@ async def _steps(session: AsyncSession, start: datetime, end: datetime) -> list[
     return sorted(found, key=lambda step: (step.first_due or start, step.step_key))
 
 
-async def _reply_times(session: AsyncSession, start: datetime, end: datetime) -> dict[str, dict[int, int]]:
-    took = seconds_between(Delivery.answered_at, Delivery.sent_at)
-    where = (Delivery.checkin.is_(True), Delivery.answered_at.is_not(None), Delivery.sent_at.is_not(None),
-             Delivery.due_at >= start, Delivery.due_at < end)
-    return await _histograms(session, took, Delivery.step_key, where)
-
-
-async def _answers_by_day(
+async def _checkin_answers(
     session: AsyncSession, start: datetime, end: datetime, zone: str, offset: int
-) -> dict[int, dict[str, int]]:
+) -> tuple[dict[str, dict[int, int]], dict[int, dict[str, int]]]:
+    """In one pass over the answered check-ins: how long each step's answers took (histograms of whole
+    minutes, by step and ALL), and the answers by day since the treatment."""
+    minute = whole_minutes(seconds_between(Delivery.answered_at, Delivery.sent_at)).label("minute")
     day = local_days_between(Delivery.answered_at, Enrolment.session_at, zone=zone, offset=offset).label("day")
     rows = await session.execute(
-        select(day, Delivery.answer, func.count())
+        select(Delivery.step_key, minute, day, Delivery.answer, func.count())
         .join(Enrolment, Enrolment.id == Delivery.enrolment_id)
-        .where(Delivery.checkin.is_(True), Delivery.answer.is_not(None),
+        .where(Delivery.checkin.is_(True), Delivery.answered_at.is_not(None), Delivery.sent_at.is_not(None),
                Delivery.due_at >= start, Delivery.due_at < end)
-        .group_by(day, Delivery.answer)
+        .group_by(Delivery.step_key, minute, day, Delivery.answer)
     )
+    histograms: dict[str, dict[int, int]] = {}
     by_day: dict[int, dict[str, int]] = {}
-    for number, answer, count in rows:
-        by_day.setdefault(int(number), {})[answer] = int(count)
-    return dict(sorted(by_day.items()))
+    for step_key, minutes, number, answer, count in rows:
+        for name in (step_key, ALL):
+            histogram = histograms.setdefault(name, {})
+            histogram[int(minutes)] = histogram.get(int(minutes), 0) + int(count)
+        answers = by_day.setdefault(int(number), {})
+        answers[answer] = answers.get(answer, 0) + int(count)
+    return histograms, dict(sorted(by_day.items()))
 
 
 async def _cases(

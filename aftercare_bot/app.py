@@ -33,6 +33,7 @@ from aftercare_bot.bot.handlers import (
     admin,
     admin_api,
     admin_edits,
+    admin_report,
     admin_templates,
     auth,
     client,
@@ -64,6 +65,7 @@ from aftercare_bot.escalation.posts import Messenger
 from aftercare_bot.inbound.receive import ClientConversation
 from aftercare_bot.plans import editing
 from aftercare_bot.plans.catalog import PlanCatalog
+from aftercare_bot.reporting.weekly import WEEKLY_REPORT_TIMER, WeeklyReports
 from aftercare_bot.services import ErrorReporting, Runtime, Services
 from aftercare_bot.texts.catalog import Texts
 
@@ -107,9 +109,11 @@ def build_runtime(
     digest = BookingDigest(services)
     timer_runner.register(booking_digest.SUMMARY_TIMER, digest.summary)
     timer_runner.register(booking.PHONE_EXPIRY_TIMER, digest.phone_expiry)
+    reports = WeeklyReports(services, messenger)
+    timer_runner.register(WEEKLY_REPORT_TIMER, reports.on_timer)
     return Runtime(
         dispatcher=dispatcher, escalations=desk, outbox=desk.outbox, conversation=conversation,
-        timer_runner=timer_runner, retention=privacy.RetentionPurger(services),
+        timer_runner=timer_runner, retention=privacy.RetentionPurger(services), reports=reports,
         wake=wake, error_reports=error_reports,
     )
 
@@ -179,6 +183,7 @@ def register_handlers(application: Application) -> None:
     add(CommandHandler("staff", admin.staff_command))
     add(CommandHandler("templates", admin_templates.templates_command))
     add(CommandHandler("history", admin_templates.history_command))
+    add(CommandHandler("report", admin_report.report_command))
     add(CommandHandler("cancel", admin_edits.cancel))
     add(CommandHandler("apikeys", admin_api.apikeys_command))
     add(button(Press.API_KEY_REVOKE, admin_api.revoke_button))

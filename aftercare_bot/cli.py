@@ -1,5 +1,5 @@
 """The command line: `aftercare-bot run | health | db upgrade | plan check | templates export|import | apikey |
-enrol --csv | frontdesk-qr | sandbox`."""
+enrol --csv | frontdesk-qr | report | sandbox`."""
 
 from __future__ import annotations
 
@@ -268,6 +268,37 @@ def cmd_enrol(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    """Write the report for a range of days as a PNG chart (and the figures as CSV)."""
+    from aftercare_bot.app import build_services
+    from aftercare_bot.db.migrate import upgrade
+    from aftercare_bot.reporting.build import Report, make_report, to_csv
+    from aftercare_bot.reporting.period import PeriodError, between, parse_date
+    from aftercare_bot.texts.telegram_html import plain_text
+
+    settings = load_settings()
+    try:
+        period = between(parse_date(args.date_from), parse_date(args.date_to), settings.timezone)
+    except PeriodError:
+        print(_say(settings, "cli_report_bad_period"), file=sys.stderr)
+        return 2
+
+    async def _run() -> Report:
+        services = build_services(settings)
+        try:
+            await upgrade(services.engine)
+            return await make_report(services, period, settings.default_language)
+        finally:
+            await services.engine.dispose()
+
+    report = asyncio.run(_run())
+    Path(args.out).write_bytes(report.png)
+    if args.csv:
+        Path(args.csv).write_text(to_csv(report.figures), encoding="utf-8")
+    print(report.title, *(plain_text(line) for line in report.headline), sep="\n")
+    return 0
+
+
 def cmd_frontdesk_qr(args: argparse.Namespace) -> int:
     """The clinic's one printed QR code: it opens the bot, where clients share their phone number."""
     from aftercare_bot.clients.frontdesk import frontdesk_link
@@ -336,6 +367,12 @@ def build_parser() -> argparse.ArgumentParser:
     enrol.add_argument("--links", help="write each client's link to this CSV file")
     enrol.add_argument("--bot-username", help="the bot's @username for the links (default: asked of Telegram)")
     enrol.set_defaults(func=cmd_enrol)
+    report = commands.add_parser("report", help="the manager's report for a range of days, as a PNG chart")
+    report.add_argument("--from", dest="date_from", required=True, metavar="DATE", help="first day, e.g. 2026-01-01")
+    report.add_argument("--to", dest="date_to", required=True, metavar="DATE", help="last day (included)")
+    report.add_argument("--out", required=True, metavar="FILE", help="where to write the chart (PNG)")
+    report.add_argument("--csv", metavar="FILE", help="also write every figure to this CSV file")
+    report.set_defaults(func=cmd_report)
     qr = commands.add_parser("frontdesk-qr", help="write the clinic's front-desk QR code (PNG)")
     qr.add_argument("--out", required=True, help="the PNG file to write, such as qr.png")
     qr.add_argument("--bot-username", help="the bot's @username (default: asked of Telegram)")

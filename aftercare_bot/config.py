@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlsplit
@@ -101,6 +101,49 @@ def _parse_clock(value: object) -> object:
     return value
 
 
+_WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+class WeeklySchedule:
+    """A moment of the week in clinic time, such as Monday 09:00 (the weekly report)."""
+
+    def __init__(self, weekday: int, at: time) -> None:
+        self.weekday, self.at = weekday, at
+
+    def latest(self, moment: datetime, tz: ZoneInfo) -> datetime:
+        """The last such moment at or before `moment` (aware UTC in, aware UTC out)."""
+        local = moment.astimezone(tz)
+        day = local.date() - timedelta(days=(local.weekday() - self.weekday) % 7)
+        found = datetime.combine(day, self.at, tzinfo=tz).astimezone(UTC)
+        if found > moment:
+            found = datetime.combine(day - timedelta(days=7), self.at, tzinfo=tz).astimezone(UTC)
+        return found
+
+    def following(self, moment: datetime, tz: ZoneInfo) -> datetime:
+        """The first such moment after `moment`."""
+        day = self.latest(moment, tz).astimezone(tz).date() + timedelta(days=7)
+        return datetime.combine(day, self.at, tzinfo=tz).astimezone(UTC)
+
+    def __repr__(self) -> str:
+        return f"{_WEEKDAYS[self.weekday]} {self.at:%H:%M}"
+
+
+def _parse_weekly(value: object) -> object:
+    if value is None or isinstance(value, WeeklySchedule):
+        return value
+    text = str(value).strip().lower()
+    if text in {"", "off", "none"}:
+        return None
+    match = re.fullmatch(r"([a-z]{3})[a-z]*\s+(\d{1,2}):(\d{2})", text)
+    if not match or match.group(1) not in _WEEKDAYS:
+        raise ValueError(f"'{value}' is not a day and time of the week; write it like 'mon 09:00', or leave it empty")
+    try:
+        at = time(int(match.group(2)), int(match.group(3)))
+    except ValueError as exc:
+        raise ValueError(f"'{value}' has an impossible clock time") from exc
+    return WeeklySchedule(_WEEKDAYS.index(match.group(1)), at)
+
+
 def _parse_retention(value: object) -> object:
     """A duration, or "off" to keep finished conversations until a client asks for them to be erased."""
     if isinstance(value, str) and value.strip().lower() in {"", "off", "none", "never"}:
@@ -152,6 +195,10 @@ class Settings(BaseSettings):
     flood_limits: bool = True
     # Finished conversations (every plan over, nothing said for this long) are erased; None keeps them.
     retention_period: Annotated[timedelta | None, NoDecode, BeforeValidator(_parse_retention)] = timedelta(days=365)
+    # When the weekly report goes to the admins, in clinic time ("mon 09:00"); empty turns it off.
+    report_schedule: Annotated[WeeklySchedule | None, NoDecode, BeforeValidator(_parse_weekly)] = Field(
+        default="mon 09:00", validate_default=True
+    )
     # How long one Bot API call (connect, upload, answer) may take before it counts as failed and is retried.
     telegram_timeout: Duration = timedelta(seconds=5)
 

@@ -25,6 +25,7 @@ if TYPE_CHECKING:  # these modules import Services themselves
     from aftercare_bot.delivery.outbox import Outbox
     from aftercare_bot.escalation.desk import EscalationDesk
     from aftercare_bot.inbound.receive import ClientConversation
+    from aftercare_bot.reporting.weekly import WeeklyReports
 
 
 class NotStartedError(RuntimeError):
@@ -52,6 +53,7 @@ class Runtime:
     conversation: ClientConversation  # what clients write
     timer_runner: TimerRunner  # escalation re-alerts, check-in reminders, queued messages
     retention: RetentionPurger
+    reports: WeeklyReports  # the weekly report to the admins
     wake: Callable[[float], None]  # asks for a pass within that many seconds (something had to be postponed)
     error_reports: ErrorReporting | None = None  # None where nobody is to be told (tests, benchmarks)
 

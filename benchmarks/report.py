@@ -83,6 +83,14 @@ def summary_rows(report: dict[str, Any]) -> list[tuple[str, str]]:
                 f"(**{_n(ratio['rss_naive_over_bot'], 1)}×** less; "
                 f"{_n(ratio['rss_added_naive_over_bot'], 0)}× less above the imports)",
             ))
+    if "report" in sections:
+        for row in sections["report"]["rows"]:
+            met = row["year_seconds"] < sections["report"]["goal_seconds"]
+            rows.append((f"Manager's report, {row['backend']}, {_short(row['deliveries'])} plan messages and "
+                         f"{_short(row['cases'])} cases",
+                         f"a year (every row): **{_n(row['year_seconds'], 2)} s**; 30 days: "
+                         f"{_n(row['month_seconds'], 2)} s; drawing the chart {_n(row['draw_seconds'], 2)} s "
+                         f"(goal < 2 s: {_verdict(met)})"))
     return rows
 
 
@@ -115,7 +123,7 @@ def render_markdown(report: dict[str, Any]) -> str:
     ]
     sections = report["sections"]
     for name, render in (("capacity", _capacity), ("flood", _flood), ("scale", _scale), ("inbound", _inbound),
-                         ("peer", _peer)):
+                         ("peer", _peer), ("report", _report)):
         if name in sections:
             lines += [*render(sections[name]), ""]
     return "\n".join(lines)
@@ -255,4 +263,23 @@ def _peer(p: dict[str, Any]) -> list[str]:
         lines.append(f"- {backend}: start-up naive/bot **{_n(ratio['start_time_naive_over_bot'], 1)}×**, "
                      f"RSS naive/bot **{_n(ratio['rss_naive_over_bot'], 2)}×** "
                      f"({_n(ratio['rss_added_naive_over_bot'], 1)}× above the imports)")
+    return lines
+
+
+def _report(r: dict[str, Any]) -> list[str]:
+    lines = [
+        "## 6. The manager's report",
+        "",
+        "Its figures computed in the database (GROUP BY and window functions; the median of the runs after a "
+        "first one that connects), for a year holding every row and for the last 30 days; then the chart drawn.",
+        "",
+        "| Backend | Plan messages | Cases | Year s (max) | 30 days s (max) | Chart s | Seeding s |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for row in r["rows"]:
+        lines.append(
+            f"| {row['backend']} | {_n(row['deliveries'])} | {_n(row['cases'])} | {_n(row['year_seconds'], 2)} "
+            f"({_n(row['year_max_seconds'], 2)}) | {_n(row['month_seconds'], 2)} ({_n(row['month_max_seconds'], 2)}) "
+            f"| {_n(row['draw_seconds'], 2)} | {_n(row['seed_seconds'], 0)} |"
+        )
     return lines

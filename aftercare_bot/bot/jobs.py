@@ -67,6 +67,8 @@ async def run_pending_work(services: Services) -> None:
     await runtime.dispatcher.run_due()
     # Last, so that it never delays a message: erasing finished conversations, at most once a day.
     await runtime.retention.run_if_due()
+    # The next weekly report's timer (one query a week; the timer itself fires with the others above).
+    await runtime.reports.ensure_scheduled()
 
 
 async def _tick(context: ContextTypes.DEFAULT_TYPE) -> None:

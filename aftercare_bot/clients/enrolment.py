@@ -30,6 +30,7 @@ from aftercare_bot.plans.schedule import plan_deliveries
 
 TOKEN_BYTES = 24  # 192 bits, 32 URL-safe characters: well inside Telegram's 64-character start payload
 _TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{32}")
+INVITE_OPENED = "invite_opened"  # in the audit trail: the report counts links opened
 
 
 class InviteProblem(StrEnum):
@@ -178,6 +179,7 @@ async def mark_opened(session: AsyncSession, invite: Invite, *, by: int, now: da
     invite.opened_by = by
     if invite.opened_at is None:
         invite.opened_at = now
+        await audit.record(session, now=now, action=INVITE_OPENED, detail={"invite_id": invite.id})
 
 
 async def decline_invite(session: AsyncSession, *, invite: RowRef, telegram_user_id: int, now: datetime) -> bool:

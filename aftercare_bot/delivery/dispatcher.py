@@ -199,7 +199,7 @@ class Dispatcher:
         resume = quiet_hours.next_allowed(now, self.settings.quiet_hours, self.settings.timezone)
         if resume > now:
             report.deferred += 1
-            return self._requeue(row, resume, attempts=row.attempts - 1)
+            return self._requeue(row, resume, attempts=row.attempts - 1, quiet_held=True)
         await self.composer.plans_in_force.ensure()  # a plan saved anywhere until now is the one composed
         composed = self.composer.compose(row, enrolment)
         if composed is None:

@@ -63,9 +63,9 @@ class TimerRunner:
 
         return handler
 
-    async def next_due(self) -> datetime | None:
+    async def next_due(self, *, except_kinds: tuple[str, ...] = ()) -> datetime | None:
         async with self.svc.session_factory() as session:
-            return await timers.next_due_at(session)
+            return await timers.next_due_at(session, except_kinds=except_kinds)
 
     async def run_due(self) -> int:
         """Fire every timer that is due; returns how many were handled. Overlapping calls queue."""

@@ -41,3 +41,9 @@ class Sender(Protocol):
     async def send(self, message: OutboundMessage) -> int:
         """Deliver the message and return its message id, or raise one of the errors above."""
         ...
+
+
+class PictureSender(Sender, Protocol):
+    async def send_picture(self, chat_id: int, png: bytes, *, filename: str, caption_html: str) -> int:
+        """Send a PNG picture with a caption (at most 1024 characters as shown); errors as for send()."""
+        ...

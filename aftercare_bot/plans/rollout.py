@@ -19,7 +19,7 @@ from aftercare_bot.db.models import Delivery, DeliveryState, Enrolment
 from aftercare_bot.db.repositories import deliveries
 from aftercare_bot.db.repositories import enrolments as enrolment_repo
 from aftercare_bot.plans.model import Plan, Step
-from aftercare_bot.plans.schedule import delivery_times
+from aftercare_bot.plans.schedule import delivery_times, held_by_quiet_hours
 
 
 @dataclass
@@ -90,6 +90,7 @@ async def _move(
         late = now > expires_at
         moved = await deliveries.move_pending(
             session, row.id, due_at=due, send_at=send_at, expires_at=expires_at,
+            quiet_held=held_by_quiet_hours(due, send_at, now),
             skip_reason="past its grace period after a timing change" if late else None,
         )
         if moved:

@@ -18,6 +18,11 @@ def delivery_times(step: Step, session_at: datetime, now: datetime, settings: Se
     return due, send_at, allowed + step.grace
 
 
+def held_by_quiet_hours(due: datetime, send_at: datetime, now: datetime) -> bool:
+    """Whether quiet hours made the message wait (for the report): it goes later than it could have."""
+    return send_at > max(due, now)
+
+
 def plan_deliveries(
     plan: Plan, enrolment: Enrolment, client: Client, *, now: datetime, settings: Settings
 ) -> list[Delivery]:
@@ -31,6 +36,7 @@ def plan_deliveries(
             Delivery(
                 enrolment_id=enrolment.id, client_id=client.id, chat_id=client.chat_id, step_key=step.key,
                 due_at=due, send_at=send_at, expires_at=expires_at, checkin=step.checkin, attempts=0,
+                quiet_held=held_by_quiet_hours(due, send_at, now),
                 state=DeliveryState.SKIPPED if late else DeliveryState.PENDING,
                 last_error="enrolled after this step's grace period" if late else None,
             )

@@ -28,6 +28,7 @@ from aftercare_bot.bot import jobs
 from aftercare_bot.bot.runner import BotRunner, Mode
 from aftercare_bot.clock import ManualClock
 from aftercare_bot.config import Settings, describe_errors
+from aftercare_bot.reporting.weekly import WEEKLY_REPORT_TIMER
 from aftercare_bot.sandbox import settings as defaults
 from aftercare_bot.sandbox.emulator.models import JSON, ChatHandle, UserHandle
 from aftercare_bot.sandbox.emulator.sandbox_web import ChatWeb, PageError
@@ -183,8 +184,10 @@ class Sandbox:
         return {**clock, "moved": moved}
 
     async def next_due(self) -> datetime | None:
+        """The next plan message or timer; not the weekly report, which goes whenever the clock passes it."""
         runtime = self.services.runtime
-        moments = [await runtime.dispatcher.next_due(), await runtime.timer_runner.next_due()]
+        moments = [await runtime.dispatcher.next_due(),
+                   await runtime.timer_runner.next_due(except_kinds=(WEEKLY_REPORT_TIMER,))]
         found = [moment for moment in moments if moment is not None]
         return min(found) if found else None
 

@@ -7,6 +7,7 @@ names and its date order with it.
 from __future__ import annotations
 
 import functools
+from datetime import date as date_type
 from datetime import datetime
 from decimal import Decimal
 
@@ -37,6 +38,11 @@ def plural_category(count: int | float | Decimal, language: str | None) -> str:
 
 def number(value: int | float | Decimal, language: str | None) -> str:
     return format_decimal(value, locale=locale(language))
+
+
+def day(value: date_type, language: str | None) -> str:
+    """A date alone, such as "5 Nov 2026" (en_GB), "5 нояб. 2026 г." (ru)."""
+    return format_skeleton("yMMMd", value, locale=locale(language))
 
 
 def date_time(local: datetime, language: str | None, *, with_year: bool = True) -> str:

@@ -24,7 +24,9 @@ from tests.support.paths import ROOT
 PACKAGE = "aftercare_bot"
 PACKAGE_DIR = ROOT / PACKAGE
 
-DOMAIN = ("clients", "plans", "inbound", "triage", "escalation", "delivery", "texts", "db", "migrations", "api")
+DOMAIN = (
+    "clients", "plans", "inbound", "triage", "escalation", "delivery", "texts", "db", "migrations", "api", "reporting",
+)
 DOMAIN_MODULES = ("config", "clock", "callbacks", "services")
 DB_LAYER = ("db", "migrations")
 DB_MAY_IMPORT = ("db", "migrations", "config", "clock")

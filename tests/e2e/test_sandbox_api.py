@@ -137,3 +137,28 @@ async def test_enrolment_link_and_clock_jumps_run_the_real_schedule(sandbox, htt
     assert sandbox.clock.now() - start >= timedelta(days=1)
     unknown = await http.post("/api/sandbox/clock", json={"action": "year"})
     assert unknown.status == 400
+
+
+async def test_after_a_few_simulated_weeks_the_admin_sees_the_report(sandbox, http) -> None:
+    enrolled = await (await http.post("/api/sandbox/enrol", json={"name": "Cleo Park"})).json()
+    opened = await (await http.post("/api/sandbox/open-link", json={"link": enrolled["link"], "name": "Cleo Park"})
+                    ).json()
+    cleo = sandbox.telegram.users[opened["user_id"]]
+    consent = await sandbox.telegram.wait_for_message(cleo, since=0)
+    sandbox.telegram.press_button(cleo, consent, consent.callback_data[0])
+    await sandbox.telegram.wait_for_message(cleo, "all set")
+    for _ in range(3):
+        await sandbox.move_clock("next")
+    for _ in range(21):
+        await sandbox.move_clock("day")
+    sent = await http.post("/api/send", json={"user_id": sandbox.admin.id, "chat_id": sandbox.admin.id,
+                                              "text": "/report month"})
+    assert sent.status == 200
+    report = await sandbox.telegram.wait_for_message(
+        sandbox.admin, lambda m: "photo" in m.data and "Aftercare at" in m.data.get("caption", ""), since=0)
+    assert "agreed: 1" in report.data["caption"]
+    assert "Cleo" not in report.data["caption"]
+    # Three or four Mondays passed: a weekly report for each reached the admin's pane as well, none twice.
+    weekly = [m.data["caption"] for m in sandbox.telegram.bot_messages(sandbox.admin)
+              if "weekly" in (m.data.get("caption") or "")]
+    assert len(weekly) in (3, 4) and len(set(weekly)) == len(weekly)

@@ -12,7 +12,8 @@ from pathlib import Path
 from tests.support.paths import ROOT
 
 SECTION_HEADINGS = ("## 1. Dispatch capacity", "## 2. Flood-limit fidelity", "## 3. Scale",
-                    "## 4. Inbound", "## 5. Against the naive design")
+                    "## 4. Inbound", "## 5. Against the naive design",
+                    "## 6. The manager's report")
 
 
 def positive(value: object) -> bool:
@@ -30,7 +31,7 @@ def test_tiny_benchmark_writes_both_reports_with_every_section(tmp_path: Path) -
 
     report = json.loads((tmp_path / "report.json").read_text())
     sections = report["sections"]
-    assert set(sections) == {"capacity", "flood", "scale", "inbound", "peer"}
+    assert set(sections) == {"capacity", "flood", "scale", "inbound", "peer", "report"}
 
     capacity = sections["capacity"]
     assert all(positive(capacity[key]) for key in ("bare_client_rate", "bot_rate", "ratio"))
@@ -55,6 +56,10 @@ def test_tiny_benchmark_writes_both_reports_with_every_section(tmp_path: Path) -
     assert peer["naive"]["jobs"] == peer["messages"]
     assert positive(peer["naive"]["start_seconds"]) and positive(peer["bot"]["sqlite"]["start_seconds"])
     assert all(positive(value) for value in peer["ratios"]["sqlite"].values())
+
+    [figures] = sections["report"]["rows"]
+    assert figures["year_deliveries"] == figures["deliveries"] and figures["year_cases"] > 0
+    assert all(positive(figures[key]) for key in ("year_seconds", "month_seconds", "draw_seconds", "png_bytes"))
 
     markdown = (tmp_path / "report.md").read_text()
     for heading in SECTION_HEADINGS:

@@ -32,7 +32,7 @@ from aftercare_bot.texts.catalog import FALLBACK_LANGUAGE
 log = logging.getLogger(__name__)
 
 _USER_ID = re.compile(r"[0-9]{1,16}")  # user ids fit in 52 bits
-ADMIN_COMMANDS = ("templates", "history", "staff", "apikeys", "enrol", "client", "open", "cancel", "help")
+ADMIN_COMMANDS = ("templates", "history", "report", "staff", "apikeys", "enrol", "client", "open", "cancel", "help")
 
 
 def _user_id(arg: str) -> int | None:

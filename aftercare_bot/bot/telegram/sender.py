@@ -6,7 +6,7 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, ReplyParameters
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, InputFile, ReplyParameters
 from telegram.error import (
     BadRequest,
     ChatMigrated,
@@ -65,6 +65,11 @@ class TelegramSender:
                     message.chat_id, message.html, reply_markup=keyboard(message.buttons),
                     reply_parameters=_reply(message),
                 )
+        return sent.message_id
+
+    async def send_picture(self, chat_id: int, png: bytes, *, filename: str, caption_html: str) -> int:
+        with domain_errors():
+            sent = await self.bot.send_photo(chat_id, InputFile(png, filename=filename), caption=caption_html or None)
         return sent.message_id
 
 

@@ -215,10 +215,11 @@ async def cancel_pending(session: AsyncSession, delivery_ids: Sequence[int], rea
 
 async def move_pending(
     session: AsyncSession, delivery_id: int, *, due_at: datetime, send_at: datetime, expires_at: datetime,
-    skip_reason: str | None = None,
+    quiet_held: bool, skip_reason: str | None = None,
 ) -> bool:
     """New times for a row still pending (with `skip_reason`, it is skipped instead); False if it was not."""
-    values: dict[str, object] = {"due_at": due_at, "send_at": send_at, "expires_at": expires_at}
+    values: dict[str, object] = {"due_at": due_at, "send_at": send_at, "expires_at": expires_at,
+                                 "quiet_held": quiet_held}
     if skip_reason is not None:
         values.update(state=DeliveryState.SKIPPED, last_error=skip_reason)
     result = await session.execute(

@@ -119,8 +119,11 @@ async def finish_all(session: AsyncSession, timer_ids: Sequence[int]) -> None:
         await session.execute(_FINISH_ALL, {"timer_ids": list(timer_ids)})
 
 
-async def next_due_at(session: AsyncSession) -> datetime | None:
-    return await session.scalar(select(func.min(Timer.due_at)).where(Timer.state == TimerState.PENDING))
+async def next_due_at(session: AsyncSession, *, except_kinds: Sequence[str] = ()) -> datetime | None:
+    query = select(func.min(Timer.due_at)).where(Timer.state == TimerState.PENDING)
+    if except_kinds:
+        query = query.where(Timer.kind.not_in(except_kinds))
+    return await session.scalar(query)
 
 
 async def claim_one(session: AsyncSession, timer_id: int, *, now: datetime) -> bool:
@@ -166,3 +169,8 @@ async def live(session: AsyncSession, *, kind: str) -> bool:
         select(Timer.id).where(Timer.kind == kind, Timer.state.in_((TimerState.PENDING, TimerState.RUNNING))).limit(1)
     )
     return found is not None
+
+
+async def first_of(session: AsyncSession, *, kind: str, subject_id: int) -> int | None:
+    """The oldest timer of this kind for the subject: where two replicas scheduled the same one, it alone acts."""
+    return await session.scalar(select(func.min(Timer.id)).where(Timer.kind == kind, Timer.subject_id == subject_id))

@@ -1,7 +1,7 @@
 """ask back: buttons on queued messages, and what a case asked the client
 
-Revision ID: 0006
-Revises: 0003
+Revision ID: 0005
+Revises: 0004
 Create Date: 2026-12-06 09:00:00
 
 When triage cannot place a symptom, the bot asks the client which warning sign applies, with a button per
@@ -14,7 +14,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0006'
+revision = '0005'
 down_revision = '0004'
 branch_labels = None
 depends_on = None

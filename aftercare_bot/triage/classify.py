@@ -334,10 +334,16 @@ class _Analysis:
         returned_at = [start for start, _ in self._spans_of((*history.returned, *history.came_back))
                        if start not in self.negated]
         possessive_ends = {end for _, end in self._spans_of(history.possessive)}
+        def named_before(name: str, clause: int, start: int) -> bool:
+            return any(self.clause_of[s] == clause and s < start for s, _ in marks[name])
+
         for start, end in heads:  # someone else's first: their symptoms do not bound the client's own past
             clause = self.clause_of[start]
             theirs = any(start - 3 <= e <= start for e in possessive_ends)  # "his shaving rash"
-            if (not in_clause("present", clause) and in_clause("others", clause) and not in_clause("own", clause)
+            # Only someone named before the symptom owns it: "the pain is unbearable, my partner had codeine"
+            # is the client's pain, whatever follows it.
+            if (not in_clause("present", clause) and named_before("others", clause, start)
+                    and not in_clause("own", clause)
                     and (in_clause("past", clause) or in_clause("others_past", clause) or theirs)):
                 discounted.update(range(start, end))
         for start, end in heads:

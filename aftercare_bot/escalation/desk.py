@@ -14,6 +14,7 @@ never loses it.
 from __future__ import annotations
 
 from aftercare_bot.delivery.outbox import Outbox
+from aftercare_bot.delivery.ports import Pacing
 from aftercare_bot.escalation.actions import StaffActions
 from aftercare_bot.escalation.cards import CaseTexts
 from aftercare_bot.escalation.cases import CaseRouter
@@ -24,10 +25,12 @@ from aftercare_bot.services import Services
 
 
 class EscalationDesk:
-    def __init__(self, services: Services, messenger: Messenger, outbox: Outbox | None = None) -> None:
+    def __init__(
+        self, services: Services, messenger: Messenger, outbox: Outbox | None = None, pacing: Pacing | None = None
+    ) -> None:
         self.svc = services
         self.messenger = messenger
-        self.outbox = outbox or Outbox(services, messenger)
+        self.outbox = outbox or Outbox(services, messenger, pacing)
         self.texts = CaseTexts(services)
         self.posts = CasePosts(services, messenger, self.outbox, self.texts)
         self.cases = CaseRouter(services, self.outbox, self.posts)

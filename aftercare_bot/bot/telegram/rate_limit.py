@@ -92,6 +92,12 @@ class _ChatGate:
             self.held.popleft()
         return len(self.held)
 
+    def left(self, now: float) -> int:
+        """Messages still allowed in the longest window (a group's minute) as it stands now."""
+        window = max(self.windows, key=lambda window: window.period)
+        used = sum(1 for moment in window._recent if moment + window.period > now)
+        return (window._recent.maxlen or 0) - used
+
     def fits(self, now: float, within: float) -> int:
         """How many messages the windows let out between now and `within` seconds later, nobody else sending."""
         recent = [list(window._recent) for window in self.windows]
@@ -101,7 +107,7 @@ class _ChatGate:
             for sent, (limit, period) in zip(recent, limits, strict=True):
                 if len(sent) >= limit:
                     moment = max(moment, sent[-limit] + period)
-            if moment > end:
+            if moment > now and moment >= end:
                 break
             for sent in recent:
                 sent.append(moment)
@@ -177,7 +183,7 @@ class TelegramRateLimiter(BaseRateLimiter[int]):
             return False
         if any(window.delay(now) > 0 for window in gate.windows):
             return False
-        if keep and gate.fits(now, max(window.period for window in gate.windows)) <= keep:
+        if keep and gate.left(now) <= keep:
             return False
         gate.held.append(now + HOLD_SECONDS)
         return True

@@ -186,6 +186,7 @@ def register_handlers(application: Application) -> None:
     # Client replies and check-in answers; the staff side of escalations (cards, replies, /open).
     add(button(Press.CHECKIN, client_messages.checkin_answer))
     add(button(Press.CASE, escalations.case_button))
+    add(button(Press.DIGEST, escalations.digest_button))
     add(CommandHandler("open", escalations.open_cases))
     staff_chat_id = application.bot_data["services"].settings.staff_chat_id
     if staff_chat_id is not None:

@@ -27,6 +27,7 @@ from aftercare_bot.delivery.outbox import OUTBOX_TIMER
 from aftercare_bot.delivery.ports import SendRetryLater
 from aftercare_bot.delivery.staff_notify import staff_destinations
 from aftercare_bot.escalation.desk import EscalationDesk
+from aftercare_bot.escalation.digests import DIGEST_TIMER
 from aftercare_bot.escalation.posts import RETRY_SOON
 from aftercare_bot.escalation.timers import CARD_TIMER, FINAL_TIMER, REALERT_TIMER
 from aftercare_bot.inbound.receive import ClientConversation
@@ -46,7 +47,7 @@ RETRY_AFTER_ERROR = timedelta(minutes=5)
 RETRY_UNKNOWN_KIND = timedelta(hours=1)
 CASE_TIMERS = frozenset({CARD_TIMER, REALERT_TIMER, FINAL_TIMER})  # their subject is the case
 # Timers whose work is posting to the staff chats; outbox timers go by the chat of their message.
-STAFF_KINDS = frozenset({CARD_TIMER, REALERT_TIMER, CHECKIN_NO_RESPONSE})
+STAFF_KINDS = frozenset({CARD_TIMER, REALERT_TIMER, CHECKIN_NO_RESPONSE, DIGEST_TIMER})
 
 
 class TimerRunner:
@@ -59,11 +60,13 @@ class TimerRunner:
             CHECKIN_REMINDER: conversation.remind_checkin,
             CHECKIN_NO_RESPONSE: conversation.checkin_silence,
             OUTBOX_TIMER: desk.outbox.on_timer,
+            DIGEST_TIMER: desk.digests.on_timer,
         }
         self.staff_kinds = set(STAFF_KINDS)
-        # Called before each staff batch is claimed (the digest folds what waits for a busy staff chat).
-        self.before_staff_batch: Callable[[], Awaitable[object]] | None = None
-        self.first_kinds: set[str] = set()
+        # Called before each staff batch is claimed, with how many staff timers are due: digests fold what waits
+        # for a busy staff chat.
+        self.before_staff_batch: Callable[[int], Awaitable[object]] | None = desk.digests.relieve
+        self.first_kinds = {DIGEST_TIMER}  # a digest shows many cases: it goes before single posts
         self._locks = {lanes.CLIENT: asyncio.Lock(), lanes.STAFF: asyncio.Lock()}
         self._stopping = False
 
@@ -115,7 +118,7 @@ class TimerRunner:
                 if self._stopping:
                     break
                 if staff and self.before_staff_batch is not None:
-                    await self.before_staff_batch()
+                    await self.before_staff_batch(await self.due_count(lane))
                 async with self.svc.session_factory.begin() as session:
                     batch = await timers.claim_due(session, now=self.svc.clock.now(),
                                                    limit=STAFF_BATCH if staff else BATCH,

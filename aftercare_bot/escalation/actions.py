@@ -20,6 +20,7 @@ from aftercare_bot.db.repositories import audit, timers
 from aftercare_bot.db.repositories import escalations as repo
 from aftercare_bot.db.repositories import staff as staff_repo
 from aftercare_bot.escalation.cards import CaseTexts
+from aftercare_bot.escalation.digests import EDIT_AFTER, case_changed
 from aftercare_bot.escalation.posts import CasePosts
 from aftercare_bot.escalation.timers import RESPONSE_TIMERS
 from aftercare_bot.services import Services
@@ -59,6 +60,7 @@ class StaffActions:
                 return await self._refusal(session, case, actor_id)
             await audit.record(session, now=now, action="escalation_claimed", actor_id=actor_id,
                                escalation_id=escalation_id)
+        self._digests_soon()
         await self.posts.refresh_cards(escalation_id)
         return StaffActionResult(StaffAction.DONE, name)
 
@@ -76,6 +78,7 @@ class StaffActions:
             resolved = bool(result.rowcount)
             if resolved:
                 await timers.cancel(session, subject_id=escalation_id, kinds=RESPONSE_TIMERS)
+                await case_changed(session, escalation_id, now)
                 await audit.record(session, now=now, action="escalation_resolved", actor_id=actor_id,
                                    escalation_id=escalation_id)
                 status = StaffActionResult(StaffAction.DONE, name)
@@ -84,8 +87,14 @@ class StaffActions:
                 gone = escalation is None or escalation.ref != case.ref
                 status = StaffActionResult(StaffAction.UNKNOWN if gone else StaffAction.RESOLVED)
         if resolved:
+            self._digests_soon()
             await self.posts.refresh_cards(escalation_id)
         return status
+
+    def _digests_soon(self) -> None:
+        """A digest listing the case is edited in a few seconds (see digests.case_changed)."""
+        if self.svc.started:
+            self.svc.runtime.wake(EDIT_AFTER.total_seconds() + 0.05)
 
     async def take(
         self,
@@ -112,6 +121,7 @@ class StaffActions:
         if not result.rowcount:
             return False
         await timers.cancel(session, subject_id=escalation_id, kinds=RESPONSE_TIMERS)
+        await case_changed(session, escalation_id, now)
         return True
 
     async def _refusal(self, session: AsyncSession, case: RowRef, actor_id: int) -> StaffActionResult:

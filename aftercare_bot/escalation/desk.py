@@ -5,6 +5,7 @@
 - escalation_actions: staff list, claim and resolve cases;
 - escalation_replies: staff replies passed on to the client;
 - escalation_timers: the card until posted, the re-alert and the final notice of an unclaimed urgent case;
+- escalation_digests: many cases in one staff-chat message when the chat cannot take their posts soon;
 - escalation_cards: how all of this reads (texts only).
 
 Everything the desk says, to staff or to a client, goes through the outbox, so a Telegram outage delays it but
@@ -18,6 +19,7 @@ from aftercare_bot.delivery.ports import Pacing
 from aftercare_bot.escalation.actions import StaffActions
 from aftercare_bot.escalation.cards import CaseTexts
 from aftercare_bot.escalation.cases import CaseRouter
+from aftercare_bot.escalation.digests import StaffDigests
 from aftercare_bot.escalation.posts import CasePosts, Messenger
 from aftercare_bot.escalation.replies import StaffReplies
 from aftercare_bot.escalation.timers import ResponseTimers
@@ -37,3 +39,4 @@ class EscalationDesk:
         self.actions = StaffActions(services, self.posts, self.texts)
         self.replies = StaffReplies(services, self.outbox, self.posts, self.actions, self.texts)
         self.timers = ResponseTimers(services, self.outbox, self.posts, self.texts)
+        self.digests = StaffDigests(services, messenger, self.outbox, self.texts)

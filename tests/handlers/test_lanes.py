@@ -9,10 +9,12 @@ from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import select
 
 from aftercare_bot.bot import jobs
 from aftercare_bot.clock import ManualClock
 from aftercare_bot.config import Settings
+from aftercare_bot.db.models import Escalation
 from aftercare_bot.delivery import lanes
 from aftercare_bot.delivery.ports import OutboundMessage
 from tests.conftest import STAFF_CHAT_ID
@@ -116,3 +118,76 @@ async def test_a_stuck_staff_chat_holds_up_neither_clients_nor_plans_and_a_stop_
     assert "staff posts and timers due" in lines[0].getMessage()
     assert lines[0].exc_info is None, "no traceback"
     rig.assert_healthy()
+
+
+# -- digests: when the staff chat cannot take every post soon, the cases are listed together -------------------
+
+
+def staff_posts_since(rig: FastRig, since: int) -> list:
+    return [message for message in rig.telegram.sent_messages(rig.staff_chat) if message.message_id > since]
+
+
+async def test_a_busy_staff_chat_gets_one_digest_with_a_button_per_case_edited_as_they_are_claimed(rig) -> None:
+    names = ("Ann Smith", "Bob Jones", "Cat Lee")
+    clients = [await rig.enrol(5001 + number, name) for number, name in enumerate(names)]
+    rig.services.runtime.outbox.pacing = BusyStaffChat()
+    since = rig.telegram.sent_messages(rig.staff_chat)[-1].message_id
+    for client in clients:
+        await rig.text(client, RED_FLAG)
+        assert rig.services.settings.clinic_phone in (rig.telegram.sent_texts(client)[-1] or "")
+    runtime = rig.services.runtime
+
+    await runtime.timer_runner.run_lane(lanes.STAFF)
+
+    [digest] = staff_posts_since(rig, since)
+    text = digest.plain_text or ""
+    assert "3 cases need someone" in text
+    for number, name in ((1, "Ann"), (2, "Bob"), (3, "Cat")):
+        assert f"#{number} {name} · urgent · " in text and "— new" in text
+    assert "Smith" not in text, "first names only"
+    assert [button["text"] for button in digest.buttons] == ["🙋 #1", "🙋 #2", "🙋 #3"]
+    assert "case #" not in text, "no single cards: the digest replaces them"
+
+    update = await rig.press(rig.nurse, digest, digest.callback_data[0])
+    assert "full card follows" in rig.callback_answer(update)["text"]
+    again = await rig.press(rig.admin, digest, digest.callback_data[0])
+    assert "already handling" in rig.callback_answer(again)["text"], "one claim wins"
+    await runtime.timer_runner.run_lane(lanes.STAFF)
+    [_, card] = staff_posts_since(rig, since)
+    assert "case #1" in (card.plain_text or "") and "Ann" in (card.plain_text or ""), "Ann's card, to reply under"
+
+    rig.clock.advance(timedelta(seconds=5))  # the digest is edited a few seconds after a claim
+    await runtime.timer_runner.run_lane(lanes.STAFF)
+    digest = rig.telegram.sent_messages(rig.staff_chat)[-2]
+    edited = digest.plain_text or ""
+    assert "#1 Ann · urgent · " in edited and "claimed by Nina" in edited
+    assert [button["text"] for button in digest.buttons] == ["🙋 #2", "🙋 #3"]
+
+    # Nobody claims Bob's and Cat's cases: their re-alerts are folded into a digest too.
+    rig.clock.advance(rig.services.settings.escalation_realert_after)
+    await runtime.timer_runner.run_lane(lanes.STAFF)
+    [*_, realerts] = staff_posts_since(rig, since)
+    text = realerts.plain_text or ""
+    assert "2 cases need someone" in text and "#2 Bob" in text and "#3 Cat" in text and "still not claimed" in text
+    assert not any("still not claimed after" in (message.plain_text or "")
+                   for message in staff_posts_since(rig, since)), "no single re-alerts"
+    rig.assert_healthy()
+
+
+async def test_a_forged_digest_button_changes_nothing(rig) -> None:
+    ann = await rig.enrol(ANN_ID, "Ann Smith")
+    rig.services.runtime.outbox.pacing = BusyStaffChat()
+    await rig.text(ann, RED_FLAG)
+    await rig.text(await rig.enrol(5002, "Bob Jones"), RED_FLAG)
+    await rig.services.runtime.timer_runner.run_lane(lanes.STAFF)
+    digest = rig.telegram.sent_messages(rig.staff_chat)[-1]
+    assert digest.callback_data, digest.plain_text
+
+    genuine = digest.callback_data[0]
+    tampered = genuine[:-1] + ("A" if genuine[-1] != "A" else "B")
+    update = await rig.press(rig.nurse, digest, tampered, forged=True)
+
+    assert rig.callback_answer(update) is not None
+    async with rig.services.session_factory() as session:
+        states = (await session.scalars(select(Escalation.state))).all()
+    assert set(states) == {"open"}

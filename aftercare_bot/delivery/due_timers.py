@@ -1,9 +1,9 @@
 """Fires durable timers from the database: escalation cards and re-alerts, check-in reminders and silence,
 and the outbox's messages.
 
-Timers run in two lanes (delivery.lanes): the staff lane takes what goes to the staff chats (case cards,
-re-alerts, no-response cases, queued staff posts), the client lane everything else, so that a staff chat held
-back by Telegram's 20 messages a minute never holds up a client's safety message.
+Timers run in two lanes (delivery.lanes): the staff lane takes what may wait for the staff chats (case cards,
+digests, queued staff posts), the client lane everything else, so that a staff chat held back by Telegram's 20
+messages a minute never holds up a client's safety message.
 
 Each timer is claimed atomically (one replica fires it), finished when its handler returns, and put back
 for a later attempt when the messenger asks to retry. A timer claimed by a replica that died is released
@@ -46,8 +46,10 @@ MAX_BATCHES_PER_PASS = 20
 RETRY_AFTER_ERROR = timedelta(minutes=5)
 RETRY_UNKNOWN_KIND = timedelta(hours=1)
 CASE_TIMERS = frozenset({CARD_TIMER, REALERT_TIMER, FINAL_TIMER})  # their subject is the case
-# Timers whose work is posting to the staff chats; outbox timers go by the chat of their message.
-STAFF_KINDS = frozenset({CARD_TIMER, REALERT_TIMER, CHECKIN_NO_RESPONSE, DIGEST_TIMER})
+# Timers whose work waits for the staff chats; outbox timers go by the chat of their message. A re-alert or a
+# no-response case only queues its staff post (sent at once if the chat has room, else left to the staff lane),
+# so they run in the client lane and never wait there.
+STAFF_KINDS = frozenset({CARD_TIMER, DIGEST_TIMER})
 
 
 class TimerRunner:

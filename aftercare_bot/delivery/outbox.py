@@ -280,6 +280,9 @@ class Outbox:
 
     async def _deliver_chat(self, chat_id: int, outcomes: dict[int, Outcome]) -> set[int]:
         follow_ups: set[int] = set()
+        lock = self._chat_locks.get(chat_id)
+        if lock is not None and lock.locked() and chat_id in staff_destinations(self.svc):
+            return follow_ups  # the staff lane is sending to it, perhaps waiting for room: it takes the rest
         async with self._one_sender(chat_id):
             for _ in range(MAX_SENDS_PER_CALL):
                 if not self.may_post_now(chat_id):

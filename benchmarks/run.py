@@ -30,6 +30,7 @@ SIZES: dict[str, dict[str, dict[str, Any]]] = {
         "scale": {"sizes": [300, 1_200], "passes": 5},
         "inbound": {"messages": 30, "rate": 100, "calm_messages": 10, "calm_rate": 10},
         "peer": {"messages": 1_000},
+        "bursts": {"sizes": [10]},
     },
     "full": {
         "capacity": {"rows": 10_000, "chunks": 10, "rounds": 2},
@@ -37,13 +38,14 @@ SIZES: dict[str, dict[str, dict[str, Any]]] = {
         "scale": {"sizes": [10_000, 100_000, 1_000_000], "passes": 50},
         "inbound": {"messages": 1_000, "rate": 100, "calm_messages": 200, "calm_rate": 5},
         "peer": {"messages": 100_000},
+        "bursts": {"sizes": [10, 100, 1_000]},
     },
 }
-SECTIONS = ("capacity", "flood", "scale", "inbound", "peer")
+SECTIONS = ("capacity", "flood", "scale", "inbound", "bursts", "peer")
 MODULES = {"capacity": "dispatch_capacity", "flood": "flood", "scale": "scale", "inbound": "inbound",
-           "peer": "peer"}
+           "bursts": "bursts", "peer": "peer"}
 # Generous bounds per section (seconds), so that a hang fails the run instead of blocking it.
-TIMEOUTS = {"capacity": 1800, "flood": 1500, "scale": 3600, "inbound": 1200, "peer": 1800}
+TIMEOUTS = {"capacity": 1800, "flood": 1500, "scale": 3600, "inbound": 1200, "bursts": 1500, "peer": 1800}
 
 
 def parse_arguments(argv: list[str] | None) -> argparse.Namespace:

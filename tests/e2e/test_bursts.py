@@ -24,8 +24,10 @@ CARD_OR_DIGEST_LINE = re.compile(r"\(case #(\d+)\)|^\S+ #(\d+) ", re.MULTILINE)
 
 
 async def until(condition: Callable[[], bool], timeout: float) -> None:  # noqa: ASYNC109
-    deadline = time.monotonic() + timeout
-    while not condition() and time.monotonic() < deadline:
+    """Look every 20 ms (the emulator's chats are read, not awaited) until the condition holds or time is up."""
+    for _ in range(int(timeout / 0.02)):
+        if condition():
+            return
         await asyncio.sleep(0.02)
 
 

@@ -72,7 +72,8 @@ def summary_rows(report: dict[str, Any]) -> list[tuple[str, str]]:
                      f"({calm['cards']} of {calm['messages']} cards)"))
     if "bursts" in sections:
         for burst in sections["bursts"]["bursts"]:
-            rows.append((f"Burst of {_n(burst['red_flags'])} red flags, Telegram's limits on",
+            title = f"Burst of {_n(burst['red_flags'])} red flags at {_n(burst['rate'], 0)}/s, Telegram's limits on"
+            rows.append((title,
                          f"safety reply p50 **{_n(burst['answer_p50_ms'], 0)} ms**, p99 "
                          f"**{_n(burst['answer_p99_ms'], 0)} ms**; every case shown to staff after "
                          f"**{_n(burst['all_shown_after_s'], 1)} s**; plan messages at most "
@@ -244,18 +245,19 @@ def _bursts(b: dict[str, Any]) -> list[str]:
     lines = [
         "## 4b. Bursts of red flags with Telegram's limits on",
         "",
-        "Clients send red flags at 100 a second while 20 other clients' plan messages fall due 5 s into the burst; "
+        "Clients send red flags at the rate shown while 20 other clients' plan messages fall due 5 s into the burst; "
         "the emulator enforces 30 messages/s, 1/s per chat and 20/min in the staff group (429 beyond). Safety reply: "
         "from each red flag to its answer. Shown: from the first red flag until every case is on a card or a digest "
         "line in the staff chat. Plan lateness: after their due time.",
         "",
-        "| Red flags | Written in s | Safety reply p50 / p99 / max ms | All cases shown after s | "
+        "| Red flags | Rate /s | Written in s | Safety reply p50 / p99 / max ms | All cases shown after s | "
         "Plan messages late, max s | 429 |",
-        "| --- | --- | --- | --- | --- | --- |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     for run in b["bursts"]:
         lines.append(
-            f"| {_n(run['red_flags'])} | {_n(run['written_in_s'], 1)} | {_n(run['answer_p50_ms'], 0)} / "
+            f"| {_n(run['red_flags'])} | {_n(run['rate'], 0)} | {_n(run['written_in_s'], 1)} "
+            f"| {_n(run['answer_p50_ms'], 0)} / "
             f"{_n(run['answer_p99_ms'], 0)} / {_n(run['answer_max_ms'], 0)} | {_n(run['all_shown_after_s'], 1)} "
             f"({run['cases_shown']} shown) | {_n(run['plan_late_max_s'], 1)} | {run['flood_limited']} |"
         )

@@ -30,7 +30,7 @@ SIZES: dict[str, dict[str, dict[str, Any]]] = {
         "scale": {"sizes": [300, 1_200], "passes": 5},
         "inbound": {"messages": 30, "rate": 100, "calm_messages": 10, "calm_rate": 10},
         "peer": {"messages": 1_000},
-        "bursts": {"sizes": [10]},
+        "bursts": {"bursts": [[10, 100]]},
     },
     "full": {
         "capacity": {"rows": 10_000, "chunks": 10, "rounds": 2},
@@ -38,7 +38,7 @@ SIZES: dict[str, dict[str, dict[str, Any]]] = {
         "scale": {"sizes": [10_000, 100_000, 1_000_000], "passes": 50},
         "inbound": {"messages": 1_000, "rate": 100, "calm_messages": 200, "calm_rate": 5},
         "peer": {"messages": 100_000},
-        "bursts": {"sizes": [10, 100, 1_000]},
+        "bursts": {"bursts": [[10, 100], [100, 100], [1_000, 100], [100, 20]]},
     },
 }
 SECTIONS = ("capacity", "flood", "scale", "inbound", "bursts", "peer")

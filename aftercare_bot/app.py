@@ -7,7 +7,7 @@ import logging
 import os
 import secrets
 import socket
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from telegram import BotCommand, BotCommandScopeAllPrivateChats, BotCommandScopeChat, Update
@@ -58,7 +58,7 @@ from aftercare_bot.db.session import create_engine, create_session_factory
 from aftercare_bot.delivery.compose import PlanMessageComposer
 from aftercare_bot.delivery.dispatcher import Dispatcher
 from aftercare_bot.delivery.due_timers import TimerRunner
-from aftercare_bot.delivery.ports import Sender
+from aftercare_bot.delivery.ports import Pacing, Sender, Unlimited
 from aftercare_bot.delivery.staff_notify import blocked_notifier
 from aftercare_bot.escalation.desk import EscalationDesk
 from aftercare_bot.escalation.posts import Messenger
@@ -97,13 +97,16 @@ def build_runtime(
     wake: Callable[[float], None],
     owner: str,
     error_reports: ErrorReporting | None = None,
+    pacing: Pacing | None = None,
+    after_pass: Callable[[], Awaitable[object]] | None = None,
 ) -> Runtime:
-    """The parts that need the Bot (through `sender` and `messenger`) and the job queue (through `wake`)."""
+    """The parts that need the Bot (through `sender` and `messenger`, paced by `pacing`) and the job queue
+    (through `wake`; `after_pass` plans the next wake-up after each lane's pass)."""
     dispatcher = Dispatcher(
         settings=services.settings, session_factory=services.session_factory, sender=sender,
         clock=services.clock, composer=services.composer, on_blocked=blocked_notifier(services), owner=owner,
     )
-    desk = EscalationDesk(services, messenger)
+    desk = EscalationDesk(services, messenger, pacing=pacing or Unlimited())
     conversation = ClientConversation(services, desk)
     timer_runner = TimerRunner(services, desk, conversation)
     digest = BookingDigest(services)
@@ -114,7 +117,7 @@ def build_runtime(
     return Runtime(
         dispatcher=dispatcher, escalations=desk, outbox=desk.outbox, conversation=conversation,
         timer_runner=timer_runner, retention=privacy.RetentionPurger(services), reports=reports,
-        wake=wake, error_reports=error_reports,
+        lanes=jobs.build_lanes(services, after_pass), wake=wake, error_reports=error_reports,
     )
 
 
@@ -206,6 +209,7 @@ def register_handlers(application: Application) -> None:
     add(button(Press.CHECKIN, client_messages.checkin_answer))
     add(button(Press.ASK_BACK, client_messages.ask_back_answer))
     add(button(Press.CASE, escalations.case_button))
+    add(button(Press.DIGEST, escalations.digest_button))
     add(CommandHandler("open", escalations.open_cases))
     staff_chat_id = application.bot_data["services"].settings.staff_chat_id
     if staff_chat_id is not None:
@@ -241,11 +245,12 @@ async def _post_init(application: Application) -> None:
     # First, so that whatever fails from here on reaches the admins.
     reports = ErrorReports(services, TelegramSender(bot))
     reports.install()
+    limiter = bot.rate_limiter
     services.set_runtime(build_runtime(
         services, sender=TelegramSender(bot), messenger=TelegramMessenger(bot), owner=replica_name(),
-        error_reports=reports,
+        error_reports=reports, pacing=limiter if isinstance(limiter, TelegramRateLimiter) else None,
         # Lets domain code that had to postpone something (a queued message) ask for a timely pass.
-        wake=lambda delay: jobs.wake(application, delay),
+        wake=lambda delay: jobs.wake(application, delay), after_pass=lambda: jobs.rearm(application),
     ))
     await editing.refresh(services.session_factory, services.catalog)  # plans edited from Telegram
     await booking_digest.ensure_scheduled(services)  # the daily summary of enrolments from booking systems
@@ -281,6 +286,8 @@ async def _set_command_menus(application: Application) -> None:
 
 async def _post_shutdown(application: Application) -> None:
     services: Services = application.bot_data["services"]
+    # Lanes still running (a stop that did not go through the runner): cut short quietly before the database goes.
+    await jobs.stop(services, services.settings.shutdown_timeout.total_seconds())
     if services.started and (reports := services.runtime.error_reports) is not None:
         await reports.close()
     await services.engine.dispose()

@@ -28,6 +28,7 @@ class Press(StrEnum):
     FORGET = "forget"  # confirm /forget (anyone)
     # Staff
     CASE = "esc"  # claim or resolve a case on its card
+    DIGEST = "dg"  # claim a case listed in a digest (many cases in one message, when the staff chat is busy)
     # Admins: the team
     TEAM = "ad:tl"  # list the team
     TEAM_REMOVE = "ad:tr"  # ask before removing someone

@@ -22,6 +22,7 @@ if TYPE_CHECKING:  # these modules import Services themselves
     from aftercare_bot.clients.privacy import RetentionPurger
     from aftercare_bot.delivery.dispatcher import Dispatcher
     from aftercare_bot.delivery.due_timers import TimerRunner
+    from aftercare_bot.delivery.lanes import Lanes
     from aftercare_bot.delivery.outbox import Outbox
     from aftercare_bot.escalation.desk import EscalationDesk
     from aftercare_bot.inbound.receive import ClientConversation
@@ -54,6 +55,7 @@ class Runtime:
     timer_runner: TimerRunner  # escalation re-alerts, check-in reminders, queued messages
     retention: RetentionPurger
     reports: WeeklyReports  # the weekly report to the admins
+    lanes: Lanes  # client, staff and plans: each makes progress on its own
     wake: Callable[[float], None]  # asks for a pass within that many seconds (something had to be postponed)
     error_reports: ErrorReporting | None = None  # None where nobody is to be told (tests, benchmarks)
 

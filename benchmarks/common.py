@@ -147,6 +147,15 @@ class EmulatorProcess:
         return await self._call("POST", "/inbound", body)
 
 
+    async def burst(self, users: list[int], planned: list[int], *, text: str, rate: float, plan_due: float,
+                    wait_seconds: float) -> dict[str, Any]:
+        """Each user writes `text` at `rate` per second while the planned clients' messages fall due at
+        `plan_due` (epoch seconds); see the emulator's /burst."""
+        body = {"users": users, "planned": planned, "text": text, "rate": rate, "plan_due": plan_due,
+                "wait_seconds": wait_seconds}
+        return await self._call("POST", "/burst", body)
+
+
 # -- databases ---------------------------------------------------------------------------------------
 
 

@@ -27,6 +27,32 @@ from aftercare_bot.sandbox.emulator.server import BotApiEmulator
 from benchmarks.common import LoopWatch
 
 CARD_CLIENT = re.compile(r"Client (\d+)")
+# A case shown to staff: on its card ("(case #12)") or as a line of a digest ("🚨 #12 Client · urgent · ...").
+CASE_SHOWN = re.compile(r"\(case #(\d+)\)|^\S+ #(\d+) ", re.MULTILINE)
+
+
+class BurstWatch:
+    """What a burst of red flags brought: each writer's first answer, each case's first showing to staff, each
+    plan client's first message (all by the emulator's clock)."""
+
+    def __init__(self, writers: list[int], planned: list[int], cases: int) -> None:
+        self.writers, self.planned, self.cases = set(writers), set(planned), cases
+        self.answered: dict[int, float] = {}
+        self.shown: dict[int, float] = {}
+        self.plan_sent: dict[int, float] = {}
+        self.done = asyncio.Event()
+
+    def observe(self, chat_id: int, text: str, moment: float, staff_chat: int | None) -> None:
+        if chat_id in self.writers:
+            self.answered.setdefault(chat_id, moment)
+        elif chat_id in self.planned:
+            self.plan_sent.setdefault(chat_id, moment)
+        elif chat_id == staff_chat:
+            for card, line in CASE_SHOWN.findall(text):
+                self.shown.setdefault(int(card or line), moment)
+        if (len(self.answered) == len(self.writers) and len(self.shown) >= self.cases
+                and len(self.plan_sent) == len(self.planned)):
+            self.done.set()
 NEVER = 2**31 - 1
 
 
@@ -89,6 +115,7 @@ class Controller:
         self.staff_chat: int | None = None
         self.cards_expected = 0
         self.all_cards_in = asyncio.Event()
+        self.burst_watch: BurstWatch | None = None
         self._subscription = emulator.subscribe()
         self._listener = asyncio.create_task(self._listen())
         self.watch = LoopWatch()
@@ -103,6 +130,10 @@ class Controller:
         if event.kind != "message_sent":
             return
         chat_id = event.data["chat_id"]
+        if self.burst_watch is not None:
+            message = event.data["message"]
+            self.burst_watch.observe(chat_id, message.get("text", message.get("caption", "")), event.time,
+                                     self.staff_chat)
         self.sends.sends.append((event.time, chat_id))
         if chat_id == self.staff_chat:
             match = CARD_CLIENT.search(event.data["message"].get("text", ""))
@@ -203,6 +234,35 @@ class Controller:
                                   "offered_rate": offered, "card_rate": card_rate})
 
 
+    async def burst(self, request: web.Request) -> web.Response:
+        """Clients write red flags as fast as asked while plan messages fall due; returns, in seconds from each
+        red flag (or from the plan messages' due time): the safety answers, when each case was first shown to staff,
+        and the plan messages."""
+        body = await request.json()
+        users: list[int] = body["users"]
+        watch = self.burst_watch = BurstWatch(users, body["planned"], len(users))
+        interval = 1.0 / body["rate"]
+        loop = asyncio.get_running_loop()
+        start, started_at = loop.time(), time.time()
+        written: dict[int, float] = {}
+        for number, user_id in enumerate(users):
+            delay = start + number * interval - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            self.emulator.send_text(user_id, body["text"])
+            written[user_id] = time.time()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(watch.done.wait(), float(body["wait_seconds"]))
+        self.burst_watch = None
+        plan_due = float(body["plan_due"])
+        return web.json_response({
+            "answers": [watch.answered[user] - written[user] for user in users if user in watch.answered],
+            "shown": sorted(moment - started_at for moment in watch.shown.values()),
+            "plan_lateness": [moment - plan_due for moment in watch.plan_sent.values()],
+            "written_in": max(written.values()) - started_at,
+        })
+
+
 async def serve(token: str) -> None:
     # The emulator stands in for Telegram, whose answers do not stall: no full collections, which would
     # pause it for longer and longer as it keeps every message, then let queued requests through at once.
@@ -219,6 +279,7 @@ async def serve(token: str) -> None:
     app.router.add_post("/reset", controller.reset)
     app.router.add_get("/report", controller.report)
     app.router.add_post("/inbound", controller.inbound)
+    app.router.add_post("/burst", controller.burst)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)

@@ -63,13 +63,21 @@ def summary_rows(report: dict[str, Any]) -> list[tuple[str, str]]:
     if "inbound" in sections:
         i = sections["inbound"]
         calm = i["calm"]
-        rows.append((f"Red flag → staff card, {_n(i['rate'], 0)} updates/s",
+        rows.append((f"Red flag → staff card, {_n(i['rate'], 0)} updates/s, flood limits off",
                      f"p50 **{_n(i['p50_ms'], 0)} ms**, p99 **{_n(i['p99_ms'], 0)} ms** "
                      f"({i['cards']} of {i['messages']} cards; the bot kept up with "
                      f"{_n(i['card_rate'], 1)} cards/s)"))
-        rows.append((f"Red flag → staff card, {_n(calm['rate'], 0)} updates/s",
+        rows.append((f"Red flag → staff card, {_n(calm['rate'], 0)} updates/s, flood limits off",
                      f"p50 **{_n(calm['p50_ms'], 0)} ms**, p99 **{_n(calm['p99_ms'], 0)} ms** "
                      f"({calm['cards']} of {calm['messages']} cards)"))
+    if "bursts" in sections:
+        for burst in sections["bursts"]["bursts"]:
+            title = f"Burst of {_n(burst['red_flags'])} red flags at {_n(burst['rate'], 0)}/s, Telegram's limits on"
+            rows.append((title,
+                         f"safety reply p50 **{_n(burst['answer_p50_ms'], 0)} ms**, p99 "
+                         f"**{_n(burst['answer_p99_ms'], 0)} ms**; every case shown to staff after "
+                         f"**{_n(burst['all_shown_after_s'], 1)} s**; plan messages at most "
+                         f"**{_n(burst['plan_late_max_s'], 1)} s** late; {burst['flood_limited']} × 429"))
     if "peer" in sections:
         p = sections["peer"]
         naive = p["naive"]
@@ -123,7 +131,7 @@ def render_markdown(report: dict[str, Any]) -> str:
     ]
     sections = report["sections"]
     for name, render in (("capacity", _capacity), ("flood", _flood), ("scale", _scale), ("inbound", _inbound),
-                         ("peer", _peer), ("report", _report)):
+                         ("bursts", _bursts), ("peer", _peer), ("report", _report)):
         if name in sections:
             lines += [*render(sections[name]), ""]
     return "\n".join(lines)
@@ -237,6 +245,29 @@ def _inbound(i: dict[str, Any]) -> list[str]:
             f"| {_n(run['rate'], 0)} ({_n(run['offered_rate'], 1)}) | {_n(run['messages'])} | {run['cards']} "
             f"| {run['missing']} | {_n(run['card_rate'], 1)} | {_n(run['p50_ms'], 0)} "
             f"| {_n(run['p99_ms'], 0)} | {_n(run['max_ms'], 0)} |"
+        )
+    return lines
+
+
+def _bursts(b: dict[str, Any]) -> list[str]:
+    lines = [
+        "## 4b. Bursts of red flags with Telegram's limits on",
+        "",
+        "Clients send red flags at the rate shown while 20 other clients' plan messages fall due 5 s into the burst; "
+        "the emulator enforces 30 messages/s, 1/s per chat and 20/min in the staff group (429 beyond). Safety reply: "
+        "from each red flag to its answer. Shown: from the first red flag until every case is on a card or a digest "
+        "line in the staff chat. Plan lateness: after their due time.",
+        "",
+        "| Red flags | Rate /s | Written in s | Safety reply p50 / p99 / max ms | All cases shown after s | "
+        "Plan messages late, max s | 429 |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for run in b["bursts"]:
+        lines.append(
+            f"| {_n(run['red_flags'])} | {_n(run['rate'], 0)} | {_n(run['written_in_s'], 1)} "
+            f"| {_n(run['answer_p50_ms'], 0)} / "
+            f"{_n(run['answer_p99_ms'], 0)} / {_n(run['answer_max_ms'], 0)} | {_n(run['all_shown_after_s'], 1)} "
+            f"({run['cases_shown']} shown) | {_n(run['plan_late_max_s'], 1)} | {run['flood_limited']} |"
         )
     return lines
 

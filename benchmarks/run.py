@@ -31,6 +31,7 @@ SIZES: dict[str, dict[str, dict[str, Any]]] = {
         "inbound": {"messages": 30, "rate": 100, "calm_messages": 10, "calm_rate": 10},
         "peer": {"messages": 1_000},
         "report": {"deliveries": 6_000, "cases": 100, "runs": 2},
+        "bursts": {"bursts": [[10, 100]]},
     },
     "full": {
         "capacity": {"rows": 10_000, "chunks": 10, "rounds": 2},
@@ -39,13 +40,15 @@ SIZES: dict[str, dict[str, dict[str, Any]]] = {
         "inbound": {"messages": 1_000, "rate": 100, "calm_messages": 200, "calm_rate": 5},
         "peer": {"messages": 100_000},
         "report": {"deliveries": 1_000_000, "cases": 10_000, "runs": 5},
+        "bursts": {"bursts": [[10, 100], [100, 100], [1_000, 100], [100, 20]]},
     },
 }
-SECTIONS = ("capacity", "flood", "scale", "inbound", "peer", "report")
+SECTIONS = ("capacity", "flood", "scale", "inbound", "bursts", "peer", "report")
 MODULES = {"capacity": "dispatch_capacity", "flood": "flood", "scale": "scale", "inbound": "inbound",
-           "peer": "peer", "report": "report_figures"}
+           "bursts": "bursts", "peer": "peer", "report": "report_figures"}
 # Generous bounds per section (seconds), so that a hang fails the run instead of blocking it.
-TIMEOUTS = {"capacity": 1800, "flood": 1500, "scale": 3600, "inbound": 1200, "peer": 1800, "report": 3600}
+TIMEOUTS = {"capacity": 1800, "flood": 1500, "scale": 3600, "inbound": 1200, "bursts": 1500, "peer": 1800,
+            "report": 3600}
 
 
 def parse_arguments(argv: list[str] | None) -> argparse.Namespace:

@@ -18,6 +18,7 @@ from sqlalchemy.engine import make_url
 
 from aftercare_bot.config import SHIPPED_MESSAGES_DIR
 from aftercare_bot.db.models import Client, ClientStatus, Delivery, DeliveryState, Enrolment, EnrolmentState
+from aftercare_bot.db.refs import new_ref
 from aftercare_bot.plans.catalog import PlanCatalog
 
 TREATMENT = "microneedling"
@@ -66,7 +67,7 @@ def _chunks(backlog: Backlog, first_id: int) -> Iterator[tuple[Rows, Rows, Rows]
             clients.append({
                 "id": row_id, "telegram_user_id": user_id, "chat_id": user_id, "name": f"Client {user_id}",
                 "first_name": f"Client {user_id}", "language": "en", "status": ClientStatus.ACTIVE.value,
-                "created_at": now, "updated_at": now,
+                "created_at": now, "updated_at": now, "ref": new_ref(),
             })
             enrolments.append({
                 "id": row_id, "client_id": row_id, "treatment": TREATMENT,
@@ -82,6 +83,7 @@ def _chunks(backlog: Backlog, first_id: int) -> Iterator[tuple[Rows, Rows, Rows]
                     "enrolment_id": row_id, "client_id": row_id, "chat_id": user_id, "step_key": key,
                     "due_at": send_at, "send_at": send_at, "expires_at": send_at + backlog.grace,
                     "state": DeliveryState.PENDING.value, "attempts": 0, "checkin": checkin,
+                    "ref": new_ref(),  # a check-in's buttons name it (COPY fills no Python-side defaults)
                 })
         yield clients, enrolments, deliveries
 

@@ -1,15 +1,19 @@
-"""JobQueue wiring: one wake-up job at the next due time plus a periodic safety tick.
+"""JobQueue wiring: one wake-up job at the next due time plus a periodic safety tick, which kick the lanes.
 
-The database holds every scheduled message and timer; these jobs only decide when to look at it.
+The database holds every scheduled message and timer; these jobs only decide when to look at it. The work itself
+runs in independent lanes (delivery/lanes.py: client, staff, plans), so the job returns at once and a busy staff
+chat never makes a tick wait, let alone skip.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
 from telegram.ext import Application, ContextTypes, Job
 
+from aftercare_bot.delivery import lanes
 from aftercare_bot.plans import editing
 from aftercare_bot.services import Services
 
@@ -54,14 +58,18 @@ def _planned_run(job: Job) -> datetime | None:
         return None
 
 
-async def run_pending_work(services: Services) -> None:
-    """One pass over everything due: timers, then plan messages, then the daily retention purge."""
-    # Error reports held back by their rate limit; never raises, so it runs even while the database is away.
+def build_lanes(services: Services, after: Callable[[], Awaitable[object]] | None = None) -> lanes.Lanes:
+    """The three lanes; `after` runs after each pass (to plan the next wake-up)."""
+    return lanes.Lanes([
+        lanes.Lane(lanes.CLIENT, lambda: services.runtime.timer_runner.run_lane(lanes.CLIENT), after),
+        lanes.Lane(lanes.STAFF, lambda: services.runtime.timer_runner.run_lane(lanes.STAFF), after),
+        lanes.Lane(lanes.PLANS, lambda: run_plans(services), after),
+    ])
+
+
+async def run_plans(services: Services) -> None:
+    """The plans lane: plan messages, then the daily retention purge."""
     runtime = services.runtime
-    if runtime.error_reports is not None:
-        runtime.error_reports.flush()
-    # Timers first: escalation re-alerts and queued safety messages must never wait behind a plan backlog.
-    await runtime.timer_runner.run_due()
     # Plans edited on another replica (or imported) take effect here before anything is composed.
     await editing.refresh_now_and_then(services.session_factory, services.catalog)
     await runtime.dispatcher.run_due()
@@ -71,20 +79,33 @@ async def run_pending_work(services: Services) -> None:
     await runtime.reports.ensure_scheduled()
 
 
+async def run_pending_work(services: Services) -> None:
+    """Every lane's work once, one after the other, client-facing first (tests and the sandbox's clock)."""
+    runtime = services.runtime
+    if runtime.error_reports is not None:
+        runtime.error_reports.flush()
+    await runtime.timer_runner.run_lane(lanes.CLIENT)
+    await runtime.timer_runner.run_lane(lanes.STAFF)
+    await run_plans(services)
+
+
 async def _tick(context: ContextTypes.DEFAULT_TYPE) -> None:
     services: Services = context.application.bot_data["services"]
-    try:
-        await run_pending_work(services)
-        next_due = await _next_due(services)
-    except Exception:
-        # The database may be restarting; the safety tick will try again.
-        log.exception("dispatch pass failed; will retry on the next tick")
-        return
+    runtime = services.runtime
+    # Error reports held back by their rate limit; never raises, so it runs even while the database is away.
+    if runtime.error_reports is not None:
+        runtime.error_reports.flush()
+    runtime.lanes.kick()
+
+
+async def rearm(application: Application) -> None:
+    """After a lane's pass: a wake-up for the next due moment, when that comes before the safety tick."""
+    services: Services = application.bot_data["services"]
+    next_due = await _next_due(services)
     if next_due is not None:
         delay = (next_due - services.clock.now()).total_seconds()
-        tick = services.settings.dispatch_tick.total_seconds()
-        if delay < tick:
-            wake(context.application, delay + 0.05)
+        if delay < services.settings.dispatch_tick.total_seconds():
+            wake(application, delay + 0.05)
 
 
 async def _next_due(services: Services) -> datetime | None:
@@ -93,3 +114,31 @@ async def _next_due(services: Services) -> datetime | None:
     moments = [moment for moment in candidates if moment is not None]
     return min(moments) if moments else None
 
+
+async def stop(services: Services, timeout: float) -> bool:  # noqa: ASYNC109
+    """On shutdown: no lane claims more; passes under way get `timeout` seconds, then are cut short. Logs one
+    line of what is left for the next start (or another replica). True when nothing had to be cut short."""
+    if not services.started:
+        return True
+    runtime = services.runtime
+    runtime.dispatcher.stop_claiming()
+    runtime.timer_runner.stop_claiming()
+    cut = await runtime.lanes.stop(timeout)
+    if cut:
+        try:
+            left = await _work_left(services)
+        except Exception as exc:  # the database may be what is stopping
+            left = f"unknown ({exc.__class__.__name__})"
+        log.warning("stopped with work in hand (lanes cut short: %s); left in the database for the next start or "
+                    "another replica: %s", ", ".join(cut), left)
+    return not cut
+
+
+async def _work_left(services: Services) -> str:
+    runtime = services.runtime
+    counts = {
+        "client messages and timers": await runtime.timer_runner.due_count(lanes.CLIENT),
+        "staff posts and timers": await runtime.timer_runner.due_count(lanes.STAFF),
+        "plan messages": await runtime.dispatcher.due_count(),
+    }
+    return ", ".join(f"{count} {what} due" for what, count in counts.items())

@@ -23,6 +23,7 @@ from telegram.ext import Application
 
 from aftercare_bot.api.server import EnrolmentApi
 from aftercare_bot.app import build_application
+from aftercare_bot.bot import jobs
 from aftercare_bot.bot.health import HealthMonitor
 from aftercare_bot.bot.webhook import BotWebServer, webhook_path
 from aftercare_bot.config import Settings
@@ -108,11 +109,8 @@ class BotRunner:
             await application.updater.stop()
         if application.job_queue is not None and application.job_queue.scheduler.running:
             application.job_queue.scheduler.pause()  # no new dispatcher passes
-        dispatcher = self.services.runtime.dispatcher if self.services.started else None
-        clean = True
-        if dispatcher is not None:
-            dispatcher.stop_claiming()
-            clean = await dispatcher.wait_idle(max(deadline - loop.time(), 0.0))
+        # The lanes finish what they hold and claim nothing more; what is left stays in the database (one log line).
+        clean = await jobs.stop(self.services, max(deadline - loop.time(), 0.0))
         if application.running:
             try:
                 # Handles the updates already taken and waits for running jobs (the timer runner, say).

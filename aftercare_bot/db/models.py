@@ -302,6 +302,33 @@ class EscalationPost(Base):
     created_at: Mapped[datetime]
 
 
+class StaffDigest(Base):
+    """One message in a staff chat listing many cases at once, posted instead of their single posts when the chat
+    cannot take them all soon (Telegram lets a group have 20 messages a minute); edited as the cases change."""
+
+    __tablename__ = "staff_digests"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    chat_id: Mapped[int]
+    message_id: Mapped[int | None]  # once posted
+    created_at: Mapped[datetime]
+    posted_at: Mapped[datetime | None]
+    edited_at: Mapped[datetime | None]
+
+
+class StaffDigestEntry(Base):
+    """A case listed in a digest, and why: new (its card was folded), realert (still unclaimed) or final (the
+    client was told to call). Erased with the case."""
+
+    __tablename__ = "staff_digest_entries"
+    __table_args__ = (Index("ix_staff_digest_entries_digest_case", "digest_id", "escalation_id", unique=True),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    digest_id: Mapped[int] = mapped_column(ForeignKey("staff_digests.id", ondelete="CASCADE"))
+    escalation_id: Mapped[int] = mapped_column(ForeignKey("escalations.id", ondelete="CASCADE"), index=True)
+    note: Mapped[str] = mapped_column(String(16))
+
+
 class Timer(Base):
     """A durable timer (escalation re-alerts, check-in reminders) claimed by one replica when due."""
 

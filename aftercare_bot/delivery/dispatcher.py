@@ -160,6 +160,10 @@ class Dispatcher:
         async with self.session_factory() as session:
             return await deliveries.next_send_at(session)
 
+    async def due_count(self) -> int:
+        async with self.session_factory() as session:
+            return await deliveries.count_due(session, now=self.clock.now()) or 0
+
     async def run_due(self) -> TickReport:
         """Send everything that is due now. Safe to call at any time; overlapping calls queue."""
         report = TickReport()

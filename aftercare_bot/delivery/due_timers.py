@@ -1,6 +1,10 @@
 """Fires durable timers from the database: escalation cards and re-alerts, check-in reminders and silence,
 and the outbox's messages.
 
+Timers run in two lanes (delivery.lanes): the staff lane takes what may wait for the staff chats (case cards,
+digests, queued staff posts), the client lane everything else, so that a staff chat held back by Telegram's 20
+messages a minute never holds up a client's safety message.
+
 Each timer is claimed atomically (one replica fires it), finished when its handler returns, and put back
 for a later attempt when the messenger asks to retry. A timer claimed by a replica that died is released
 after the send lease, so a restart never loses one (it may, rarely, fire twice). Once a handler has run, its
@@ -16,11 +20,14 @@ from datetime import datetime, timedelta
 
 from aftercare_bot.db.models import Timer
 from aftercare_bot.db.repositories import timers
-from aftercare_bot.delivery import confirmed_sends
+from aftercare_bot.db.repositories.timers import StaffLane
+from aftercare_bot.delivery import confirmed_sends, lanes
 from aftercare_bot.delivery.compose import CHECKIN_NO_RESPONSE, CHECKIN_REMINDER
 from aftercare_bot.delivery.outbox import OUTBOX_TIMER
 from aftercare_bot.delivery.ports import SendRetryLater
+from aftercare_bot.delivery.staff_notify import staff_destinations
 from aftercare_bot.escalation.desk import EscalationDesk
+from aftercare_bot.escalation.digests import DIGEST_TIMER
 from aftercare_bot.escalation.posts import RETRY_SOON
 from aftercare_bot.escalation.timers import CARD_TIMER, FINAL_TIMER, REALERT_TIMER
 from aftercare_bot.inbound.receive import ClientConversation
@@ -32,10 +39,17 @@ log = logging.getLogger(__name__)
 TimerHandler = Callable[[Timer], Awaitable[datetime | None]]
 
 BATCH = 50
+# The staff lane claims a few at a time: each may wait for the staff chat, and what is not claimed yet can still
+# be folded into a digest.
+STAFF_BATCH = 4
 MAX_BATCHES_PER_PASS = 20
 RETRY_AFTER_ERROR = timedelta(minutes=5)
 RETRY_UNKNOWN_KIND = timedelta(hours=1)
 CASE_TIMERS = frozenset({CARD_TIMER, REALERT_TIMER, FINAL_TIMER})  # their subject is the case
+# Timers whose work waits for the staff chats; outbox timers go by the chat of their message. A re-alert or a
+# no-response case only queues its staff post (sent at once if the chat has room, else left to the staff lane),
+# so they run in the client lane and never wait there.
+STAFF_KINDS = frozenset({CARD_TIMER, DIGEST_TIMER})
 
 
 class TimerRunner:
@@ -48,12 +62,32 @@ class TimerRunner:
             CHECKIN_REMINDER: conversation.checkins.remind,
             CHECKIN_NO_RESPONSE: conversation.checkins.silence,
             OUTBOX_TIMER: desk.outbox.on_timer,
+            DIGEST_TIMER: desk.digests.on_timer,
         }
-        self._lock = asyncio.Lock()
+        self.staff_kinds = set(STAFF_KINDS)
+        # Called before each staff batch is claimed, with how many staff timers are due: digests fold what waits
+        # for a busy staff chat.
+        self.before_staff_batch: Callable[[int], Awaitable[object]] | None = desk.digests.relieve
+        self.first_kinds = {DIGEST_TIMER}  # a digest shows many cases: it goes before single posts
+        self._locks = {lanes.CLIENT: asyncio.Lock(), lanes.STAFF: asyncio.Lock()}
+        self._stopping = False
 
-    def register(self, kind: str, handler: TimerHandler) -> None:
-        """Other features may add timer kinds of their own."""
+    def register(self, kind: str, handler: TimerHandler, *, staff: bool = False, first: bool = False) -> None:
+        """Other features may add timer kinds of their own: `staff` ones run in the staff lane, `first` ones before
+        the other due timers of their lane."""
         self.handlers[kind] = handler
+        if staff:
+            self.staff_kinds.add(kind)
+        if first:
+            self.first_kinds.add(kind)
+
+    def stop_claiming(self) -> None:
+        """On shutdown: finish the timers in hand, claim no more (another replica or the next start will)."""
+        self._stopping = True
+
+    def lane_filter(self, lane: str) -> StaffLane:
+        return StaffLane(frozenset(self.staff_kinds), OUTBOX_TIMER, tuple(staff_destinations(self.svc)),
+                         staff=lane == lanes.STAFF, first_kinds=frozenset(self.first_kinds))
 
     @staticmethod
     def _post_card(desk: EscalationDesk) -> TimerHandler:
@@ -68,23 +102,39 @@ class TimerRunner:
             return await timers.next_due_at(session, except_kinds=except_kinds)
 
     async def run_due(self) -> int:
-        """Fire every timer that is due; returns how many were handled. Overlapping calls queue."""
+        """Fire every timer that is due, the client lane's first; returns how many were handled."""
+        return await self.run_lane(lanes.CLIENT) + await self.run_lane(lanes.STAFF)
+
+    async def run_lane(self, lane: str) -> int:
+        """Fire the lane's due timers; returns how many were handled. Overlapping calls of one lane queue."""
         fired = 0
-        async with self._lock:
+        staff = lane == lanes.STAFF
+        async with self._locks[lane]:
             now = self.svc.clock.now()
             async with self.svc.session_factory.begin() as session:
                 released = await timers.release_stale(session, claimed_before=now - self.svc.settings.send_lease)
             if released:
                 log.warning("re-queued %d timer(s) left running by a stopped replica", released)
-            for _ in range(MAX_BATCHES_PER_PASS):
+            batches = MAX_BATCHES_PER_PASS * (BATCH // STAFF_BATCH if staff else 1)
+            for _ in range(batches):
+                if self._stopping:
+                    break
+                if staff and self.before_staff_batch is not None:
+                    await self.before_staff_batch(await self.due_count(lane))
                 async with self.svc.session_factory.begin() as session:
-                    batch = await timers.claim_due(session, now=self.svc.clock.now(), limit=BATCH)
+                    batch = await timers.claim_due(session, now=self.svc.clock.now(),
+                                                   limit=STAFF_BATCH if staff else BATCH,
+                                                   lane=self.lane_filter(lane))
                 if not batch:
                     break
                 for timer in batch:
                     await self._fire(timer)
                     fired += 1
         return fired
+
+    async def due_count(self, lane: str) -> int:
+        async with self.svc.session_factory() as session:
+            return await timers.count_due(session, now=self.svc.clock.now(), lane=self.lane_filter(lane))
 
     async def _fire(self, timer: Timer) -> None:
         handler = self.handlers.get(timer.kind)

@@ -7,6 +7,9 @@ again with backoff until it is delivered, or Telegram refuses it for good: a cli
 unreachable as the dispatcher does, a refused message is logged, and a staff member whose reply it was is told.
 A chat's messages go out in the order they were queued. Quiet hours never hold them back: each one answers
 something a person just did, or tells the team.
+
+Whoever queues a post for a staff chat never waits for that chat: deliver() sends it at once only while the chat
+has room (delivery.ports.Pacing), and otherwise leaves it to the staff lane, which may fold it into a digest.
 """
 
 from __future__ import annotations
@@ -33,7 +36,16 @@ from aftercare_bot.db.repositories.timers import NewTimer
 from aftercare_bot.db.write_turns import write_turn
 from aftercare_bot.delivery import confirmed_sends
 from aftercare_bot.delivery.dispatcher import backoff, record_blocked
-from aftercare_bot.delivery.ports import Button, OutboundMessage, RecipientBlocked, Sender, SendRejected, SendRetryLater
+from aftercare_bot.delivery.ports import (
+    Button,
+    OutboundMessage,
+    Pacing,
+    RecipientBlocked,
+    Sender,
+    SendRejected,
+    SendRetryLater,
+    Unlimited,
+)
 from aftercare_bot.delivery.send_records import SendRecords, SentMessage, record_sent
 from aftercare_bot.delivery.staff_notify import blocked_notice, staff_destinations
 from aftercare_bot.services import Services
@@ -47,7 +59,9 @@ MAX_ROUNDS = 5  # chats reached through follow-up messages (reports to staff) in
 AFTER_EARLIER = timedelta(milliseconds=1)
 BUSY_RETRY = timedelta(seconds=1)
 ERROR_DETAIL_LIMIT = 300
-
+# Of a staff group's 20 messages a minute, the last few are never spent on single posts sent at once: they are
+# kept for the staff lane's digests, which show many cases in one message.
+STAFF_RESERVE = 5
 
 
 class Outcome(StrEnum):
@@ -87,9 +101,10 @@ class OutboxMessenger(Sender, Protocol):
 
 
 class Outbox:
-    def __init__(self, services: Services, messenger: OutboxMessenger) -> None:
+    def __init__(self, services: Services, messenger: OutboxMessenger, pacing: Pacing | None = None) -> None:
         self.svc = services
         self.messenger = messenger
+        self.pacing = pacing or Unlimited()
         self.records = SendRecords(services)  # of what Telegram accepted, from here and from the case cards
         # One sender per chat in this process, so that a chat's messages leave in order without waiting.
         self._chat_locks: weakref.WeakValueDictionary[int, asyncio.Lock] = weakref.WeakValueDictionary()
@@ -254,12 +269,32 @@ class Outbox:
             queue = sorted(follow_ups)
         return outcomes
 
+    def may_post_now(self, chat_id: int) -> bool:
+        """Whether a post to this staff chat would leave at once (its place then held for it); if not, the staff
+        lane is woken to take it. Chats that are not staff chats always may: a client's messages are few."""
+        if chat_id not in staff_destinations(self.svc) or self.pacing.admit(chat_id, keep=STAFF_RESERVE):
+            return True
+        if self.svc.started:
+            self.svc.runtime.wake(0)
+        return False
+
+    def unused(self, chat_id: int) -> None:
+        """A place may_post_now() held that was not used after all."""
+        if chat_id in staff_destinations(self.svc):
+            self.pacing.release(chat_id)
+
     async def _deliver_chat(self, chat_id: int, outcomes: dict[int, Outcome]) -> set[int]:
         follow_ups: set[int] = set()
+        lock = self._chat_locks.get(chat_id)
+        if lock is not None and lock.locked() and chat_id in staff_destinations(self.svc):
+            return follow_ups  # the staff lane is sending to it, perhaps waiting for room: it takes the rest
         async with self._one_sender(chat_id):
             for _ in range(MAX_SENDS_PER_CALL):
+                if not self.may_post_now(chat_id):
+                    break  # a busy staff chat: its lane takes the rest, nobody waits here
                 claimed = await self._claim_head(chat_id)
                 if claimed is None:
+                    self.unused(chat_id)
                     break
                 message, timer_id = claimed
                 try:

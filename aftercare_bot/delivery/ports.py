@@ -47,3 +47,36 @@ class PictureSender(Sender, Protocol):
     async def send_picture(self, chat_id: int, png: bytes, *, filename: str, caption_html: str) -> int:
         """Send a PNG picture with a caption (at most 1024 characters as shown); errors as for send()."""
         ...
+
+
+class Pacing(Protocol):
+    """How much a chat can take without waiting: the bot's view of Telegram's flood limits for that chat, so that
+    nobody blocks behind a busy chat (bot/telegram/rate_limit.py implements it)."""
+
+    def room(self, chat_id: int, within: float) -> int:
+        """How many more messages could leave for the chat within `within` seconds, after those already waiting."""
+        ...
+
+    def admit(self, chat_id: int, keep: int = 0) -> bool:
+        """Whether one message may go to the chat now without waiting, leaving `keep` of its longer window unused;
+        if so, its place is held for the next message to that chat (or a few seconds), see release()."""
+        ...
+
+    def release(self, chat_id: int) -> None:
+        """Give back a place held by admit() that is not used after all."""
+        ...
+
+
+class Unlimited:
+    """No flood limits (FLOOD_LIMITS=false, tests): every chat can always take more."""
+
+    ROOM = 1_000_000
+
+    def room(self, chat_id: int, within: float) -> int:
+        return self.ROOM
+
+    def admit(self, chat_id: int, keep: int = 0) -> bool:
+        return True
+
+    def release(self, chat_id: int) -> None:
+        """Nothing was held."""

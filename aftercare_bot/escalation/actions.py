@@ -19,6 +19,7 @@ from aftercare_bot.db.repositories import audit, timers
 from aftercare_bot.db.repositories import escalations as repo
 from aftercare_bot.db.repositories import staff as staff_repo
 from aftercare_bot.escalation.cards import CaseTexts
+from aftercare_bot.escalation.digests import EDIT_AFTER, case_changed
 from aftercare_bot.escalation.posts import CasePosts
 from aftercare_bot.escalation.timers import RESPONSE_TIMERS
 from aftercare_bot.services import Services
@@ -58,6 +59,7 @@ class StaffActions:
                 return await self._refusal(session, case, actor_id)
             await audit.record(session, now=now, action="escalation_claimed", actor_id=actor_id,
                                escalation_id=escalation_id)
+        self._digests_soon()
         await self.posts.refresh_cards(escalation_id)
         return StaffActionResult(StaffAction.DONE, name)
 
@@ -69,6 +71,7 @@ class StaffActions:
             resolved = await repo.resolve(session, escalation_id, ref=case.ref, actor_id=actor_id, name=name, now=now)
             if resolved:
                 await timers.cancel(session, subject_id=escalation_id, kinds=RESPONSE_TIMERS)
+                await case_changed(session, escalation_id, now)
                 await audit.record(session, now=now, action="escalation_resolved", actor_id=actor_id,
                                    escalation_id=escalation_id)
                 status = StaffActionResult(StaffAction.DONE, name)
@@ -77,8 +80,14 @@ class StaffActions:
                 gone = escalation is None or escalation.ref != case.ref
                 status = StaffActionResult(StaffAction.UNKNOWN if gone else StaffAction.RESOLVED)
         if resolved:
+            self._digests_soon()
             await self.posts.refresh_cards(escalation_id)
         return status
+
+    def _digests_soon(self) -> None:
+        """A digest listing the case is edited in a few seconds (see digests.case_changed)."""
+        if self.svc.started:
+            self.svc.runtime.wake(EDIT_AFTER.total_seconds() + 0.05)
 
     async def take(
         self,
@@ -97,6 +106,7 @@ class StaffActions:
                                 now=now):
             return False
         await timers.cancel(session, subject_id=escalation_id, kinds=RESPONSE_TIMERS)
+        await case_changed(session, escalation_id, now)
         return True
 
     async def _refusal(self, session: AsyncSession, case: RowRef, actor_id: int) -> StaffActionResult:

@@ -96,7 +96,18 @@ class CasePosts:
 
     async def post_new_card(self, view: CardView, timer_id: int) -> None:
         """Post a new case's card at once, its timer claimed when the case was opened; a card that cannot go out
-        now is left to that timer, which the timer runner fires again."""
+        now is left to that timer, which the timer runner fires again. When a staff chat is busy (Telegram's 20
+        messages a minute), the card is left to the staff lane at once rather than waited for here."""
+        chats = [chat_id for chat_id in staff_destinations(self.svc) if chat_id not in view.cards]
+        admitted = []
+        for chat_id in chats:
+            if not self.outbox.may_post_now(chat_id):
+                for held in admitted:
+                    self.outbox.unused(held)
+                async with self.svc.session_factory.begin() as session:
+                    await timers.retry_at(session, timer_id, self.svc.clock.now())
+                return
+            admitted.append(chat_id)
         try:
             postponed = await self._post(view, timer_id)
         except NotRecorded:

@@ -175,7 +175,7 @@ async def test_two_dispatchers_never_send_the_same_row(make_settings, rigs) -> N
 
 
 async def test_a_pass_runs_timers_before_the_plan_message_backlog(make_settings, rigs) -> None:
-    """Escalation re-alerts and queued safety messages must not wait behind plan messages."""
+    """Run one after the other (tests, the sandbox's clock), the client lane goes first, plans last."""
     rig = rigs(make_settings(), SESSION)
     order: list[str] = []
 
@@ -186,6 +186,9 @@ async def test_a_pass_runs_timers_before_the_plan_message_backlog(make_settings,
         async def run_due(self) -> None:
             order.append(self.name)
 
+        async def run_lane(self, lane: str) -> None:
+            order.append(f"{self.name} ({lane})")
+
         run_if_due = run_due
 
     runtime = build_runtime(rig.services, sender=rig.sender, messenger=FakeMessenger(), wake=no_wake, owner="test")
@@ -193,7 +196,7 @@ async def test_a_pass_runs_timers_before_the_plan_message_backlog(make_settings,
         runtime, dispatcher=Recorder("plan messages"), timer_runner=Recorder("timers"), retention=Recorder("purge"),
     ))
     await jobs.run_pending_work(rig.services)
-    assert order == ["timers", "plan messages", "purge"]
+    assert order == ["timers (client)", "timers (staff)", "plan messages", "purge"]
 
 
 async def test_the_runtime_is_built_once_and_not_read_before(make_settings, rigs) -> None:

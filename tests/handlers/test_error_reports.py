@@ -106,10 +106,11 @@ async def test_a_failed_background_pass_is_reported(rig: FastRig, monkeypatch: p
     monkeypatch.setattr(rig.services.runtime.dispatcher, "run_due", fails)
 
     await jobs._tick(SimpleNamespace(application=rig.app))  # type: ignore[arg-type]
+    await rig.services.runtime.lanes.stop(5)
     await reports_of(rig).drain()
 
     (report,) = admin_reports(rig)
-    assert "RuntimeError in aftercare_bot.bot.jobs.run_pending_work" in report
+    assert "RuntimeError in aftercare_bot.bot.jobs.run_plans" in report
     assert "said no" not in report
     rig.forget_problems()  # the error was logged, as it should be
 

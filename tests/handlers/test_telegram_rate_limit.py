@@ -67,3 +67,37 @@ async def test_a_429_pauses_sending_and_is_retried_once() -> None:
     with pytest.raises(RetryAfter):
         await send(limiter, calls, 5003)
     assert len(calls.made) == 2
+
+
+# -- room and admit: asked without waiting, by whoever must not wait behind a busy chat --------------------------
+
+GROUP = -100200300
+
+
+async def test_a_group_has_room_for_its_minute_less_what_was_sent_and_what_waits() -> None:
+    limiter, calls = TelegramRateLimiter(per_group=(5, 60.0)), Calls()
+    assert limiter.room(GROUP, within=30) == 5
+    assert limiter.room(GROUP, within=2.5) == 3, "one a second in any chat"
+    await send(limiter, calls, GROUP)
+    assert limiter.room(GROUP, within=30) == 4
+    waiting = [asyncio.create_task(send(limiter, calls, GROUP)) for _ in range(2)]
+    await asyncio.sleep(0)
+    assert limiter.room(GROUP, within=30) == 2, "the two waiting are counted"
+    for task in waiting:
+        task.cancel()
+    assert limiter.room(5001, within=30) == 29, "a private chat has no minute window, only one a second"
+
+
+async def test_admit_holds_a_place_and_keeps_the_reserve() -> None:
+    limiter, calls = TelegramRateLimiter(per_group=(4, 60.0)), Calls()
+    assert limiter.admit(GROUP, keep=2)
+    assert not limiter.admit(GROUP, keep=2), "the place is held for the message about to go"
+    await send(limiter, calls, GROUP)  # takes the held place
+    await asyncio.sleep(PER_CHAT[1])
+    assert limiter.admit(GROUP, keep=2)
+    limiter.release(GROUP)  # not used after all
+    await send(limiter, calls, GROUP)
+    await asyncio.sleep(PER_CHAT[1])
+    assert limiter.room(GROUP, within=30) == 2
+    assert not limiter.admit(GROUP, keep=2), "the last two of the minute are kept"
+    assert limiter.admit(GROUP), "for whoever may use them"

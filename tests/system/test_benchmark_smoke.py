@@ -12,7 +12,7 @@ from pathlib import Path
 from tests.support.paths import ROOT
 
 SECTION_HEADINGS = ("## 1. Dispatch capacity", "## 2. Flood-limit fidelity", "## 3. Scale",
-                    "## 4. Inbound", "## 5. Against the naive design",
+                    "## 4. Inbound", "## 4b. Bursts", "## 5. Against the naive design",
                     "## 6. The manager's report")
 
 
@@ -31,7 +31,11 @@ def test_tiny_benchmark_writes_both_reports_with_every_section(tmp_path: Path) -
 
     report = json.loads((tmp_path / "report.json").read_text())
     sections = report["sections"]
-    assert set(sections) == {"capacity", "flood", "scale", "inbound", "peer", "report"}
+    assert set(sections) == {"capacity", "flood", "scale", "inbound", "bursts", "peer", "report"}
+
+    [burst] = sections["bursts"]["bursts"]
+    assert burst["answered"] == burst["red_flags"] == burst["cases_shown"], "every writer answered, every case shown"
+    assert burst["plan_messages"] == 20 and burst["flood_limited"] == 0
 
     capacity = sections["capacity"]
     assert all(positive(capacity[key]) for key in ("bare_client_rate", "bot_rate", "ratio"))

@@ -1,4 +1,5 @@
-"""The staff side of escalations: Claim and Resolve buttons, replies to cases, /open. Domain: escalation*.py."""
+"""The staff side of escalations: Claim and Resolve buttons (on cards and digests), replies to cases, /open.
+Domain: escalation*.py."""
 
 from __future__ import annotations
 
@@ -50,6 +51,28 @@ async def case_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     if result.status == StaffAction.DONE:
         key = "esc_claim_done" if parts[1] == "claim" else "esc_resolve_done"
         await query.answer(svc.label(key, lang))
+        return
+    await query.answer(svc.label(_ANSWERS[result.status], lang, name=result.holder or ""), show_alert=True)
+
+
+@staff_only
+async def digest_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A case's button in a digest: claim it; its full card follows, to reply under."""
+    svc, query, user = services(context), update.callback_query, update.effective_user
+    if query is None or user is None:
+        return
+    parts = await signed_parts(update, context, Press.DIGEST, lambda signed: (
+        len(signed) == 1 and RowRef.parse(signed[0]) is not None
+    ))
+    case = RowRef.parse(parts[0]) if parts is not None else None
+    if case is None:
+        return
+    lang = language_of(update, context)
+    desk = desk_of(context)
+    result = await desk.actions.claim(case, user.id, user.full_name)
+    if result.status == StaffAction.DONE:
+        await desk.digests.card_follows(case.id)
+        await query.answer(svc.label("esc_digest_claim_done", lang))
         return
     await query.answer(svc.label(_ANSWERS[result.status], lang, name=result.holder or ""), show_alert=True)
 

@@ -6,6 +6,10 @@ once on top of the steady rate, and it does not pace private chats, so a backlog
 together for one client earn 429 answers. This limiter keeps each window with some headroom for network
 jitter, sends one message at a time per chat (in order), and counts only calls that post or edit messages:
 reads such as getChatMember are not messages and are never delayed.
+
+It also answers, without waiting, how much a chat can take (delivery.ports.Pacing): whoever must not wait behind
+a busy chat (a client's handler posting a case card to the staff group, say) asks first and leaves the message
+to that chat's own lane when the answer is no.
 """
 
 from __future__ import annotations
@@ -30,6 +34,8 @@ PER_CHAT = (1, 1.05)
 PER_GROUP = (20, 61.0)
 _COUNTED_PREFIXES = ("send", "copy", "forward", "edit")
 _PRUNE_FROM = 1024  # chats remembered before idle ones are forgotten
+HOLD_SECONDS = 3.0  # a place held by admit() for a message about to be sent, given back after this at the latest
+_MOST_ROOM = 200  # room() counts no further
 
 
 class SlidingWindow:
@@ -73,19 +79,48 @@ class EvenPacer:
 
 
 class _ChatGate:
-    __slots__ = ("lock", "users", "windows")
+    __slots__ = ("held", "lock", "users", "windows")
 
     def __init__(self, windows: tuple[SlidingWindow, ...]) -> None:
         self.windows = windows
         self.lock = asyncio.Lock()
         self.users = 0  # requests holding or waiting for the lock
+        self.held: deque[float] = deque()  # until when each place held by admit() is kept
+
+    def holding(self, now: float) -> int:
+        while self.held and self.held[0] <= now:
+            self.held.popleft()
+        return len(self.held)
+
+    def left(self, now: float) -> int:
+        """Messages still allowed in the longest window (a group's minute) as it stands now."""
+        window = max(self.windows, key=lambda window: window.period)
+        used = sum(1 for moment in window._recent if moment + window.period > now)
+        return (window._recent.maxlen or 0) - used
+
+    def fits(self, now: float, within: float) -> int:
+        """How many messages the windows let out between now and `within` seconds later, nobody else sending."""
+        recent = [list(window._recent) for window in self.windows]
+        limits = [(window._recent.maxlen or 0, window.period) for window in self.windows]
+        moment, count, end = now, 0, now + within
+        while count < _MOST_ROOM:
+            for sent, (limit, period) in zip(recent, limits, strict=True):
+                if len(sent) >= limit:
+                    moment = max(moment, sent[-limit] + period)
+            if moment > now and moment >= end:
+                break
+            for sent in recent:
+                sent.append(moment)
+            count += 1
+        return count
 
 
 class TelegramRateLimiter(BaseRateLimiter[int]):
     """A PTB rate limiter; ``rate_limit_args`` may override ``max_retries`` for one call."""
 
-    def __init__(self, max_retries: int = 1) -> None:
+    def __init__(self, max_retries: int = 1, per_group: tuple[int, float] = PER_GROUP) -> None:
         self._max_retries = max_retries
+        self._per_group = per_group
         self._overall = EvenPacer(OVERALL_INTERVAL, OVERALL_SLACK)
         self._overall_turn = asyncio.Lock()  # first come, first served
         self._chats: dict[int | str, _ChatGate] = {}
@@ -113,6 +148,8 @@ class TelegramRateLimiter(BaseRateLimiter[int]):
         retries = self._max_retries if rate_limit_args is None else rate_limit_args
         gate = self._gate(_chat_key(chat_id))
         gate.users += 1
+        if gate.held:
+            gate.held.popleft()  # the place admit() held for this message
         try:
             for attempt in range(retries + 1):
                 try:
@@ -130,6 +167,33 @@ class TelegramRateLimiter(BaseRateLimiter[int]):
         finally:
             gate.users -= 1
         raise AssertionError("unreachable: the last attempt returns or raises")
+
+    # -- delivery.ports.Pacing: never waits ---------------------------------------------------------------------
+
+    def room(self, chat_id: int, within: float) -> int:
+        gate = self._gate(_chat_key(chat_id))
+        now = asyncio.get_running_loop().time()
+        fits = gate.fits(max(now, self._paused_until), max(0.0, now + within - max(now, self._paused_until)))
+        return max(0, fits - gate.users - gate.holding(now))
+
+    def admit(self, chat_id: int, keep: int = 0) -> bool:
+        gate = self._gate(_chat_key(chat_id))
+        now = asyncio.get_running_loop().time()
+        if gate.users or gate.holding(now) or self._paused_until > now:
+            return False
+        if any(window.delay(now) > 0 for window in gate.windows):
+            return False
+        if keep and gate.left(now) <= keep:
+            return False
+        gate.held.append(now + HOLD_SECONDS)
+        return True
+
+    def release(self, chat_id: int) -> None:
+        gate = self._chats.get(_chat_key(chat_id))
+        if gate is not None and gate.held:
+            gate.held.popleft()
+
+    # -- pacing ---------------------------------------------------------------------------------------------
 
     async def _wait_turn(self, gate: _ChatGate) -> None:
         """Wait for the chat's windows, then for the overall one; count the message in all of them."""
@@ -159,7 +223,7 @@ class TelegramRateLimiter(BaseRateLimiter[int]):
             group = isinstance(key, str) or key < 0
             windows = [SlidingWindow(*PER_CHAT)]
             if group:
-                windows.append(SlidingWindow(*PER_GROUP))
+                windows.append(SlidingWindow(*self._per_group))
             gate = self._chats[key] = _ChatGate(tuple(windows))
         return gate
 
@@ -167,7 +231,7 @@ class TelegramRateLimiter(BaseRateLimiter[int]):
         now = asyncio.get_running_loop().time()
         self._chats = {
             key: gate for key, gate in self._chats.items()
-            if gate.users or not all(window.idle(now) for window in gate.windows)
+            if gate.users or gate.holding(now) or not all(window.idle(now) for window in gate.windows)
         }
         self._prune_at = max(_PRUNE_FROM, 2 * len(self._chats))
 

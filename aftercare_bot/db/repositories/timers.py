@@ -6,10 +6,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Table, bindparam, delete, func, insert, select, update
+from sqlalchemy import ColumnElement, Table, and_, bindparam, case, delete, func, insert, not_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from aftercare_bot.db.models import Timer, TimerState
+from aftercare_bot.db.models import OutboxMessage, Timer, TimerState
 from aftercare_bot.db.repositories import inserts
 
 _TIMERS: Table = Timer.__table__  # type: ignore[assignment]
@@ -81,12 +81,39 @@ async def cancel(session: AsyncSession, *, subject_id: int, kinds: Sequence[str]
     return result.rowcount or 0
 
 
-async def claim_due(session: AsyncSession, *, now: datetime, limit: int) -> Sequence[Timer]:
-    """Atomically take due timers so that exactly one replica fires each (see deliveries.claim_due)."""
+@dataclass(frozen=True)
+class StaffLane:
+    """Which timers are the staff chats' work: these kinds, and the outbox kind's whose message goes to one of
+    these chats. `staff`: the staff lane's timers, or (False) every other timer."""
+
+    kinds: frozenset[str]
+    outbox_kind: str
+    chats: tuple[int, ...]
+    staff: bool = True
+    first_kinds: frozenset[str] = frozenset()  # claimed before the others that are due
+
+    def condition(self) -> ColumnElement[bool]:
+        staff_outbox = select(OutboxMessage.id).where(OutboxMessage.chat_id.in_(self.chats))
+        is_staff = or_(Timer.kind.in_(self.kinds),
+                       and_(Timer.kind == self.outbox_kind, Timer.subject_id.in_(staff_outbox)))
+        return is_staff if self.staff else not_(is_staff)
+
+
+async def claim_due(
+    session: AsyncSession, *, now: datetime, limit: int, lane: StaffLane | None = None
+) -> Sequence[Timer]:
+    """Atomically take due timers so that exactly one replica fires each (see deliveries.claim_due); with `lane`,
+    only that lane's."""
+    conditions = [Timer.state == TimerState.PENDING, Timer.due_at <= now]
+    order = [Timer.due_at, Timer.id]
+    if lane is not None:
+        conditions.append(lane.condition())
+        if lane.first_kinds:
+            order.insert(0, case((Timer.kind.in_(lane.first_kinds), 0), else_=1))
     due = (
         select(Timer.id)
-        .where(Timer.state == TimerState.PENDING, Timer.due_at <= now)
-        .order_by(Timer.due_at, Timer.id)
+        .where(*conditions)
+        .order_by(*order)
         .limit(limit)
         .with_for_update(skip_locked=True)
         .cte("due")
@@ -98,7 +125,15 @@ async def claim_due(session: AsyncSession, *, now: datetime, limit: int) -> Sequ
         .returning(Timer),
         execution_options={"synchronize_session": False},
     )
-    return sorted(claimed.all(), key=lambda t: (t.due_at, t.id))
+    first = lane.first_kinds if lane is not None else frozenset()
+    return sorted(claimed.all(), key=lambda t: (t.kind not in first, t.due_at, t.id))
+
+
+async def count_due(session: AsyncSession, *, now: datetime, lane: StaffLane | None = None) -> int:
+    conditions = [Timer.state == TimerState.PENDING, Timer.due_at <= now]
+    if lane is not None:
+        conditions.append(lane.condition())
+    return await session.scalar(select(func.count()).select_from(Timer).where(*conditions)) or 0
 
 
 async def release_stale(session: AsyncSession, *, claimed_before: datetime) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 
 from telegram import Message, Update
 from telegram.error import TelegramError
@@ -14,7 +15,7 @@ from aftercare_bot.bot.handlers.content import content_of
 from aftercare_bot.callbacks import Press
 from aftercare_bot.db.refs import RowRef
 from aftercare_bot.db.repositories.conversation import EDIT
-from aftercare_bot.inbound.checkins import CheckinStatus
+from aftercare_bot.inbound.checkins import CheckinResult, CheckinStatus
 from aftercare_bot.inbound.message import InboundMessage
 from aftercare_bot.inbound.receive import ClientConversation
 
@@ -49,19 +50,38 @@ async def inbound(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 
 async def checkin_answer(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A tap on a check-in's buttons."""
+    await _answer(update, context, Press.CHECKIN, lambda conversation: conversation.checkins.answer,
+                  already="checkin_already_answered")
+
+
+async def ask_back_answer(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A tap on the question about warning signs: a warning sign makes the case urgent at once."""
+    await _answer(update, context, Press.ASK_BACK, lambda conversation: conversation.ask_back.answer,
+                  already="ask_back_already_answered")
+
+
+Answering = Callable[[RowRef, str, int], Awaitable[CheckinResult]]
+
+
+async def _answer(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, press: Press,
+    answering: Callable[[ClientConversation], Answering], *, already: str,
+) -> None:
+    """A client's answer on buttons that name their message by RowRef: recorded once, then shown under it."""
     svc, query, user = services(context), update.callback_query, update.effective_user
     if query is None or user is None:
         return
     lang = language_of(update, context)
-    parts = await signed_parts(update, context, Press.CHECKIN, lambda signed: (
+    parts = await signed_parts(update, context, press, lambda signed: (
         len(signed) == 2 and RowRef.parse(signed[0]) is not None
     ))
-    checkin = RowRef.parse(parts[0]) if parts is not None else None
-    if parts is None or checkin is None:
+    target = RowRef.parse(parts[0]) if parts is not None else None
+    if parts is None or target is None:
         return
-    result = await _conversation(context).checkins.answer(checkin, parts[1], user.id)
+    result = await answering(_conversation(context))(target, parts[1], user.id)
     if result.status == CheckinStatus.ALREADY:
-        await query.answer(svc.label("checkin_already_answered", result.language or lang))
+        await query.answer(svc.label(already, result.language or lang))
         return
     if result.status == CheckinStatus.NOT_YOURS:
         await query.answer(svc.label("checkin_not_yours", lang), show_alert=True)
@@ -77,36 +97,4 @@ async def checkin_answer(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
             await query.edit_message_text(f"{original.text_html}\n\n{answered}", reply_markup=None)
         except TelegramError as exc:
             # The answer is recorded either way; an old message may no longer be editable.
-            log.warning("could not mark the check-in as answered: %s", exc)
-
-
-async def ask_back_answer(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """A tap on the question about warning signs: a warning sign makes the case urgent at once."""
-    svc, query, user = services(context), update.callback_query, update.effective_user
-    if query is None or user is None:
-        return
-    lang = language_of(update, context)
-    parts = await signed_parts(update, context, Press.ASK_BACK, lambda signed: (
-        len(signed) == 2 and RowRef.parse(signed[0]) is not None
-    ))
-    case = RowRef.parse(parts[0]) if parts is not None else None
-    if parts is None or case is None:
-        return
-    result = await _conversation(context).ask_back.answer(case, parts[1], user.id)
-    if result.status == CheckinStatus.ALREADY:
-        await query.answer(svc.label("ask_back_already_answered", result.language or lang))
-        return
-    if result.status == CheckinStatus.NOT_YOURS:
-        await query.answer(svc.label("checkin_not_yours", lang), show_alert=True)
-        return
-    if result.status != CheckinStatus.ANSWERED:
-        await query.answer(svc.label("button_not_understood", lang), show_alert=True)
-        return
-    await query.answer()
-    original = query.message
-    if isinstance(original, Message) and original.text:
-        answered = svc.text("checkin_answered_line", result.language, answer=result.answer_label)
-        try:
-            await query.edit_message_text(f"{original.text_html}\n\n{answered}", reply_markup=None)
-        except TelegramError as exc:
-            log.warning("could not mark the warning-sign question as answered: %s", exc)
+            log.warning("could not mark the answer under its message: %s", exc)

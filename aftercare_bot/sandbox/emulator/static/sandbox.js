@@ -503,11 +503,13 @@ function makePane(name, chatId, actorId, emptyText) {
 }
 
 async function load() {
+  const peopleSeen = state.peopleUpdates || 0;
   const data = await api("/api/state");
   state.bot = data.bot;
   state.sandbox = data.sandbox;
   state.messages = new Map();
-  setUsers(data.users);
+  // People who arrived while the state was on its way are newer than it: keep them.
+  setUsers(state.peopleUpdates === peopleSeen || !state.users ? data.users : [...state.users.values()]);
   setStaff();
   data.messages.forEach(storeMessage);
   showClock(data.sandbox.clock);
@@ -521,9 +523,11 @@ function connect() {
   const status = document.getElementById("connection");
   const events = new EventSource("/api/events");
   events.addEventListener("open", () => {
-    status.textContent = "Live";
-    status.className = "connection live";
-    load().catch((error) => toast(error.message, { alert: true }));
+    // "Live" once the page shows the current state, so nothing done from then on is drawn over by it.
+    load().then(() => {
+      status.textContent = "Live";
+      status.className = "connection live";
+    }).catch((error) => toast(error.message, { alert: true }));
   });
   events.addEventListener("error", () => {
     status.textContent = "Reconnecting…";
@@ -542,6 +546,7 @@ function connect() {
   events.addEventListener("answer", (event) => onAnswer(JSON.parse(event.data)));
   events.addEventListener("clock", (event) => showClock(JSON.parse(event.data)));
   events.addEventListener("people", (event) => {
+    state.peopleUpdates = (state.peopleUpdates || 0) + 1;
     setUsers(JSON.parse(event.data).users);
     renderPane(panes.client);
   });

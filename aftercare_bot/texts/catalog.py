@@ -15,6 +15,7 @@ worded by the problem_* texts of admin.yaml, rendered like any other text (see `
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -56,7 +57,14 @@ def display_path(path: Path, root: Path) -> str:
 
 
 def compose_yaml(path: Path) -> yaml.Node | None:
-    """The YAML node tree of `path` (None for an empty file); nodes keep the line they were read from."""
+    """The YAML node tree of `path` (None for an empty file); nodes keep the line they were read from. A file
+    read before and unchanged since is not parsed again (tests and replicas build many services)."""
+    stat = path.stat()
+    return _compose_file(path, stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=256)
+def _compose_file(path: Path, _mtime_ns: int, _size: int) -> yaml.Node | None:
     try:
         with path.open(encoding="utf-8") as stream:
             return compose_yaml_text(stream)

@@ -6,6 +6,7 @@ file, never new code. Messages and rule terms go through the same normalisation,
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping
@@ -374,6 +375,16 @@ _MATCHING_KEYS = {"phrase_gap", "max_unknown_words", "fuzzy_min_length"}
 
 
 def load_language(path: Path) -> LanguageRules:
+    """The rules of one file; a file read before and unchanged since is not compiled again."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return _load_language.__wrapped__(path, 0, 0)  # explains what cannot be read
+    return _load_language(path, stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=32)
+def _load_language(path: Path, _mtime_ns: int, _size: int) -> LanguageRules:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:

@@ -48,6 +48,7 @@ class PostedCard:
     """A case card Telegram accepted: remembered as the case's post, and where the card is."""
 
     escalation_id: int
+    ref: str | None  # the case's own: a case erased meanwhile, its number given to another, is not recorded
     chat_id: int
     message_id: int
     timer_id: int | None = None  # the card timer, finished with the record
@@ -128,7 +129,7 @@ class SendRecords:
             await record_sent(session, sent)
             if cards:
                 await escalation_repo.add_cards(session, [
-                    (record.escalation_id, record.chat_id, record.message_id) for record in cards
+                    (record.escalation_id, record.ref, record.chat_id, record.message_id) for record in cards
                 ], now=now)
             await timers.finish_all(session, [record.timer_id for record in records if record.timer_id is not None])
             await session.commit()

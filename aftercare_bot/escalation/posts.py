@@ -198,18 +198,21 @@ class CasePosts:
                                    what=f"the card of case {escalation_id} went out")
             return
         *others, last = posted
-        await self.outbox.records.record(*(PostedCard(escalation_id, chat_id, message_id)
+        ref = view.escalation.ref
+        await self.outbox.records.record(*(PostedCard(escalation_id, ref, chat_id, message_id)
                                            for chat_id, message_id in others),
-                                         PostedCard(escalation_id, *last, timer_id=finish))
+                                         PostedCard(escalation_id, ref, *last, timer_id=finish))
 
     async def _record_cards(self, view: CardView, posted: list[tuple[int, int]], finish_timer_id: int | None) -> None:
         """The cards, with the client's media queued under them."""
         escalation_id = view.escalation.id
         async with self.svc.session_factory() as session, write_turn(session):
+            if not await repo.still_there(session, escalation_id, view.escalation.ref):
+                return  # erased meanwhile: nothing is left for a reply to its card to reach
             for chat_id, message_id in posted:
                 await self.remember(session, escalation_id, chat_id, message_id, ROLE_CARD)
             chat_id, message_id = posted[0]
-            await repo.set_card(session, escalation_id, chat_id=chat_id, message_id=message_id)
+            await repo.set_card(session, escalation_id, view.escalation.ref, chat_id=chat_id, message_id=message_id)
             if view.trigger is not None:
                 await self.queue_media(session, escalation_id, view.trigger, view.client,
                                        chats=[chat_id for chat_id, _ in posted])

@@ -10,10 +10,18 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from aftercare_bot.clients import privacy
-from aftercare_bot.db.models import Client, ClientStatus, ConversationMessage, EscalationPost, OutboxMessage, Timer
+from aftercare_bot.db.models import (
+    Client,
+    ClientStatus,
+    ConversationMessage,
+    Escalation,
+    EscalationPost,
+    OutboxMessage,
+    Timer,
+)
 from aftercare_bot.delivery.outbox import OUTBOX_TIMER
 from aftercare_bot.delivery.ports import OutboundMessage, SendRetryLater
 from aftercare_bot.delivery.send_records import PostedCard
@@ -311,19 +319,44 @@ async def test_a_card_of_a_case_erased_meanwhile_does_not_fail_the_records_writt
     await rig.enrol(5002, "Bea Jones")
     await rig.say(URGENT_TEXT, 5001)
     await rig.say(URGENT_TEXT, 5002)
-    ann_case, bea_case = (case.id for case in await rig.escalations())
+    ann, bea = await rig.escalations()
+    ann_case, bea_case = ann.id, bea.id
     async with rig.services.session_factory.begin() as session:
         await privacy.erase(session, 5001, now=rig.clock.now(), reason="test")
 
     records = rig.desk.outbox.records
     # Both posted to another chat, recorded in one batch after Ann's case was erased.
-    outcomes = await asyncio.gather(records.record(PostedCard(ann_case, 777, 9001)),
-                                    records.record(PostedCard(bea_case, 777, 9002)), return_exceptions=True)
+    outcomes = await asyncio.gather(records.record(PostedCard(ann_case, ann.ref, 777, 9001)),
+                                    records.record(PostedCard(bea_case, bea.ref, 777, 9002)), return_exceptions=True)
     assert outcomes == [None, None]
     async with rig.services.session_factory() as session:
         posts = (await session.execute(select(EscalationPost.escalation_id, EscalationPost.message_id)
                                        .where(EscalationPost.chat_id == 777))).all()
     assert posts == [(bea_case, 9002)]
+
+
+async def test_a_card_of_an_erased_case_is_not_recorded_against_the_case_that_took_its_number(
+    esc_rigs, make_settings
+) -> None:
+    rig = esc_rigs(make_settings(send_lease="2s"), datetime(2026, 1, 13, 14, 0, tzinfo=UTC))
+    await rig.enrol(5001, "Ann Smith")
+    await rig.enrol(5002, "Bea Jones")
+    await rig.say(URGENT_TEXT, 5001)
+    [ann] = await rig.escalations()
+    async with rig.services.session_factory.begin() as session:
+        await privacy.erase(session, 5001, now=rig.clock.now(), reason="test")
+    async with rig.services.session_factory.begin() as session:  # Bea's case takes the number, as after a restore
+        await session.execute(update(Escalation).values(id=ann.id).where(Escalation.id != ann.id))
+    await rig.say(URGENT_TEXT, 5002)
+    [bea] = await rig.escalations()
+    if bea.id != ann.id:  # PostgreSQL's sequence moved on: give Bea's case the erased number by hand
+        async with rig.services.session_factory.begin() as session:
+            await session.execute(update(Escalation).where(Escalation.id == bea.id).values(id=ann.id))
+    # Ann's card, posted just before her erasure, is recorded only now.
+    assert await asyncio.gather(rig.desk.outbox.records.record(PostedCard(ann.id, ann.ref, 777, 9001))) == [None]
+    async with rig.services.session_factory() as session:
+        posts = (await session.execute(select(EscalationPost.escalation_id).where(EscalationPost.chat_id == 777)))
+        assert posts.all() == []
 
 
 async def test_a_record_that_cannot_be_written_fails_alone(esc_rigs, make_settings) -> None:
@@ -333,9 +366,9 @@ async def test_a_record_that_cannot_be_written_fails_alone(esc_rigs, make_settin
     (case,) = await rig.escalations()
     records = rig.desk.outbox.records
     too_big = 2 ** 64  # no database column holds it
-    outcomes = await asyncio.gather(records.record(PostedCard(case.id, 777, too_big)),
-                                    records.record(PostedCard(case.id, 778, 9002)),
-                                    records.record(PostedCard(case.id, 779, 9003)), return_exceptions=True)
+    outcomes = await asyncio.gather(records.record(PostedCard(case.id, case.ref, 777, too_big)),
+                                    records.record(PostedCard(case.id, case.ref, 778, 9002)),
+                                    records.record(PostedCard(case.id, case.ref, 779, 9003)), return_exceptions=True)
     assert isinstance(outcomes[0], Exception)
     assert outcomes[1:] == [None, None]
     async with rig.services.session_factory() as session:

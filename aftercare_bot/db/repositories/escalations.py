@@ -18,7 +18,8 @@ _ESCALATIONS: Table = Escalation.__table__  # type: ignore[assignment]
 _POSTS: Table = EscalationPost.__table__  # type: ignore[assignment]
 _SET_CARD = (
     update(_ESCALATIONS)
-    .where(_ESCALATIONS.c.id == bindparam("escalation_id"), _ESCALATIONS.c.card_message_id.is_(None))
+    .where(_ESCALATIONS.c.id == bindparam("escalation_id"), _ESCALATIONS.c.ref == bindparam("case_ref"),
+           _ESCALATIONS.c.card_message_id.is_(None))
     .values(card_chat_id=bindparam("chat_id"), card_message_id=bindparam("message_id"))
 )
 CARD = "card"
@@ -93,25 +94,31 @@ async def all_open(session: AsyncSession) -> Sequence[Escalation]:
     return rows.all()
 
 
-async def set_card(session: AsyncSession, escalation_id: int, *, chat_id: int, message_id: int) -> None:
-    """Remember where the case's card is, unless a card of it was recorded before."""
-    await session.execute(_SET_CARD, {"escalation_id": escalation_id, "chat_id": chat_id, "message_id": message_id})
+async def set_card(
+    session: AsyncSession, escalation_id: int, ref: str | None, *, chat_id: int, message_id: int
+) -> None:
+    """Remember where the case (with this ref) has its card, unless a card of it was recorded before."""
+    await session.execute(_SET_CARD, {"escalation_id": escalation_id, "case_ref": ref, "chat_id": chat_id,
+                                      "message_id": message_id})
 
 
-async def add_cards(session: AsyncSession, cards: Sequence[tuple[int, int, int]], *, now: datetime) -> None:
-    """Cards posted, as (escalation id, chat id, message id): remembered as posts of their cases (see add_post),
-    and as where each case's card is (see set_card), in two statements. The card of a case erased since it was
-    posted is not remembered: there is nothing left for a reply to it to reach."""
+async def add_cards(
+    session: AsyncSession, cards: Sequence[tuple[int, str | None, int, int]], *, now: datetime
+) -> None:
+    """Cards posted, as (escalation id, its ref, chat id, message id): remembered as posts of their cases (see
+    add_post), and as where each case's card is (see set_card), in two statements. The card of a case erased
+    since it was posted is not remembered, even when its number was given to a new case: there is nothing left
+    for a reply to it to reach."""
     if not cards:
         return
     await session.execute(_add_card_once(session.get_bind().dialect.name), [
-        {"escalation_id": escalation_id, "chat_id": chat_id, "message_id": message_id, "role": CARD,
+        {"escalation_id": escalation_id, "case_ref": ref, "chat_id": chat_id, "message_id": message_id, "role": CARD,
          "created_at": now}
-        for escalation_id, chat_id, message_id in cards
+        for escalation_id, ref, chat_id, message_id in cards
     ])
     await session.execute(_SET_CARD, [
-        {"escalation_id": escalation_id, "chat_id": chat_id, "message_id": message_id}
-        for escalation_id, chat_id, message_id in cards
+        {"escalation_id": escalation_id, "case_ref": ref, "chat_id": chat_id, "message_id": message_id}
+        for escalation_id, ref, chat_id, message_id in cards
     ])
 
 
@@ -138,7 +145,7 @@ def _add_card_once(dialect: str) -> Insert:
     upsert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     columns = ("escalation_id", "chat_id", "message_id", "role", "created_at")
     row = select(*(bindparam(name, type_=_POSTS.c[name].type) for name in columns)).where(
-        exists().where(_ESCALATIONS.c.id == bindparam("escalation_id"))
+        exists().where(_ESCALATIONS.c.id == bindparam("escalation_id"), _ESCALATIONS.c.ref == bindparam("case_ref"))
     )
     return upsert(_POSTS).from_select(columns, row).on_conflict_do_nothing(
         index_elements=[_POSTS.c.chat_id, _POSTS.c.message_id]

@@ -10,14 +10,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import select, text
 
 from aftercare_bot.clients import privacy
 from aftercare_bot.db.models import (
     Client,
     ClientStatus,
     ConversationMessage,
-    Escalation,
     EscalationPost,
     OutboxMessage,
     Timer,
@@ -345,13 +344,12 @@ async def test_a_card_of_an_erased_case_is_not_recorded_against_the_case_that_to
     [ann] = await rig.escalations()
     async with rig.services.session_factory.begin() as session:
         await privacy.erase(session, 5001, now=rig.clock.now(), reason="test")
-    async with rig.services.session_factory.begin() as session:  # Bea's case takes the number, as after a restore
-        await session.execute(update(Escalation).values(id=ann.id).where(Escalation.id != ann.id))
+    if rig.services.engine.dialect.name == "postgresql":  # as after a restore; SQLite reuses the number itself
+        async with rig.services.session_factory.begin() as session:
+            await session.execute(text(f"SELECT setval(pg_get_serial_sequence('escalations', 'id'), {ann.id}, false)"))
     await rig.say(URGENT_TEXT, 5002)
     [bea] = await rig.escalations()
-    if bea.id != ann.id:  # PostgreSQL's sequence moved on: give Bea's case the erased number by hand
-        async with rig.services.session_factory.begin() as session:
-            await session.execute(update(Escalation).where(Escalation.id == bea.id).values(id=ann.id))
+    assert bea.id == ann.id, "Bea's case took the erased case's number"
     # Ann's card, posted just before her erasure, is recorded only now.
     assert await asyncio.gather(rig.desk.outbox.records.record(PostedCard(ann.id, ann.ref, 777, 9001))) == [None]
     async with rig.services.session_factory() as session:

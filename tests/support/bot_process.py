@@ -6,6 +6,7 @@ The Bot API emulator runs in the test's own event loop; the process reaches it o
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import signal
 import socket
@@ -15,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import aiohttp
+from aiohttp import web
 from sqlalchemy import func, insert, select
 
 from aftercare_bot.bot.health import HEALTH_PATH
@@ -142,3 +144,47 @@ async def delivery_states(database_url: str) -> dict[str, int]:
             return {state: count for state, count in rows.all()}
     finally:
         await engine.dispose()
+
+
+class RoundRobin:
+    """The load balancer in front of the replicas: one public address, each call to the next replica."""
+
+    def __init__(self, ports: list[int]) -> None:
+        self.ports = ports
+        self.targets = itertools.cycle(ports)
+        self.port = free_port()
+        self.served: list[int] = []
+        self._runner: web.AppRunner | None = None
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_post("/telegram", self._forward)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    async def _forward(self, request: web.Request) -> web.Response:
+        port = next(self.targets)
+        headers = {k: v for k, v in request.headers.items() if k.lower().startswith("x-telegram")}
+        async with aiohttp.ClientSession() as session, session.post(
+            f"http://127.0.0.1:{port}/telegram", data=await request.read(), headers=headers | {
+                "Content-Type": "application/json"},
+        ) as answer:
+            if answer.status == 200:
+                self.served.append(port)
+            return web.Response(status=answer.status, text=await answer.text())
+
+
+def webhook_replicas(tmp_path: Path, balancer: RoundRobin, **settings: object) -> list[BotProcess]:
+    """`aftercare-bot run --webhook` processes, one per port of `balancer`, on the address it serves."""
+    return [
+        BotProcess(tmp_path, f"replica{n}", bot_environment(
+            webhook_url=f"http://127.0.0.1:{balancer.port}/telegram", webhook_listen="127.0.0.1", webhook_port=port,
+            webhook_secret=WEBHOOK_SECRET, dispatch_tick="1s", **settings,
+        ), "--webhook")
+        for n, port in enumerate(balancer.ports)
+    ]  # fmt: skip

@@ -19,8 +19,12 @@ from aftercare_bot.db.session import create_engine
 from aftercare_bot.sandbox.emulator.server import BotApiEmulator
 from tests.conftest import TOKEN
 from tests.support.admin_helpers import edit_text, open_step, press, say
-from tests.support.bot_process import WEBHOOK_SECRET, BotProcess, bot_environment, free_port, schedule_due_messages
-from tests.system.test_replicas import RoundRobin
+from tests.support.bot_process import (
+    RoundRobin,
+    free_port,
+    schedule_due_messages,
+    webhook_replicas,
+)
 
 ADMIN_ID = 900001
 CLIENT_ID = 7001
@@ -47,14 +51,8 @@ async def test_an_edit_started_on_one_process_is_finished_on_another(database_ur
         ports = [free_port() for _ in range(replicas)]
         balancer = RoundRobin(ports)
         await balancer.start()
-        bots = [
-            BotProcess(tmp_path, f"replica{n}", bot_environment(
-                telegram_api_base_url=telegram.base_url, database_url=database_url, admin_ids=ADMIN_ID,
-                webhook_url=f"http://127.0.0.1:{balancer.port}/telegram", webhook_listen="127.0.0.1",
-                webhook_port=port, webhook_secret=WEBHOOK_SECRET, dispatch_tick="1s",
-            ), "--webhook")
-            for n, port in enumerate(ports)
-        ]  # fmt: skip
+        bots = webhook_replicas(tmp_path, balancer, telegram_api_base_url=telegram.base_url,
+                                database_url=database_url, admin_ids=ADMIN_ID)
         try:
             for bot in bots:
                 await bot.start()

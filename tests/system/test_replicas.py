@@ -9,14 +9,11 @@ process with 2,000 messages: the single-process guarantee end to end, rather tha
 from __future__ import annotations
 
 import asyncio
-import itertools
 import re
 import shutil
 import time
 from pathlib import Path
 
-import aiohttp
-from aiohttp import web
 from sqlalchemy import func, select
 
 from aftercare_bot.config import SHIPPED_MESSAGES_DIR
@@ -24,7 +21,12 @@ from aftercare_bot.db.models import Delivery, DeliveryState
 from aftercare_bot.db.session import create_engine
 from aftercare_bot.sandbox.emulator.server import BotApiEmulator
 from tests.conftest import TOKEN
-from tests.support.bot_process import WEBHOOK_SECRET, BotProcess, bot_environment, free_port, schedule_due_messages
+from tests.support.bot_process import (
+    RoundRobin,
+    free_port,
+    schedule_due_messages,
+    webhook_replicas,
+)
 
 STEPS = [f"step{n}" for n in range(1, 6)]  # 5 messages per client
 FIRST_USER_ID = 100_000
@@ -40,38 +42,6 @@ BULK_PLAN = "treatment: bulk\ntitle:\n  en: Bulk test\nsteps:\n" + "".join(
     f"    text:\n      en: \"{STEPS[-1]} for {{client_name}}. {WARNING_SIGNS}\"\n"
 )
 SENT_TEXT = re.compile(r"^(step\d) for Client (\d+)(?:$|\. Bleeding\? Call )")
-
-
-class RoundRobin:
-    """The load balancer in front of the replicas: one public address, each call to the next replica."""
-
-    def __init__(self, ports: list[int]) -> None:
-        self.targets = itertools.cycle(ports)
-        self.port = free_port()
-        self.served: list[int] = []
-        self._runner: web.AppRunner | None = None
-
-    async def start(self) -> None:
-        app = web.Application()
-        app.router.add_post("/telegram", self._forward)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-
-    async def _forward(self, request: web.Request) -> web.Response:
-        port = next(self.targets)
-        headers = {k: v for k, v in request.headers.items() if k.lower().startswith("x-telegram")}
-        async with aiohttp.ClientSession() as session, session.post(
-            f"http://127.0.0.1:{port}/telegram", data=await request.read(), headers=headers | {
-                "Content-Type": "application/json"},
-        ) as answer:
-            if answer.status == 200:
-                self.served.append(port)
-            return web.Response(status=answer.status, text=await answer.text())
 
 
 async def wait_until_settled(database_url: str, timeout: float) -> float:  # noqa: ASYNC109
@@ -105,15 +75,9 @@ async def test_replicas_deliver_every_message_exactly_once(database_url: str, tm
         ports = [free_port() for _ in range(replicas)]
         balancer = RoundRobin(ports)
         await balancer.start()
-        bots = [
-            BotProcess(tmp_path, f"replica{n}", bot_environment(
-                telegram_api_base_url=telegram.base_url, database_url=database_url, messages_dir=messages_dir,
-                webhook_url=f"http://127.0.0.1:{balancer.port}/telegram", webhook_listen="127.0.0.1",
-                webhook_port=port, webhook_secret=WEBHOOK_SECRET, dispatch_tick="1s", dispatch_batch_size=100,
-                flood_limits="false",
-            ), "--webhook")
-            for n, port in enumerate(ports)
-        ]  # fmt: skip
+        bots = webhook_replicas(tmp_path, balancer, telegram_api_base_url=telegram.base_url,
+                                database_url=database_url, messages_dir=messages_dir, dispatch_batch_size=100,
+                                flood_limits="false")
         try:
             for bot in bots:
                 await bot.start()

@@ -153,7 +153,7 @@ class _Analysis:
         self.word_positions: dict[tuple[int, Span], tuple[int, ...]] = {}
         self.spans = self._find_terms()
         self.clause_of, self.sentence_of = self._segments()
-        self.negated = self._negated_positions()
+        self.negated, self.negated_before = self._negated_positions()
         self.came_back_at = [s for s, _ in self._spans_of(lang.history.came_back) if s not in self.negated]
         self.discounted = self._past_or_others()
         self.is_question = self._is_question()
@@ -211,7 +211,8 @@ class _Analysis:
 
     # -- negation --
 
-    def _negated_positions(self) -> set[int]:
+    def _negated_positions(self) -> tuple[set[int], set[int]]:
+        """Negated positions, and those negated by a cue before them ("not fine", unlike "fine 😂 gone now")."""
         negation = self.lang.negation
         claimed: set[int] = set()  # cue tokens that are part of something else ("not sure", "can't breathe")
         for tid, spans in self.spans.items():
@@ -227,6 +228,7 @@ class _Analysis:
             claimed.update(range(start, end))
 
         negated: set[int] = set()
+        negated_before: set[int] = set()
         heads_from, heads_to = self._head_index()
         reversed_spans = self._spans_of(negation.reversed_by)
         before = self._spans_of(negation.before)
@@ -247,6 +249,7 @@ class _Analysis:
                 claimed.update(range(*cue))
                 claimed.update(range(*hit))
                 negated.update(range(*hit))
+                negated_before.update(range(*hit))
         for start, end in self._spans_of(negation.after):
             if not claimed.intersection(range(start, end)):
                 scope = self._backward_scope(start, heads_to)
@@ -256,8 +259,8 @@ class _Analysis:
                     claimed.update(range(start, end))
         for start, end in before:
             if not claimed.intersection(range(start, end)):
-                negated.update(self._forward_scope(end, heads_from))
-        return negated
+                negated_before.update(self._forward_scope(end, heads_from))
+        return negated | negated_before, negated_before
 
     def _head_index(self) -> tuple[dict[int, int], dict[int, int]]:
         """Symptom phrases (not qualifiers like "severe"): start -> furthest end, end -> earliest start."""
@@ -318,13 +321,18 @@ class _Analysis:
         history = self.lang.history
         names = ("past", "others_past", "others", "own", "present")
         marks = {name: self._spans_of(getattr(history, name)) for name in names}
-        resolved_spans = self._spans_of(history.resolved)
+        # "has not gone away" does not say it is over.
+        resolved_spans = [span for span in self._spans_of(history.resolved) if span[0] not in self.negated]
         resolved = [start for start, _ in resolved_spans]
         in_resolved = {pos for start, end in resolved_spans for pos in range(start, end)}  # "panic over"
         heads = sorted(span for tid in self.lang.symptom_terms for span in self.spans.get(tid, ()))
 
+        reporting_at = {start for start, _ in self._spans_of(history.reporting)}
+        marks["others"] = [span for span in marks["others"]
+                           if not reporting_at.intersection(range(span[1], span[1] + 2))]
         inside_others = {pos for start, end in marks["others"] for pos in range(start, end)}
-        marks["own"] = [span for span in marks["own"] if span[0] not in inside_others]  # "not me"
+        # "not me", and "my partner's face" is not the client's face.
+        marks["own"] = [span for span in marks["own"] if not inside_others.intersection(range(*span))]
 
         def in_clause(name: str, clause: int) -> bool:
             return any(self.clause_of[start] == clause for start, _ in marks[name])
@@ -333,18 +341,29 @@ class _Analysis:
         # "again", "came back" ... after the symptom was said to be over: it returned.
         returned_at = [start for start, _ in self._spans_of((*history.returned, *history.came_back))
                        if start not in self.negated]
+        told_as_past = {c for c in set(self.clause_of) if in_clause("past", c) and not in_clause("present", c)}
         possessive_ends = {end for _, end in self._spans_of(history.possessive)}
+        joiners = {*self.lang.negation.joiners, "and"}
+        holding = {pos for start, end in self._spans_of(history.holds) for pos in range(start, end)}
+        holding |= {pos for start, end in heads for pos in range(start, end)}  # "has the fever and vomiting"
         def named_before(name: str, clause: int, start: int) -> bool:
             return any(self.clause_of[s] == clause and s < start for s, _ in marks[name])
 
         for start, end in heads:  # someone else's first: their symptoms do not bound the client's own past
             clause = self.clause_of[start]
             theirs = any(start - 3 <= e <= start for e in possessive_ends)  # "his shaving rash"
+            # The person is the one who has it, said just before it: "my daughter has the fever and vomiting bug".
+            subject = not in_clause("own", clause) and any(
+                self.clause_of[s] == clause and e <= start <= e + 5
+                and all(p in holding or self.tokens[p] in joiners for p in range(e, start))
+                for s, e in marks["others"]
+            )
             # Only someone named before the symptom owns it: "the pain is unbearable, my partner had codeine"
             # is the client's pain, whatever follows it.
+            # The client named after it is only telling their side: "mum had a cold sore and I was worried".
             if (not in_clause("present", clause) and named_before("others", clause, start)
-                    and not in_clause("own", clause)
-                    and (in_clause("past", clause) or in_clause("others_past", clause) or theirs)):
+                    and not named_before("own", clause, start)
+                    and (in_clause("past", clause) or in_clause("others_past", clause) or theirs or subject)):
                 discounted.update(range(start, end))
         for start, end in heads:
             clause = self.clause_of[start]
@@ -352,8 +371,10 @@ class _Analysis:
                 continue
             # Over only if the message says so after it, before the next symptom of another clause, and does
             # not then say it came back ("stopped, then started again this morning").
+            # Another past symptom in between does not bound it: "had a temp, it was the flu, long gone now".
             later = [s for s, _ in heads
-                     if s > start and self.clause_of[s] != clause and s not in discounted and s not in in_resolved]
+                     if s > start and self.clause_of[s] != clause and s not in discounted and s not in in_resolved
+                     and self.clause_of[s] not in told_as_past]
             limit = min(later, default=len(self.tokens))
             over = [r for r in resolved if start < r < limit]
             if over and not any(p > over[0] for p in returned_at):
@@ -416,7 +437,10 @@ class _Analysis:
                 _Finding(rule.level, f"{label[rule.level]}: {rule.reason} ('{snippet}')", rule.id, rule.clinical)
             ]
         if rule.when_negated is not None:
-            negated = [s for s in self._spans_of(rule.groups[0]) if self._is_negated(s)]
+            # Only a cue before it turns good news round ("not fine"); a symptom said to be gone after it
+            # ("fine 😂 the rash is gone now") does not.
+            negated = [s for s in self._spans_of(rule.groups[0])
+                       if self._is_negated(s) and (s[0] in self.negated_before or s[1] - 1 in self.negated_before)]
             if negated:
                 level = rule.when_negated
                 return [

@@ -223,6 +223,8 @@ class History:
     came_back: tuple[int, ...]
     returned: tuple[int, ...]
     resolved: tuple[int, ...]
+    holds: tuple[int, ...] = ()  # "my daughter has the fever": words between a person and what they have
+    reporting: tuple[int, ...] = ()  # "my husband says my face ...": the other person only reports it
 
 
 @dataclass(frozen=True)
@@ -343,7 +345,7 @@ _TOP_KEYS = {
     "ask_back",
     "rules",
 }
-_HISTORY_KEYS = {"past", "others_past", "others", "own", "present", "possessive", "came_back", "returned", "resolved"}
+_HISTORY_KEYS = {"past", "others_past", "others", "own", "present", "possessive", "came_back", "returned", "resolved", "reporting", "holds"}
 _ASK_BACK_KEYS = {"question", "options", "reason", "none_reason"}
 _NEGATION_KEYS = {
     "before",

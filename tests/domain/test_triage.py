@@ -496,6 +496,12 @@ def test_a_red_flag_after_any_text_is_urgent(
         "It bled a tiny bit on the night, stopped straight away, nothing since",
         "Thought I had a temperature last night but the thermometer said 36.8 so panic over",
         "My husband says his shaving rash is worse than my face ever was 😂 all good here",
+        "mum had a cold sore last week and i was worried id catch one but nope, lips are clear",
+        "my daughter has the fever and vomiting bug from school, I'm fine",
+        "had a temp on sunday but it was the flu, long gone now",
+        "false alarm on the blister, nothing there",
+        "the nurse asked if i had any pus and honestly no, none at all",
+        "the swelling from tuesday is completely gone, back to normal",
     ],
 )
 def test_past_resolved_or_someone_elses_symptoms_are_not_urgent(rules: TriageRules, text: str) -> None:
@@ -521,10 +527,22 @@ def test_past_resolved_or_someone_elses_symptoms_are_not_urgent(rules: TriageRul
         "cold sore round my mouth since the session",
         "a painful lump filled with fluid",
         "redder every day",
+        "my husband says my face looks more red than yesterday and its spreading",
+        "my friend and I both had a reaction, my lips are still swollen",
+        "the serum my friend recommended stings like mad and my face is swelling up",
+        "painkillers arent touching this pain",
+        "the tightness I mentioned last week has not gone away and now it is hot and swollen",
+        "somebody help me",
     ],
 )
 def test_present_warning_signs_in_new_words_are_urgent(rules: TriageRules, text: str) -> None:
     assert level(rules, text, 4) is URGENT, run(rules, text, 4)
+
+
+def test_good_news_is_turned_round_only_by_a_cue_before_it(rules: TriageRules) -> None:
+    # "gone now" after the emoji is about the rash, not the client's mood.
+    assert level(rules, "thought i had a rash coming but it was just the pillowcase 😂 gone now", 2) is ROUTINE
+    assert level(rules, "not fine at all", 2) is not ROUTINE
 
 
 def test_booking_and_product_questions_are_questions_not_clinical(rules: TriageRules) -> None:

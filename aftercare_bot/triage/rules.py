@@ -345,7 +345,10 @@ _TOP_KEYS = {
     "ask_back",
     "rules",
 }
-_HISTORY_KEYS = {"past", "others_past", "others", "own", "present", "possessive", "came_back", "returned", "resolved", "reporting", "holds"}
+_HISTORY_KEYS = {
+    "past", "others_past", "others", "own", "present", "possessive", "came_back", "returned", "resolved",
+    "reporting", "holds",
+}
 _ASK_BACK_KEYS = {"question", "options", "reason", "none_reason"}
 _NEGATION_KEYS = {
     "before",

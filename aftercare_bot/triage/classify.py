@@ -129,7 +129,7 @@ def _decide(lang: LanguageRules, analysis: _Analysis, day: int, photo: bool, med
         if not findings:
             routine = TriageLevel.ROUTINE
             findings.append(_Finding(routine, f"{labels[routine]}: {reasons['empty']}", "empty"))
-    elif not understood:
+    elif not understood and not analysis.everyday:
         findings.append(note("unrecognised"))
     elif analysis.unknown_words > lang.max_unknown_words:
         findings.append(note("too_many_unknown_words"))
@@ -155,9 +155,15 @@ class _Analysis:
         self.clause_of, self.sentence_of = self._segments()
         self.negated, self.negated_before = self._negated_positions()
         self.came_back_at = [s for s, _ in self._spans_of(lang.history.came_back) if s not in self.negated]
-        self.discounted = self._past_or_others()
+        self.theirs, self.discounted = self._past_or_others()
         self.is_question = self._is_question()
-        self.negation_seen, self.unknown_words = self._coverage()
+        self.negation_seen, self.unknown_words, unknown_symbols = self._coverage()
+        # Everyday chatter: every word and emoji is known ("telling everyone at work about you"). A message the
+        # rules do not know at all, or a short one, stays unrecognised and is asked back.
+        words = sum(1 for token in self.tokens if token.isalpha())
+        named = any(tid in lang.rule_terms for tid in self.spans)  # "my face looks like ...": not chatter
+        self.everyday = (not named and self.unknown_words == 0 and unknown_symbols == 0
+                         and words >= lang.everyday_min_words)
 
     # -- term matching --
 
@@ -314,15 +320,17 @@ class _Analysis:
 
     # -- time and person --
 
-    def _past_or_others(self) -> set[int]:
+    def _past_or_others(self) -> tuple[set[int], set[int]]:
         """Symptoms told as over ("had a fever last month, nothing since") or as someone else's ("my friend got
         an infection"). Anything still present stays: a clause saying "still", "now" or "again" keeps its
         symptoms, and an own past symptom counts as over only when the message says so after it."""
         history = self.lang.history
-        names = ("past", "others_past", "others", "own", "present")
+        names = ("past", "others_past", "others", "own", "present", "shared")
         marks = {name: self._spans_of(getattr(history, name)) for name in names}
-        # "has not gone away" does not say it is over.
-        resolved_spans = [span for span in self._spans_of(history.resolved) if span[0] not in self.negated]
+        # "has not gone away" does not say it is over, nor does "gone past the line".
+        not_cues = {pos for start, end in self._spans_of(self.lang.negation.not_negations) for pos in range(start, end)}
+        resolved_spans = [span for span in self._spans_of(history.resolved)
+                          if span[0] not in self.negated and not not_cues.intersection(range(*span))]
         resolved = [start for start, _ in resolved_spans]
         in_resolved = {pos for start, end in resolved_spans for pos in range(start, end)}  # "panic over"
         heads = sorted(span for tid in self.lang.symptom_terms for span in self.spans.get(tid, ()))
@@ -353,7 +361,8 @@ class _Analysis:
             clause = self.clause_of[start]
             theirs = any(start - 3 <= e <= start for e in possessive_ends)  # "his shaving rash"
             # The person is the one who has it, said just before it: "my daughter has the fever and vomiting bug".
-            subject = not in_clause("own", clause) and any(
+            # ("somebody help me" is the client's: the client is named right after it)
+            subject = not any(self.clause_of[s] == clause and s < end + 2 for s, _ in marks["own"]) and any(
                 self.clause_of[s] == clause and e <= start <= e + 5
                 and all(p in holding or self.tokens[p] in joiners for p in range(e, start))
                 for s, e in marks["others"]
@@ -361,10 +370,13 @@ class _Analysis:
             # Only someone named before the symptom owns it: "the pain is unbearable, my partner had codeine"
             # is the client's pain, whatever follows it.
             # The client named after it is only telling their side: "mum had a cold sore and I was worried".
-            if (not in_clause("present", clause) and named_before("others", clause, start)
-                    and not named_before("own", clause, start)
-                    and (in_clause("past", clause) or in_clause("others_past", clause) or theirs or subject)):
+            told_over = not in_clause("present", clause) and (
+                in_clause("past", clause) or in_clause("others_past", clause) or theirs)
+            if (named_before("others", clause, start) and not named_before("own", clause, start)
+                    and not (in_clause("own", clause) and in_clause("shared", clause))
+                    and (told_over or subject)):
                 discounted.update(range(start, end))
+        theirs_only = set(discounted)
         for start, end in heads:
             clause = self.clause_of[start]
             if start in discounted or in_clause("present", clause) or not in_clause("past", clause):
@@ -379,7 +391,7 @@ class _Analysis:
             over = [r for r in resolved if start < r < limit]
             if over and not any(p > over[0] for p in returned_at):
                 discounted.update(range(start, end))
-        return discounted
+        return theirs_only, discounted
 
     # -- questions and coverage --
 
@@ -400,7 +412,7 @@ class _Analysis:
                 pos += 1
         return False
 
-    def _coverage(self) -> tuple[bool, int]:
+    def _coverage(self) -> tuple[bool, int, int]:
         """Whether any negation was used, and how many words no term, cue or neutral list accounts for."""
         lang = self.lang
         covered: set[int] = set()
@@ -416,12 +428,21 @@ class _Analysis:
             for pos, token in enumerate(self.tokens)
             if pos not in covered and token.isalpha() and token not in lang.neutral_words
         )
-        return bool(cues) or negated_heads, unknown
+        symbols = sum(
+            1
+            for pos, token in enumerate(self.tokens)
+            if pos not in covered and not token.isalnum() and token not in PUNCTUATION
+            and token not in lang.neutral_words
+        )
+        return bool(cues) or negated_heads, unknown, symbols
 
     # -- rules --
 
     def fire(self, rule: Rule) -> list[_Finding]:
-        over = self.discounted if rule.level is not TriageLevel.ROUTINE else set()
+        if rule.level is TriageLevel.ROUTINE:
+            over: set[int] = set()
+        else:
+            over = self.theirs if rule.even_if_over else self.discounted
 
         def counts(span: Span) -> bool:
             return not self._is_negated(span) and span[0] not in over

@@ -182,6 +182,7 @@ class Rule:
     negated_reason: str = ""
     clinical: bool = True  # false for rules about the aftercare itself (products, sun, gym): a question, not a symptom
     asks: bool = False  # what it finds is a question for staff even without a question mark (booking, prices)
+    even_if_over: bool = False  # a warning sign even when told as over ("fainted earlier, fine now")
 
     def applies_on(self, day: int) -> bool:
         if self.from_day is not None and day < self.from_day:
@@ -223,6 +224,7 @@ class History:
     came_back: tuple[int, ...]
     returned: tuple[int, ...]
     resolved: tuple[int, ...]
+    shared: tuple[int, ...] = ()  # "I have it too": the client named after someone else's symptom shares it
     holds: tuple[int, ...] = ()  # "my daughter has the fever": words between a person and what they have
     reporting: tuple[int, ...] = ()  # "my husband says my face ...": the other person only reports it
 
@@ -270,6 +272,7 @@ class LanguageRules:
     ask_back: AskBack | None  # None: the bot does not ask back in this language
     rules: tuple[Rule, ...]
     terms_by_first_word: dict[int, list[int]] = field(default_factory=dict)
+    everyday_min_words: int = 4  # a message of this many known everyday words, and nothing else, is routine
     head_terms: frozenset[int] = frozenset()
     symptom_terms: frozenset[int] = frozenset()  # what rules above routine name (their first lists)
     question_rules: frozenset[str] = frozenset()  # ids of rules whose findings ask something (asks: true)
@@ -338,6 +341,7 @@ _TOP_KEYS = {
     "rewrite",
     "known_words",
     "neutral_words",
+    "everyday_words",
     "negation",
     "questions",
     "vocab",
@@ -347,7 +351,7 @@ _TOP_KEYS = {
 }
 _HISTORY_KEYS = {
     "past", "others_past", "others", "own", "present", "possessive", "came_back", "returned", "resolved",
-    "reporting", "holds",
+    "reporting", "holds", "shared",
 }
 _ASK_BACK_KEYS = {"question", "options", "reason", "none_reason"}
 _NEGATION_KEYS = {
@@ -375,8 +379,9 @@ _RULE_KEYS = {
     "negated_reason",
     "clinical",
     "asks",
+    "even_if_over",
 }
-_MATCHING_KEYS = {"phrase_gap", "max_unknown_words", "fuzzy_min_length"}
+_MATCHING_KEYS = {"phrase_gap", "max_unknown_words", "fuzzy_min_length", "everyday_min_words"}
 
 
 def load_language(path: Path) -> LanguageRules:
@@ -473,7 +478,12 @@ class _Compiler:
             reasons=self.reasons(data["reasons"]),
             phrase_gap=phrase_gap,
             max_unknown_words=max_unknown,
-            neutral_words=neutral,
+            everyday_min_words=self.integer(
+                matching.get("everyday_min_words", 4), "matching.everyday_min_words", 1, 100
+            ),
+            # Everyday words only count as known; unlike neutral_words they do not stop a misspelt symptom
+            # from matching ("breeding" may still be "bleeding").
+            neutral_words=neutral | self.words(data.get("everyday_words", []), "everyday_words"),
             negation=negation,
             questions=questions,
             history=history,
@@ -575,6 +585,7 @@ class _Compiler:
             negated_reason=negated_reason,
             clinical=self.flag(entry.get("clinical", True), where + " clinical"),
             asks=self.flag(entry.get("asks", False), where + " asks"),
+            even_if_over=self.flag(entry.get("even_if_over", False), where + " even_if_over"),
         )
 
     # -- terms --

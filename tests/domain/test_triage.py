@@ -533,6 +533,12 @@ def test_past_resolved_or_someone_elses_symptoms_are_not_urgent(rules: TriageRul
         "painkillers arent touching this pain",
         "the tightness I mentioned last week has not gone away and now it is hot and swollen",
         "somebody help me",
+        "fainted in the shower earlier, fine now tho",
+        "my eye went blurry for a bit this morning, back to normal now",
+        "my sister had a rash after hers and I've got one too",
+        "the red patch is bigger than yesterday and it has gone past the line i drew",
+        "open sore on my chin, raw and wet and wont scab over",
+        "theres a gross smell coming off my cheek",
     ],
 )
 def test_present_warning_signs_in_new_words_are_urgent(rules: TriageRules, text: str) -> None:
@@ -543,6 +549,18 @@ def test_good_news_is_turned_round_only_by_a_cue_before_it(rules: TriageRules) -
     # "gone now" after the emoji is about the rash, not the client's mood.
     assert level(rules, "thought i had a rash coming but it was just the pillowcase 😂 gone now", 2) is ROUTINE
     assert level(rules, "not fine at all", 2) is not ROUTINE
+
+
+def test_everyday_chatter_is_routine_but_unknown_or_short_messages_are_asked_back(rules: TriageRules) -> None:
+    chatter = run(rules, "been telling everyone at work about you", 12)
+    assert chatter.level is ROUTINE, chatter
+    unknown = run(rules, "my face looks like a pizza", 3)
+    assert unknown.level is CONCERN and unknown.ask_back, unknown
+
+
+def test_someone_elses_symptom_is_theirs_but_the_clients_fainting_counts_even_when_over(rules: TriageRules) -> None:
+    assert level(rules, "my friend fainted at her wedding last year, I'm fine", 3) is not URGENT
+    assert level(rules, "my cat wont stop trying to lick the serum off my face", 0) is not URGENT
 
 
 def test_booking_and_product_questions_are_questions_not_clinical(rules: TriageRules) -> None:

@@ -69,9 +69,11 @@ URGENT_CARE_ADVICE: Mapping[str, UrgentCareAdvice] = {
         ("notruf", "notaufnahme", "rettungsdienst"), ("112",), ("wählen", "rufen", "anrufen", "notrufnummer"),
         ("sie", "die", "den", "sofort"), ("wählen Sie die 112",),
     ),
+    # 112 in Spain, 911 in most of Latin America; "llamá" is how Argentina and Uruguay say "llama".
     "es": UrgentCareAdvice(
-        ("urgencias", "emergencias"), ("112",), ("llame", "llama", "llamar", "marque", "marca", "marcar"),
-        ("al", "el", "a"), ("llame al 112",),
+        ("urgencias", "emergencias", "servicios de emergencia"), ("112", "911"),
+        ("llame", "llama", "llamá", "llamar", "marque", "marca", "marcá", "marcar"),
+        ("al", "el", "a", "ya", "enseguida", "de inmediato", "inmediatamente"), ("llama al 112", "llama al 911"),
     ),
     "fr": UrgentCareAdvice(
         ("urgences", "samu"), ("15", "112"), ("appelez", "appeler", "appelle", "composez", "composer"),

@@ -262,7 +262,7 @@ async def test_an_invalid_plan_is_refused_with_the_plan_check_explanation(make_s
     saved = await change(
         rig, op="text", step="day2_sun", language="de", text="Hallo {first_name}", title="Microneedling"
     )
-    assert saved.plan.languages == ("de", "en")
+    assert saved.plan.languages == ("de", "en", "ru")
     assert saved.plan.step("day2_sun").text("de") == "Hallo {first_name}"
     assert saved.plan.step("day3_warning_signs").text("de").startswith("Hello"), "falls back to English"
 

@@ -55,7 +55,7 @@ async def test_a_translation_without_the_advice_is_refused_in_telegram(bot) -> N
     await say(bot, admin, "Microneedling", "Send the new text of How is your skin? (day 7) in de")
     refusal = await say(bot, admin, "Wie geht es Ihnen, {first_name}? Fragen: {clinic_phone}", "can't be saved")
     assert "text 'de'" in refusal.plain_text and "“notruf”" in refusal.plain_text
-    assert bot.services.catalog.get("microneedling").languages == ("en",)
+    assert bot.services.catalog.get("microneedling").languages == ("en", "ru"), "nothing was saved: no de"
 
 
 def _broken_messages(tmp_path: Path, where: str) -> Path:

@@ -420,6 +420,9 @@ def test_the_advice_is_found_in_any_case_across_tags_and_line_breaks(tmp_path: P
         ("en", "We call back within 911 seconds."),
         ("de", "Der Termin kostet 112 Euro."),
         ("it", "Chiami entro 118 ore."),
+        ("ru", "Процедура стоит 103 рубля."),
+        ("ru", "Позвоните нам в течение 112 минут."),
+        ("ru", "Перезвоним через 03 минуты."),
     ],
 )
 def test_an_emergency_number_that_is_only_a_number_is_not_advice(language: str, advice: str) -> None:
@@ -440,6 +443,9 @@ def test_an_emergency_number_that_is_only_a_number_is_not_advice(language: str, 
         ("it", "Se respira male, chiami il 118."),
         ("nl", "Bij benauwdheid: bel direct 112."),
         ("pt", "Se tiver falta de ar, ligue 112."),
+        ("ru", "Если трудно дышать, звоните 112."),
+        ("ru", "При отёке горла позвоните немедленно по номеру 103."),
+        ("ru", "Если стало трудно дышать, вызовите скорую помощь."),
         *((language, example) for language, advice in URGENT_CARE_ADVICE.items() for example in advice.examples),
     ],
 )

@@ -357,7 +357,8 @@ class _Analysis:
         def named_before(name: str, clause: int, start: int) -> bool:
             return any(self.clause_of[s] == clause and s < start for s, _ in marks[name])
 
-        for start, end in heads:  # someone else's first: their symptoms do not bound the client's own past
+        for start, end in heads if not self._spans_of(history.for_client) else ():
+            # someone else's first: their symptoms do not bound the client's own past
             clause = self.clause_of[start]
             theirs = any(start - 3 <= e <= start for e in possessive_ends)  # "his shaving rash"
             # The person is the one who has it, said just before it: "my daughter has the fever and vomiting bug".

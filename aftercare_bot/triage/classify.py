@@ -335,6 +335,8 @@ class _Analysis:
         in_resolved = {pos for start, end in resolved_spans for pos in range(start, end)}  # "panic over"
         heads = sorted(span for tid in self.lang.symptom_terms for span in self.spans.get(tid, ()))
 
+        compared_up_to = {end for _, end in self._spans_of(history.comparison)}
+        marks["past"] = [span for span in marks["past"] if span[0] not in compared_up_to]  # "than yesterday"
         reporting_at = {start for start, _ in self._spans_of(history.reporting)}
         marks["others"] = [span for span in marks["others"]
                            if not reporting_at.intersection(range(span[1], span[1] + 2))]

@@ -287,7 +287,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         services = build_services(settings)
         try:
             await upgrade(services.engine)
-            return await make_report(services, period, settings.default_language)
+            return await make_report(services, period, services.staff_language)
         finally:
             await services.engine.dispose()
 

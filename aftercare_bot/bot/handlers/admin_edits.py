@@ -17,7 +17,7 @@ from telegram.ext import ApplicationHandlerStop, ContextTypes
 from aftercare_bot.bot.handlers import admin_views as views
 from aftercare_bot.bot.handlers.admin_templates import offer, send
 from aftercare_bot.bot.handlers.auth import admin_only, is_admin
-from aftercare_bot.bot.handlers.common import language_of, services, signed_parts
+from aftercare_bot.bot.handlers.common import services, signed_parts, staff_language
 from aftercare_bot.callbacks import Press
 from aftercare_bot.plans import typed_edits
 from aftercare_bot.plans.changes import (
@@ -48,7 +48,7 @@ def message_html(message: Message) -> str:
 
 
 async def _reply(update: Update, context: ContextTypes.DEFAULT_TYPE, key: str, **values: object) -> None:
-    await send(update, services(context).text(key, language_of(update, context), **values))
+    await send(update, services(context).text(key, staff_language(context), **values))
 
 
 # --- checks on what the admin types ---------------------------------------------------------------
@@ -208,7 +208,7 @@ QUESTIONS: dict[str, Question] = {
 
 
 async def _ask(update: Update, context: ContextTypes.DEFAULT_TYPE, question: str, draft: Draft) -> None:
-    asked, lang = QUESTIONS[question], language_of(update, context)
+    asked, lang = QUESTIONS[question], staff_language(context)
     await _reply(update, context, asked.prompt, **asked.prompt_values(services(context), draft, lang))
 
 
@@ -299,7 +299,7 @@ async def _button_target(
     update: Update, context: ContextTypes.DEFAULT_TYPE, press: Press
 ) -> tuple[Plan, Step | None, list[str]] | None:
     """The plan (and step) a button names, and its further parts; None after explaining a problem."""
-    svc, lang, query = services(context), language_of(update, context), update.callback_query
+    svc, lang, query = services(context), staff_language(context), update.callback_query
     assert query is not None
     parts = await signed_parts(update, context, press, lambda signed: len(signed) >= 1)
     if parts is None:

@@ -10,7 +10,7 @@ from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
 from aftercare_bot.bot.handlers import escalations
-from aftercare_bot.bot.handlers.common import language_of, services, signed_parts
+from aftercare_bot.bot.handlers.common import language_of, services, signed_parts, telegram_language
 from aftercare_bot.bot.handlers.content import content_of
 from aftercare_bot.callbacks import Press
 from aftercare_bot.db.refs import RowRef
@@ -45,7 +45,7 @@ async def inbound(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     await _conversation(context).receive(InboundMessage(
         telegram_user_id=user.id, chat_id=chat.id, message_id=message.message_id,
         kind=EDIT if edited and kind == "text" else kind, text=text, file_id=file_id,
-        language=language_of(update, context), edited=edited,
+        language=telegram_language(update, context), edited=edited,
     ))
 
 
@@ -72,7 +72,7 @@ async def _answer(
     svc, query, user = services(context), update.callback_query, update.effective_user
     if query is None or user is None:
         return
-    lang = language_of(update, context)
+    lang = await language_of(update, context)
     parts = await signed_parts(update, context, press, lambda signed: (
         len(signed) == 2 and RowRef.parse(signed[0]) is not None
     ))

@@ -136,7 +136,7 @@ async def accept_invite(
 ) -> Acceptance:
     """The client agreed: create (or reactivate) the client, supersede an older plan, schedule the new one.
     `invite` comes from the consent button: only the link it was made for is used. `languages`: those the clinic
-    has texts in, of which the client's Telegram language must be one to be used."""
+    has texts in; the client's Telegram language is used when it is one of them or one of the plan's."""
     link = await invites.get_for_update(session, invite)
     problem = _problem(link, now) or _not_opened_by(link, telegram_user_id)
     plan = catalog.get(link.treatment) if link else None
@@ -150,7 +150,9 @@ async def accept_invite(
     client = await clients.by_telegram_id(session, telegram_user_id)
     # A client enrolled before keeps the language they had (perhaps chosen with /language) unless the link names one.
     chosen = link.language or (client.language if client is not None else None)
-    language = client_language(chosen, telegram_language, languages, settings.default_language)
+    # Their Telegram language counts where the clinic has texts in it, or this plan's messages are written in it.
+    offered = {*languages, *plan.languages}
+    language = client_language(chosen, telegram_language, offered, settings.default_language)
     if client is None:
         client = Client(
             telegram_user_id=telegram_user_id, chat_id=chat_id, name=link.client_name, first_name=first_name,

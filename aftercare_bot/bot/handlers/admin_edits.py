@@ -31,7 +31,7 @@ from aftercare_bot.plans.changes import (
 from aftercare_bot.plans.model import Plan, Step, format_duration, parse_duration, parse_timing
 from aftercare_bot.plans.typed_edits import TypedEdit
 from aftercare_bot.services import Services
-from aftercare_bot.texts.catalog import FALLBACK_LANGUAGE, MAX_MESSAGE_LENGTH
+from aftercare_bot.texts.catalog import MAX_MESSAGE_LENGTH
 from aftercare_bot.texts.formatting import Entity, entities_to_html, placeholders_as_code
 from aftercare_bot.texts.problems import Problem
 from aftercare_bot.texts.rendering import Html
@@ -286,7 +286,7 @@ STARTS: dict[Press, Start] = {
     Press.EDIT_GRACE: Start(GRACE, lambda plan, step, _: _step_change("grace", plan, step)),
     Press.NEW_STEP: Start(
         NEW_KEY,
-        lambda plan, _, __: {"op": "add_step", "treatment": plan.treatment, "language": FALLBACK_LANGUAGE},
+        lambda plan, _, __: {"op": "add_step", "treatment": plan.treatment},
         needs_step=False,
     ),
     Press.COPY_PLAN: Start(
@@ -345,6 +345,8 @@ async def _start(update: Update, context: ContextTypes.DEFAULT_TYPE, press: Pres
     if draft is None:
         return
     svc = services(context)
+    if draft["op"] in ("add_step", "copy_plan"):
+        draft["language"] = svc.staff_language  # what the admin types is in the team's language
     await typed_edits.begin(
         svc.session_factory, user_id=user.id, chat_id=chat.id, question=kind.question, draft=draft,
         now=svc.clock.now(),

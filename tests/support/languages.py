@@ -31,9 +31,13 @@ FRENCH = {
 
 
 def messages_with_french(folder: Path) -> Path:
-    """`folder`/messages: the shipped plans, texts and triage rules, plus texts/fr with FRENCH."""
+    """`folder`/messages: the shipped plans, English texts and triage rules, plus texts/fr with FRENCH."""
     target = folder / "messages"
-    shutil.copytree(SHIPPED_MESSAGES_DIR, target)
+    # English alone besides: the tests know which languages there are, whatever others the clinic ships.
+    shutil.copytree(SHIPPED_MESSAGES_DIR / "plans", target / "plans")
+    shutil.copytree(SHIPPED_MESSAGES_DIR / "texts" / "en", target / "texts" / "en")
+    (target / "triage").mkdir()
+    shutil.copy(SHIPPED_MESSAGES_DIR / "triage" / "en.yaml", target / "triage" / "en.yaml")
     lines = [f"{key}: {_quoted(text)}" for key, text in FRENCH.items()]
     (target / "texts" / "fr").mkdir()
     (target / "texts" / "fr" / "client.yaml").write_text("\n".join(lines) + "\n", encoding="utf-8")

@@ -162,6 +162,18 @@ async def test_the_team_reads_the_staff_language_and_cards_mark_the_clients_lang
         await rig.stop()
 
 
+async def test_the_report_is_in_the_staff_language_whatever_the_admins_telegram_says(start_rig) -> None:
+    rig = await start_rig(staff_language="fr")
+    try:
+        await rig.enrol(5001, "Ann Smith", language="en")
+        await rig.command(rig.admin, "report")  # the admin's Telegram is English
+        caption = rig.last_bot_message(rig.admin).data["caption"]
+        assert caption.startswith("Les soins à Glow & Co <Clinic> : ")
+        assert "mars 2026" in caption, "dates as French writes them"
+    finally:
+        await rig.stop()
+
+
 async def test_cards_do_not_mark_a_client_who_writes_the_staff_language(rig) -> None:
     ann = await rig.enrol(5001, "Ann Smith")
     await rig.text(ann, RED_FLAG)

@@ -22,6 +22,7 @@ FRENCH = {
     "checkin_button_worried": "😟 Quelque chose m'inquiète",
     "checkin_button_urgent": "🚨 Saignement, pus, fièvre",
     "esc_card_header_urgent": "🚨 <b>URGENT — signe d'alerte possible</b> (cas #{number})",
+    "report_title": "Les soins à {clinic_name} : {start} – {end}",
     "menu_help": "Qu'est-ce que c'est, et comment joindre la clinique",
     "menu_language": "Choisir la langue des messages",
     "bot_description": "Les conseils de {clinic_name} après votre soin.",

@@ -472,6 +472,9 @@ function setLanguages() {
   const options = state.sandbox.languages.map((language) => el("option", {
     value: language.code, text: language.texts ? `${language.name} (${language.code})`
       : `${language.name} (${language.code}, no texts)` }));
+  if (current && !state.sandbox.languages.some((language) => language.code === current)) {
+    options.push(el("option", { value: current, text: `${current} (no texts)` }));
+  }
   options.push(el("option", { value: "", text: "Not set" }));
   select.replaceChildren(...options);
   select.value = current;

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import logging
 import os
+import re
 import secrets
 import socket
 from collections.abc import Awaitable, Callable
@@ -42,6 +43,7 @@ from aftercare_bot.bot.handlers import (
     escalations,
     fallback,
     frontdesk,
+    language,
     personal_data,
     replays,
     staff,
@@ -172,6 +174,8 @@ def register_handlers(application: Application) -> None:
     add(CommandHandler("stop", client.stop, filters=private))
     add(button(Press.CONSENT, client.consent_answer))
     add(button(Press.STOP, client.stop_answer))
+    add(CommandHandler("language", language.language_command, filters=private))
+    add(button(Press.LANGUAGE, language.language_answer))
 
     # Telegram's word that someone joined or left the staff chat (sent while the bot administers it).
     add(ChatMemberHandler(auth.staff_chat_membership_changed, ChatMemberHandler.CHAT_MEMBER))
@@ -261,23 +265,32 @@ async def _post_init(application: Application) -> None:
     gc.freeze()
 
 
+CLIENT_COMMANDS = ("help", "language", "stop", "mydata", "forget")
+STAFF_COMMANDS = ("enrol", "client", "open", "staff", "help")
+MENU_LANGUAGE_CODE = re.compile(r"[a-z]{2}")  # what Telegram takes as a menu's language_code (ISO 639-1)
+
+
+def _menu(services: Services, names: tuple[str, ...], language: str) -> list[BotCommand]:
+    return [BotCommand(name, services.label(f"menu_{name}", language)) for name in names]
+
+
 async def _set_command_menus(application: Application) -> None:
+    """Clients see the menu and description in their Telegram language when the clinic has texts in it (else in
+    the default language); the team sees its menu in the staff language."""
     services: Services = application.bot_data["services"]
-    language = services.settings.default_language
-    client_commands = [
-        BotCommand(name, services.label(f"menu_{name}", language)) for name in ("help", "stop", "mydata", "forget")
-    ]
-    staff_commands = [
-        BotCommand(name, services.label(f"menu_{name}", language))
-        for name in ("enrol", "client", "open", "staff", "help")
-    ]
+    bot, default = application.bot, services.settings.default_language
+    private = BotCommandScopeAllPrivateChats()
     try:
-        await application.bot.set_my_commands(client_commands, scope=BotCommandScopeAllPrivateChats())
-        await application.bot.set_my_description(services.label("bot_description", language))
+        for language in services.languages:
+            if MENU_LANGUAGE_CODE.fullmatch(language):
+                await bot.set_my_commands(_menu(services, CLIENT_COMMANDS, language), scope=private,
+                                          language_code=language)
+                await bot.set_my_description(services.label("bot_description", language), language_code=language)
+        await bot.set_my_commands(_menu(services, CLIENT_COMMANDS, default), scope=private)
+        await bot.set_my_description(services.label("bot_description", default))
         if services.settings.staff_chat_id is not None:
-            await application.bot.set_my_commands(
-                staff_commands, scope=BotCommandScopeChat(services.settings.staff_chat_id)
-            )
+            await bot.set_my_commands(_menu(services, STAFF_COMMANDS, services.staff_language),
+                                      scope=BotCommandScopeChat(services.settings.staff_chat_id))
     except TelegramError as exc:
         # A menu is a convenience; the bot works without it, so this must not stop start-up.
         log.warning("could not register the command menu: %s", exc)

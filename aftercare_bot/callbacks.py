@@ -26,6 +26,7 @@ class Press(StrEnum):
     CHECKIN = "ci"  # answer a check-in
     ASK_BACK = "ab"  # say which warning sign, if any, a message was about
     FORGET = "forget"  # confirm /forget (anyone)
+    LANGUAGE = "lang"  # choose the language of the messages (/language)
     # Staff
     CASE = "esc"  # claim or resolve a case on its card
     DIGEST = "dg"  # claim a case listed in a digest (many cases in one message, when the staff chat is busy)

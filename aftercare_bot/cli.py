@@ -287,7 +287,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         services = build_services(settings)
         try:
             await upgrade(services.engine)
-            return await make_report(services, period, settings.default_language)
+            return await make_report(services, period, services.staff_language)
         finally:
             await services.engine.dispose()
 
@@ -317,7 +317,8 @@ def cmd_frontdesk_qr(args: argparse.Namespace) -> int:
 def cmd_sandbox(args: argparse.Namespace) -> int:
     from aftercare_bot.sandbox import run_sandbox
 
-    return run_sandbox(port=args.port, open_browser=not args.no_browser)
+    overrides = {"staff_language": args.staff_language} if args.staff_language else {}
+    return run_sandbox(port=args.port, open_browser=not args.no_browser, **overrides)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -380,6 +381,9 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox = commands.add_parser("sandbox", help="try the bot in your browser, with an emulated Telegram")
     sandbox.add_argument("--port", type=int, default=8080, help="port of the page on 127.0.0.1 (default 8080)")
     sandbox.add_argument("--no-browser", action="store_true", help="do not open the page in a browser")
+    sandbox.add_argument("--staff-language", metavar="CODE",
+                         help="the language the team reads, such as ru (default: STAFF_LANGUAGE, else "
+                              "DEFAULT_LANGUAGE)")
     sandbox.set_defaults(func=cmd_sandbox)
     return parser
 

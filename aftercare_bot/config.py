@@ -50,6 +50,7 @@ def parse_duration_setting(value: object) -> object:
 
 Duration = Annotated[timedelta, BeforeValidator(parse_duration_setting)]
 MIN_RETENTION = timedelta(days=1)
+LANGUAGE_CODE = re.compile(r"[a-z]{2,3}(-[a-z0-9]{2,8})*")
 WEBHOOK_SECRET_SHAPE = re.compile(r"[A-Za-z0-9_-]{1,256}")  # what Telegram accepts as secret_token
 
 
@@ -154,6 +155,16 @@ def _parse_retention(value: object) -> object:
     return value
 
 
+def _language_code(value: object) -> object:
+    """"ru", "pt-BR", "en_gb": two or three letters, then an optional region or script; kept as written, lowercased."""
+    if not isinstance(value, str):
+        return value
+    code = value.strip().replace("_", "-").lower()
+    if not LANGUAGE_CODE.fullmatch(code):
+        raise ValueError(f"'{value}' is not a language code; write it like en, ru or es")
+    return code
+
+
 def _parse_id_list(value: object) -> object:
     if isinstance(value, str):
         parts = [p.strip() for p in value.split(",") if p.strip()]
@@ -182,7 +193,10 @@ class Settings(BaseSettings):
         default="21:00-08:00", validate_default=True
     )
     messages_dir: Path = SHIPPED_MESSAGES_DIR
-    default_language: str = "en"
+    # Clients whose language the clinic has no texts for (and who chose none) get this one.
+    default_language: Annotated[str, BeforeValidator(_language_code)] = "en"
+    # What the team reads: cards, notices, admin screens, reports. Empty: the default language.
+    staff_language: Annotated[str | None, BeforeValidator(_language_code), BeforeValidator(_blank_is_unset)] = None
 
     invite_ttl: Duration = timedelta(days=7)
     dispatch_tick: Duration = timedelta(seconds=30)
@@ -277,6 +291,12 @@ class Settings(BaseSettings):
         if not (value / "plans").is_dir():
             raise ValueError(f"{value} has no plans/ folder; point MESSAGES_DIR at a copy of messages/")
         return value
+
+    @model_validator(mode="after")
+    def _staff_language_defaults(self) -> Settings:
+        if self.staff_language is None:
+            self.staff_language = self.default_language
+        return self
 
     @model_validator(mode="after")
     def _someone_receives_escalations(self) -> Settings:

@@ -14,6 +14,7 @@ from aftercare_bot.clock import Clock
 from aftercare_bot.config import Settings
 from aftercare_bot.delivery.compose import PlanMessageComposer
 from aftercare_bot.plans.catalog import PlanCatalog
+from aftercare_bot.texts import languages as language_names
 from aftercare_bot.texts.catalog import Texts
 from aftercare_bot.texts.rendering import clinic_values
 from aftercare_bot.triage.rules import TriageRules
@@ -92,6 +93,22 @@ class Services:
             raise RuntimeError("the Runtime is built once per start-up; build new Services to start again")
         self._runtime = runtime
 
+    @property
+    def staff_language(self) -> str:
+        """What the team reads (STAFF_LANGUAGE, else DEFAULT_LANGUAGE)."""
+        return self.settings.staff_language or self.settings.default_language
+
+    @property
+    def languages(self) -> list[str]:
+        """The languages the clinic has texts in: those a client may be spoken to in."""
+        return self.texts.languages
+
+    def language_name(self, code: str) -> str:
+        """The language's name written in itself, as its own texts give it (`language_name`), else as CLDR does."""
+        if self.texts.has(language_names.NAME_KEY, code):
+            return self.texts.label(language_names.NAME_KEY, code)
+        return language_names.native_name(code)
+
     def text(self, key: str, language: str | None = None, /, **values: object) -> str:
         """A UI string (HTML) in the given language, with the clinic's details always available."""
         return self.texts.get(key, language or self.settings.default_language, **self._with_clinic(values))
@@ -105,12 +122,16 @@ class Services:
         """The triage rule files (messages/triage), loaded once."""
         return TriageRules.load(self.settings.messages_dir / "triage")
 
-    def ask_back_label(self, language: str | None, option_id: str) -> str:
-        """The label of an ask-back button as the client saw it (the option id if the rules no longer have it)."""
+    def ask_back_label(self, language: str | None, option_id: str, *, or_in: str | None = None) -> str:
+        """The label of an ask-back button in `language` (else in `or_in`, such as the language the client saw it
+        in); the option id if the rules no longer have it."""
         rules = self.triage_rules
-        lang = rules.for_language(language) or rules.for_language(self.settings.default_language)
-        option = lang.ask_back.option(option_id) if lang is not None and lang.ask_back is not None else None
-        return option.label if option is not None else option_id
+        for wanted in (language, or_in):
+            lang = rules.for_language(wanted) or rules.for_language(self.settings.default_language)
+            option = lang.ask_back.option(option_id) if lang is not None and lang.ask_back is not None else None
+            if option is not None:
+                return option.label
+        return option_id
 
     def _with_clinic(self, values: dict[str, object]) -> dict[str, object]:
         return {**clinic_values(self.settings), **values}

@@ -151,7 +151,7 @@ class ErrorReports:
         self._start(html)
 
     def wording(self, kind: _Kind) -> str:
-        language = self.svc.settings.default_language
+        language = self.svc.staff_language
 
         def line(key: str, **values: object) -> Html:
             return Html("\n" + self.svc.text(key, language, **values))

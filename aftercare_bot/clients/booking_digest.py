@@ -30,7 +30,7 @@ async def ensure_scheduled(services: Services) -> None:
 
 
 def summary_html(services: Services, counts: Counter[str], statuses: Counter[str]) -> str:
-    language = services.settings.default_language
+    language = services.staff_language
     lines = [services.text("booking_summary_title", language, count=sum(counts.values()))]
     for source in (booking.API, booking.IMPORT):
         if counts[source]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -27,6 +27,7 @@ from aftercare_bot.db.repositories import audit, clients, deliveries, enrolments
 from aftercare_bot.delivery.compose import CHECKIN_TIMER_KINDS
 from aftercare_bot.plans.catalog import PlanCatalog
 from aftercare_bot.plans.schedule import plan_deliveries
+from aftercare_bot.texts.languages import client_language
 
 TOKEN_BYTES = 24  # 192 bits, 32 URL-safe characters: well inside Telegram's 64-character start payload
 _TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{32}")
@@ -131,9 +132,11 @@ async def accept_invite(
     now: datetime,
     settings: Settings,
     catalog: PlanCatalog,
+    languages: Collection[str],
 ) -> Acceptance:
     """The client agreed: create (or reactivate) the client, supersede an older plan, schedule the new one.
-    `invite` comes from the consent button: only the link it was made for is used."""
+    `invite` comes from the consent button: only the link it was made for is used. `languages`: those the clinic
+    has texts in; the client's Telegram language is used when it is one of them or one of the plan's."""
     link = await invites.get_for_update(session, invite)
     problem = _problem(link, now) or _not_opened_by(link, telegram_user_id)
     plan = catalog.get(link.treatment) if link else None
@@ -145,7 +148,11 @@ async def accept_invite(
     link.phone = None  # matched or not, it has done its work
 
     client = await clients.by_telegram_id(session, telegram_user_id)
-    language = link.language or telegram_language or settings.default_language
+    # A client enrolled before keeps the language they had (perhaps chosen with /language) unless the link names one.
+    chosen = link.language or (client.language if client is not None else None)
+    # Their Telegram language counts where the clinic has texts in it, or this plan's messages are written in it.
+    offered = {*languages, *plan.languages}
+    language = client_language(chosen, telegram_language, offered, settings.default_language)
     if client is None:
         client = Client(
             telegram_user_id=telegram_user_id, chat_id=chat_id, name=link.client_name, first_name=first_name,
@@ -171,6 +178,16 @@ async def accept_invite(
                        detail={"enrolment_id": enrolment.id, "invite_id": link.id, "superseded": superseded})
     scheduled = sum(1 for row in rows if row.state == DeliveryState.PENDING)
     return Acceptance(None, enrolment, scheduled, bool(superseded))
+
+
+async def set_language(session: AsyncSession, client: Client, language: str, *, now: datetime) -> None:
+    """The client chose `language` (/language): their record and the plans they are on speak it from now on."""
+    before = client.language
+    client.language, client.updated_at = language, now
+    for active in await enrolments.active_for_client(session, client.id):
+        active.language = language
+    await audit.record(session, now=now, action="language_changed", actor_id=client.telegram_user_id,
+                       client_id=client.id, detail={"from": before, "to": language})
 
 
 async def mark_opened(session: AsyncSession, invite: Invite, *, by: int, now: datetime) -> None:

@@ -278,7 +278,7 @@ async def erase(session: AsyncSession, telegram_user_id: int, *, now: datetime, 
 async def queue_staff_notice(services: Services, session: AsyncSession, erasure: Erasure) -> list[int]:
     """Inside the erasure's transaction, so that the team hears of an erasure exactly when it happened: what
     went (counts only) and which open cases went with it. Returns the staff chats to send it to after the commit."""
-    language = services.settings.default_language
+    language = services.staff_language
     notice = services.text("privacy_staff_erased", language, plans=erasure.plans, messages=erasure.messages,
                            cases=erasure.cases)
     if erasure.open_cases:

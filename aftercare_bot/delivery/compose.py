@@ -147,8 +147,10 @@ class PlanMessageComposer:
 
     def _make_template(self, plan: Plan, step: Step, wanted_language: str | None) -> _StepTemplate:
         language = choose_language(plan, wanted_language, self.settings.default_language)
+        # The buttons are the bot's own texts: in the client's language even where the plan has no text in it yet.
+        buttons_language = wanted_language or language
         labels = tuple(
-            (answer, self.texts.label(f"checkin_button_{answer}", language)) for answer in CHECKIN_ANSWERS
+            (answer, self.texts.label(f"checkin_button_{answer}", buttons_language)) for answer in CHECKIN_ANSWERS
         ) if step.checkin else ()
         return _StepTemplate(
             plan=plan, revision=self.catalog.revision(plan.treatment), template=step.text(language),

@@ -468,7 +468,7 @@ class Outbox:
                     follow_ups |= set(await self.to_staff(session, notice, client_id=client.id))
             if message.report_chat_id is not None:
                 key = "esc_relay_failed" if blocked else "esc_relay_error"
-                html = self.svc.text(key, self.svc.settings.default_language, name=client.name if client else "?")
+                html = self.svc.text(key, self.svc.staff_language, name=client.name if client else "?")
                 follow_ups |= await self._report(session, message, html)
             if timer_id is not None:
                 await timers.finish(session, timer_id)

@@ -25,7 +25,7 @@ async def notify_staff(services: Services, html: str, *, client_id: int | None =
 
 
 def blocked_notice(services: Services, client: Client, cancelled: int) -> str:
-    return services.text("staff_client_blocked", None, name=client.name, cancelled=cancelled)
+    return services.text("staff_client_blocked", services.staff_language, name=client.name, cancelled=cancelled)
 
 
 def blocked_notifier(services: Services) -> BlockedCallback:

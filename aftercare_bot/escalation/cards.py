@@ -51,7 +51,7 @@ class CaseTexts:
 
     @property
     def language(self) -> str:
-        return self.svc.settings.default_language
+        return self.svc.staff_language
 
     def t(self, key: str, **values: object) -> str:
         return self.svc.text(key, self.language, **values)
@@ -90,6 +90,8 @@ class CaseTexts:
             lines.append(self.t("esc_card_client", name=client.name, treatment=self.treatment(enrolment), day=day))
         else:
             lines.append(self.t("esc_card_client_no_plan", name=client.name))
+        if client.language != self.language:  # the quote below is as the client wrote it
+            lines.append(self.t("esc_card_language", language=client.language))
         if view.trigger is not None:
             lines += self.content(view.trigger)
         reasons = [reason for reason in escalation.reasons.split("\n") if reason.strip()]
@@ -117,7 +119,7 @@ class CaseTexts:
         answer = escalation.ask_back_answer
         if answer is None:
             return self.t("esc_card_asked_back_waiting", time=self.time(escalation.asked_back_at))
-        label = self.svc.ask_back_label(view.client.language, answer)
+        label = self.svc.ask_back_label(self.language, answer, or_in=view.client.language)
         key = "esc_card_asked_back_none" if answer == NO_WARNING_SIGN else "esc_card_asked_back_sign"
         return self.t(key, time=self.time(escalation.asked_back_at), answer=label,
                       answered=self.time(escalation.ask_back_answered_at or escalation.asked_back_at))

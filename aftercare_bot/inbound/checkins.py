@@ -95,8 +95,9 @@ class Checkins:
             await timers.cancel(session, subject_id=delivery_id, kinds=CHECKIN_TIMER_KINDS)
             enrolment = await session.get(Enrolment, delivery.enrolment_id)
             # Reasons are stored as plain text: the card escapes them when it shows them.
-            reasons = (self.svc.label("esc_reason_checkin", self.svc.settings.default_language,
-                                     answer=self.svc.label(f"checkin_button_{answer}")),)
+            staff = self.svc.staff_language  # reasons are read by the team
+            reasons = (self.svc.label("esc_reason_checkin", staff,
+                                     answer=self.svc.label(f"checkin_button_{answer}", staff)),)
             routing = await self.desk.cases.route(
                 session, client=client, enrolment=enrolment, open_case=await escalation_repo.open_for_client(
                     session, client.id), level=level, reasons=reasons, now=now,
@@ -170,7 +171,7 @@ class Checkins:
             if found is None:
                 return None
             delivery, client, enrolment = found
-            language = self.svc.settings.default_language
+            language = self.svc.staff_language
             sent_at = delivery.sent_at or delivery.send_at
             reason = self.svc.label("esc_reason_no_response", language, step=delivery.step_key,
                                    sent_at=wording.moment(self.svc, sent_at, language, with_year=False))

@@ -17,7 +17,7 @@ text change with `"restored_from": <revision>`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -126,7 +126,7 @@ def apply_change(document: Document, change: Mapping[str, Any]) -> Document:
                 "grace": change.get("grace") or DEFAULT_GRACE,
                 "checkin": bool(change.get("checkin", False)),
                 "enabled": True,
-                "text": {FALLBACK_LANGUAGE: change["text"]},
+                "text": typed_in(change.get("language"), change["text"], result["title"]),
             }
         )
         return result
@@ -151,14 +151,25 @@ def apply_change(document: Document, change: Mapping[str, Any]) -> Document:
     return result
 
 
-def copy_plan(source: Document, treatment: str, title: str) -> Document:
-    """A new plan with the steps of `source`, named `treatment`, titled `title` in English.
+def typed_in(language: str | None, text: str, languages: Collection[str]) -> dict[str, str]:
+    """What an admin typed in `language` (the staff language), by language. Every plan needs English
+    (FALLBACK_LANGUAGE): until someone writes it, the same words stand in for it. A language the plan has no
+    title in is left to "Add a language", which asks for the title."""
+    typed = {FALLBACK_LANGUAGE: text}
+    if language and language != FALLBACK_LANGUAGE and language in languages:
+        typed[language] = text
+    return typed
+
+
+def copy_plan(source: Document, treatment: str, title: str, language: str | None = None) -> Document:
+    """A new plan with the steps of `source`, named `treatment`, titled `title` in `language` (the staff language)
+    and in English, which every plan needs, until someone writes its English title.
 
     The copy keeps the source's other languages, titled as in the source until an admin changes them.
     """
     result = copied(source)
     result["treatment"] = treatment
-    result["title"] = {**result["title"], FALLBACK_LANGUAGE: title}
+    result["title"] = {**result["title"], **typed_in(language, title, [*result["title"], language or ""])}
     return result
 
 

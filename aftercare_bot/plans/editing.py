@@ -386,7 +386,7 @@ async def _changed_document(
             raise ChangeRefused("admin_key_taken", value=treatment)
         source, _ = await current_document(session, catalog, change["source"])
         source, _turned_on = _warning_steps_on(source, catalog.warning_steps(change["source"]))
-        return copy_plan(source, treatment, change["title"]), None
+        return copy_plan(source, treatment, change["title"], change.get("language")), None
     current, _revision = await current_document(session, catalog, treatment)
     warning_steps = _marks(current, catalog.warning_steps(treatment))
     if change["op"] == "enabled" and not change["enabled"] and change["step"] in warning_steps:

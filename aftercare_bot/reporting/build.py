@@ -43,7 +43,7 @@ def telegram_messages(report: Report) -> tuple[str, str | None]:
 async def figures(svc: Services, period: Period) -> ReportFigures:
     tz = svc.settings.timezone
     offset = period.end.astimezone(tz).utcoffset()
-    prefix = svc.texts.raw(CHECKIN_REASON_KEY, svc.settings.default_language).split("{", 1)[0]
+    prefix = svc.texts.raw(CHECKIN_REASON_KEY, svc.staff_language).split("{", 1)[0]
     async with svc.session_factory() as session:
         return await repo.figures(
             session, start=period.start, end=period.end, now=svc.clock.now(), zone=svc.settings.clinic_timezone,

@@ -69,7 +69,7 @@ class WeeklyReports:
             admins = [m.user_id for m in await team.members(session, self.svc.settings) if m.role == Role.ADMIN]
         if first != timer.id or (last_sent is not None and last_sent >= due):
             return None  # another timer of the same week sends it, or this one did before a crash
-        language = self.svc.settings.default_language
+        language = self.svc.staff_language
         report = await make_report(self.svc, Period(due - WEEK, due), language, title_key="report_weekly_title")
         caption, rest = telegram_messages(report)
         reached = 0

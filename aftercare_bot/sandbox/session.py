@@ -27,7 +27,7 @@ from aftercare_bot.app import build_services
 from aftercare_bot.bot import jobs
 from aftercare_bot.bot.runner import BotRunner, Mode
 from aftercare_bot.clock import ManualClock
-from aftercare_bot.config import Settings, describe_errors
+from aftercare_bot.config import LANGUAGE_CODE, Settings, describe_errors
 from aftercare_bot.reporting.weekly import WEEKLY_REPORT_TIMER
 from aftercare_bot.sandbox import settings as defaults
 from aftercare_bot.sandbox.emulator.models import JSON, ChatHandle, UserHandle
@@ -38,8 +38,11 @@ from aftercare_bot.services import Services
 log = logging.getLogger(__name__)
 
 CLOCK_STEPS = {"hour": timedelta(hours=1), "day": timedelta(days=1)}
+# Offered on the page besides the clinic's own languages: one it has no texts in, to see what such clients get.
+LANGUAGE_WITHOUT_TEXTS = "de"
 ANSWER_TIMEOUT = 10.0
 NAME_LIMIT = 200
+LANGUAGE_CODE_LIMIT = 16
 
 
 class Sandbox:
@@ -65,6 +68,7 @@ class Sandbox:
         self._overrides = overrides
         self._folder: tempfile.TemporaryDirectory[str] | None = None
         self._clock_lock = asyncio.Lock()
+        self.client_language: str | None = "en"  # the Telegram language of clients the page creates
 
     @property
     def url(self) -> str:
@@ -127,7 +131,8 @@ class Sandbox:
         first, _, last = " ".join(name.split()).partition(" ")
         taken = [uid for uid in self.telegram.users if uid >= defaults.FIRST_CLIENT_ID]
         user_id = max(taken, default=defaults.FIRST_CLIENT_ID - 1) + 1
-        client = self.telegram.user(user_id, first or "Client", last_name=last or None)
+        client = self.telegram.user(user_id, first or "Client", last_name=last or None,
+                                    language_code=self.client_language)
         self.web.publish("people", {"users": [u.to_json() for u in self.telegram.users.values()]})
         return client
 
@@ -160,6 +165,25 @@ class Sandbox:
             client = self.new_client(name or "Sam")
         self.telegram.send_command(client, "start", match.group(1))
         return client.id
+
+    def set_client_language(self, code: str, user_id: int | None = None) -> JSON:
+        """Clients from now on (and the client `user_id`) have their Telegram set to `code` ("" for none)."""
+        code = code.strip()
+        if code and not (len(code) <= LANGUAGE_CODE_LIMIT and LANGUAGE_CODE.fullmatch(code.lower())):
+            raise PageError("choose a language code such as en, ru or es")
+        self.client_language = code or None
+        if user_id is not None and self.is_client(user_id):
+            user = self.telegram.users[user_id]
+            self.telegram.user(user.id, user.first_name, language_code=self.client_language,
+                               username=user.username, last_name=user.last_name)
+            self.web.publish("people", {"users": [u.to_json() for u in self.telegram.users.values()]})
+        return {"client_language": self.client_language or ""}
+
+    def languages(self) -> list[JSON]:
+        """The clinic's languages for the page, each named in itself, and one it has no texts in."""
+        svc = self.services
+        codes = [*svc.languages, *([] if LANGUAGE_WITHOUT_TEXTS in svc.languages else [LANGUAGE_WITHOUT_TEXTS])]
+        return [{"code": code, "name": svc.language_name(code), "texts": code in svc.languages} for code in codes]
 
     async def move_clock(self, action: str) -> JSON:
         """Move the bot's clock ("next" scheduled moment, an "hour" or a "day") and run what fell due."""
@@ -206,6 +230,10 @@ class Sandbox:
             "default_staff_id": self.nurse.id,
             "roles": {str(uid): role for uid, role in self.roles.items()},
             "clock": await self.clock_state(),
+            "languages": self.languages(),
+            "client_language": self.client_language or "",
+            "staff_language": {"code": self.services.staff_language,
+                               "name": self.services.language_name(self.services.staff_language)},
         }}  # fmt: skip
 
     def _start_link(self) -> re.Pattern[str]:
@@ -220,6 +248,7 @@ class Sandbox:
             web.post("/api/sandbox/open-link", self._open_link_route),
             web.post("/api/sandbox/clock", self._clock_route),
             web.get("/api/sandbox/clock", self._clock_state_route),
+            web.post("/api/sandbox/client-language", self._client_language_route),
         ]
 
     async def _enrol_route(self, request: web.Request) -> web.Response:
@@ -238,6 +267,13 @@ class Sandbox:
             user_id=user_id if isinstance(user_id, int) else None,
         )  # fmt: skip
         return web.json_response({"user_id": client})
+
+    async def _client_language_route(self, request: web.Request) -> web.Response:
+        body = await _body(request)
+        code, user_id = body.get("language_code"), body.get("user_id")
+        if not isinstance(code, str):
+            raise PageError("send language_code, such as ru")
+        return web.json_response(self.set_client_language(code, user_id if isinstance(user_id, int) else None))
 
     async def _clock_state_route(self, request: web.Request) -> web.Response:
         return web.json_response(await self.clock_state())
@@ -259,8 +295,8 @@ async def _body(request: web.Request) -> JSON:
     return body
 
 
-async def serve(*, port: int, open_browser: bool) -> int:
-    sandbox = Sandbox(port=port)
+async def serve(*, port: int, open_browser: bool, **overrides: Any) -> int:
+    sandbox = Sandbox(port=port, **overrides)
     try:
         await sandbox.start()
     except ValidationError as error:
@@ -285,7 +321,8 @@ async def serve(*, port: int, open_browser: bool) -> int:
     return 0
 
 
-def run_sandbox(*, port: int = 8080, open_browser: bool = True) -> int:
+def run_sandbox(*, port: int = 8080, open_browser: bool = True, **overrides: Any) -> int:
+    """`overrides`: settings the command line gives (such as staff_language), over the .env file's."""
     for noisy in ("apscheduler", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    return asyncio.run(serve(port=port, open_browser=open_browser))
+    return asyncio.run(serve(port=port, open_browser=open_browser, **overrides))

@@ -292,6 +292,14 @@ async def test_commands_descriptions_and_copies(telegram: BotApiEmulator, bot: B
     assert [c.description for c in await bot.get_my_commands(language_code="de")] == ["Anfangen"]
     with pytest.raises(BadRequest, match=r"(?i)BOT_COMMAND_INVALID"):
         await bot.set_my_commands([("Start!", "Begin")])
+    with pytest.raises(BadRequest, match=r"(?i)LANG_CODE_INVALID"):
+        await bot.set_my_commands([("start", "Begin")], language_code="de-AT")
+    with pytest.raises(BadRequest, match=r"(?i)LANG_CODE_INVALID"):
+        await bot.set_my_description("Hallo", language_code="German")
+    german = telegram.user(8001, "Uwe", language_code="de-AT")
+    assert [c["description"] for c in telegram.menu_for(german)] == ["Anfangen"], "the menu of its base language"
+    assert [c["command"] for c in telegram.menu_for(telegram.user(8002, "Ola", language_code="nb"))] == [
+        "start", "help"], "no menu in that language: the one for everyone"
     await bot.set_my_description("Aftercare reminders")
     await bot.set_my_short_description("Aftercare")
     assert (await bot.get_my_description()).description == "Aftercare reminders"

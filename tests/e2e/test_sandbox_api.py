@@ -51,6 +51,34 @@ def test_the_command_line_starts_the_sandbox_with_its_options() -> None:
     args = build_parser().parse_args(["sandbox", "--port", "9000", "--no-browser"])
     assert (args.func, args.port, args.no_browser) == (cmd_sandbox, 9000, True)
     assert build_parser().parse_args(["sandbox"]).port == 8080
+    assert build_parser().parse_args(["sandbox", "--staff-language", "ru"]).staff_language == "ru"
+    assert build_parser().parse_args(["sandbox"]).staff_language is None
+
+
+async def test_the_page_chooses_the_clients_telegram_language_and_shows_the_staff_language(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async with running_sandbox(monkeypatch, staff_language="de") as sandbox, \
+            aiohttp.ClientSession(base_url=sandbox.url) as http:
+        state = (await (await http.get("/api/state")).json())["sandbox"]
+        assert state["staff_language"] == {"code": "de", "name": "Deutsch"}
+        assert {"code": "en", "name": "English", "texts": True} in state["languages"]
+        assert {"code": "de", "name": "Deutsch", "texts": False} in state["languages"], "one without texts, to try"
+        assert state["client_language"] == "en"
+
+        chosen = await http.post("/api/sandbox/client-language", json={"language_code": "de"})
+        assert (await chosen.json()) == {"client_language": "de"}
+        enrolled = await (await http.post("/api/sandbox/enrol", json={"name": "Cleo Park"})).json()
+        assert enrolled["link"].startswith("https://t.me/")
+        opened = await (await http.post("/api/sandbox/open-link", json={"link": enrolled["link"]})).json()
+        assert sandbox.telegram.users[opened["user_id"]].language_code == "de"
+        again = await http.post("/api/sandbox/client-language", json={"language_code": "en",
+                                                                       "user_id": opened["user_id"]})
+        assert again.status == 200 and sandbox.telegram.users[opened["user_id"]].language_code == "en"
+        for bad in ({"language_code": "<b>"}, {"language_code": 7}, {}):
+            refused = await http.post("/api/sandbox/client-language", json=bad)
+            assert refused.status == 400
+        assert sandbox.client_language == "en", "a refused choice changes nothing"
 
 
 async def next_event(

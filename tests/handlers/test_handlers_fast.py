@@ -123,11 +123,12 @@ async def agree(telegram: RecordingRequest, app: Application, client: Any) -> No
 async def test_staff_views_write_dates_as_the_language_does_in_clinic_time_and_states_as_labels(
     make_settings, tmp_path: Path
 ) -> None:
-    # German has no texts here: its dates still follow German conventions (CLDR), the texts fall back to English.
-    settings = make_settings(clinic_timezone="Asia/Tokyo")
+    # The team reads German (STAFF_LANGUAGE), which has no texts here: its dates still follow German conventions
+    # (CLDR), the texts fall back to English; the admin's own Telegram language does not matter.
+    settings = make_settings(clinic_timezone="Asia/Tokyo", staff_language="de")
     async with running(settings) as (telegram, app):
         app.bot_data["services"].clock.set(datetime(2026, 11, 20, 6, 0, tzinfo=UTC))  # 15:00 in Tokyo
-        admin = telegram.world.user(ADMIN_ID, "Alex", language_code="de")
+        admin = telegram.world.user(ADMIN_ID, "Alex", language_code="en")
         ann = telegram.world.user(5001, "Ann")
         await app.process_update(make_command_update(telegram, app.bot, admin, "enrol", "Ann Smith at=14:30"))
         caption = telegram.sent_messages(admin)[-1].plain_text
@@ -143,11 +144,11 @@ async def test_staff_views_write_dates_as_the_language_does_in_clinic_time_and_s
         await app.process_update(make_command_update(telegram, app.bot, ann, "stop"))
         confirm = telegram.sent_messages(ann)[-1]
         await app.process_update(make_callback_update(telegram, app.bot, ann, confirm, confirm.callback_data[0]))
-        english_nurse = telegram.world.user(ADMIN_ID, "Alex", language_code="en")
-        await app.process_update(make_command_update(telegram, app.bot, english_nurse, "client", "ann"))
-        summary = telegram.sent_texts(english_nurse)[-1]
+        french_nurse = telegram.world.user(ADMIN_ID, "Alex", language_code="fr")
+        await app.process_update(make_command_update(telegram, app.bot, french_nurse, "client", "ann"))
+        summary = telegram.sent_texts(french_nurse)[-1]
         assert "status: stopped the messages with /stop" in summary
-        assert "Plan: Micro-needling, session 20 Nov 2026, 14:30 — stopped by the client" in summary
+        assert "Plan: Micro-needling, session 20. Nov. 2026, 14:30 — stopped by the client" in summary
         assert "same_evening" not in summary and "microneedling" not in summary
 
 

@@ -42,18 +42,19 @@ class DomainRig:
 
     async def enrol(
         self, user_id: int = 5001, name: str = "Ann", *, session_at: datetime | None = None,
-        treatment: str = "microneedling",
+        treatment: str = "microneedling", telegram_language: str | None = "en", language: str | None = None,
     ) -> enrolment.Acceptance:
         now = self.clock.now()
         async with self.services.session_factory.begin() as session:
             invite, _token = await enrolment.create_invite(
-                session, client_name=name, treatment=treatment, session_at=session_at or now, language=None,
+                session, client_name=name, treatment=treatment, session_at=session_at or now, language=language,
                 created_by=1, now=now, settings=self.services.settings,
             )
             await enrolment.mark_opened(session, invite, by=user_id, now=now)
             return await enrolment.accept_invite(
                 session, invite=RowRef.of(invite), telegram_user_id=user_id, chat_id=user_id, first_name=name,
-                telegram_language="en", now=now, settings=self.services.settings, catalog=self.services.catalog,
+                telegram_language=telegram_language, now=now, settings=self.services.settings,
+                catalog=self.services.catalog, languages=self.services.texts.languages,
             )
 
     def advance(self, delta: timedelta) -> None:

@@ -21,7 +21,7 @@ from telegram.ext import ContextTypes
 from aftercare_bot.bot.handlers import admin_views as views
 from aftercare_bot.bot.handlers.admin_templates import send
 from aftercare_bot.bot.handlers.auth import admin_only
-from aftercare_bot.bot.handlers.common import language_of, services, signed_parts
+from aftercare_bot.bot.handlers.common import services, signed_parts, staff_language
 from aftercare_bot.callbacks import Press
 from aftercare_bot.clients import team
 from aftercare_bot.clients.team import TeamMember, TeamRefused
@@ -43,7 +43,7 @@ def _user_id(arg: str) -> int | None:
 @admin_only
 async def staff_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/staff, /staff add [admin] (replying to someone), /staff add <id> [admin], /staff remove <id>."""
-    svc, lang = services(context), language_of(update, context)
+    svc, lang = services(context), staff_language(context)
     args = [arg.lower() for arg in context.args or []]
     if not args:
         await _show_team(update, context)
@@ -97,7 +97,7 @@ async def _list(update: Update, context: ContextTypes.DEFAULT_TYPE, _user_id: in
 
 
 async def _ask_remove(update: Update, context: ContextTypes.DEFAULT_TYPE, user_id: int, _rest: list[str]) -> None:
-    svc, lang = services(context), language_of(update, context)
+    svc, lang = services(context), staff_language(context)
     name = await _known_name(svc, user_id) or svc.label("team_id_only", lang, user_id=user_id)
     buttons = InlineKeyboardMarkup([[
         views.button(svc, "team_button_confirm_remove", lang, Press.TEAM_REMOVE_CONFIRMED, user_id),
@@ -137,7 +137,7 @@ async def install_admin_menus(bot: Bot, svc: Services) -> None:
 
 
 async def _show_team(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    svc, lang = services(context), language_of(update, context)
+    svc, lang = services(context), staff_language(context)
     async with svc.session_factory() as session:
         members = await team.members(session, svc.settings)
     lines = [svc.text("team_list_header", lang)]
@@ -172,7 +172,7 @@ async def _show_team(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
 async def _add(
     update: Update, context: ContextTypes.DEFAULT_TYPE, user_id: int, name: str, role: Role
 ) -> None:
-    svc, lang = services(context), language_of(update, context)
+    svc, lang = services(context), staff_language(context)
     actor = update.effective_user
     assert actor is not None
     try:
@@ -202,7 +202,7 @@ async def _add(
 
 
 async def _remove(update: Update, context: ContextTypes.DEFAULT_TYPE, user_id: int) -> None:
-    svc, lang = services(context), language_of(update, context)
+    svc, lang = services(context), staff_language(context)
     actor = update.effective_user
     assert actor is not None
     name = await _known_name(svc, user_id) or svc.label("team_id_only", lang, user_id=user_id)
@@ -250,7 +250,7 @@ def _forget_membership(context: ContextTypes.DEFAULT_TYPE, user_id: int) -> None
 
 
 async def _admin_menu(bot: Bot, svc: Services, user_id: int, *, is_admin: bool) -> None:
-    language = svc.settings.default_language
+    language = svc.staff_language
     scope = BotCommandScopeChat(user_id)
     try:
         if is_admin:

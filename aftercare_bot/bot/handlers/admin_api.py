@@ -8,7 +8,7 @@ from telegram.ext import ContextTypes
 
 from aftercare_bot.bot.handlers import client_messages
 from aftercare_bot.bot.handlers.auth import admin_only, role_of
-from aftercare_bot.bot.handlers.common import echoed, language_of, services, signed_parts
+from aftercare_bot.bot.handlers.common import echoed, services, signed_parts, staff_language
 from aftercare_bot.callbacks import Press
 from aftercare_bot.clients import api_keys, csv_import
 from aftercare_bot.clients.booking import Rules
@@ -23,7 +23,7 @@ LINKS_FILE_NAME = "enrolment-links.csv"
 
 @admin_only
 async def apikeys_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    svc, lang = services(context), language_of(update, context)
+    svc, lang = services(context), staff_language(context)
     chat, user = update.effective_chat, update.effective_user
     if chat.type != chat.PRIVATE:  # a key posted in a group would be seen by everyone in it
         await chat.send_message(svc.text("apikeys_private_only", lang))
@@ -64,7 +64,7 @@ async def apikeys_command(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
 
 @admin_only
 async def revoke_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    svc, lang = services(context), language_of(update, context)
+    svc, lang = services(context), staff_language(context)
     query, user = update.callback_query, update.effective_user
     parts = await signed_parts(update, context, Press.API_KEY_REVOKE, lambda signed: (
         len(signed) == 2 and RowRef.parse(signed[0]) is not None and signed[1] == str(user.id)
@@ -92,7 +92,7 @@ async def csv_document(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     if user is None or await role_of(context, user.id) != Role.ADMIN:
         await client_messages.inbound(update, context)
         return
-    lang, chat, document = language_of(update, context), update.effective_chat, update.effective_message.document
+    lang, chat, document = staff_language(context), update.effective_chat, update.effective_message.document
     if document.file_size is not None and document.file_size > csv_import.MAX_BYTES:
         await chat.send_message(svc.text("csv_too_large", lang, limit=csv_import.MAX_ROWS))
         return

@@ -17,7 +17,7 @@ from telegram.ext import ApplicationHandlerStop, ContextTypes
 from aftercare_bot.bot.handlers import admin_views as views
 from aftercare_bot.bot.handlers.admin_templates import offer, send
 from aftercare_bot.bot.handlers.auth import admin_only, is_admin
-from aftercare_bot.bot.handlers.common import language_of, services, signed_parts
+from aftercare_bot.bot.handlers.common import services, signed_parts, staff_language
 from aftercare_bot.callbacks import Press
 from aftercare_bot.plans import typed_edits
 from aftercare_bot.plans.changes import (
@@ -31,7 +31,7 @@ from aftercare_bot.plans.changes import (
 from aftercare_bot.plans.model import Plan, Step, format_duration, parse_duration, parse_timing
 from aftercare_bot.plans.typed_edits import TypedEdit
 from aftercare_bot.services import Services
-from aftercare_bot.texts.catalog import FALLBACK_LANGUAGE, MAX_MESSAGE_LENGTH
+from aftercare_bot.texts.catalog import MAX_MESSAGE_LENGTH
 from aftercare_bot.texts.formatting import Entity, entities_to_html, placeholders_as_code
 from aftercare_bot.texts.problems import Problem
 from aftercare_bot.texts.rendering import Html
@@ -48,7 +48,7 @@ def message_html(message: Message) -> str:
 
 
 async def _reply(update: Update, context: ContextTypes.DEFAULT_TYPE, key: str, **values: object) -> None:
-    await send(update, services(context).text(key, language_of(update, context), **values))
+    await send(update, services(context).text(key, staff_language(context), **values))
 
 
 # --- checks on what the admin types ---------------------------------------------------------------
@@ -208,7 +208,7 @@ QUESTIONS: dict[str, Question] = {
 
 
 async def _ask(update: Update, context: ContextTypes.DEFAULT_TYPE, question: str, draft: Draft) -> None:
-    asked, lang = QUESTIONS[question], language_of(update, context)
+    asked, lang = QUESTIONS[question], staff_language(context)
     await _reply(update, context, asked.prompt, **asked.prompt_values(services(context), draft, lang))
 
 
@@ -286,7 +286,7 @@ STARTS: dict[Press, Start] = {
     Press.EDIT_GRACE: Start(GRACE, lambda plan, step, _: _step_change("grace", plan, step)),
     Press.NEW_STEP: Start(
         NEW_KEY,
-        lambda plan, _, __: {"op": "add_step", "treatment": plan.treatment, "language": FALLBACK_LANGUAGE},
+        lambda plan, _, __: {"op": "add_step", "treatment": plan.treatment},
         needs_step=False,
     ),
     Press.COPY_PLAN: Start(
@@ -299,7 +299,7 @@ async def _button_target(
     update: Update, context: ContextTypes.DEFAULT_TYPE, press: Press
 ) -> tuple[Plan, Step | None, list[str]] | None:
     """The plan (and step) a button names, and its further parts; None after explaining a problem."""
-    svc, lang, query = services(context), language_of(update, context), update.callback_query
+    svc, lang, query = services(context), staff_language(context), update.callback_query
     assert query is not None
     parts = await signed_parts(update, context, press, lambda signed: len(signed) >= 1)
     if parts is None:
@@ -345,6 +345,8 @@ async def _start(update: Update, context: ContextTypes.DEFAULT_TYPE, press: Pres
     if draft is None:
         return
     svc = services(context)
+    if draft["op"] in ("add_step", "copy_plan"):
+        draft["language"] = svc.staff_language  # what the admin types is in the team's language
     await typed_edits.begin(
         svc.session_factory, user_id=user.id, chat_id=chat.id, question=kind.question, draft=draft,
         now=svc.clock.now(),

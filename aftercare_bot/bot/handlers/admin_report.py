@@ -11,7 +11,7 @@ from telegram.ext import ContextTypes
 
 from aftercare_bot.bot.handlers.admin_templates import send
 from aftercare_bot.bot.handlers.auth import admin_only
-from aftercare_bot.bot.handlers.common import language_of, services
+from aftercare_bot.bot.handlers.common import services, staff_language
 from aftercare_bot.reporting.build import make_report, telegram_messages
 from aftercare_bot.reporting.period import PeriodError, from_words
 
@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 @admin_only
 async def report_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/report (the last 7 days), /report month (30 days), /report 2026-01-01 2026-01-31, /report help."""
-    svc, lang, chat = services(context), language_of(update, context), update.effective_chat
+    svc, lang, chat = services(context), staff_language(context), update.effective_chat
     args = context.args or []
     if chat is None:
         return

@@ -13,7 +13,7 @@ from telegram.ext import ContextTypes
 from aftercare_bot.bot.handlers import admin_views as views
 from aftercare_bot.bot.handlers.admin_views import ref
 from aftercare_bot.bot.handlers.auth import admin_only
-from aftercare_bot.bot.handlers.common import language_of, services, signed_parts, wake_dispatcher
+from aftercare_bot.bot.handlers.common import services, signed_parts, staff_language, wake_dispatcher
 from aftercare_bot.callbacks import Press
 from aftercare_bot.db.refs import RowRef
 from aftercare_bot.plans import editing
@@ -47,7 +47,7 @@ async def refuse_in_groups(update: Update, context: ContextTypes.DEFAULT_TYPE, c
     if is_private(update):
         return False
     svc = services(context)
-    await send(update, svc.text("admin_private_only", language_of(update, context), command=command))
+    await send(update, svc.text("admin_private_only", staff_language(context), command=command))
     return True
 
 
@@ -56,7 +56,7 @@ async def templates_command(update: Update, context: ContextTypes.DEFAULT_TYPE) 
     if await refuse_in_groups(update, context, "/templates"):
         return
     await services(context).composer.plans_in_force.ensure()
-    await send(update, *views.plans_list(services(context), language_of(update, context)))
+    await send(update, *views.plans_list(services(context), staff_language(context)))
 
 
 @admin_only
@@ -64,7 +64,7 @@ async def history_command(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     """The latest changes to any plan, with a button to the history of each step they touched."""
     if await refuse_in_groups(update, context, "/history"):
         return
-    svc, lang = services(context), language_of(update, context)
+    svc, lang = services(context), staff_language(context)
     async with svc.session_factory() as session:
         changes = await editing.recent_changes(session)
     if not changes:
@@ -126,7 +126,7 @@ def _plan_button(press: Press, action: ButtonAction) -> Callable[[Update, Contex
     @admin_only
     @functools.wraps(action)
     async def handler(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        svc, lang, query = services(context), language_of(update, context), update.callback_query
+        svc, lang, query = services(context), staff_language(context), update.callback_query
         parts = await signed_parts(update, context, press, lambda _: True)
         if parts is None or query is None:
             return
@@ -146,7 +146,7 @@ async def offer(update: Update, context: ContextTypes.DEFAULT_TYPE, change: Chan
 
     Returns False (and explains why) when the change cannot be made.
     """
-    svc, lang = services(context), language_of(update, context)
+    svc, lang = services(context), staff_language(context)
     before = svc.catalog.get(change["treatment"])
     try:
         async with svc.session_factory.begin() as session:
@@ -177,13 +177,13 @@ async def offer(update: Update, context: ContextTypes.DEFAULT_TYPE, change: Chan
 
 async def _all_plans(update: Update, context: ContextTypes.DEFAULT_TYPE, args: list[str]) -> None:
     await update.callback_query.answer()
-    await send(update, *views.plans_list(services(context), language_of(update, context)))
+    await send(update, *views.plans_list(services(context), staff_language(context)))
 
 
 async def _plan(update: Update, context: ContextTypes.DEFAULT_TYPE, args: list[str]) -> None:
     plan = _plan_from(context, args)
     await update.callback_query.answer()
-    await send(update, *views.plan_view(services(context), plan, language_of(update, context)))
+    await send(update, *views.plan_view(services(context), plan, staff_language(context)))
 
 
 async def _step(update: Update, context: ContextTypes.DEFAULT_TYPE, args: list[str]) -> None:
@@ -194,7 +194,7 @@ async def _step(update: Update, context: ContextTypes.DEFAULT_TYPE, args: list[s
 
 async def show_step(update: Update, context: ContextTypes.DEFAULT_TYPE, plan: Plan, step: Step) -> None:
     """The step in one message: what it is, when it goes out, a preview, and its buttons."""
-    messages, buttons = views.step_card(services(context), plan, step, language_of(update, context))
+    messages, buttons = views.step_card(services(context), plan, step, staff_language(context))
     for html in messages[:-1]:
         await send(update, html)
     await send(update, messages[-1], buttons)
@@ -211,7 +211,7 @@ async def _toggle(update: Update, context: ContextTypes.DEFAULT_TYPE, args: list
 
 
 async def _history(update: Update, context: ContextTypes.DEFAULT_TYPE, args: list[str]) -> None:
-    svc, lang = services(context), language_of(update, context)
+    svc, lang = services(context), staff_language(context)
     plan, step = _step_from(context, args)
     await update.callback_query.answer()
     async with svc.session_factory() as session:
@@ -256,7 +256,7 @@ async def _send_test(
     update: Update, context: ContextTypes.DEFAULT_TYPE, plan: Plan, step: Step, text_language: str | None
 ) -> None:
     """The message exactly as a client would get it, with the admin's own name, in their private chat."""
-    svc, lang, user = services(context), language_of(update, context), update.effective_user
+    svc, lang, user = services(context), staff_language(context), update.effective_user
     assert user is not None
     if text_language not in step.texts:
         text_language = lang if lang in step.texts else "en"
@@ -274,7 +274,7 @@ async def _send_test(
 
 
 async def _save(update: Update, context: ContextTypes.DEFAULT_TYPE, args: list[str]) -> None:
-    svc, lang, query = services(context), language_of(update, context), update.callback_query
+    svc, lang, query = services(context), staff_language(context), update.callback_query
     saved = await editing.confirm(
         svc.session_factory,
         svc.catalog,
@@ -291,7 +291,7 @@ async def _save(update: Update, context: ContextTypes.DEFAULT_TYPE, args: list[s
 
 
 async def _discard(update: Update, context: ContextTypes.DEFAULT_TYPE, args: list[str]) -> None:
-    svc, lang, query = services(context), language_of(update, context), update.callback_query
+    svc, lang, query = services(context), staff_language(context), update.callback_query
     async with svc.session_factory.begin() as session:
         await editing.discard(session, _draft(args), actor=actor_of(update), now=svc.clock.now())
     await query.answer()

@@ -101,9 +101,11 @@ def _requires(allowed: set[Role], refused_result: Any = None) -> Callable[[Handl
         async def guarded(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Any:
             user = update.effective_user
             role = await role_of(context, user.id) if user else None
-            svc, language = services(context), language_of(update, context)
+            svc = services(context)
             if role in allowed and _private_or_staff_chat(update, svc.settings.staff_chat_id):
                 return await handler(update, context)
+            # The team is answered in its own language; anyone else in theirs.
+            language = svc.staff_language if role is not None else await language_of(update, context)
             if role in allowed:
                 # Client details must not be posted in some other group the bot happens to be in.
                 log.info("refused %s to user %s in chat %s", handler.__name__, user.id, update.effective_chat.id)

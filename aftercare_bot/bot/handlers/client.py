@@ -23,7 +23,7 @@ def plan_weeks(plan: Plan) -> int:
 
 
 async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    svc, lang = services(context), language_of(update, context)
+    svc, lang = services(context), await language_of(update, context)
     chat = update.effective_chat
     if chat is None or chat.type != chat.PRIVATE:
         return
@@ -45,7 +45,7 @@ async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 async def send_consent(update: Update, context: ContextTypes.DEFAULT_TYPE, link: Invite) -> None:
     """Ask whoever opened the link (or matched it at the front desk) whether they agree."""
-    svc, lang, chat = services(context), language_of(update, context), update.effective_chat
+    svc, lang, chat = services(context), await language_of(update, context), update.effective_chat
     plan = svc.catalog.get(link.treatment)
     if plan is None:
         await chat.send_message(svc.text("invite_unknown", lang))
@@ -71,7 +71,7 @@ async def send_consent(update: Update, context: ContextTypes.DEFAULT_TYPE, link:
 
 
 async def consent_answer(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    svc, lang = services(context), language_of(update, context)
+    svc, lang = services(context), await language_of(update, context)
     query, user = update.callback_query, update.effective_user
     parts = await signed_parts(update, context, Press.CONSENT, lambda signed: (
         len(signed) == 3 and RowRef.parse(signed[0]) is not None
@@ -91,9 +91,11 @@ async def consent_answer(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
             result = await enrolment.accept_invite(
                 session, invite=invite, telegram_user_id=user.id, chat_id=query.message.chat.id,
                 first_name=user.first_name, telegram_language=user.language_code, now=now,
-                settings=svc.settings, catalog=svc.catalog,
+                settings=svc.settings, catalog=svc.catalog, languages=svc.languages,
             )
             problem = result.problem
+            if result.enrolment is not None:
+                lang = result.enrolment.language  # what they are spoken to in from now on
             # Every step already past its grace period: no message will come, so none is promised.
             key = "enrolled" if result.scheduled else "enrolled_nothing_left"
         else:
@@ -113,11 +115,11 @@ async def consent_answer(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
 
 async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     svc = services(context)
-    await update.effective_chat.send_message(svc.text("help", language_of(update, context)))
+    await update.effective_chat.send_message(svc.text("help", await language_of(update, context)))
 
 
 async def stop(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    svc, lang, user = services(context), language_of(update, context), update.effective_user
+    svc, lang, user = services(context), await language_of(update, context), update.effective_user
     if update.effective_chat.type != update.effective_chat.PRIVATE:
         return
     async with svc.session_factory() as session:
@@ -136,7 +138,7 @@ async def stop(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 
 async def stop_answer(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    svc, lang = services(context), language_of(update, context)
+    svc, lang = services(context), await language_of(update, context)
     query, user = update.callback_query, update.effective_user
     # The signed user id stops anyone else's press (in a forwarded message) from stopping this client; the
     # signed record, a press after they were erased and enrolled again from stopping the new plan.

@@ -18,6 +18,7 @@ from aftercare_bot.db.repositories.conversation import EDIT
 from aftercare_bot.inbound.checkins import CheckinResult, CheckinStatus
 from aftercare_bot.inbound.message import InboundMessage
 from aftercare_bot.inbound.receive import ClientConversation
+from aftercare_bot.texts.languages import base_code
 
 log = logging.getLogger(__name__)
 
@@ -42,10 +43,12 @@ async def inbound(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             return
     kind, text, file_id = content_of(message)
     edited = update.edited_message is not None
+    # `language` serves only people with no record (a client's own is stored): kept even without texts in it, so
+    # that triage uses its rules, or every language's when there are none.
     await _conversation(context).receive(InboundMessage(
         telegram_user_id=user.id, chat_id=chat.id, message_id=message.message_id,
         kind=EDIT if edited and kind == "text" else kind, text=text, file_id=file_id,
-        language=language_of(update, context), edited=edited,
+        language=base_code(user.language_code) or services(context).settings.default_language, edited=edited,
     ))
 
 
@@ -72,7 +75,7 @@ async def _answer(
     svc, query, user = services(context), update.callback_query, update.effective_user
     if query is None or user is None:
         return
-    lang = language_of(update, context)
+    lang = await language_of(update, context)
     parts = await signed_parts(update, context, press, lambda signed: (
         len(signed) == 2 and RowRef.parse(signed[0]) is not None
     ))

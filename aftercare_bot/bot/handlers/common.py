@@ -9,7 +9,9 @@ from telegram.error import BadRequest
 from telegram.ext import ContextTypes
 
 from aftercare_bot.callbacks import Press
+from aftercare_bot.db.repositories import clients
 from aftercare_bot.services import Services
+from aftercare_bot.texts.languages import offered
 
 
 def services(context: ContextTypes.DEFAULT_TYPE) -> Services:
@@ -24,10 +26,29 @@ def echoed(value: str, limit: int = ECHO_LIMIT) -> str:
     return value if len(value) <= limit else value[:limit] + "…"
 
 
-def language_of(update: Update, context: ContextTypes.DEFAULT_TYPE) -> str:
-    user = update.effective_user
-    code = (user.language_code if user else None) or services(context).settings.default_language
-    return code.split("-")[0]
+def telegram_language(update: Update, context: ContextTypes.DEFAULT_TYPE) -> str:
+    """The sender's Telegram language when the clinic has texts in it ("ru-RU" counts as "ru"), else the default."""
+    svc, user = services(context), update.effective_user
+    return offered(user.language_code if user else None, svc.languages) or svc.settings.default_language
+
+
+def staff_language(context: ContextTypes.DEFAULT_TYPE) -> str:
+    """The team's language (STAFF_LANGUAGE): admin screens, cards, notices, reports."""
+    return services(context).staff_language
+
+
+async def language_of(update: Update, context: ContextTypes.DEFAULT_TYPE) -> str:
+    """The language to answer the sender in: the team's in the staff chat; a client's own (given at enrolment or
+    chosen with /language); anyone else's Telegram language when the clinic has texts in it."""
+    svc, user, chat = services(context), update.effective_user, update.effective_chat
+    if chat is not None and chat.id == svc.settings.staff_chat_id:
+        return svc.staff_language
+    if user is not None:
+        async with svc.session_factory() as session:
+            client = await clients.by_telegram_id(session, user.id)
+        if client is not None:
+            return client.language
+    return telegram_language(update, context)
 
 
 async def signed_parts(
@@ -43,7 +64,7 @@ async def signed_parts(
     if parts is not None and parts[:len(kind)] == kind and well_formed(parts[len(kind):]):
         return parts[len(kind):]
     if query is not None:
-        await query.answer(svc.label("button_not_understood", language_of(update, context)), show_alert=True)
+        await query.answer(svc.label("button_not_understood", await language_of(update, context)), show_alert=True)
     return None
 
 

@@ -15,7 +15,7 @@ from telegram.constants import ChatType
 from telegram.error import BadRequest, TelegramError
 from telegram.ext import ContextTypes
 
-from aftercare_bot.bot.handlers.common import language_of, services
+from aftercare_bot.bot.handlers.common import language_of, services, telegram_language
 from aftercare_bot.db.repositories import clients
 
 LOOKUP_TIMEOUT = 2.0  # seconds; the error may be the database itself
@@ -37,7 +37,11 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
             await update.callback_query.answer()
     try:
         svc = services(context)
-        await update.effective_chat.send_message(svc.text("something_went_wrong", language_of(update, context)))
+        try:
+            language = await language_of(update, context)
+        except Exception:  # the database may be what failed; the apology must still go out
+            language = telegram_language(update, context)
+        await update.effective_chat.send_message(svc.text("something_went_wrong", language))
     except TelegramError:
         log.warning("could not tell the user about the error")
 

@@ -7,7 +7,7 @@ from telegram import ReplyParameters, Update
 from telegram.ext import ContextTypes
 
 from aftercare_bot.bot.handlers.auth import role_of, staff_only
-from aftercare_bot.bot.handlers.common import language_of, services, signed_parts
+from aftercare_bot.bot.handlers.common import language_of, services, signed_parts, staff_language
 from aftercare_bot.bot.handlers.content import content_of
 from aftercare_bot.callbacks import Press
 from aftercare_bot.db.models import Role
@@ -44,7 +44,7 @@ async def case_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     case = RowRef.parse(parts[0]) if parts is not None else None
     if parts is None or case is None:
         return
-    lang = language_of(update, context)
+    lang = staff_language(context)
     desk = desk_of(context)
     action = desk.actions.claim if parts[1] == "claim" else desk.actions.resolve
     result = await action(case, user.id, user.full_name)
@@ -67,7 +67,7 @@ async def digest_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     case = RowRef.parse(parts[0]) if parts is not None else None
     if case is None:
         return
-    lang = language_of(update, context)
+    lang = staff_language(context)
     desk = desk_of(context)
     result = await desk.actions.claim(case, user.id, user.full_name)
     if result.status == StaffAction.DONE:
@@ -95,7 +95,7 @@ async def relay(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if message is None or user is None or chat is None or message.reply_to_message is None:
         return
     if await role_of(context, user.id) not in (Role.STAFF, Role.ADMIN):
-        await chat.send_message(svc.text("not_allowed", language_of(update, context)),
+        await chat.send_message(svc.text("not_allowed", await language_of(update, context)),
                                 reply_parameters=ReplyParameters(message.message_id))
         return
     kind, text, photo_file_id = content_of(message)

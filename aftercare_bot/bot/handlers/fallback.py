@@ -12,10 +12,10 @@ async def unknown_command(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     chat = update.effective_chat
     if chat is None or chat.type != chat.PRIVATE:
         return  # in groups, commands for other bots are none of our business
-    await chat.send_message(services(context).text("unknown_command", language_of(update, context)))
+    await chat.send_message(services(context).text("unknown_command", await language_of(update, context)))
 
 
 async def unknown_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     svc = services(context)
-    await update.callback_query.answer(svc.label("button_not_understood", language_of(update, context)),
+    await update.callback_query.answer(svc.label("button_not_understood", await language_of(update, context)),
                                        show_alert=True)

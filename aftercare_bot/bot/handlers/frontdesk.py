@@ -23,7 +23,7 @@ def _share_keyboard(label: str) -> ReplyKeyboardMarkup:
 
 
 async def welcome(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    svc, lang = services(context), language_of(update, context)
+    svc, lang = services(context), await language_of(update, context)
     await update.effective_chat.send_message(
         svc.text("frontdesk_welcome", lang), reply_markup=_share_keyboard(svc.label("frontdesk_share_button", lang))
     )
@@ -32,7 +32,7 @@ async def welcome(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 async def contact_shared(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     from aftercare_bot.bot.handlers.client import send_consent
 
-    svc, lang = services(context), language_of(update, context)
+    svc, lang = services(context), await language_of(update, context)
     message, user, chat = update.effective_message, update.effective_user, update.effective_chat
     contact = message.contact if message else None
     if contact is None or user is None or chat is None:
@@ -63,6 +63,6 @@ async def contact_shared(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
         return
     await chat.send_message(svc.text("frontdesk_no_match", lang), reply_markup=ReplyKeyboardRemove())
     await notify_staff(svc, svc.text(
-        "frontdesk_no_match_staff", None, first_name=contact.first_name or user.first_name or "",
+        "frontdesk_no_match_staff", svc.staff_language, first_name=contact.first_name or user.first_name or "",
         last_digits=phone[-LAST_DIGITS:],
     ))

@@ -29,7 +29,7 @@ async def _held_data(update: Update, context: ContextTypes.DEFAULT_TYPE) -> tupl
         return None
     async with svc.session_factory() as session:
         data = await privacy.held_data(session, user.id)
-    language = data.client.language if data.client else language_of(update, context)
+    language = data.client.language if data.client else await language_of(update, context)
     if data.empty:
         await chat.send_message(svc.text("privacy_nothing", language))
         return None
@@ -75,7 +75,7 @@ async def forget_answer(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     ))
     if parts is None:
         return
-    language = language_of(update, context)
+    language = await language_of(update, context)
     await query.answer()
     await remove_buttons(query)
     chat = query.message.chat

@@ -6,7 +6,7 @@ from telegram import Update
 from telegram.ext import ContextTypes
 
 from aftercare_bot.bot.handlers.auth import staff_only
-from aftercare_bot.bot.handlers.common import echoed, language_of, services
+from aftercare_bot.bot.handlers.common import echoed, services, staff_language
 from aftercare_bot.clients import enrolment, summary
 from aftercare_bot.clients.enrol_command import EnrolProblem, parse_enrol
 from aftercare_bot.clients.qr import qr_png
@@ -21,7 +21,7 @@ PENDING_SHOWN = 5  # enrolments not yet joined listed, newest first
 
 @staff_only
 async def enrol(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    svc, lang = services(context), language_of(update, context)
+    svc, lang = services(context), staff_language(context)
     treatments = svc.catalog.treatments()
     default = DEFAULT_TREATMENT if DEFAULT_TREATMENT in treatments else (treatments[0] if treatments else "")
     parsed = parse_enrol(
@@ -51,7 +51,7 @@ async def enrol(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 async def client(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/client <part of a name>: the best matches in full, more by name, and how many match in all; then the
     enrolments not yet joined (their link not opened), which have no client yet."""
-    svc, lang = services(context), language_of(update, context)
+    svc, lang = services(context), staff_language(context)
     query = " ".join(context.args or []).strip()
     if not query:
         await update.effective_chat.send_message(svc.text("client_usage", lang))

@@ -19,6 +19,7 @@ from aftercare_bot.sandbox.emulator.spec import ApiSpec, UploadedFile, load_spec
 SENDING_METHODS = frozenset({"sendMessage", "sendPhoto", "sendDocument", "copyMessage", "forwardMessage"})
 _COMMAND_NAME = re.compile(r"[a-z0-9_]{1,32}")
 _SECRET_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,256}")
+_LANGUAGE_CODE = re.compile(r"[a-z]{2}")
 WEBHOOK_CONFLICT = (
     "Conflict: can't use getUpdates method while webhook is active; use deleteWebhook to delete the webhook first"
 )
@@ -124,13 +125,13 @@ class BotApi(MessagingMethods):
         return _set_text(self.world.descriptions, p, "description", 512)
 
     async def api_getMyDescription(self, p: JSON) -> JSON:
-        return {"description": self.world.descriptions.get(p.get("language_code", ""), "")}
+        return {"description": self.world.descriptions.get(_language_code(p), "")}
 
     async def api_setMyShortDescription(self, p: JSON) -> bool:
         return _set_text(self.world.short_descriptions, p, "short_description", 120)
 
     async def api_getMyShortDescription(self, p: JSON) -> JSON:
-        return {"short_description": self.world.short_descriptions.get(p.get("language_code", ""), "")}
+        return {"short_description": self.world.short_descriptions.get(_language_code(p), "")}
 
     # -- updates ---------------------------------------------------------------------------------
 
@@ -225,14 +226,22 @@ def _scope_key(p: JSON) -> tuple[str, str]:
     scope = p.get("scope") or {"type": "default"}
     details = {k: v for k, v in scope.items() if k != "type"}
     name = scope["type"] + (json.dumps(details, sort_keys=True) if details else "")
-    return name, p.get("language_code", "")
+    return name, _language_code(p)
+
+
+def _language_code(p: JSON) -> str:
+    """A menu's or description's language: two lowercase letters (ISO 639-1) or none, as Telegram takes it."""
+    language = p.get("language_code", "")
+    if language and not _LANGUAGE_CODE.fullmatch(language):
+        raise bad_request("LANG_CODE_INVALID")
+    return language
 
 
 def _set_text(store: dict[str, str], p: JSON, field: str, limit: int) -> bool:
     text = p.get(field, "")
     if len(text) > limit:
         raise bad_request(f"{field} is too long")
-    language = p.get("language_code", "")
+    language = _language_code(p)
     if text:
         store[language] = text
     else:

@@ -171,6 +171,19 @@ class WorldState:
         """The command menu for the default scope and language."""
         return self.commands_by_scope.get(("default", ""), [])
 
+    def menu_for(self, user: UserHandle, chat: ChatHandle | None = None) -> list[JSON]:
+        """The command menu `user` sees in `chat` (their private chat by default), as Telegram picks it: the
+        narrowest scope that has a menu, in the user's language when one was set for it, else the menu for all."""
+        language = (user.language_code or "").split("-")[0]
+        private = chat is None or chat.id == user.id
+        chat_id = user.id if chat is None else chat.id
+        scopes = [f'chat{{"chat_id": {chat_id}}}', "all_private_chats" if private else "all_group_chats", "default"]
+        for scope in scopes:
+            for key in ((scope, language), (scope, "")):
+                if key in self.commands_by_scope:
+                    return self.commands_by_scope[key]
+        return []
+
     # -- waiting ---------------------------------------------------------------------------------
 
     async def wait_until(self, predicate: Callable[[], Any], timeout: float | None) -> bool:  # noqa: ASYNC109

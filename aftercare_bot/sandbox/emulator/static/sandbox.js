@@ -460,7 +460,37 @@ function setUsers(users) {
 function selectClient(userId) {
   state.client = userId;
   document.getElementById("client-select").value = userId;
+  setLanguages();
   renderPane(panes.client);
+}
+
+function setLanguages() {
+  // The client's Telegram language: the clinic's languages, named in themselves, and one it has no texts in.
+  const select = document.getElementById("client-language");
+  const client = state.client && state.users.get(state.client);
+  const current = client ? client.language_code || "" : state.sandbox.client_language;
+  const options = state.sandbox.languages.map((language) => el("option", {
+    value: language.code, text: language.texts ? `${language.name} (${language.code})`
+      : `${language.name} (${language.code}, no texts)` }));
+  if (current && !state.sandbox.languages.some((language) => language.code === current)) {
+    options.push(el("option", { value: current, text: `${current} (no texts)` }));
+  }
+  options.push(el("option", { value: "", text: "Not set" }));
+  select.replaceChildren(...options);
+  select.value = current;
+  const staff = state.sandbox.staff_language;
+  document.getElementById("staff-language").textContent = `The team reads ${staff.name} (${staff.code}).`;
+}
+
+async function changeClientLanguage(code) {
+  try {
+    await api("/api/sandbox/client-language", { language_code: code, user_id: state.client });
+    state.sandbox.client_language = code;
+    toast(state.client ? `${nameOf({ id: state.client })} and new clients now use Telegram in this language.`
+      : "New clients will use Telegram in this language.");
+  } catch (error) {
+    toast(error.message, { alert: true });
+  }
 }
 
 function setStaff() {
@@ -511,6 +541,7 @@ async function load() {
   // People who arrived while the state was on its way are newer than it: keep them.
   setUsers(state.peopleUpdates === peopleSeen || !state.users ? data.users : [...state.users.values()]);
   setStaff();
+  setLanguages();
   data.messages.forEach(storeMessage);
   showClock(data.sandbox.clock);
   document.getElementById("staff-title").textContent = `Staff group: ${
@@ -548,6 +579,7 @@ function connect() {
   events.addEventListener("people", (event) => {
     state.peopleUpdates = (state.peopleUpdates || 0) + 1;
     setUsers(JSON.parse(event.data).users);
+    if (state.sandbox) setLanguages();
     renderPane(panes.client);
   });
   events.addEventListener("closing", () => {
@@ -567,6 +599,7 @@ document.addEventListener("DOMContentLoaded", () => {
     () => "No messages yet. Try /help or /templates.");
   document.getElementById("client-select").addEventListener("change", (event) => selectClient(Number(event.target.value)));
   document.getElementById("staff-select").addEventListener("change", () => renderPane(panes.staff));
+  document.getElementById("client-language").addEventListener("change", (event) => changeClientLanguage(event.target.value));
   document.getElementById("enrol-form").addEventListener("submit", enrol);
   document.querySelectorAll("[data-clock]").forEach((button) => {
     button.addEventListener("click", () => moveClock(button.dataset.clock, button));

@@ -353,6 +353,7 @@ class _Analysis:
                        if start not in self.negated]
         told_as_past = {c for c in set(self.clause_of) if in_clause("past", c) and not in_clause("present", c)}
         possessive_ends = {end for _, end in self._spans_of(history.possessive)}
+        unrelated = bool(self._spans_of(history.unrelated))
         joiners = {*self.lang.negation.joiners, "and"}
         holding = {pos for start, end in self._spans_of(history.holds) for pos in range(start, end)}
         holding |= {pos for start, end in heads for pos in range(start, end)}  # "has the fever and vomiting"
@@ -363,9 +364,11 @@ class _Analysis:
             # someone else's first: their symptoms do not bound the client's own past
             clause = self.clause_of[start]
             theirs = any(start - 3 <= e <= start for e in possessive_ends)  # "his shaving rash"
-            # The person is the one who has it, said just before it: "my daughter has the fever and vomiting bug".
+            # The person is the one who has it, said just before it, in a message that says it is unrelated: "my
+            # daughter has the fever and vomiting bug going round her school". Without that, someone else's
+            # present symptom in this chat is most likely the client's ("my wife keeps being sick").
             # ("somebody help me" is the client's: the client is named right after it)
-            subject = not any(self.clause_of[s] == clause and s < end + 2 for s, _ in marks["own"]) and any(
+            subject = unrelated and not any(self.clause_of[s] == clause and s < end + 2 for s, _ in marks["own"]) and any(
                 self.clause_of[s] == clause and e <= start <= e + 5
                 and all(p in holding or self.tokens[p] in joiners for p in range(e, start))
                 for s, e in marks["others"]

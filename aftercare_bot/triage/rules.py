@@ -227,6 +227,7 @@ class History:
     shared: tuple[int, ...] = ()  # "I have it too": the client named after someone else's symptom shares it
     comparison: tuple[int, ...] = ()  # "than": a past marker right after it is a comparison about now
     for_client: tuple[int, ...] = ()  # "my daughter had her micro-needling with you": the writer is not the client
+    unrelated: tuple[int, ...] = ()  # "the bug going round school": someone else's illness, not the treatment's
     holds: tuple[int, ...] = ()  # "my daughter has the fever": words between a person and what they have
     reporting: tuple[int, ...] = ()  # "my husband says my face ...": the other person only reports it
 
@@ -353,7 +354,7 @@ _TOP_KEYS = {
 }
 _HISTORY_KEYS = {
     "past", "others_past", "others", "own", "present", "possessive", "came_back", "returned", "resolved",
-    "reporting", "holds", "shared", "for_client", "comparison",
+    "reporting", "holds", "shared", "unrelated", "for_client", "comparison",
 }
 _ASK_BACK_KEYS = {"question", "options", "reason", "none_reason"}
 _NEGATION_KEYS = {

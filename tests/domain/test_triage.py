@@ -560,7 +560,9 @@ def test_everyday_chatter_is_routine_but_unknown_or_short_messages_are_asked_bac
 
 def test_someone_elses_symptom_is_theirs_but_the_clients_fainting_counts_even_when_over(rules: TriageRules) -> None:
     assert level(rules, "my friend fainted at her wedding last year, I'm fine", 3) is not URGENT
-    assert level(rules, "my cat wont stop trying to lick the serum off my face", 0) is not URGENT
+    assert level(rules, "my daughter has the tummy bug going round her school, my own face is fine", 3) is not URGENT
+    # Without saying it is unrelated, someone else's present symptom in this chat is most likely the client's.
+    assert level(rules, "my wife keeps being sick since we got home", 0) is URGENT
 
 
 def test_booking_and_product_questions_are_questions_not_clinical(rules: TriageRules) -> None:

@@ -308,6 +308,8 @@ class _Analysis:
         while pos > max(0, cue_start - window) and not self._is_break(pos - 1, soft=True):
             if pos in heads_to:
                 start = heads_to[pos]
+                while start in heads_to:  # "the scabby dots fell off"
+                    start = heads_to[start]
                 while (
                     start > 0
                     and self.tokens[start - 1] in self.lang.negation.joiners

@@ -127,3 +127,28 @@ async def test_pictures_and_admin_commands_from_the_page(sandbox: Sandbox, page:
     await admin_pane.get_by_role("button", name="Send", exact=True).click()
     await expect(admin_pane.locator(".msg.in")).to_contain_text(sandbox.settings.clinic_phone)
     assert await page.locator("#staff-select option").count() == 3
+
+
+async def test_the_warning_sign_question_from_the_page(sandbox: Sandbox, page: Page) -> None:
+    """Words the rules cannot place are answered with the warning-sign question; a tap makes the case urgent."""
+    expect.set_options(timeout=10_000)
+    client_pane, staff_pane = page.locator("[data-pane=client]"), page.locator("[data-pane=staff]")
+    link = (await sandbox.enrol("Cy Park"))["link"]
+    sandbox.open_link(link, name="Cy Park")
+    await client_pane.get_by_role("button", name="Yes, send me aftercare advice").click()
+    await expect(client_pane.locator(".log")).to_contain_text("all set")
+
+    composer = client_pane.get_by_label("Message (Client's private chat)")
+    await composer.fill("my cheek looks kind of like a pizza")
+    await composer.press("Enter")
+    question = client_pane.locator(".msg.in", has_text="is any of these happening now?")
+    await expect(question.get_by_role("button", name="None of these")).to_be_visible()
+    card = staff_pane.locator(".msg", has_text="a pizza")
+    await expect(card).to_be_visible()
+    await expect(card).not_to_contain_text("URGENT")
+
+    await question.get_by_role("button", name="🌡 Pus, fever or spreading redness").click()
+    await expect(client_pane.locator(".log")).to_contain_text("needs attention now")
+    await expect(staff_pane.locator(".msg", has_text="URGENT")).to_contain_text("pressed a warning sign")
+    ARTIFACTS.mkdir(exist_ok=True)
+    await page.screenshot(path=ARTIFACTS / "sandbox-ask-back.png", full_page=True)

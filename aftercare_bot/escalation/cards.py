@@ -101,7 +101,9 @@ class CaseTexts:
         if escalation.asked_back_at is not None:
             lines.append(self.asked_back(view))
         trigger_level = view.trigger.triage_level if view.trigger is not None else None
-        if escalation.level == TriageLevel.URGENT and trigger_level not in (None, TriageLevel.URGENT):
+        # A warning sign pressed when asked is told by the line above; only a later message raises it otherwise.
+        pressed = escalation.ask_back_answer not in (None, NO_WARNING_SIGN)
+        if escalation.level == TriageLevel.URGENT and trigger_level not in (None, TriageLevel.URGENT) and not pressed:
             lines.append(self.t("esc_card_upgraded"))
         if escalation.claimed_at is not None:
             lines.append(self.t("esc_card_claimed", name=escalation.claimed_by_name or escalation.claimed_by,

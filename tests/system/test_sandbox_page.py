@@ -149,7 +149,8 @@ async def test_the_warning_sign_question_from_the_page(sandbox: Sandbox, page: P
 
     await question.get_by_role("button", name="🌡 Pus, fever or spreading redness").click()
     await expect(client_pane.locator(".log")).to_contain_text("needs attention now")
-    await expect(staff_pane.locator(".msg", has_text="URGENT")).to_contain_text("pressed a warning sign")
-    await expect(staff_pane.locator(".msg", has_text="URGENT")).not_to_contain_text("by a later message")
+    urgent_card = staff_pane.locator(".msg", has_text="URGENT").filter(has_text="Why it was flagged")
+    await expect(urgent_card).to_contain_text("pressed a warning sign")
+    await expect(urgent_card).not_to_contain_text("by a later message")
     ARTIFACTS.mkdir(exist_ok=True)
     await page.screenshot(path=ARTIFACTS / "sandbox-ask-back.png", full_page=True)

@@ -441,6 +441,85 @@ def test_empty_rule_directory_fails(tmp_path: Path) -> None:
         TriageRules.load(tmp_path)
 
 
+# --- Latin-typed words (matching.transliterate) and stems' spelling tolerance ------------------------------
+
+CYRILLIC = {
+    "language": "ru",
+    "labels": {"urgent": "срочно", "concern": "посмотреть", "routine": "обычное"},
+    "reasons": dict(MINIMAL["reasons"]),
+    "matching": {
+        "transliterate": {"zh": "ж", "sh": "ш", "a": "а", "r": "р", "z": "з", "h": "х", "g": "г", "n": "н",
+                          "o": "о", "y": ["ы", "й"], "k": "к", "e": ["е", "э"], "t": "т", "p": "п", "l": "л"},
+    },
+    "negation": {"before": ["не", "нет"], "after": ["прошел"], "hard_breaks": ["но"]},
+    "questions": {"starters": ["можно"]},
+    "rules": [
+        {"id": "fever", "level": "urgent", "reason": "жар", "terms": ["жар"]},
+        {"id": "pus", "level": "urgent", "reason": "гной", "terms": ["гной"]},
+        {"id": "ok", "level": "routine", "reason": "ок", "terms": ["ok", "ок", "это"]},
+    ],
+}
+
+
+def test_latin_typed_words_are_read_through_the_table(tmp_path: Path) -> None:
+    rules = TriageRules.load(write_rules(tmp_path, CYRILLIC, "ru.yaml"))
+
+    def ru(text: str) -> TriageResult:
+        return triage(rules, text, language="ru", day_since_session=1)
+
+    assert ru("zhar").level is URGENT  # "zh" is one letter, not "z" + "h" ("зхар")
+    assert ru("ZHAR!").level is URGENT
+    assert ru("у меня жар").level is URGENT
+    assert ru("gnoy").level is URGENT  # "y" read as й
+    assert ru("ne zhar").level is not URGENT  # the negation is read through the table too
+    assert ru("zhar proshel").level is not URGENT
+    assert "'zhar'" in ru("zhar").reasons[0]  # staff read the client's own spelling
+    assert ru("ok").level is ROUTINE  # a Latin term still matches as typed
+    assert ru("eto").level is ROUTINE  # "e" read as э
+    assert ru("xyzzy").level is CONCERN  # letters the table does not know stay as they are
+
+
+def test_latin_words_are_read_as_typed_when_the_clients_language_has_no_file(tmp_path: Path) -> None:
+    write_rules(tmp_path, MINIMAL)
+    rules = TriageRules.load(write_rules(tmp_path, CYRILLIC, "ru.yaml"))
+    assert triage(rules, "zhar", language="ru", day_since_session=1).level is URGENT
+    assert triage(rules, "zhar", language="xx", day_since_session=1).level is CONCERN
+    assert triage(rules, "жар", language="xx", day_since_session=1).level is URGENT
+
+
+@pytest.mark.parametrize(
+    ("table", "message"),
+    [
+        ({"ж": "zh"}, "the groups are Latin letters"),
+        ({"zh": "zh"}, "must be letters of another script"),
+        ({"zh": []}, "give at least one spelling"),
+        ({"zh": ["ж", 5]}, "must be non-empty text"),
+        ({}, "must map at least one Latin letter group"),
+    ],
+)
+def test_bad_transliteration_tables_fail(tmp_path: Path, table: dict[str, Any], message: str) -> None:
+    data = copy.deepcopy(CYRILLIC)
+    data["matching"]["transliterate"] = table
+    write_rules(tmp_path, data, "ru.yaml")
+    with pytest.raises(ValueError) as excinfo:
+        TriageRules.load(tmp_path)
+    assert "ru.yaml: matching.transliterate" in str(excinfo.value) and message in str(excinfo.value)
+
+
+def test_stems_tolerate_a_wrong_letter_only_from_their_own_length(tmp_path: Path) -> None:
+    data = copy.deepcopy(MINIMAL)
+    data["rules"] = [*data["rules"], {"id": "eiter", "level": "urgent", "reason": "Eiter", "terms": ["eitrig*"]}]
+
+    def level_of(text: str) -> TriageLevel:
+        return triage(TriageRules.load(write_rules(tmp_path, data)), text, language="de", day_since_session=1).level
+
+    assert level_of("eitrige Stelle") is URGENT
+    assert level_of("eitrhge Stelle") is URGENT  # one letter wrong in a 6-letter stem: tolerated by default
+    data["matching"] = {"fuzzy_stem_min_length": 7}
+    assert level_of("eitrhge Stelle") is not URGENT
+    assert level_of("eitrige Stelle") is URGENT
+
+
 # --- properties -------------------------------------------------------------------------------------------
 
 RED_FLAGS = [

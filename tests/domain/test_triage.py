@@ -1,4 +1,4 @@
-"""Triage: the labelled corpus (recall of warning signs above all), negation, spelling, days, rule files."""
+"""Triage: the labelled corpora (recall of warning signs above all), negation, spelling, days, rule files."""
 
 from __future__ import annotations
 
@@ -16,7 +16,12 @@ from aftercare_bot.triage.classify import TriageLevel, TriageResult, TriageRules
 from tests.support.paths import DATA, ROOT
 
 TRIAGE_DIR = ROOT / "messages" / "triage"
-CORPUS = yaml.safe_load((DATA / "triage_corpus_en.yaml").read_text(encoding="utf-8"))
+# One labelled corpus per language with a rule file: tests/support/data/triage_corpus_<lang>.yaml.
+CORPUS_LANGUAGES = ("en", "ru")
+CORPORA = {
+    lang: yaml.safe_load((DATA / f"triage_corpus_{lang}.yaml").read_text(encoding="utf-8"))
+    for lang in CORPUS_LANGUAGES
+}
 URGENT, CONCERN, ROUTINE = TriageLevel.URGENT, TriageLevel.CONCERN, TriageLevel.ROUTINE
 
 
@@ -36,22 +41,24 @@ def level(rules: TriageRules, text: str | None, day: int | None = 1, **kwargs: A
 Outcome = tuple[dict[str, Any], TriageLevel, TriageResult]
 
 
-@pytest.fixture(scope="module")
-def outcomes(rules: TriageRules) -> list[Outcome]:
-    """Every corpus entry with its expected level and what triage made of it."""
+@pytest.fixture(scope="module", params=CORPUS_LANGUAGES)
+def outcomes(rules: TriageRules, request: pytest.FixtureRequest) -> list[Outcome]:
+    """Every corpus entry of one language with its expected level and what triage made of it."""
+    language = request.param
     return [
         (
             item,
             TriageLevel(item["level"]),
-            run(
+            triage(
                 rules,
                 item["text"],
-                item["day"],
+                language=language,
+                day_since_session=item["day"],
                 has_photo=item.get("photo", False),
                 has_media=item.get("media", False),
             ),
         )
-        for item in CORPUS
+        for item in CORPORA[language]
     ]
 
 
@@ -59,15 +66,21 @@ def describe(item: dict[str, Any], result: TriageResult) -> str:
     return f"  day {item['day']}: {item['text']!r} -> {result.level.value} {list(result.reasons)}"
 
 
-# --- the labelled corpus ----------------------------------------------------------------------------------
+# --- the labelled corpora ---------------------------------------------------------------------------------
 
 
-def test_corpus_is_large_and_covers_every_level() -> None:
-    counts = Counter(item["level"] for item in CORPUS)
-    assert len(CORPUS) >= 240
+@pytest.mark.parametrize("language", CORPUS_LANGUAGES)
+def test_corpus_is_large_and_covers_every_level(language: str) -> None:
+    corpus = CORPORA[language]
+    counts = Counter(item["level"] for item in corpus)
+    assert len(corpus) >= 240
     assert counts["urgent"] >= 90 and counts["concern"] >= 60 and counts["routine"] >= 40, counts
-    repeated = [key for key, n in Counter((item["text"], item["day"]) for item in CORPUS).items() if n > 1]
+    repeated = [key for key, n in Counter((item["text"], item["day"]) for item in corpus).items() if n > 1]
     assert not repeated, f"duplicate corpus entries: {repeated}"
+
+
+def test_every_language_with_rules_has_a_corpus() -> None:
+    assert set(CORPUS_LANGUAGES) == {path.stem for path in TRIAGE_DIR.glob("*.yaml")}
 
 
 def test_every_urgent_message_is_caught(outcomes: list[Outcome]) -> None:
@@ -89,10 +102,10 @@ def test_no_urgent_message_is_ever_routine(outcomes: list[Outcome]) -> None:
 
 
 def test_precision_recall_table_and_non_urgent_accuracy(
-    outcomes: list[Outcome], capsys: pytest.CaptureFixture[str]
+    outcomes: list[Outcome], capsys: pytest.CaptureFixture[str], request: pytest.FixtureRequest
 ) -> None:
     lines = [
-        f"triage corpus: {len(outcomes)} messages",
+        f"triage corpus ({request.node.callspec.params['outcomes']}): {len(outcomes)} messages",
         f"{'level':<8} {'n':>4} {'precision':>10} {'recall':>8}",
     ]
     for lvl in (URGENT, CONCERN, ROUTINE):

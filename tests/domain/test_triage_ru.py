@@ -7,6 +7,8 @@ from __future__ import annotations
 import re
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from aftercare_bot.triage.classify import TriageLevel, TriageResult, TriageRules, triage
 from tests.support.paths import ROOT
@@ -305,3 +307,23 @@ def test_reasons_are_in_russian_and_name_the_clients_words(rules: TriageRules) -
     assert result.level is URGENT and result.reasons[0].startswith("тревожный признак: ")
     assert "'кровь' + 'идет'" in " ".join(result.reasons)
     assert "acknowledgement" in result.rule_ids
+
+
+# --- properties -------------------------------------------------------------------------------------------
+
+RED_FLAGS = ["кровь не останавливается", "гной", "температура 38", "губы опухли", "не могу дышать", "krov idet",
+             "opuhlo lico", "сыпь по всему лицу", "невыносимая боль", "🩸"]
+
+
+@settings(max_examples=100, deadline=None)
+@given(text=st.text(), flag=st.sampled_from(RED_FLAGS), day=st.one_of(st.none(), st.integers(0, 60)))
+def test_a_red_flag_after_any_text_is_urgent(rules: TriageRules, text: str, flag: str, day: int | None) -> None:
+    assert level(rules, f"{text}\n{flag}", day) is URGENT
+    assert level(rules, f"{flag}\n{text}", day) is URGENT
+
+
+@settings(max_examples=100, deadline=None)
+@given(text=st.text(alphabet=st.characters(max_codepoint=0x7F)) | st.text())
+def test_any_text_gets_a_level(rules: TriageRules, text: str) -> None:
+    result = run(rules, text, None)
+    assert isinstance(result.level, TriageLevel) and result.reasons

@@ -63,9 +63,12 @@ def triage(
     lang = rules.for_language(language)
     if lang is not None:
         return _triage_in(lang, text or "", day_since_session, has_photo, has_media)
-    # No rules for this language: try every language we have, and never call the message routine.
+    # No rules for this language: try every language we have, and never call the message routine. Latin words
+    # are read as typed only: reading them as another script is a habit of that language's own clients, and
+    # would turn English words into Russian ones ("temperature" -> "температуре").
     results = [
-        _triage_in(rules.by_language[code], text or "", day_since_session, has_photo, has_media)
+        _triage_in(rules.by_language[code], text or "", day_since_session, has_photo, has_media,
+                   transliterate=False)
         for code in rules.languages
     ]
     best = max(results, key=lambda r: r.level.rank)
@@ -77,8 +80,10 @@ def triage(
                         is_question=question, ask_back=level is TriageLevel.CONCERN and not question)
 
 
-def _triage_in(lang: LanguageRules, text: str, day: int | None, photo: bool, media: bool) -> TriageResult:
-    analysis = _Analysis(lang, text)
+def _triage_in(
+    lang: LanguageRules, text: str, day: int | None, photo: bool, media: bool, *, transliterate: bool = True
+) -> TriageResult:
+    analysis = _Analysis(lang, text, transliterate=transliterate)
     days = (day,) if day is not None else lang.candidate_days
     outcomes = [_decide(lang, analysis, d, photo, media) for d in days]
     findings = max(outcomes, key=lambda found: found[0].level.rank)
@@ -145,11 +150,13 @@ def _decide(lang: LanguageRules, analysis: _Analysis, day: int, photo: bool, med
 class _Analysis:
     """Everything about one message that does not depend on the day: term spans and negated positions."""
 
-    def __init__(self, lang: LanguageRules, text: str) -> None:
+    def __init__(self, lang: LanguageRules, text: str, *, transliterate: bool = True) -> None:
         self.lang = lang
         self.text = text
         self.tokens = lang.tokens(text)
-        self.words = [lang.lexicon.matches(t) for t in self.tokens]
+        # Each token as typed and, in a language with a transliteration table, as read in its own script.
+        self.forms = [lang.forms(t) if transliterate else (t,) for t in self.tokens]
+        self.words = [lang.matches(t) if transliterate else lang.lexicon.matches(t) for t in self.tokens]
         self.word_positions: dict[tuple[int, Span], tuple[int, ...]] = {}
         self.spans = self._find_terms()
         self.clause_of, self.sentence_of = self._segments()
@@ -167,10 +174,15 @@ class _Analysis:
 
     # -- term matching --
 
+    def _is(self, pos: int, words: frozenset[str]) -> bool:
+        return any(form in words for form in self.forms[pos])
+
     def _is_break(self, pos: int, soft: bool = False) -> bool:
-        token, negation = self.tokens[pos], self.lang.negation
+        negation = self.lang.negation
         return (
-            token in PUNCTUATION or token in negation.hard_breaks or (soft and token in negation.soft_breaks)
+            self.tokens[pos] in PUNCTUATION
+            or self._is(pos, negation.hard_breaks)
+            or (soft and self._is(pos, negation.soft_breaks))
         )
 
     def _find_terms(self) -> dict[int, list[Span]]:
@@ -285,7 +297,7 @@ class _Analysis:
         while pos < min(count, cue_end + window) and not self._is_break(pos, soft=True):
             if pos in heads_from:
                 end = heads_from[pos]
-                while end < count and self.tokens[end] in self.lang.negation.joiners:
+                while end < count and self._is(end, self.lang.negation.joiners):
                     nxt = next(
                         (
                             p
@@ -312,7 +324,7 @@ class _Analysis:
                     start = heads_to[start]
                 while (
                     start > 0
-                    and self.tokens[start - 1] in self.lang.negation.joiners
+                    and self._is(start - 1, self.lang.negation.joiners)
                     and start - 1 in heads_to
                 ):
                     start = heads_to[start - 1]
@@ -412,7 +424,7 @@ class _Analysis:
         not_questions = {s for s, _ in self._spans_of(questions.not_questions)}
         pos, count = 0, len(self.tokens)
         while pos < count:
-            while pos < count and (self.tokens[pos] in questions.skip_words or self._is_break(pos)):
+            while pos < count and (self._is(pos, questions.skip_words) or self._is_break(pos)):
                 pos += 1
             if pos in starters and pos not in not_questions:
                 return True
@@ -434,7 +446,7 @@ class _Analysis:
         unknown = sum(
             1
             for pos, token in enumerate(self.tokens)
-            if pos not in covered and token.isalpha() and token not in lang.neutral_words
+            if pos not in covered and token.isalpha() and not self._is(pos, lang.neutral_words)
         )
         symbols = sum(
             1

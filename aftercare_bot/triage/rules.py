@@ -7,6 +7,7 @@ file, never new code. Messages and rule terms go through the same normalisation,
 from __future__ import annotations
 
 import functools
+import itertools
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping
@@ -87,6 +88,49 @@ def within_one_edit(a: str, b: str) -> bool:
     return i + 1 < len(a) and a[i] == b[i + 1] and a[i + 1] == b[i] and a[i + 2 :] == b[i + 2 :]
 
 
+# --- transliteration ---------------------------------------------------------------------------------------
+
+
+class Transliteration:
+    """Latin-typed words read in the language's own script ("krov idet" as "кров идет"), from the rule file's
+    matching.transliterate table: letter groups, longest first, each with one or more spellings."""
+
+    MAX_VARIANTS = 16  # a long word with many ambiguous letters is read in its first few spellings only
+    _CACHE_LIMIT = 20_000
+
+    def __init__(self, table: Mapping[str, tuple[str, ...]]) -> None:
+        self.table = dict(table)
+        self.longest = max(map(len, self.table), default=1)
+        self._cache: dict[str, tuple[str, ...]] = {}
+
+    def variants(self, token: str) -> tuple[str, ...]:
+        """The token's spellings in the other script; none unless it is a word of Latin letters only."""
+        if not (token.isascii() and token.isalpha()):
+            return ()
+        found = self._cache.get(token)
+        if found is None:
+            if len(self._cache) > self._CACHE_LIMIT:
+                self._cache.clear()
+            found = self._cache[token] = self._spell(token)
+        return found
+
+    def _spell(self, token: str) -> tuple[str, ...]:
+        pieces: list[tuple[str, ...]] = []
+        pos = 0
+        while pos < len(token):
+            for size in range(min(self.longest, len(token) - pos), 0, -1):
+                choices = self.table.get(token[pos : pos + size])
+                if choices is not None:
+                    pieces.append(choices)
+                    pos += size
+                    break
+            else:  # a letter the table does not know stays as it is
+                pieces.append((token[pos],))
+                pos += 1
+        spellings = ("".join(parts) for parts in itertools.product(*pieces))
+        return tuple(dict.fromkeys(s for s in itertools.islice(spellings, self.MAX_VARIANTS) if s != token))
+
+
 # --- word patterns -----------------------------------------------------------------------------------------
 
 
@@ -101,8 +145,13 @@ class Lexicon:
 
     _CACHE_LIMIT = 20_000
 
-    def __init__(self, fuzzy_min_length: int, protected: frozenset[str]) -> None:
+    def __init__(
+        self, fuzzy_min_length: int, protected: frozenset[str], fuzzy_stem_min_length: int | None = None
+    ) -> None:
         self.fuzzy_min_length = fuzzy_min_length
+        # A stem ("infect*") tolerates a wrong letter from this length on; an inflected language whose short
+        # stems begin many everyday words sets it higher than for whole words.
+        self.fuzzy_stem_min_length = fuzzy_min_length if fuzzy_stem_min_length is None else fuzzy_stem_min_length
         self.protected = protected
         self.patterns: list[WordPattern] = []
         self._ids: dict[WordPattern, int] = {}
@@ -125,7 +174,8 @@ class Lexicon:
             else:
                 self._exact.setdefault(pattern.text, set()).add(pid)
                 self._squeezed.setdefault(squeeze(pattern.text), set()).add(pid)
-            if pattern.text.isalpha() and len(pattern.text) >= self.fuzzy_min_length:
+            fuzzy_from = self.fuzzy_stem_min_length if pattern.prefix else self.fuzzy_min_length
+            if pattern.text.isalpha() and len(pattern.text) >= fuzzy_from:
                 self._fuzzy.setdefault(pattern.text[0], []).append((pid, pattern))
 
     def matches(self, token: str) -> frozenset[int]:
@@ -274,6 +324,7 @@ class LanguageRules:
     history: History
     ask_back: AskBack | None  # None: the bot does not ask back in this language
     rules: tuple[Rule, ...]
+    transliteration: Transliteration | None = None  # None: Latin words are read only as typed
     terms_by_first_word: dict[int, list[int]] = field(default_factory=dict)
     everyday_min_words: int = 4  # a message of this many known everyday words, and nothing else, is routine
     head_terms: frozenset[int] = frozenset()
@@ -284,6 +335,19 @@ class LanguageRules:
 
     def tokens(self, text: str) -> list[str]:
         return rewrite(tokenise(text), self.rewrites)
+
+    def forms(self, token: str) -> tuple[str, ...]:
+        """The token as typed, then its transliterated spellings when the language has a table."""
+        if self.transliteration is None:
+            return (token,)
+        return (token, *self.transliteration.variants(token))
+
+    def matches(self, token: str) -> frozenset[int]:
+        """Word patterns the token matches as typed or in any of its transliterated spellings."""
+        forms = self.forms(token)
+        if len(forms) == 1:
+            return self.lexicon.matches(token)
+        return frozenset().union(*(self.lexicon.matches(form) for form in forms))
 
 
 def rewrite(tokens: list[str], rewrites: list[tuple[tuple[str, ...], tuple[str, ...]]]) -> list[str]:
@@ -384,7 +448,10 @@ _RULE_KEYS = {
     "asks",
     "even_if_over",
 }
-_MATCHING_KEYS = {"phrase_gap", "max_unknown_words", "fuzzy_min_length", "everyday_min_words"}
+_MATCHING_KEYS = {
+    "phrase_gap", "max_unknown_words", "fuzzy_min_length", "fuzzy_stem_min_length", "transliterate",
+    "everyday_min_words",
+}
 
 
 def load_language(path: Path) -> LanguageRules:
@@ -427,6 +494,12 @@ class _Compiler:
         phrase_gap = self.integer(matching.get("phrase_gap", 2), "matching.phrase_gap", 0, 5)
         max_unknown = self.integer(matching.get("max_unknown_words", 3), "matching.max_unknown_words", 0, 100)
         fuzzy_min = self.integer(matching.get("fuzzy_min_length", 5), "matching.fuzzy_min_length", 3, 50)
+        fuzzy_stem_min = self.integer(
+            matching.get("fuzzy_stem_min_length", fuzzy_min), "matching.fuzzy_stem_min_length", 3, 50
+        )
+        transliteration = (
+            self.transliteration(matching["transliterate"]) if "transliterate" in matching else None
+        )
         for source, target in self.mapping(data.get("rewrite", {}), "rewrite").items():
             src, dst = self.text(source, "rewrite"), self.text(target, f"rewrite {source!r}")
             if not tokenise(src):
@@ -440,7 +513,7 @@ class _Compiler:
         hard = self.words(negation_data["hard_breaks"], "negation.hard_breaks")
         soft = self.words(negation_data.get("soft_breaks", []), "negation.soft_breaks")
         known = self.words(data.get("known_words", []), "known_words")
-        self.lexicon = Lexicon(fuzzy_min, neutral | known | hard | soft)
+        self.lexicon = Lexicon(fuzzy_min, neutral | known | hard | soft, fuzzy_stem_min)
         for name, entries in self.mapping(data.get("vocab", {}), "vocab").items():
             self.vocab[self.text(name, "vocab")] = self.strings(entries, f"vocab {name!r}")
         negation = Negation(
@@ -492,6 +565,7 @@ class _Compiler:
             history=history,
             ask_back=self.ask_back(data["ask_back"]) if "ask_back" in data else None,
             rules=rules,
+            transliteration=transliteration,
             terms_by_first_word=first_word,
             head_terms=frozenset(t for r in rules for t in r.groups[0]),
             symptom_terms=frozenset(t for r in rules if r.level is not TriageLevel.ROUTINE for t in r.groups[0]),
@@ -501,6 +575,27 @@ class _Compiler:
         )
 
     # -- sections --
+
+    def transliteration(self, data: Any) -> Transliteration:
+        where = "matching.transliterate"
+        table: dict[str, tuple[str, ...]] = {}
+        for group, spellings in self.mapping(data, where).items():
+            latin = normalise(self.text(group, where))
+            if not (latin.isascii() and latin.isalpha()):
+                raise self.fail(where, f"{group!r}: the groups are Latin letters ('zh', 'ya')")
+            listed = spellings if isinstance(spellings, list) else [spellings]
+            if not listed:
+                raise self.fail(where, f"{group!r}: give at least one spelling")
+            choices = []
+            for spelling in listed:
+                text = normalise(self.text(spelling, f"{where} {group!r}"))
+                if not text.isalpha() or text.isascii():
+                    raise self.fail(where, f"{group!r}: {spelling!r} must be letters of another script")
+                choices.append(text)
+            table[latin] = tuple(dict.fromkeys(choices))
+        if not table:
+            raise self.fail(where, "must map at least one Latin letter group")
+        return Transliteration(table)
 
     def labels(self, data: Any) -> dict[TriageLevel, str]:
         data = self.mapping(

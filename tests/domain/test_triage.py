@@ -1,4 +1,4 @@
-"""Triage: the labelled corpus (recall of warning signs above all), negation, spelling, days, rule files."""
+"""Triage: the labelled corpora (recall of warning signs above all), negation, spelling, days, rule files."""
 
 from __future__ import annotations
 
@@ -16,7 +16,12 @@ from aftercare_bot.triage.classify import TriageLevel, TriageResult, TriageRules
 from tests.support.paths import DATA, ROOT
 
 TRIAGE_DIR = ROOT / "messages" / "triage"
-CORPUS = yaml.safe_load((DATA / "triage_corpus_en.yaml").read_text(encoding="utf-8"))
+# One labelled corpus per language with a rule file: tests/support/data/triage_corpus_<lang>.yaml.
+CORPUS_LANGUAGES = ("en", "ru")
+CORPORA = {
+    lang: yaml.safe_load((DATA / f"triage_corpus_{lang}.yaml").read_text(encoding="utf-8"))
+    for lang in CORPUS_LANGUAGES
+}
 URGENT, CONCERN, ROUTINE = TriageLevel.URGENT, TriageLevel.CONCERN, TriageLevel.ROUTINE
 
 
@@ -36,22 +41,24 @@ def level(rules: TriageRules, text: str | None, day: int | None = 1, **kwargs: A
 Outcome = tuple[dict[str, Any], TriageLevel, TriageResult]
 
 
-@pytest.fixture(scope="module")
-def outcomes(rules: TriageRules) -> list[Outcome]:
-    """Every corpus entry with its expected level and what triage made of it."""
+@pytest.fixture(scope="module", params=CORPUS_LANGUAGES)
+def outcomes(rules: TriageRules, request: pytest.FixtureRequest) -> list[Outcome]:
+    """Every corpus entry of one language with its expected level and what triage made of it."""
+    language = request.param
     return [
         (
             item,
             TriageLevel(item["level"]),
-            run(
+            triage(
                 rules,
                 item["text"],
-                item["day"],
+                language=language,
+                day_since_session=item["day"],
                 has_photo=item.get("photo", False),
                 has_media=item.get("media", False),
             ),
         )
-        for item in CORPUS
+        for item in CORPORA[language]
     ]
 
 
@@ -59,15 +66,21 @@ def describe(item: dict[str, Any], result: TriageResult) -> str:
     return f"  day {item['day']}: {item['text']!r} -> {result.level.value} {list(result.reasons)}"
 
 
-# --- the labelled corpus ----------------------------------------------------------------------------------
+# --- the labelled corpora ---------------------------------------------------------------------------------
 
 
-def test_corpus_is_large_and_covers_every_level() -> None:
-    counts = Counter(item["level"] for item in CORPUS)
-    assert len(CORPUS) >= 240
+@pytest.mark.parametrize("language", CORPUS_LANGUAGES)
+def test_corpus_is_large_and_covers_every_level(language: str) -> None:
+    corpus = CORPORA[language]
+    counts = Counter(item["level"] for item in corpus)
+    assert len(corpus) >= 240
     assert counts["urgent"] >= 90 and counts["concern"] >= 60 and counts["routine"] >= 40, counts
-    repeated = [key for key, n in Counter((item["text"], item["day"]) for item in CORPUS).items() if n > 1]
+    repeated = [key for key, n in Counter((item["text"], item["day"]) for item in corpus).items() if n > 1]
     assert not repeated, f"duplicate corpus entries: {repeated}"
+
+
+def test_every_language_with_rules_has_a_corpus() -> None:
+    assert set(CORPUS_LANGUAGES) == {path.stem for path in TRIAGE_DIR.glob("*.yaml")}
 
 
 def test_every_urgent_message_is_caught(outcomes: list[Outcome]) -> None:
@@ -89,10 +102,10 @@ def test_no_urgent_message_is_ever_routine(outcomes: list[Outcome]) -> None:
 
 
 def test_precision_recall_table_and_non_urgent_accuracy(
-    outcomes: list[Outcome], capsys: pytest.CaptureFixture[str]
+    outcomes: list[Outcome], capsys: pytest.CaptureFixture[str], request: pytest.FixtureRequest
 ) -> None:
     lines = [
-        f"triage corpus: {len(outcomes)} messages",
+        f"triage corpus ({request.node.callspec.params['outcomes']}): {len(outcomes)} messages",
         f"{'level':<8} {'n':>4} {'precision':>10} {'recall':>8}",
     ]
     for lvl in (URGENT, CONCERN, ROUTINE):
@@ -439,6 +452,85 @@ def test_bad_rule_files_fail_with_file_and_rule(tmp_path: Path, data: Any, messa
 def test_empty_rule_directory_fails(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="no triage rule files"):
         TriageRules.load(tmp_path)
+
+
+# --- Latin-typed words (matching.transliterate) and stems' spelling tolerance ------------------------------
+
+CYRILLIC = {
+    "language": "ru",
+    "labels": {"urgent": "срочно", "concern": "посмотреть", "routine": "обычное"},
+    "reasons": dict(MINIMAL["reasons"]),
+    "matching": {
+        "transliterate": {"zh": "ж", "sh": "ш", "a": "а", "r": "р", "z": "з", "h": "х", "g": "г", "n": "н",
+                          "o": "о", "y": ["ы", "й"], "k": "к", "e": ["е", "э"], "t": "т", "p": "п", "l": "л"},
+    },
+    "negation": {"before": ["не", "нет"], "after": ["прошел"], "hard_breaks": ["но"]},
+    "questions": {"starters": ["можно"]},
+    "rules": [
+        {"id": "fever", "level": "urgent", "reason": "жар", "terms": ["жар"]},
+        {"id": "pus", "level": "urgent", "reason": "гной", "terms": ["гной"]},
+        {"id": "ok", "level": "routine", "reason": "ок", "terms": ["ok", "ок", "это"]},
+    ],
+}
+
+
+def test_latin_typed_words_are_read_through_the_table(tmp_path: Path) -> None:
+    rules = TriageRules.load(write_rules(tmp_path, CYRILLIC, "ru.yaml"))
+
+    def ru(text: str) -> TriageResult:
+        return triage(rules, text, language="ru", day_since_session=1)
+
+    assert ru("zhar").level is URGENT  # "zh" is one letter, not "z" + "h" ("зхар")
+    assert ru("ZHAR!").level is URGENT
+    assert ru("у меня жар").level is URGENT
+    assert ru("gnoy").level is URGENT  # "y" read as й
+    assert ru("ne zhar").level is not URGENT  # the negation is read through the table too
+    assert ru("zhar proshel").level is not URGENT
+    assert "'zhar'" in ru("zhar").reasons[0]  # staff read the client's own spelling
+    assert ru("ok").level is ROUTINE  # a Latin term still matches as typed
+    assert ru("eto").level is ROUTINE  # "e" read as э
+    assert ru("xyzzy").level is CONCERN  # letters the table does not know stay as they are
+
+
+def test_latin_words_are_read_as_typed_when_the_clients_language_has_no_file(tmp_path: Path) -> None:
+    write_rules(tmp_path, MINIMAL)
+    rules = TriageRules.load(write_rules(tmp_path, CYRILLIC, "ru.yaml"))
+    assert triage(rules, "zhar", language="ru", day_since_session=1).level is URGENT
+    assert triage(rules, "zhar", language="xx", day_since_session=1).level is CONCERN
+    assert triage(rules, "жар", language="xx", day_since_session=1).level is URGENT
+
+
+@pytest.mark.parametrize(
+    ("table", "message"),
+    [
+        ({"ж": "zh"}, "the groups are Latin letters"),
+        ({"zh": "zh"}, "must be letters of another script"),
+        ({"zh": []}, "give at least one spelling"),
+        ({"zh": ["ж", 5]}, "must be non-empty text"),
+        ({}, "must map at least one Latin letter group"),
+    ],
+)
+def test_bad_transliteration_tables_fail(tmp_path: Path, table: dict[str, Any], message: str) -> None:
+    data = copy.deepcopy(CYRILLIC)
+    data["matching"]["transliterate"] = table
+    write_rules(tmp_path, data, "ru.yaml")
+    with pytest.raises(ValueError) as excinfo:
+        TriageRules.load(tmp_path)
+    assert "ru.yaml: matching.transliterate" in str(excinfo.value) and message in str(excinfo.value)
+
+
+def test_stems_tolerate_a_wrong_letter_only_from_their_own_length(tmp_path: Path) -> None:
+    data = copy.deepcopy(MINIMAL)
+    data["rules"] = [*data["rules"], {"id": "eiter", "level": "urgent", "reason": "Eiter", "terms": ["eitrig*"]}]
+
+    def level_of(text: str) -> TriageLevel:
+        return triage(TriageRules.load(write_rules(tmp_path, data)), text, language="de", day_since_session=1).level
+
+    assert level_of("eitrige Stelle") is URGENT
+    assert level_of("eitrhge Stelle") is URGENT  # one letter wrong in a 6-letter stem: tolerated by default
+    data["matching"] = {"fuzzy_stem_min_length": 7}
+    assert level_of("eitrhge Stelle") is not URGENT
+    assert level_of("eitrige Stelle") is URGENT
 
 
 # --- properties -------------------------------------------------------------------------------------------

@@ -320,8 +320,6 @@ class _Analysis:
         while pos > max(0, cue_start - window) and not self._is_break(pos - 1, soft=True):
             if pos in heads_to:
                 start = heads_to[pos]
-                while start in heads_to:  # "the scabby dots fell off"
-                    start = heads_to[start]
                 while (
                     start > 0
                     and self._is(start - 1, self.lang.negation.joiners)
@@ -343,8 +341,9 @@ class _Analysis:
         marks = {name: self._spans_of(getattr(history, name)) for name in names}
         # "has not gone away" does not say it is over, nor does "gone past the line".
         not_cues = {pos for start, end in self._spans_of(self.lang.negation.not_negations) for pos in range(start, end)}
+        cue_ends = {end for _, end in self._spans_of(self.lang.negation.before)}
         resolved_spans = [span for span in self._spans_of(history.resolved)
-                          if span[0] not in self.negated and not not_cues.intersection(range(*span))]
+                          if span[0] not in cue_ends and not not_cues.intersection(range(*span))]
         resolved = [start for start, _ in resolved_spans]
         in_resolved = {pos for start, end in resolved_spans for pos in range(start, end)}  # "panic over"
         heads = sorted(span for tid in self.lang.symptom_terms for span in self.spans.get(tid, ()))

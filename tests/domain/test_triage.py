@@ -16,7 +16,10 @@ from aftercare_bot.triage.classify import TriageLevel, TriageResult, TriageRules
 from tests.support.paths import DATA, ROOT
 
 TRIAGE_DIR = ROOT / "messages" / "triage"
-CORPUS = yaml.safe_load((DATA / "triage_corpus_en.yaml").read_text(encoding="utf-8"))
+# One labelled corpus per language that has rules: tests/support/data/triage_corpus_<lang>.yaml.
+CORPORA = {
+    lang: yaml.safe_load((DATA / f"triage_corpus_{lang}.yaml").read_text(encoding="utf-8")) for lang in ("en", "es")
+}
 URGENT, CONCERN, ROUTINE = TriageLevel.URGENT, TriageLevel.CONCERN, TriageLevel.ROUTINE
 
 
@@ -36,22 +39,28 @@ def level(rules: TriageRules, text: str | None, day: int | None = 1, **kwargs: A
 Outcome = tuple[dict[str, Any], TriageLevel, TriageResult]
 
 
+@pytest.fixture(scope="module", params=sorted(CORPORA))
+def language(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
 @pytest.fixture(scope="module")
-def outcomes(rules: TriageRules) -> list[Outcome]:
-    """Every corpus entry with its expected level and what triage made of it."""
+def outcomes(rules: TriageRules, language: str) -> list[Outcome]:
+    """Every entry of the language's corpus with its expected level and what triage made of it."""
     return [
         (
             item,
             TriageLevel(item["level"]),
-            run(
+            triage(
                 rules,
                 item["text"],
-                item["day"],
+                language=language,
+                day_since_session=item["day"],
                 has_photo=item.get("photo", False),
                 has_media=item.get("media", False),
             ),
         )
-        for item in CORPUS
+        for item in CORPORA[language]
     ]
 
 
@@ -62,11 +71,16 @@ def describe(item: dict[str, Any], result: TriageResult) -> str:
 # --- the labelled corpus ----------------------------------------------------------------------------------
 
 
-def test_corpus_is_large_and_covers_every_level() -> None:
-    counts = Counter(item["level"] for item in CORPUS)
-    assert len(CORPUS) >= 240
+def test_every_rule_file_has_a_corpus() -> None:
+    assert sorted(CORPORA) == sorted(p.stem for p in TRIAGE_DIR.glob("*.yaml"))
+
+
+def test_corpus_is_large_and_covers_every_level(language: str) -> None:
+    corpus = CORPORA[language]
+    counts = Counter(item["level"] for item in corpus)
+    assert len(corpus) >= 240
     assert counts["urgent"] >= 90 and counts["concern"] >= 60 and counts["routine"] >= 40, counts
-    repeated = [key for key, n in Counter((item["text"], item["day"]) for item in CORPUS).items() if n > 1]
+    repeated = [key for key, n in Counter((item["text"], item["day"]) for item in corpus).items() if n > 1]
     assert not repeated, f"duplicate corpus entries: {repeated}"
 
 
@@ -89,10 +103,10 @@ def test_no_urgent_message_is_ever_routine(outcomes: list[Outcome]) -> None:
 
 
 def test_precision_recall_table_and_non_urgent_accuracy(
-    outcomes: list[Outcome], capsys: pytest.CaptureFixture[str]
+    outcomes: list[Outcome], language: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     lines = [
-        f"triage corpus: {len(outcomes)} messages",
+        f"triage corpus ({language}): {len(outcomes)} messages",
         f"{'level':<8} {'n':>4} {'precision':>10} {'recall':>8}",
     ]
     for lvl in (URGENT, CONCERN, ROUTINE):

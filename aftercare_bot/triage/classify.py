@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
+from itertools import pairwise
 
 from aftercare_bot.triage.rules import (
     PUNCTUATION,
@@ -38,6 +39,8 @@ class TriageResult:
     ask_back: bool = False
 
 
+# Marks that open what they ask or exclaim (Spanish), where "?" and "!" close it.
+_OPENING_MARKS = frozenset("¿¡")
 # Notes that say nothing about a symptom: with a question, they leave it a question.
 _NOT_UNDERSTOOD = frozenset({"unrecognised", "too_many_unknown_words", "language_not_configured"})
 _NOT_CLINICAL = _NOT_UNDERSTOOD | {"question"}
@@ -417,7 +420,9 @@ class _Analysis:
     def _is_question(self) -> bool:
         questions = self.lang.questions
         normalised = normalise(self.text)
-        if any(mark in normalised for mark in questions.marks) or self._spans_of(questions.phrases):
+        if self._spans_of(questions.phrases):
+            return True
+        if any(mark in normalised for mark in questions.marks) and not self._only_courtesy_asked():
             return True
         starters = {s for s, _ in self._spans_of(questions.starters)}
         not_questions = {s for s, _ in self._spans_of(questions.not_questions)}
@@ -430,6 +435,30 @@ class _Analysis:
             while pos < count and not self._is_break(pos):
                 pos += 1
         return False
+
+    def _only_courtesy_asked(self) -> bool:
+        """Every sentence a question mark opens or closes is a greeting listed under not_questions ("¿qué tal?",
+        "how are you?"): a courtesy, not a question for staff."""
+        questions = self.lang.questions
+        courtesy = {pos for start, end in self._spans_of(questions.not_questions) for pos in range(start, end)}
+        opening = set(questions.marks) & _OPENING_MARKS  # "¿" asks what follows it, "?" what comes before
+        closing = set(questions.marks) - _OPENING_MARKS
+        bounds = [-1, *(pos for pos, token in enumerate(self.tokens) if token in SENTENCE_ENDS), len(self.tokens)]
+        asked = False
+        for left, right in pairwise(bounds):
+            if (left >= 0 and self.tokens[left] in opening) or (
+                right < len(self.tokens) and self.tokens[right] in closing
+            ):
+                words = [pos for pos in range(left + 1, right) if self.tokens[pos] not in PUNCTUATION]
+                if not words:
+                    continue
+                # "hola?" is someone waiting for an answer: only a listed courtesy makes it no question.
+                if not courtesy.intersection(words) or any(
+                    pos not in courtesy and self.tokens[pos] not in questions.skip_words for pos in words
+                ):
+                    return False
+                asked = True
+        return asked
 
     def _coverage(self) -> tuple[bool, int, int]:
         """Whether any negation was used, and how many words no term, cue or neutral list accounts for."""

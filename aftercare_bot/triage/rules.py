@@ -40,8 +40,9 @@ _LONG_RUNS = re.compile(r"([^\W\d_])\1{2,}")
 _DOUBLES = re.compile(r"(.)\1+")
 _TOKEN = re.compile(r"\d+(?:[.,]\d+)*|[^\W\d_]+(?:'[^\W\d_]+)*|[.,;:!?\n()\u2013\u2014]|[^\w\s]")
 
-PUNCTUATION = frozenset(".,;:!?\n()\u2013\u2014")
-SENTENCE_ENDS = frozenset(".!?\n")
+# Spanish opens a question or exclamation with ¿ and ¡: a sentence boundary too ("no sé ¿tengo fiebre?").
+PUNCTUATION = frozenset(".,;:!?¿¡\n()\u2013\u2014")
+SENTENCE_ENDS = frozenset(".!?¿¡\n")
 
 
 def normalise(text: str) -> str:

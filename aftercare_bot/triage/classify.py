@@ -345,8 +345,10 @@ class _Analysis:
         # "has not gone away" does not say it is over, nor does "gone past the line".
         not_cues = {pos for start, end in self._spans_of(self.lang.negation.not_negations) for pos in range(start, end)}
         cue_ends = {end for _, end in self._spans_of(self.lang.negation.before)}
+        apart_ends = [end for _, end in self._spans_of(history.apart_from)]
         resolved_spans = [span for span in self._spans_of(history.resolved)
-                          if span[0] not in cue_ends and not not_cues.intersection(range(*span))]
+                          if span[0] not in cue_ends and not not_cues.intersection(range(*span))
+                          and not any(span[0] - 3 <= end <= span[0] for end in apart_ends)]
         resolved = [start for start, _ in resolved_spans]
         in_resolved = {pos for start, end in resolved_spans for pos in range(start, end)}  # "panic over"
         heads = sorted(span for tid in self.lang.symptom_terms for span in self.spans.get(tid, ()))
@@ -354,8 +356,12 @@ class _Analysis:
         compared_up_to = {end for _, end in self._spans_of(history.comparison)}
         marks["past"] = [span for span in marks["past"] if span[0] not in compared_up_to]  # "than yesterday"
         reporting_at = {start for start, _ in self._spans_of(history.reporting)}
+        # "my husband says my face is hot" (the client named after): he only reports it; "my friend said her lips
+        # swelled" stays hers.
         marks["others"] = [span for span in marks["others"]
-                           if not reporting_at.intersection(range(span[1], span[1] + 2))]
+                           if not (reporting_at.intersection(range(span[1], span[1] + 2))
+                                   and any(self.clause_of[o] == self.clause_of[span[0]] and o > span[1]
+                                           for o, _ in marks["own"]))]
         inside_others = {pos for start, end in marks["others"] for pos in range(start, end)}
         # "not me", and "my partner's face" is not the client's face.
         marks["own"] = [span for span in marks["own"] if not inside_others.intersection(range(*span))]
@@ -508,8 +514,11 @@ class _Analysis:
         if rule.when_negated is not None:
             # Only a cue before it turns good news round ("not fine"); a symptom said to be gone after it
             # ("fine 😂 the rash is gone now") does not.
+            # Only a cue right before it ("not fine", "not really fine"); "didn't let her 😼 all good" is good news.
+            cue_ends = [end for _, end in self._spans_of(self.lang.negation.before)]
             negated = [s for s in self._spans_of(rule.groups[0])
-                       if self._is_negated(s) and (s[0] in self.negated_before or s[1] - 1 in self.negated_before)]
+                       if self._is_negated(s) and (s[0] in self.negated_before or s[1] - 1 in self.negated_before)
+                       and any(s[0] - 2 <= end <= s[0] for end in cue_ends)]
             if negated:
                 level = rule.when_negated
                 return [

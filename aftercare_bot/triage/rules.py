@@ -276,6 +276,7 @@ class History:
     returned: tuple[int, ...]
     resolved: tuple[int, ...]
     shared: tuple[int, ...] = ()  # "I have it too": the client named after someone else's symptom shares it
+    apart_from: tuple[int, ...] = ()  # "everything else is fine": good news about the rest, not the symptom
     comparison: tuple[int, ...] = ()  # "than": a past marker right after it is a comparison about now
     for_client: tuple[int, ...] = ()  # "my daughter had her micro-needling with you": the writer is not the client
     unrelated: tuple[int, ...] = ()  # "the bug going round school": someone else's illness, not the treatment's
@@ -419,7 +420,7 @@ _TOP_KEYS = {
 }
 _HISTORY_KEYS = {
     "past", "others_past", "others", "own", "present", "possessive", "came_back", "returned", "resolved",
-    "reporting", "holds", "shared", "unrelated", "for_client", "comparison",
+    "reporting", "holds", "shared", "unrelated", "apart_from", "for_client", "comparison",
 }
 _ASK_BACK_KEYS = {"question", "options", "reason", "none_reason"}
 _NEGATION_KEYS = {

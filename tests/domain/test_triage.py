@@ -633,6 +633,9 @@ def test_past_resolved_or_someone_elses_symptoms_are_not_urgent(rules: TriageRul
         "the red patch is bigger than yesterday and it has gone past the line i drew",
         "open sore on my chin, raw and wet and wont scab over",
         "theres a gross smell coming off my cheek",
+        "got some blisters on my forehead after the cream yesterday. everything else is fine",
+        "had a fever last night, otherwise all good",
+        "had blisters come up yesterday, I'm fine",
     ],
 )
 def test_present_warning_signs_in_new_words_are_urgent(rules: TriageRules, text: str) -> None:

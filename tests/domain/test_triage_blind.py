@@ -12,7 +12,13 @@ import yaml
 from aftercare_bot.triage.classify import TriageLevel, TriageResult, TriageRules, triage
 from tests.support.paths import DATA, ROOT
 
-BATCHES = sorted((DATA / "triage_blind").glob("batch*.yaml"))
+BLIND = DATA / "triage_blind"
+# English batches at the top, other languages in a folder named by their code (ru/, es/).
+BATCHES = [("en", path) for path in sorted(BLIND.glob("batch*.yaml"))] + [
+    (folder.name, path)
+    for folder in sorted(p for p in BLIND.iterdir() if p.is_dir() and p.name != "not_yet_folded")
+    for path in sorted(folder.glob("batch*.yaml"))
+]
 
 
 @pytest.fixture(scope="module")
@@ -20,18 +26,19 @@ def rules() -> TriageRules:
     return TriageRules.load(ROOT / "messages" / "triage")
 
 
-def graded(rules: TriageRules, path: Path) -> list[tuple[dict[str, Any], TriageResult]]:
+def graded(rules: TriageRules, language: str, path: Path) -> list[tuple[dict[str, Any], TriageResult]]:
     items = yaml.safe_load(path.read_text(encoding="utf-8"))
-    return [(item, triage(rules, item["text"], language="en", day_since_session=item["day"])) for item in items]
+    return [(item, triage(rules, item["text"], language=language, day_since_session=item["day"])) for item in items]
 
 
-def test_there_are_blind_batches() -> None:
-    assert len(BATCHES) >= 3
+def test_there_are_blind_batches_in_every_shipped_language() -> None:
+    counts = {language: sum(1 for lang, _ in BATCHES if lang == language) for language in ("en", "ru", "es")}
+    assert all(count >= 2 for count in counts.values()), counts
 
 
-@pytest.mark.parametrize("path", BATCHES, ids=lambda p: p.stem)
-def test_blind_batch_stays_safe(rules: TriageRules, path: Path) -> None:
-    results = graded(rules, path)
+@pytest.mark.parametrize(("language", "path"), BATCHES, ids=[f"{lang}-{path.stem}" for lang, path in BATCHES])
+def test_blind_batch_stays_safe(rules: TriageRules, language: str, path: Path) -> None:
+    results = graded(rules, language, path)
     urgent_missed = [i["text"] for i, r in results
                      if i["level"] == "urgent" and r.level is not TriageLevel.URGENT and not r.ask_back]
     assert not urgent_missed, urgent_missed

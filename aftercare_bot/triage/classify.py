@@ -514,11 +514,11 @@ class _Analysis:
         if rule.when_negated is not None:
             # Only a cue before it turns good news round ("not fine"); a symptom said to be gone after it
             # ("fine 😂 the rash is gone now") does not.
-            # Only a cue right before it ("not fine", "not really fine"); "didn't let her 😼 all good" is good news.
+            # Only a cue right before it ("not fine", "not really fine"); "no dramas here 😂" is good news.
             cue_ends = [end for _, end in self._spans_of(self.lang.negation.before)]
             negated = [s for s in self._spans_of(rule.groups[0])
                        if self._is_negated(s) and (s[0] in self.negated_before or s[1] - 1 in self.negated_before)
-                       and any(s[0] - 2 <= end <= s[0] for end in cue_ends)]
+                       and any(s[0] - 1 <= end <= s[0] for end in cue_ends)]
             if negated:
                 level = rule.when_negated
                 return [

@@ -65,7 +65,8 @@ def triage(
 ) -> TriageResult:
     lang = rules.for_language(language)
     if lang is not None:
-        return _triage_in(lang, text or "", day_since_session, has_photo, has_media)
+        result = _triage_in(lang, text or "", day_since_session, has_photo, has_media)
+        return _in_another_language(rules, lang, result, text or "", day_since_session) or result
     # No rules for this language: try every language we have, and never call the message routine. Latin words
     # are read as typed only: reading them as another script is a habit of that language's own clients, and
     # would turn English words into Russian ones ("temperature" -> "температуре").
@@ -81,6 +82,25 @@ def triage(
     question = best.is_question and level is TriageLevel.CONCERN
     return TriageResult(level, (*best.reasons, note), (*best.rule_ids, "language_not_configured"),
                         is_question=question, ask_back=level is TriageLevel.CONCERN and not question)
+
+
+def _in_another_language(
+    rules: TriageRules, lang: LanguageRules, result: TriageResult, text: str, day: int | None
+) -> TriageResult | None:
+    """A client may write in another language the bot has rules for ("mi cara está muy hinchada" from an English
+    client): when their own language's rules do not understand the message, a warning sign found by another
+    language's rules counts."""
+    if result.level is TriageLevel.URGENT or not set(result.rule_ids) & {"unrecognised", "too_many_unknown_words"}:
+        return None
+    for code in rules.languages:
+        other = rules.by_language[code]
+        if other is lang:
+            continue
+        found = _triage_in(other, text, day, False, False)
+        if found.level is TriageLevel.URGENT:
+            note = f"{lang.labels[TriageLevel.CONCERN]}: {lang.reasons.get('other_language', '{language}').format(language=code)}"
+            return TriageResult(found.level, (*found.reasons, note), (*found.rule_ids, "other_language"))
+    return None
 
 
 def _triage_in(

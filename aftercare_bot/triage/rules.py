@@ -401,6 +401,7 @@ REASON_KEYS = (
     "empty",
     "no_warning_signs",
     "language_not_configured",
+    "other_language",
 )
 _TOP_KEYS = {
     "language",
@@ -606,7 +607,7 @@ class _Compiler:
         return {TriageLevel(k): self.text(v, f"labels.{k}") for k, v in data.items()}
 
     def reasons(self, data: Any) -> dict[str, str]:
-        data = self.mapping(data, "reasons", set(REASON_KEYS), required=set(REASON_KEYS))
+        data = self.mapping(data, "reasons", set(REASON_KEYS), required=set(REASON_KEYS) - {"other_language"})
         return {k: self.text(v, f"reasons.{k}") for k, v in data.items()}
 
     def ask_back(self, data: Any) -> AskBack:

@@ -662,6 +662,13 @@ def test_someone_elses_symptom_is_theirs_but_the_clients_fainting_counts_even_wh
     assert level(rules, "my wife keeps being sick since we got home", 0) is URGENT
 
 
+def test_a_warning_sign_in_another_shipped_language_counts(rules: TriageRules) -> None:
+    result = run(rules, "mi cara está muy hinchada y los labios también, me cuesta tragar", 0)
+    assert result.level is URGENT and "other_language" in result.rule_ids, result
+    # Understood in the client's own language: the other languages are not asked.
+    assert "other_language" not in run(rules, "all good, thanks!", 3).rule_ids
+
+
 def test_booking_and_product_questions_are_questions_not_clinical(rules: TriageRules) -> None:
     for text in ("r u guys open on sundays", "how much is a course of 3 sessions?", "can i wear makeup tomorrow?"):
         result = run(rules, text, 2)

@@ -186,7 +186,7 @@ async def test_a_language_added_to_a_step_reaches_a_client_using_it(bot) -> None
     await bot.telegram.wait_for_message(ute, "Guten Abend Ute! Fragen? +44 20 7946 0000", since=0)
     await bot.telegram.wait_for_message(ann, "Hello Ann, thank you for visiting", since=0)
     card = await open_step(bot, admin, "Micro-needling", "day2_sun")
-    assert "Languages: en, ru ·" in card.plain_text, "other steps get no de text; de clients get English there"
+    assert "Languages: en, es, ru ·" in card.plain_text, "other steps get no de text; de clients get English there"
 
 
 async def test_an_unfinished_edit_stops_after_the_timeout(bot_factory) -> None:

@@ -253,11 +253,15 @@ async def test_spec_violations_are_refused_and_recorded(telegram: BotApiEmulator
         await bot.send_message(ANN, "hi", api_kwargs={"bogus": 1})
     with pytest.raises(BadRequest, match=r"(?i)callback_data"):
         await bot.send_message(ANN, "hi", reply_markup=keyboard("x" * 65))
+    await bot.send_message(BOB, "a hundred buttons", reply_markup=keyboard(*(f"b{n}" for n in range(100))))
+    with pytest.raises(BadRequest, match=r"(?i)reply markup is too long"):
+        await bot.send_message(ANN, "hi", reply_markup=keyboard(*(f"b{n}" for n in range(101))))
     with pytest.raises(EndPointNotFound):
         await bot.do_api_request("sendTelegram", api_kwargs={"chat_id": ANN})
     assert [(v.method, v.problem.split(" ")[0]) for v in telegram.spec_violations] == [
         ("sendMessage", "unknown"),
         ("sendMessage", "parameter"),
+        ("sendMessage", "reply"),
         ("sendTelegram", "unknown"),
     ]
     assert telegram.messages(ANN) == []

@@ -6,7 +6,7 @@ import asyncio
 from typing import Any
 
 import pytest
-from telegram.error import RetryAfter
+from telegram.error import BadRequest, RetryAfter
 
 from aftercare_bot.bot.telegram.rate_limit import OVERALL_INTERVAL, OVERALL_SLACK, PER_CHAT, TelegramRateLimiter
 
@@ -129,3 +129,16 @@ async def test_a_paid_broadcast_keeps_its_chats_window() -> None:
     await asyncio.gather(paid(limiter, calls, 5001), paid(limiter, calls, 5001))
     (first, _), (second, _) = calls.made
     assert second - first >= PER_CHAT[1], "one a second in a chat, paid or not"
+
+
+async def test_a_refused_paid_broadcast_does_not_hold_up_its_chat() -> None:
+    limiter, calls = TelegramRateLimiter(), Calls()
+
+    async def refuse(endpoint: str, data: dict[str, Any]) -> dict[str, Any]:
+        raise BadRequest("Balance_too_low")
+
+    with pytest.raises(BadRequest):
+        await paid(limiter, refuse, 5001)  # type: ignore[arg-type]
+    started = asyncio.get_running_loop().time()
+    await send(limiter, calls, 5001)
+    assert calls.made[0][0] - started < PER_CHAT[1] / 2, "the unpaid try goes at once"

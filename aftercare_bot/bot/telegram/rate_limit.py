@@ -8,7 +8,8 @@ jitter, sends one message at a time per chat (in order), and counts only calls t
 reads such as getChatMember are not messages and are never delayed.
 
 A message sent with allow_paid_broadcast (bot/telegram/paid_broadcast.py) is not counted in the overall 30 a
-second: Telegram lets paid messages out at up to 1,000 a second. It keeps its chat's windows like any other.
+second: Telegram lets paid messages out at up to 1,000 a second. It keeps its chat's windows like any other, unless
+Telegram refuses it, so that the same message sent again unpaid does not wait for its own refused try.
 
 It also answers, without waiting, how much a chat can take (delivery.ports.Pacing): whoever must not wait behind
 a busy chat (a client's handler posting a case card to the staff group, say) asks first and leaves the message
@@ -24,7 +25,7 @@ from collections.abc import Callable, Coroutine
 from datetime import timedelta
 from typing import Any
 
-from telegram.error import RetryAfter
+from telegram.error import BadRequest, RetryAfter
 from telegram.ext import BaseRateLimiter
 
 log = logging.getLogger(__name__)
@@ -59,6 +60,10 @@ class SlidingWindow:
 
     def record(self, now: float) -> None:
         self._recent.append(now)
+
+    def forget_last(self) -> None:
+        if self._recent:
+            self._recent.pop()
 
     def idle(self, now: float) -> bool:
         return not self._recent or self._recent[-1] + self.period <= now
@@ -163,7 +168,13 @@ class TelegramRateLimiter(BaseRateLimiter[int]):
                 try:
                     async with gate.lock:
                         await self._wait_turn(gate, paid)
-                        return await callback(*args, **kwargs)
+                        try:
+                            return await callback(*args, **kwargs)
+                        except BadRequest:
+                            if paid:  # refused, not sent (the Stars balance is too low, say): the unpaid try is next
+                                for window in gate.windows:
+                                    window.forget_last()
+                            raise
                 except RetryAfter as exc:
                     if attempt == retries:
                         raise

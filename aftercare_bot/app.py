@@ -49,6 +49,7 @@ from aftercare_bot.bot.handlers import (
     staff,
 )
 from aftercare_bot.bot.telegram.messenger import TelegramMessenger
+from aftercare_bot.bot.telegram.paid_broadcast import PaidBroadcast
 from aftercare_bot.bot.telegram.rate_limit import TelegramRateLimiter
 from aftercare_bot.bot.telegram.sender import TelegramSender
 from aftercare_bot.callbacks import CallbackSigner, Press, pattern
@@ -249,10 +250,11 @@ async def _post_init(application: Application) -> None:
     # First, so that whatever fails from here on reaches the admins.
     reports = ErrorReports(services, TelegramSender(bot))
     reports.install()
-    limiter = bot.rate_limiter
+    limiter = bot.rate_limiter if isinstance(bot.rate_limiter, TelegramRateLimiter) else None
+    paid = PaidBroadcast(limiter) if limiter is not None and services.settings.safety_paid_broadcast else None
     services.set_runtime(build_runtime(
-        services, sender=TelegramSender(bot), messenger=TelegramMessenger(bot), owner=replica_name(),
-        error_reports=reports, pacing=limiter if isinstance(limiter, TelegramRateLimiter) else None,
+        services, sender=TelegramSender(bot), messenger=TelegramMessenger(bot, paid), owner=replica_name(),
+        error_reports=reports, pacing=limiter,
         # Lets domain code that had to postpone something (a queued message) ask for a timely pass.
         wake=lambda delay: jobs.wake(application, delay), after_pass=lambda: jobs.rearm(application),
     ))

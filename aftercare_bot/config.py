@@ -207,6 +207,9 @@ class Settings(BaseSettings):
     checkin_reminder_after: Duration = timedelta(hours=8)
     checkin_no_response_after: Duration = timedelta(hours=16)
     flood_limits: bool = True
+    # While Telegram's overall limit (30 messages a second) is saturated, send safety advice to clients as paid
+    # broadcasts (0.1 Telegram Star each from the bot's balance) so that it is not queued behind it.
+    safety_paid_broadcast: bool = False
     # Finished conversations (every plan over, nothing said for this long) are erased; None keeps them.
     retention_period: Annotated[timedelta | None, NoDecode, BeforeValidator(_parse_retention)] = timedelta(days=365)
     # When the weekly report goes to the admins, in clinic time ("mon 09:00"); empty turns it off.
@@ -303,6 +306,15 @@ class Settings(BaseSettings):
         if self.staff_chat_id is None and not self.admin_ids:
             raise ValueError(
                 "set STAFF_CHAT_ID (the staff group) or ADMIN_IDS: worrying client replies must reach a person"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _paid_broadcast_needs_flood_limits(self) -> Settings:
+        if self.safety_paid_broadcast and not self.flood_limits:
+            raise ValueError(
+                "SAFETY_PAID_BROADCAST pays only while the bot's own flood limits are saturated; "
+                "set FLOOD_LIMITS=true with it"
             )
         return self
 

@@ -3,9 +3,11 @@
 clients' plan messages fall due.
 
 Each burst is a number of red flags arriving at a rate: 100 a second, and 20 a second, which Telegram's 30
-messages a second overall can answer as they come. For each: how long each writer waited for the safety answer,
-when every case was shown to staff (its card, or its line in a digest), how late the plan messages falling due
-during the burst went out, and whether Telegram ever answered 429.
+messages a second overall can answer as they come; on the free tier, and with SAFETY_PAID_BROADCAST (safety
+replies sent as paid broadcasts while the overall limit is saturated). For each: how long each writer waited for
+the safety answer, when every case was shown to staff (its card, or its line in a digest), how late the plan
+messages falling due during the burst went out, whether Telegram ever answered 429, and how many messages were
+paid for (0.1 Telegram Star each).
 """
 
 from __future__ import annotations
@@ -32,9 +34,10 @@ FIRST_WRITER, FIRST_PLANNED = 40_000_000, 50_000_000
 PLAN_CLIENTS = 20
 PLAN_DUE_AFTER = 5.0  # seconds after the burst starts
 RED_FLAG = "I have a fever and yellow pus on my cheek since this morning"
+STARS_PER_PAID_MESSAGE = 0.1
 
 
-async def one_burst(size: int, rate: float) -> dict[str, Any]:
+async def one_burst(size: int, rate: float, paid: bool = False) -> dict[str, Any]:
     databases = Databases(None, temporary_workdir())
     url = await databases.fresh("sqlite", f"burst{size}")
     await seed(url, Backlog(FIRST_WRITER, size, send_at=datetime.now(UTC) + timedelta(days=1)))
@@ -48,7 +51,8 @@ async def one_burst(size: int, rate: float) -> dict[str, Any]:
         await telegram.add_users(FIRST_PLANNED, PLAN_CLIENTS)
         await telegram.add_staff_group(STAFF_CHAT_ID, "Clinic team", [ADMIN_ID])
         await telegram.set_flood_limits(True)
-        settings = settings_for(url, telegram.api_url, flood_limits=True, quiet_hours="off", dispatch_tick="5s")
+        settings = settings_for(url, telegram.api_url, flood_limits=True, quiet_hours="off", dispatch_tick="5s",
+                                safety_paid_broadcast=paid)
         async with running_bot(settings, start=True, poll=True):
             await telegram.reset()
             wait = max(start_margin + 0.0, plan_due - time.time())
@@ -65,6 +69,7 @@ async def one_burst(size: int, rate: float) -> dict[str, Any]:
     return {
         "red_flags": size,
         "rate": rate,
+        "tier": "paid" if paid else "free",
         "written_in_s": result["written_in"],
         "answered": len(answers),
         "answer_p50_ms": median(answers) * 1000,
@@ -79,11 +84,17 @@ async def one_burst(size: int, rate: float) -> dict[str, Any]:
         "too_many_requests": report["too_many_requests"],
         "flood_limited": report["flood_limited"],
         "send_calls": staff_sends,
+        "paid_broadcasts": report["paid_broadcasts"],
+        "stars_spent": report["paid_broadcasts"] * STARS_PER_PAID_MESSAGE,
     }
 
 
 async def measure(arguments: dict[str, Any]) -> dict[str, Any]:
-    return {"bursts": [await one_burst(int(size), float(rate)) for size, rate in arguments["bursts"]]}
+    """`bursts`: [red flags, rate per second], with "paid" as a third item for SAFETY_PAID_BROADCAST."""
+    runs = []
+    for size, rate, *tier in arguments["bursts"]:
+        runs.append(await one_burst(int(size), float(rate), paid=tier == ["paid"]))
+    return {"bursts": runs}
 
 
 if __name__ == "__main__":

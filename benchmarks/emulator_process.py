@@ -174,6 +174,7 @@ class Controller:
         world = self.emulator
         world.stats.calls.clear()
         world.stats.too_many_requests = world.stats.flood_limited = world.stats.dropped_connections = 0
+        world.stats.paid_broadcasts = 0
         world.calls.clear()
         world.errors.clear()
         world._messages.clear()  # old messages only cost memory here
@@ -193,6 +194,7 @@ class Controller:
             "calls": dict(world.stats.calls),
             "too_many_requests": world.stats.too_many_requests,
             "flood_limited": world.stats.flood_limited,
+            "paid_broadcasts": world.stats.paid_broadcasts,
             "errors": Counter(f"{method} {status}" for method, status, _ in world.errors),
             "spec_violations": [f"{v.method}: {v.problem}" for v in world.spec_violations[:5]],
             "sent": self.sends.summary(),

@@ -72,12 +72,14 @@ def summary_rows(report: dict[str, Any]) -> list[tuple[str, str]]:
                      f"({calm['cards']} of {calm['messages']} cards)"))
     if "bursts" in sections:
         for burst in sections["bursts"]["bursts"]:
-            title = f"Burst of {_n(burst['red_flags'])} red flags at {_n(burst['rate'], 0)}/s, Telegram's limits on"
+            title = (f"Burst of {_n(burst['red_flags'])} red flags at {_n(burst['rate'], 0)}/s, Telegram's limits on, "
+                     f"{_tier(burst)}")
             rows.append((title,
                          f"safety reply p50 **{_n(burst['answer_p50_ms'], 0)} ms**, p99 "
                          f"**{_n(burst['answer_p99_ms'], 0)} ms**; every case shown to staff after "
                          f"**{_n(burst['all_shown_after_s'], 1)} s**; plan messages at most "
-                         f"**{_n(burst['plan_late_max_s'], 1)} s** late; {burst['flood_limited']} × 429"))
+                         f"**{_n(burst['plan_late_max_s'], 1)} s** late; {burst['flood_limited']} × 429; "
+                         f"{_n(burst.get('paid_broadcasts', 0))} paid ({_n(burst.get('stars_spent', 0), 1)} Stars)"))
     if "peer" in sections:
         p = sections["peer"]
         naive = p["naive"]
@@ -249,6 +251,10 @@ def _inbound(i: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _tier(burst: dict[str, Any]) -> str:
+    return "safety replies paid past a saturated limit" if burst.get("tier") == "paid" else "free tier"
+
+
 def _bursts(b: dict[str, Any]) -> list[str]:
     lines = [
         "## 4b. Bursts of red flags with Telegram's limits on",
@@ -256,18 +262,21 @@ def _bursts(b: dict[str, Any]) -> list[str]:
         "Clients send red flags at the rate shown while 20 other clients' plan messages fall due 5 s into the burst; "
         "the emulator enforces 30 messages/s, 1/s per chat and 20/min in the staff group (429 beyond). Safety reply: "
         "from each red flag to its answer. Shown: from the first red flag until every case is on a card or a digest "
-        "line in the staff chat. Plan lateness: after their due time.",
+        "line in the staff chat. Plan lateness: after their due time. Tier: free, or SAFETY_PAID_BROADCAST (safety "
+        "replies sent as paid broadcasts, 0.1 Star each, while Telegram's overall limit is saturated).",
         "",
-        "| Red flags | Rate /s | Written in s | Safety reply p50 / p99 / max ms | All cases shown after s | "
-        "Plan messages late, max s | 429 |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
+        "| Red flags | Rate /s | Tier | Written in s | Safety reply p50 / p99 / max ms | All cases shown after s | "
+        "Plan messages late, max s | 429 | Paid (Stars) |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for run in b["bursts"]:
         lines.append(
-            f"| {_n(run['red_flags'])} | {_n(run['rate'], 0)} | {_n(run['written_in_s'], 1)} "
+            f"| {_n(run['red_flags'])} | {_n(run['rate'], 0)} | {run.get('tier', 'free')} "
+            f"| {_n(run['written_in_s'], 1)} "
             f"| {_n(run['answer_p50_ms'], 0)} / "
             f"{_n(run['answer_p99_ms'], 0)} / {_n(run['answer_max_ms'], 0)} | {_n(run['all_shown_after_s'], 1)} "
-            f"({run['cases_shown']} shown) | {_n(run['plan_late_max_s'], 1)} | {run['flood_limited']} |"
+            f"({run['cases_shown']} shown) | {_n(run['plan_late_max_s'], 1)} | {run['flood_limited']} "
+            f"| {_n(run.get('paid_broadcasts', 0))} ({_n(run.get('stars_spent', 0), 1)}) |"
         )
     return lines
 

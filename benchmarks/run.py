@@ -31,7 +31,7 @@ SIZES: dict[str, dict[str, dict[str, Any]]] = {
         "inbound": {"messages": 30, "rate": 100, "calm_messages": 10, "calm_rate": 10},
         "peer": {"messages": 1_000},
         "report": {"deliveries": 6_000, "cases": 100, "runs": 2},
-        "bursts": {"bursts": [[10, 100]]},
+        "bursts": {"bursts": [[10, 100], [40, 100, "paid"]]},
     },
     "full": {
         "capacity": {"rows": 10_000, "chunks": 10, "rounds": 2},
@@ -40,7 +40,8 @@ SIZES: dict[str, dict[str, dict[str, Any]]] = {
         "inbound": {"messages": 1_000, "rate": 100, "calm_messages": 200, "calm_rate": 5},
         "peer": {"messages": 100_000},
         "report": {"deliveries": 1_000_000, "cases": 10_000, "runs": 5},
-        "bursts": {"bursts": [[10, 100], [100, 100], [1_000, 100], [100, 20]]},
+        "bursts": {"bursts": [[10, 100], [100, 100], [1_000, 100], [100, 20], [100, 100, "paid"],
+                              [1_000, 100, "paid"]]},
     },
 }
 SECTIONS = ("capacity", "flood", "scale", "inbound", "bursts", "peer", "report")

@@ -380,6 +380,8 @@ class OutboxMessage(Base):
     report_chat_id: Mapped[int | None]
     report_message_id: Mapped[int | None]
     report_html: Mapped[str | None] = mapped_column(Text)
+    # Safety advice for a client (delivery.ports.OutboundMessage.urgent).
+    urgent: Mapped[bool] = mapped_column(default=False, server_default=false())
     attempts: Mapped[int] = mapped_column(default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
     # Flood control: Telegram asked for nothing to this chat before then. Other failures may be retried early.

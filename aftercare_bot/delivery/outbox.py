@@ -59,6 +59,8 @@ MAX_ROUNDS = 5  # chats reached through follow-up messages (reports to staff) in
 AFTER_EARLIER = timedelta(milliseconds=1)
 BUSY_RETRY = timedelta(seconds=1)
 ERROR_DETAIL_LIMIT = 300
+# The bot's own messages to a client that are safety advice (OutboundMessage.urgent), by conversation kind.
+URGENT_KINDS = frozenset({conversation_repo.SAFETY, conversation_repo.FINAL})
 # Of a staff group's 20 messages a minute, the last few are never spent on single posts sent at once: they are
 # kept for the staff lane's digests, which show many cases in one message.
 STAFF_RESERVE = 5
@@ -159,6 +161,7 @@ class Outbox:
         report: Report | None = None,
         send_after_commit: bool = False,
         buttons: tuple[tuple[Button, ...], ...] = (),
+        urgent: bool = False,
     ) -> Queued:
         """A message to a client; `record` (the copy kept in the conversation) is stored with it."""
         if record is not None:
@@ -170,7 +173,7 @@ class Outbox:
             conversation_id=record.id if record is not None else None,
             escalation_id=record.escalation_id if record is not None else None,
             report_chat_id=report.chat_id if report else None, report_message_id=report.message_id if report else None,
-            report_html=report.sent_html if report else None, buttons=buttons_to_json(buttons),
+            report_html=report.sent_html if report else None, buttons=buttons_to_json(buttons), urgent=urgent,
         ), send_after_commit=send_after_commit)
 
     async def tell_client(
@@ -190,7 +193,7 @@ class Outbox:
         return await self.to_client(session, client, html, reply_to=reply_to, record=ConversationMessage(
             client_id=client.id, enrolment_id=enrolment_id, escalation_id=escalation_id,
             direction=conversation_repo.OUT, kind=kind, text=plain_text(html), at=self.svc.clock.now(),
-        ), send_after_commit=send_after_commit, buttons=buttons)
+        ), send_after_commit=send_after_commit, buttons=buttons, urgent=kind in URGENT_KINDS)
 
     async def to_staff(
         self,
@@ -406,7 +409,7 @@ class Outbox:
                                              reply_to_message_id=reply_to)
         return await self.messenger.send(OutboundMessage(
             message.chat_id, message.html, buttons=buttons_from_json(message.buttons), reply_to_message_id=reply_to,
-            photo_file_id=message.photo_file_id,
+            photo_file_id=message.photo_file_id, urgent=message.urgent,
         ))
 
     async def _postpone(

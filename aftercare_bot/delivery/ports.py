@@ -19,6 +19,8 @@ class OutboundMessage:
     buttons: tuple[tuple[Button, ...], ...] = field(default=())
     reply_to_message_id: int | None = None
     photo_file_id: str | None = None
+    # Safety advice a client must have within seconds: may be paid for to skip a saturated overall flood limit.
+    urgent: bool = False
 
 
 class RecipientBlocked(Exception):

@@ -38,7 +38,10 @@ from aftercare_bot.triage.classify import TriageLevel
 log = logging.getLogger(__name__)
 
 DIGEST_TIMER = "staff_digest"  # subject: the StaffDigest id; posts it, or edits it once posted
-DIGEST_SIZE = 40  # cases in one digest: a line and a button each, well inside a message
+# Cases in one digest: a line and a button each. Telegram takes at most 100 buttons under a message; the lines are
+# shortened as needed to fit its 4,096 characters (render()). Each digest is one of the staff group's 20 messages
+# a minute, so the more it holds, the sooner every case of a large burst is on staff's screen.
+DIGEST_SIZE = 100
 BUTTONS_PER_ROW = 4
 HORIZON = 20.0  # seconds: posts the chat cannot let out within this are folded
 FOLD_AT_MOST = 400  # posts folded in one go; the next batch folds more
@@ -46,6 +49,7 @@ EDIT_AFTER = timedelta(seconds=3)  # a run of claims in a digest costs one edit
 REASON_CHARS = 40
 NAME_CHARS = 24
 NEW, REALERT, FINAL = "new", "realert", "final"
+FULL, NO_REASONS, SHORT = "full", "no reasons", "short"  # how much of each case a digest's line shows
 _NOTE_OF_ROLE = {ROLE_REALERT: REALERT, ROLE_NOTE: FINAL}
 
 
@@ -133,9 +137,14 @@ class StaffDigests:
         return None
 
     def render(self, rows: list[tuple[StaffDigestEntry, Escalation, Client]]) -> tuple[str, Buttons]:
-        html = self._text(rows, with_reasons=True)
-        if visible_length(html) > MAX_MESSAGE_LENGTH:  # unusually long names or reasons: the rest still fits
-            html = self._text(rows, with_reasons=False)
+        """The digest's text, as full as fits in a message: with each case's reason, without it, or (many cases
+        at once) only the icon, number and first name; and a button per case still open."""
+        for detail in (FULL, NO_REASONS):
+            html = self._text(rows, detail)
+            if visible_length(html) <= MAX_MESSAGE_LENGTH:
+                break
+        else:
+            html = self._text(rows, SHORT)
         buttons = [Button(self.texts.plain("esc_digest_button", number=escalation.id),
                           self.svc.signer.sign(Press.DIGEST, RowRef.of(escalation)))
                    for _entry, escalation, _client in rows if escalation.state == EscalationState.OPEN]
@@ -143,14 +152,18 @@ class StaffDigests:
                                 for start in range(0, len(buttons), BUTTONS_PER_ROW))
         return html, rows_of_buttons
 
-    def _text(self, rows: list[tuple[StaffDigestEntry, Escalation, Client]], *, with_reasons: bool) -> str:
+    def _text(self, rows: list[tuple[StaffDigestEntry, Escalation, Client]], detail: str) -> str:
         lines = [self.texts.t("esc_digest_header", count=len(rows))]
         for entry, escalation, client in rows:
+            name = _short(client.name.split()[0] if client.name.split() else "?", NAME_CHARS)
+            if detail == SHORT:
+                lines.append(self.texts.t("esc_digest_line_short", icon=self._icon(escalation), number=escalation.id,
+                                          name=name))
+                continue
             lines.append(self.texts.t(
-                "esc_digest_line", icon=self._icon(escalation), number=escalation.id,
-                name=_short(client.name.split()[0] if client.name.split() else "?", NAME_CHARS),
+                "esc_digest_line", icon=self._icon(escalation), number=escalation.id, name=name,
                 level=self.texts.plain(f"esc_level_{escalation.level}"),
-                reason=self._reason(escalation) if with_reasons else "…", status=self._status(entry, escalation),
+                reason=self._reason(escalation) if detail == FULL else "…", status=self._status(entry, escalation),
             ))
         return "\n".join(lines)
 

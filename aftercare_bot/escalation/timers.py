@@ -25,7 +25,7 @@ CARD_TIMER = "escalation_card"
 REALERT_TIMER = "escalation_realert"
 FINAL_TIMER = "escalation_final"
 RESPONSE_TIMERS = (REALERT_TIMER, FINAL_TIMER)
-FINAL_KIND = "final"  # the conversation kind of the client's final notice
+FINAL_KIND = conversation_repo.FINAL
 
 
 class ResponseTimers:

@@ -104,7 +104,7 @@ class AskBackAnswers:
             ))
             await audit.record(session, now=now, action="ask_back_answered", actor_id=telegram_user_id,
                                client_id=client.id, escalation_id=case.id, detail={"answer": option.id})
-            key, kind = (CLIENT_SAFETY_KEY, "safety") if warning else ("ask_back_none_reply", "notice")
+            key, kind = (CLIENT_SAFETY_KEY, conversation_repo.SAFETY) if warning else ("ask_back_none_reply", "notice")
             reply = await self.desk.outbox.tell_client(
                 session, client, self.svc.text(key, client.language), kind=kind,
                 escalation_id=routing.escalation_id, enrolment_id=case.enrolment_id, send_after_commit=True,

@@ -41,7 +41,7 @@ from aftercare_bot.triage.classify import TriageLevel
 ANSWER_LEVELS = {"ok": TriageLevel.ROUTINE, "worried": TriageLevel.CONCERN, "urgent": TriageLevel.URGENT}
 # What a check-in answer earns: (text key, conversation kind).
 CHECKIN_REPLIES = {
-    TriageLevel.URGENT: (CLIENT_SAFETY_KEY, "safety"),
+    TriageLevel.URGENT: (CLIENT_SAFETY_KEY, conversation_repo.SAFETY),
     TriageLevel.CONCERN: ("checkin_worried", "notice"),
     TriageLevel.ROUTINE: ("checkin_thanks", "thanks"),
 }

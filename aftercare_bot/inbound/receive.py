@@ -166,7 +166,7 @@ class ClientConversation:
         """What the client hears back, as (text key, kind): safety first, otherwise a short word that someone is
         listening."""
         if level == TriageLevel.URGENT:
-            return CLIENT_SAFETY_KEY, "safety"
+            return CLIENT_SAFETY_KEY, conversation_repo.SAFETY
         if routing.created:
             return "esc_concern_received", "notice"
         if not acknowledge:

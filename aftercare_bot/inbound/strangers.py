@@ -51,7 +51,7 @@ class Strangers:
                     inbound.chat_id)
         try:
             async with self.svc.session_factory.begin() as session:
-                await self.desk.outbox.add(session, OutboxMessage(chat_id=inbound.chat_id, html=html))
+                await self.desk.outbox.add(session, OutboxMessage(chat_id=inbound.chat_id, html=html, urgent=True))
         except Exception:
             log.exception("could not queue safety advice for chat %s; sending it directly", inbound.chat_id)
             await self._send(inbound, html)

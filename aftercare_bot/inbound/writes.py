@@ -22,7 +22,7 @@ from aftercare_bot.db.models import Client, ConversationMessage, Enrolment, Esca
 from aftercare_bot.db.repositories import conversation as conversation_repo
 from aftercare_bot.db.repositories import inserts, timers
 from aftercare_bot.db.write_turns import write_turn
-from aftercare_bot.delivery.outbox import Queued
+from aftercare_bot.delivery.outbox import URGENT_KINDS, Queued
 from aftercare_bot.escalation.cards import KIND_MESSAGE
 from aftercare_bot.escalation.cases import Routing, join_reasons, new_case, opened_event
 from aftercare_bot.escalation.desk import EscalationDesk
@@ -152,7 +152,8 @@ class InboundWrites:
         answers = [
             OutboxMessage(chat_id=arrival.client.chat_id, client_id=arrival.client.id, html=arrival.answer[0],
                           conversation_id=copies[arrival.client.id].id,
-                          escalation_id=copies[arrival.client.id].escalation_id)
+                          escalation_id=copies[arrival.client.id].escalation_id,
+                          urgent=arrival.answer[1] in URGENT_KINDS)
             for arrival in arrivals if arrival.answer is not None
         ]
         case_timers = [timer for case in cases.values() for timer in self.desk.cases.case_timers(case, case.created_at)]

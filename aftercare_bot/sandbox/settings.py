@@ -40,6 +40,7 @@ def sandbox_settings(
         "staff_chat_id": STAFF_CHAT_ID,
         "admin_ids": [ADMIN_ID],
         "flood_limits": False,
+        "safety_paid_broadcast": False,  # nothing is ever paid for in the sandbox (and it needs the flood limits)
         # Never listen on other addresses or register a webhook, whatever a .env file says.
         "webhook_url": None,
         "health_port": None,

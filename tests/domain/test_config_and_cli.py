@@ -57,6 +57,14 @@ def test_values_are_parsed() -> None:
     assert settings.telegram_api_base_file_url == "http://127.0.0.1:8081/file/bot"
 
 
+def test_paid_safety_replies_are_off_by_default_and_need_the_flood_limits() -> None:
+    values = {"telegram_bot_token": "1:abc", "clinic_phone": "123", "admin_ids": "1"}
+    assert Settings(_env_file=None, **values).safety_paid_broadcast is False  # type: ignore[arg-type]
+    assert Settings(_env_file=None, **values, safety_paid_broadcast="true").safety_paid_broadcast  # type: ignore[arg-type]
+    report = settings_error(**values, safety_paid_broadcast="true", flood_limits="false")
+    assert "SAFETY_PAID_BROADCAST" in report and "FLOOD_LIMITS=true" in report
+
+
 def test_plan_check_passes_on_the_shipped_files(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["plan", "check", "--messages-dir", str(SHIPPED_MESSAGES_DIR)]) == 0
 

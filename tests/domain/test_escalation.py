@@ -269,6 +269,23 @@ async def test_unclaimed_urgent_case_is_announced_again_then_the_client_told_to_
     assert "escalation_realerted" in actions and "escalation_final_notice" in actions
 
 
+async def test_only_safety_advice_to_the_client_is_urgent(esc_rigs, make_settings) -> None:
+    """Urgent messages may be sent as paid broadcasts in a burst (SAFETY_PAID_BROADCAST): the safety reply and the
+    final notice, never a question, an acknowledgement or a staff post."""
+    rig = await enrolled(esc_rigs, make_settings)
+    await rig.say("Is it normal that it itches?")
+    await rig.say("now there is pus and a fever")
+    rig.advance(timedelta(minutes=10, seconds=1))
+    await rig.runner.run_due()
+    rig.advance(timedelta(minutes=10))
+    await rig.runner.run_due()
+    to_client = [(message.urgent, message.html) for _, message in rig.messenger.to(5001)]
+    assert [urgent for urgent, _ in to_client] == [False, True, True]
+    assert "is any of these happening now?" in to_client[0][1]
+    assert "needs attention now" in to_client[1][1] and "nobody from the team" in to_client[2][1]
+    assert rig.staff_posts() and not any(message.urgent for _, message in rig.staff_posts())
+
+
 async def test_claim_stops_the_re_alert(esc_rigs, make_settings) -> None:
     rig = await enrolled(esc_rigs, make_settings)
     await rig.say(URGENT_TEXT)

@@ -7,6 +7,7 @@ import datetime as dtm
 import importlib.util
 import json
 from collections.abc import AsyncIterator
+from decimal import Decimal
 
 import aiohttp
 import pytest
@@ -163,6 +164,31 @@ async def test_flood_limit_of_one_message_per_second_per_private_chat(monkeypatc
     assert (telegram.stats.flood_limited, telegram.stats.too_many_requests) == (1, 1)
 
 
+async def test_paid_broadcasts_skip_the_overall_limit_but_not_a_chats_and_cost_stars(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("PTB_TIMEDELTA", "true")
+    async with BotApiEmulator(token=TOKEN, flood_limits=True) as telegram:
+        chats = [telegram.user(5000 + number, f"Client {number}").id for number in range(34)]
+        async with Bot(TOKEN, base_url=telegram.base_url) as bot:
+            for chat in chats[:30]:
+                await bot.send_message(chat, "free")
+            with pytest.raises(RetryAfter):
+                await bot.send_message(chats[30], "the 31st free message within a second")
+            await bot.send_message(chats[30], "paid", allow_paid_broadcast=True)
+            await bot.send_message(chats[31], "paid", allow_paid_broadcast=True)
+            with pytest.raises(RetryAfter):
+                await bot.send_message(chats[31], "paid, but the chat had one this second", allow_paid_broadcast=True)
+
+            telegram.star_balance = Decimal("0.15")  # enough for one more
+            await bot.send_message(chats[32], "paid", allow_paid_broadcast=True)
+            with pytest.raises(BadRequest, match=r"(?i)balance_too_low"):
+                await bot.send_message(chats[33], "paid", allow_paid_broadcast=True)
+    assert (telegram.stats.paid_broadcasts, telegram.star_balance) == (3, Decimal("0.05"))
+    assert telegram.stats.flood_limited == 2
+    assert [m.plain_text for m in telegram.messages(chats[30])] == ["paid"]
+
+
 async def test_slow_dropped_and_down_server(telegram: BotApiEmulator, bot: Bot) -> None:
     telegram.set_delay("getChat", 0.5)
     with pytest.raises(TimedOut):
@@ -227,11 +253,15 @@ async def test_spec_violations_are_refused_and_recorded(telegram: BotApiEmulator
         await bot.send_message(ANN, "hi", api_kwargs={"bogus": 1})
     with pytest.raises(BadRequest, match=r"(?i)callback_data"):
         await bot.send_message(ANN, "hi", reply_markup=keyboard("x" * 65))
+    await bot.send_message(BOB, "a hundred buttons", reply_markup=keyboard(*(f"b{n}" for n in range(100))))
+    with pytest.raises(BadRequest, match=r"(?i)reply markup is too long"):
+        await bot.send_message(ANN, "hi", reply_markup=keyboard(*(f"b{n}" for n in range(101))))
     with pytest.raises(EndPointNotFound):
         await bot.do_api_request("sendTelegram", api_kwargs={"chat_id": ANN})
     assert [(v.method, v.problem.split(" ")[0]) for v in telegram.spec_violations] == [
         ("sendMessage", "unknown"),
         ("sendMessage", "parameter"),
+        ("sendMessage", "reply"),
         ("sendTelegram", "unknown"),
     ]
     assert telegram.messages(ANN) == []

@@ -30,7 +30,8 @@ async def http(sandbox: Sandbox) -> AsyncIterator[aiohttp.ClientSession]:
 def test_sandbox_settings_never_take_the_real_token_database_or_chats(monkeypatch, tmp_path) -> None:
     env = tmp_path / ".env"
     env.write_text("TELEGRAM_BOT_TOKEN=999:REAL-token\nDATABASE_URL=postgresql://prod/db\nSTAFF_CHAT_ID=-5\n"
-                   "ADMIN_IDS=42\nCLINIC_NAME=Lumen Clinic\nHEALTH_PORT=9000\n")  # fmt: skip
+                   "ADMIN_IDS=42\nCLINIC_NAME=Lumen Clinic\nHEALTH_PORT=9000\n"
+                   "SAFETY_PAID_BROADCAST=true\n")  # fmt: skip
     monkeypatch.setenv("TELEGRAM_API_BASE_URL", "https://api.telegram.org/bot")
     api = "http://127.0.0.1:1/bot"
     settings = sandbox_defaults.sandbox_settings(api, tmp_path / "s.db", env_file=str(env))
@@ -40,6 +41,7 @@ def test_sandbox_settings_never_take_the_real_token_database_or_chats(monkeypatc
     assert settings.staff_chat_id == sandbox_defaults.STAFF_CHAT_ID
     assert settings.admin_ids == [sandbox_defaults.ADMIN_ID]
     assert settings.health_port is None
+    assert not settings.safety_paid_broadcast, "nothing is paid for in the sandbox"
     assert settings.clinic_name == "Lumen Clinic", "the clinic's own wording is previewed"
     bare = sandbox_defaults.sandbox_settings(api, tmp_path / "s.db", env_file=None)
     assert bare.clinic_phone and bare.clinic_name == "Glow Skin Clinic"

@@ -14,9 +14,14 @@ from sqlalchemy import select
 from aftercare_bot.bot import jobs
 from aftercare_bot.clock import ManualClock
 from aftercare_bot.config import Settings
-from aftercare_bot.db.models import Escalation
+from aftercare_bot.db.models import Client, Escalation, EscalationState, StaffDigestEntry
+from aftercare_bot.db.refs import new_ref
 from aftercare_bot.delivery import lanes
 from aftercare_bot.delivery.ports import OutboundMessage
+from aftercare_bot.escalation.digests import DIGEST_SIZE
+from aftercare_bot.sandbox.emulator.spec import MAX_INLINE_BUTTONS
+from aftercare_bot.texts.catalog import MAX_MESSAGE_LENGTH
+from aftercare_bot.texts.telegram_html import plain_text, visible_length
 from tests.conftest import STAFF_CHAT_ID
 from tests.support.fast_rig import FastRig
 
@@ -171,6 +176,29 @@ async def test_a_busy_staff_chat_gets_one_digest_with_a_button_per_case_edited_a
     assert not any("still not claimed after" in (message.plain_text or "")
                    for message in staff_posts_since(rig, since)), "no single re-alerts"
     rig.assert_healthy()
+
+
+async def test_a_full_digest_fits_in_one_message_however_long_the_names_and_reasons(rig) -> None:
+    """A hundred cases (Telegram's most buttons under a message) with the longest names, reasons and claimants: the
+    lines get shorter until the digest fits, every case still listed, a button for each one still open."""
+    rows = []
+    for number in range(DIGEST_SIZE):
+        claimed = number % 3 == 0
+        case = Escalation(
+            id=9_000_000 + number, ref=new_ref(), level="urgent", kind="message", reasons="spreading redness " * 20,
+            state=EscalationState.CLAIMED if claimed else EscalationState.OPEN,
+            claimed_by_name="Wilhelmina-Konstantina " * 8 if claimed else None,
+        )
+        rows.append((StaffDigestEntry(note="final"), case, Client(name="Maximiliana-Theodora-Evangelina Smith")))
+    html, buttons = rig.services.runtime.escalations.digests.render(rows)
+    assert visible_length(html) <= MAX_MESSAGE_LENGTH
+    assert all(f"#{9_000_000 + number} Maximiliana" in plain_text(html) for number in range(DIGEST_SIZE))
+    labels = [button.label for row in buttons for button in row]
+    assert len(labels) == sum(1 for _, case, _ in rows if case.state == EscalationState.OPEN) <= MAX_INLINE_BUTTONS
+    assert all(len(button.data.encode()) <= 64 for row in buttons for button in row)
+
+    few, _ = rig.services.runtime.escalations.digests.render(rows[:10])
+    assert "spreading redness" in few and "claimed by Wilhelmina" in few, "a few cases are shown in full"
 
 
 async def test_a_forged_digest_button_changes_nothing(rig) -> None:

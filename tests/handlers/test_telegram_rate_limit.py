@@ -6,7 +6,7 @@ import asyncio
 from typing import Any
 
 import pytest
-from telegram.error import RetryAfter
+from telegram.error import BadRequest, RetryAfter
 
 from aftercare_bot.bot.telegram.rate_limit import OVERALL_INTERVAL, OVERALL_SLACK, PER_CHAT, TelegramRateLimiter
 
@@ -101,3 +101,44 @@ async def test_admit_holds_a_place_and_keeps_the_reserve() -> None:
     assert limiter.room(GROUP, within=30) == 2
     assert not limiter.admit(GROUP, keep=2), "the last two of the minute are kept"
     assert limiter.admit(GROUP), "for whoever may use them"
+
+
+# -- paid broadcasts: past the overall window, never past a chat's ------------------------------------------------
+
+
+async def paid(limiter: TelegramRateLimiter, calls: Calls, chat_id: int) -> Any:
+    data = {"chat_id": chat_id, "text": "call the clinic", "allow_paid_broadcast": True}
+    return await limiter.process_request(calls, ("sendMessage", data), {}, "sendMessage", data, None)
+
+
+async def test_a_paid_broadcast_skips_the_queue_for_the_overall_window() -> None:
+    limiter, calls = TelegramRateLimiter(), Calls()
+    free = [asyncio.create_task(send(limiter, calls, 7000 + number)) for number in range(60)]
+    await asyncio.sleep(0)
+    assert limiter.overall_wait() > 1.5, "sixty messages take two seconds at thirty a second"
+    await asyncio.gather(*(paid(limiter, calls, 8000 + number) for number in range(10)))
+    sent = [chat for _, chat in calls.made]
+    assert set(sent[-10:]) == set(range(8000, 8010)), "the paid ones all went out"
+    assert sum(1 for chat in sent if chat < 8000) < 30, "while most of the free ones still waited"
+    await asyncio.gather(*free)
+    assert limiter.overall_wait() <= OVERALL_INTERVAL, "nothing waits any more"
+
+
+async def test_a_paid_broadcast_keeps_its_chats_window() -> None:
+    limiter, calls = TelegramRateLimiter(), Calls()
+    await asyncio.gather(paid(limiter, calls, 5001), paid(limiter, calls, 5001))
+    (first, _), (second, _) = calls.made
+    assert second - first >= PER_CHAT[1], "one a second in a chat, paid or not"
+
+
+async def test_a_refused_paid_broadcast_does_not_hold_up_its_chat() -> None:
+    limiter, calls = TelegramRateLimiter(), Calls()
+
+    async def refuse(endpoint: str, data: dict[str, Any]) -> dict[str, Any]:
+        raise BadRequest("Balance_too_low")
+
+    with pytest.raises(BadRequest):
+        await paid(limiter, refuse, 5001)  # type: ignore[arg-type]
+    started = asyncio.get_running_loop().time()
+    await send(limiter, calls, 5001)
+    assert calls.made[0][0] - started < PER_CHAT[1] / 2, "the unpaid try goes at once"

@@ -33,9 +33,12 @@ def test_tiny_benchmark_writes_both_reports_with_every_section(tmp_path: Path) -
     sections = report["sections"]
     assert set(sections) == {"capacity", "flood", "scale", "inbound", "bursts", "peer", "report"}
 
-    [burst] = sections["bursts"]["bursts"]
-    assert burst["answered"] == burst["red_flags"] == burst["cases_shown"], "every writer answered, every case shown"
-    assert burst["plan_messages"] == 20 and burst["flood_limited"] == 0
+    free, paid = sections["bursts"]["bursts"]
+    for burst in (free, paid):
+        assert burst["answered"] == burst["red_flags"] == burst["cases_shown"], "every writer answered, case shown"
+        assert burst["plan_messages"] == 20 and burst["flood_limited"] == 0
+    assert (free["tier"], free["paid_broadcasts"], paid["tier"]) == ("free", 0, "paid")
+    assert paid["paid_broadcasts"] > 0 and paid["stars_spent"] == paid["paid_broadcasts"] * 0.1
 
     capacity = sections["capacity"]
     assert all(positive(capacity[key]) for key in ("bare_client_rate", "bot_rate", "ratio"))

@@ -7,6 +7,10 @@ together for one client earn 429 answers. This limiter keeps each window with so
 jitter, sends one message at a time per chat (in order), and counts only calls that post or edit messages:
 reads such as getChatMember are not messages and are never delayed.
 
+A message sent with allow_paid_broadcast (bot/telegram/paid_broadcast.py) is not counted in the overall 30 a
+second: Telegram lets paid messages out at up to 1,000 a second. It keeps its chat's windows like any other, unless
+Telegram refuses it, so that the same message sent again unpaid does not wait for its own refused try.
+
 It also answers, without waiting, how much a chat can take (delivery.ports.Pacing): whoever must not wait behind
 a busy chat (a client's handler posting a case card to the staff group, say) asks first and leaves the message
 to that chat's own lane when the answer is no.
@@ -21,7 +25,7 @@ from collections.abc import Callable, Coroutine
 from datetime import timedelta
 from typing import Any
 
-from telegram.error import RetryAfter
+from telegram.error import BadRequest, RetryAfter
 from telegram.ext import BaseRateLimiter
 
 log = logging.getLogger(__name__)
@@ -30,6 +34,7 @@ log = logging.getLogger(__name__)
 # second. Thirty in a row span at least 30/29 s less the slack, so 30 ms of network jitter is harmless.
 OVERALL_INTERVAL = 1 / 29
 OVERALL_SLACK = 0.005
+PAID_INTERVAL = 1 / 950  # paid broadcasts: up to 1,000 a second, kept with the same headroom
 PER_CHAT = (1, 1.05)
 PER_GROUP = (20, 61.0)
 _COUNTED_PREFIXES = ("send", "copy", "forward", "edit")
@@ -55,6 +60,10 @@ class SlidingWindow:
 
     def record(self, now: float) -> None:
         self._recent.append(now)
+
+    def forget_last(self) -> None:
+        if self._recent:
+            self._recent.pop()
 
     def idle(self, now: float) -> bool:
         return not self._recent or self._recent[-1] + self.period <= now
@@ -123,6 +132,9 @@ class TelegramRateLimiter(BaseRateLimiter[int]):
         self._per_group = per_group
         self._overall = EvenPacer(OVERALL_INTERVAL, OVERALL_SLACK)
         self._overall_turn = asyncio.Lock()  # first come, first served
+        self._overall_waiting = 0  # messages waiting for the overall turn
+        self._paid = EvenPacer(PAID_INTERVAL, OVERALL_SLACK)
+        self._paid_turn = asyncio.Lock()
         self._chats: dict[int | str, _ChatGate] = {}
         self._prune_at = _PRUNE_FROM
         self._paused_until = 0.0  # after a 429, nothing is sent before this (event loop time)
@@ -146,6 +158,7 @@ class TelegramRateLimiter(BaseRateLimiter[int]):
         if chat_id is None or not _is_message(endpoint):
             return await callback(*args, **kwargs)
         retries = self._max_retries if rate_limit_args is None else rate_limit_args
+        paid = data.get("allow_paid_broadcast") is True
         gate = self._gate(_chat_key(chat_id))
         gate.users += 1
         if gate.held:
@@ -154,8 +167,14 @@ class TelegramRateLimiter(BaseRateLimiter[int]):
             for attempt in range(retries + 1):
                 try:
                     async with gate.lock:
-                        await self._wait_turn(gate)
-                        return await callback(*args, **kwargs)
+                        await self._wait_turn(gate, paid)
+                        try:
+                            return await callback(*args, **kwargs)
+                        except BadRequest:
+                            if paid:  # refused, not sent (the Stars balance is too low, say): the unpaid try is next
+                                for window in gate.windows:
+                                    window.forget_last()
+                            raise
                 except RetryAfter as exc:
                     if attempt == retries:
                         raise
@@ -167,6 +186,11 @@ class TelegramRateLimiter(BaseRateLimiter[int]):
         finally:
             gate.users -= 1
         raise AssertionError("unreachable: the last attempt returns or raises")
+
+    def overall_wait(self) -> float:
+        """Seconds a message sent now would wait for the overall window, behind those already waiting for it."""
+        now = asyncio.get_running_loop().time()
+        return self._overall.delay(now) + self._overall_waiting * self._overall.interval
 
     # -- delivery.ports.Pacing: never waits ---------------------------------------------------------------------
 
@@ -195,16 +219,28 @@ class TelegramRateLimiter(BaseRateLimiter[int]):
 
     # -- pacing ---------------------------------------------------------------------------------------------
 
-    async def _wait_turn(self, gate: _ChatGate) -> None:
-        """Wait for the chat's windows, then for the overall one; count the message in all of them."""
+    async def _wait_turn(self, gate: _ChatGate, paid: bool) -> None:
+        """Wait for the chat's windows, then for the overall one (the paid one for a paid broadcast); count the
+        message in all of them."""
         # The chat's lock is held, so nobody else can fill its windows meanwhile.
         await self._sleep_while(lambda now: max(window.delay(now) for window in gate.windows))
-        async with self._overall_turn:
-            await self._sleep_while(self._overall.delay)
-            now = asyncio.get_running_loop().time()
-            self._overall.record(now)
-            for window in gate.windows:
-                window.record(now)
+        if paid:
+            async with self._paid_turn:
+                await self._count(self._paid, gate)
+            return
+        self._overall_waiting += 1
+        try:
+            async with self._overall_turn:
+                await self._count(self._overall, gate)
+        finally:
+            self._overall_waiting -= 1
+
+    async def _count(self, overall: EvenPacer, gate: _ChatGate) -> None:
+        await self._sleep_while(overall.delay)
+        now = asyncio.get_running_loop().time()
+        overall.record(now)
+        for window in gate.windows:
+            window.record(now)
 
     async def _sleep_while(self, delay: Callable[[float], float]) -> None:
         """Sleep until `delay(now)` is zero and no pause after a 429 is running."""

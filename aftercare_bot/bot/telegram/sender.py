@@ -17,6 +17,7 @@ from telegram.error import (
     TimedOut,
 )
 
+from aftercare_bot.bot.telegram.paid_broadcast import PaidBroadcast
 from aftercare_bot.delivery.ports import Button, OutboundMessage, RecipientBlocked, SendRejected, SendRetryLater
 
 log = logging.getLogger(__name__)
@@ -50,20 +51,38 @@ def domain_errors() -> Iterator[None]:
 
 
 class TelegramSender:
-    def __init__(self, bot: Bot) -> None:
+    def __init__(self, bot: Bot, paid: PaidBroadcast | None = None) -> None:
         self.bot = bot
+        self.paid = paid  # with SAFETY_PAID_BROADCAST: urgent messages skip a saturated overall limit
 
     async def send(self, message: OutboundMessage) -> int:
+        paid = self.paid
+        if paid is None or not message.urgent or not paid.wanted():
+            return await self._send(message, paid=False)
+        try:
+            sent_id = await self._send(message, paid=True)
+        except SendRejected as refusal:
+            paid.refused(str(refusal))  # at once, so that no other message tries paying meanwhile
+            try:
+                return await self._send(message, paid=False)
+            except SendRejected:
+                paid.not_about_paying()
+                raise
+        paid.accepted()
+        return sent_id
+
+    async def _send(self, message: OutboundMessage, *, paid: bool) -> int:
         with domain_errors():
             if message.photo_file_id:
                 sent = await self.bot.send_photo(
                     message.chat_id, message.photo_file_id, caption=message.html or None,
                     reply_markup=keyboard(message.buttons), reply_parameters=_reply(message),
+                    allow_paid_broadcast=paid or None,
                 )
             else:
                 sent = await self.bot.send_message(
                     message.chat_id, message.html, reply_markup=keyboard(message.buttons),
-                    reply_parameters=_reply(message),
+                    reply_parameters=_reply(message), allow_paid_broadcast=paid or None,
                 )
         return sent.message_id
 

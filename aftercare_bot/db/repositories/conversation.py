@@ -17,6 +17,8 @@ from aftercare_bot.db.repositories.escalations import OPEN_STATES
 IN = "in"
 OUT = "out"
 EDIT = "edit"  # the kind of an edited text message
+SAFETY = "safety"  # the kind of the bot's safety advice after a warning sign
+FINAL = "final"  # the kind of the final notice: nobody from the team answered, call the clinic
 
 
 @dataclass(frozen=True)

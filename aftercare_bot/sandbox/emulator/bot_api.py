@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+from decimal import Decimal
 from typing import Any
 
 from aftercare_bot.sandbox.emulator.actions import World
@@ -24,6 +25,8 @@ WEBHOOK_CONFLICT = (
     "Conflict: can't use getUpdates method while webhook is active; use deleteWebhook to delete the webhook first"
 )
 POLL_CONFLICT = "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running"
+PAID_BROADCAST_FEE = Decimal("0.1")  # Telegram Stars per message sent with allow_paid_broadcast
+BALANCE_TOO_LOW = "Bad Request: BALANCE_TOO_LOW"  # as Telegram names a Stars balance that cannot pay
 class BotApi(MessagingMethods):
     def __init__(
         self,
@@ -53,23 +56,38 @@ class BotApi(MessagingMethods):
         self._record(method, params, problems)
         if problems:
             return self._refuse(method, bad_request(problems[0]))
+        paid = method in SENDING_METHODS and params.get("allow_paid_broadcast") is True
         try:
             self.faults.raise_injected(method, params.get("chat_id"))
+            if paid:
+                self._can_pay()
             if self.limiter is not None and method in SENDING_METHODS:
                 chat = self.world.resolve_chat(params["chat_id"])
                 if chat is not None:
-                    self.limiter.check(chat)
+                    self.limiter.check(chat, paid=paid)
             result = await getattr(self, f"api_{method}")(params)
         except ApiError as error:
             if error.status == 429 and self.limiter is not None and error.parameters and method in SENDING_METHODS:
                 self.world.stats.flood_limited += 1
             return self._refuse(method, error)
+        if paid:
+            self._pay()
         return 200, {"ok": True, "result": result}
 
     def close(self) -> None:
         """Let waiting long polls return."""
         self.closing = True
         self.world.emit("closing")
+
+    def _can_pay(self) -> None:
+        balance = self.world.star_balance
+        if balance is not None and balance < PAID_BROADCAST_FEE:
+            raise ApiError(400, BALANCE_TOO_LOW)
+
+    def _pay(self) -> None:
+        self.world.stats.paid_broadcasts += 1
+        if self.world.star_balance is not None:
+            self.world.star_balance -= PAID_BROADCAST_FEE
 
     def _record(self, method: str, params: JSON, problems: list[str]) -> None:
         self.world.calls.append((method, params))

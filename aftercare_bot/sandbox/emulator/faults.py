@@ -107,27 +107,34 @@ def _default_description(status: int) -> str:
 
 
 class FloodLimiter:
-    """Telegram's documented broadcast limits, refused with 429 and ``retry_after`` when exceeded."""
+    """Telegram's documented broadcast limits, refused with 429 and ``retry_after`` when exceeded.
+
+    A message sent with ``allow_paid_broadcast`` is counted against 1,000 a second overall instead of 30 (the
+    spec: "allow up to 1000 messages per second, ignoring broadcasting limits"); a chat's own limit still holds.
+    """
 
     OVERALL = (30, 1.0)  # messages per second across all chats
+    PAID_OVERALL = (1000, 1.0)  # the same, for paid broadcasts
     PRIVATE_CHAT = (1, 1.0)
     GROUP_CHAT = (20, 60.0)
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
         self._overall: deque[float] = deque()
+        self._paid: deque[float] = deque()
         self._per_chat: dict[int, deque[float]] = {}
 
-    def check(self, chat: ChatHandle) -> None:
+    def check(self, chat: ChatHandle, *, paid: bool = False) -> None:
         """Count one message to ``chat`` or raise ApiError(429) without counting it."""
         now = self._clock()
+        overall, overall_limit = (self._paid, self.PAID_OVERALL) if paid else (self._overall, self.OVERALL)
         chat_sent = self._per_chat.setdefault(chat.id, deque())
         chat_limit = self.PRIVATE_CHAT if chat.type == "private" else self.GROUP_CHAT
-        wait = max(_wait(self._overall, self.OVERALL, now), _wait(chat_sent, chat_limit, now))
+        wait = max(_wait(overall, overall_limit, now), _wait(chat_sent, chat_limit, now))
         if wait > 0:
             retry_after = max(1, math.ceil(wait))
             raise ApiError(429, f"Too Many Requests: retry after {retry_after}", {"retry_after": retry_after})
-        self._overall.append(now)
+        overall.append(now)
         chat_sent.append(now)
 
 

@@ -179,6 +179,7 @@ class Stats:
     calls: Counter[str] = field(default_factory=Counter)  # per method
     too_many_requests: int = 0  # 429 answers sent, injected or from flood limits
     flood_limited: int = 0  # 429 answers caused by flood limits
+    paid_broadcasts: int = 0  # messages sent with allow_paid_broadcast, 0.1 Telegram Stars each
     dropped_connections: int = 0
 
 

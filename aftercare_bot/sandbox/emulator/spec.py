@@ -210,6 +210,7 @@ def _decode_value(value: Any, types: tuple[str, ...], files: dict[str, UploadedF
 
 
 _BUTTON_LOOKS = frozenset({"text", "icon_custom_emoji_id", "style"})
+MAX_INLINE_BUTTONS = 100  # Telegram's limit, not in the spec: more are refused as REPLY_MARKUP_TOO_LONG
 
 
 def reply_markup_problems(markup: dict[str, Any]) -> list[str]:
@@ -231,6 +232,10 @@ def reply_markup_problems(markup: dict[str, Any]) -> list[str]:
             data = button.get("callback_data")
             if isinstance(data, str) and not 1 <= len(data.encode()) <= 64:
                 found.append(f'parameter "{path}.callback_data" must be 1-64 bytes (BUTTON_DATA_INVALID)')
+    buttons = sum(len(row) for row in rows if isinstance(row, list))
+    if buttons > MAX_INLINE_BUTTONS:
+        found.append(f"reply markup is too long: {buttons} buttons, at most {MAX_INLINE_BUTTONS} "
+                     "(REPLY_MARKUP_TOO_LONG)")
     return found
 
 

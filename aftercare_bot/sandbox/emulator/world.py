@@ -12,6 +12,7 @@ import itertools
 import secrets
 import time
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any, TypeVar
 
 from aftercare_bot.sandbox.emulator.events import Subscription
@@ -81,6 +82,8 @@ class WorldState:
         self.spec_violations: list[SpecViolation] = []
         self.errors: list[tuple[str, int, str]] = []  # (method, status, description) of refusals
         self.stats = Stats()
+        # The bot's Telegram Stars, which pay for messages sent with allow_paid_broadcast; None: never runs out.
+        self.star_balance: Decimal | None = None
         self._messages: dict[int, list[StoredMessage]] = {}
         self._update_ids = itertools.count(1)
         self._ids = itertools.count(1)

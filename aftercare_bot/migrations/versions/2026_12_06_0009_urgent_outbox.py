@@ -2,7 +2,7 @@
 
 Revision ID: 0009
 Revises: 0008
-Create Date: 2026-12-08 09:00:00
+Create Date: 2026-12-06 09:00:00
 
 Safety advice queued for a client is marked urgent (outbox.urgent), so that with SAFETY_PAID_BROADCAST it may be
 sent as a paid broadcast while Telegram's overall limit is saturated. Messages queued before are not urgent.

@@ -37,6 +37,7 @@ class TriageResult:
     # Concern about a symptom (or words the rules do not know) with no warning sign found: the client is asked
     # which warning sign, if any, applies (the rule file's ask_back).
     ask_back: bool = False
+    unknown_words: int = 0  # words of the message the rules do not know
 
 
 # Marks that open what they ask or exclaim (Spanish), where "?" and "!" close it.
@@ -87,26 +88,36 @@ def triage(
 def _in_another_language(
     rules: TriageRules, lang: LanguageRules, result: TriageResult, text: str, day: int | None
 ) -> TriageResult | None:
-    """A client may write in another language the bot has rules for ("mi cara está muy hinchada" from an English
-    client): when their own language's rules do not understand the message, a warning sign found by another
-    language's rules counts."""
-    if result.level is TriageLevel.URGENT or not set(result.rule_ids) & {"unrecognised", "too_many_unknown_words"}:
+    """A client may write in another language the bot has rules for ("ok, губы опухли" from an English client):
+    when a word of the message is unknown to their own language's rules, a warning sign that another language's
+    rules find counts. Those read words exactly as written (no spelling tolerance, no other script), so an
+    English word is not taken for a misspelt Spanish one."""
+    if result.level is TriageLevel.URGENT or (result.unknown_words == 0 and "unrecognised" not in result.rule_ids):
         return None
+    # Only the words the client's own language does not know are read the other way ("pus" in an English
+    # message is English, and the English rules have already weighed it).
+    own = _Analysis(lang, text)
+    known = {pos for pos, token in enumerate(own.tokens) if own.words[pos] or token in lang.neutral_words}
     for code in rules.languages:
         other = rules.by_language[code]
         if other is lang:
             continue
-        found = _triage_in(other, text, day, False, False)
+        found = _triage_in(other, text, day, False, False, foreign=known)
         if found.level is TriageLevel.URGENT:
-            note = f"{lang.labels[TriageLevel.CONCERN]}: {lang.reasons.get('other_language', '{language}').format(language=code)}"
+            reason = lang.reasons.get("other_language", "{language}").format(language=code)
+            note = f"{lang.labels[TriageLevel.CONCERN]}: {reason}"
             return TriageResult(found.level, (*found.reasons, note), (*found.rule_ids, "other_language"))
     return None
 
 
 def _triage_in(
-    lang: LanguageRules, text: str, day: int | None, photo: bool, media: bool, *, transliterate: bool = True
+    lang: LanguageRules, text: str, day: int | None, photo: bool, media: bool, *, transliterate: bool = True,
+    foreign: set[int] | None = None,
 ) -> TriageResult:
-    analysis = _Analysis(lang, text, transliterate=transliterate)
+    """Triage in one language. `foreign`: positions of words another language already knows; those words do
+    not count here, and the rest are read exactly as written."""
+    analysis = _Analysis(lang, text, transliterate=transliterate and foreign is None, fuzzy=foreign is None,
+                         ignore=foreign or set())
     days = (day,) if day is not None else lang.candidate_days
     outcomes = [_decide(lang, analysis, d, photo, media) for d in days]
     findings = max(outcomes, key=lambda found: found[0].level.rank)
@@ -134,6 +145,7 @@ def _triage_in(
         tuple(dict.fromkeys(f.rule_id for f in findings)),
         is_question=question,
         ask_back=level is TriageLevel.CONCERN and not question and unplaced,
+        unknown_words=analysis.unknown_words,
     )
 
 
@@ -157,7 +169,7 @@ def _decide(lang: LanguageRules, analysis: _Analysis, day: int, photo: bool, med
         if not findings:
             routine = TriageLevel.ROUTINE
             findings.append(_Finding(routine, f"{labels[routine]}: {reasons['empty']}", "empty"))
-    elif not understood and not analysis.everyday:
+    elif not understood:
         findings.append(note("unrecognised"))
     elif analysis.unknown_words > lang.max_unknown_words:
         findings.append(note("too_many_unknown_words"))
@@ -173,13 +185,17 @@ def _decide(lang: LanguageRules, analysis: _Analysis, day: int, photo: bool, med
 class _Analysis:
     """Everything about one message that does not depend on the day: term spans and negated positions."""
 
-    def __init__(self, lang: LanguageRules, text: str, *, transliterate: bool = True) -> None:
+    def __init__(
+        self, lang: LanguageRules, text: str, *, transliterate: bool = True, fuzzy: bool = True,
+        ignore: set[int] | None = None,
+    ) -> None:
+        self.ignore = ignore or set()
         self.lang = lang
         self.text = text
         self.tokens = lang.tokens(text)
         # Each token as typed and, in a language with a transliteration table, as read in its own script.
         self.forms = [lang.forms(t) if transliterate else (t,) for t in self.tokens]
-        self.words = [lang.matches(t) if transliterate else lang.lexicon.matches(t) for t in self.tokens]
+        self.words = [lang.matches(t) if transliterate else lang.lexicon.matches(t, fuzzy) for t in self.tokens]
         self.word_positions: dict[tuple[int, Span], tuple[int, ...]] = {}
         self.spans = self._find_terms()
         self.clause_of, self.sentence_of = self._segments()
@@ -187,13 +203,7 @@ class _Analysis:
         self.came_back_at = [s for s, _ in self._spans_of(lang.history.came_back) if s not in self.negated]
         self.theirs, self.discounted = self._past_or_others()
         self.is_question = self._is_question()
-        self.negation_seen, self.unknown_words, unknown_symbols = self._coverage()
-        # Everyday chatter: every word and emoji is known ("telling everyone at work about you"). A message the
-        # rules do not know at all, or a short one, stays unrecognised and is asked back.
-        words = sum(1 for token in self.tokens if token.isalpha())
-        named = any(tid in lang.rule_terms for tid in self.spans)  # "my face looks like ...": not chatter
-        self.everyday = (not named and self.unknown_words == 0 and unknown_symbols == 0
-                         and words >= lang.everyday_min_words)
+        self.negation_seen, self.unknown_words = self._coverage()
 
     # -- term matching --
 
@@ -366,9 +376,12 @@ class _Analysis:
         not_cues = {pos for start, end in self._spans_of(self.lang.negation.not_negations) for pos in range(start, end)}
         cue_ends = {end for _, end in self._spans_of(self.lang.negation.before)}
         apart_ends = [end for _, end in self._spans_of(history.apart_from)]
+        # A question does not say anything is over: "I had a fever last night, is that normal?"
+        asked = {self.sentence_of[pos] for pos, token in enumerate(self.tokens) if token == "?"}
         resolved_spans = [span for span in self._spans_of(history.resolved)
                           if span[0] not in cue_ends and not not_cues.intersection(range(*span))
-                          and not any(span[0] - 3 <= end <= span[0] for end in apart_ends)]
+                          and not any(span[0] - 3 <= end <= span[0] for end in apart_ends)
+                          and self.sentence_of[span[0]] not in asked]
         resolved = [start for start, _ in resolved_spans]
         in_resolved = {pos for start, end in resolved_spans for pos in range(start, end)}  # "panic over"
         heads = sorted(span for tid in self.lang.symptom_terms for span in self.spans.get(tid, ()))
@@ -389,13 +402,17 @@ class _Analysis:
         def in_clause(name: str, clause: int) -> bool:
             return any(self.clause_of[start] == clause for start, _ in marks[name])
 
+        def in_sentence(name: str, clause: int) -> bool:  # "my friend got a fever and now I have one too"
+            sentence = next(self.sentence_of[p] for p, c in enumerate(self.clause_of) if c == clause)
+            return any(self.sentence_of[start] == sentence for start, _ in marks[name])
+
         discounted: set[int] = set()
         # "again", "came back" ... after the symptom was said to be over: it returned.
         returned_at = [start for start, _ in self._spans_of((*history.returned, *history.came_back))
                        if start not in self.negated]
         told_as_past = {c for c in set(self.clause_of) if in_clause("past", c) and not in_clause("present", c)}
         possessive_ends = {end for _, end in self._spans_of(history.possessive)}
-        unrelated = bool(self._spans_of(history.unrelated))
+        unrelated_clauses = {self.clause_of[start] for start, _ in self._spans_of(history.unrelated)}
         joiners = {*self.lang.negation.joiners, "and"}
         holding = {pos for start, end in self._spans_of(history.holds) for pos in range(start, end)}
         holding |= {pos for start, end in heads for pos in range(start, end)}  # "has the fever and vomiting"
@@ -410,7 +427,8 @@ class _Analysis:
             # daughter has the fever and vomiting bug going round her school". Without that, someone else's
             # present symptom in this chat is most likely the client's ("my wife keeps being sick").
             # ("somebody help me" is the client's: the client is named right after it)
-            subject = unrelated and not any(self.clause_of[s] == clause and s < end + 2 for s, _ in marks["own"]) and any(
+            own_near = any(self.clause_of[s] == clause and s < end + 2 for s, _ in marks["own"])
+            subject = clause in unrelated_clauses and not own_near and any(
                 self.clause_of[s] == clause and e <= start <= e + 5
                 and all(p in holding or self.tokens[p] in joiners for p in range(e, start))
                 for s, e in marks["others"]
@@ -421,7 +439,7 @@ class _Analysis:
             told_over = not in_clause("present", clause) and (
                 in_clause("past", clause) or in_clause("others_past", clause) or theirs)
             if (named_before("others", clause, start) and not named_before("own", clause, start)
-                    and not (in_clause("own", clause) and in_clause("shared", clause))
+                    and not (in_sentence("own", clause) and in_sentence("shared", clause))
                     and (told_over or subject)):
                 discounted.update(range(start, end))
         theirs_only = set(discounted)
@@ -486,7 +504,7 @@ class _Analysis:
                 asked = True
         return asked
 
-    def _coverage(self) -> tuple[bool, int, int]:
+    def _coverage(self) -> tuple[bool, int]:
         """Whether any negation was used, and how many words no term, cue or neutral list accounts for."""
         lang = self.lang
         covered: set[int] = set()
@@ -502,13 +520,9 @@ class _Analysis:
             for pos, token in enumerate(self.tokens)
             if pos not in covered and token.isalpha() and not self._is(pos, lang.neutral_words)
         )
-        symbols = sum(
-            1
-            for pos, token in enumerate(self.tokens)
-            if pos not in covered and not token.isalnum() and token not in PUNCTUATION
-            and token not in lang.neutral_words
-        )
-        return bool(cues) or negated_heads, unknown, symbols
+        # A negation says the message was understood only when it negated a symptom, or every word is known:
+        # "nope, nothing" is, "my tongue does not fit in my mouth" (with words the rules do not know) is not.
+        return negated_heads or (bool(cues) and unknown == 0), unknown
 
     # -- rules --
 
@@ -519,7 +533,8 @@ class _Analysis:
             over = self.theirs if rule.even_if_over else self.discounted
 
         def counts(span: Span) -> bool:
-            return not self._is_negated(span) and span[0] not in over
+            return (not self._is_negated(span) and span[0] not in over
+                    and not self.ignore.intersection(range(*span)))
 
         positive = [[s for s in self._spans_of(group) if counts(s)] for group in rule.groups]
         if rule.unless and any(not self._is_negated(s) for s in self._spans_of(rule.unless)):

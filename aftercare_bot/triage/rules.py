@@ -179,27 +179,28 @@ class Lexicon:
             if pattern.text.isalpha() and len(pattern.text) >= fuzzy_from:
                 self._fuzzy.setdefault(pattern.text[0], []).append((pid, pattern))
 
-    def matches(self, token: str) -> frozenset[int]:
-        found = self._cache.get(token)
+    def matches(self, token: str, fuzzy: bool = True) -> frozenset[int]:
+        key = token if fuzzy else "\0" + token  # read without spelling tolerance: cached apart
+        found = self._cache.get(key)
         if found is None:
             if len(self._cache) > self._CACHE_LIMIT:
                 self._cache.clear()
-            found = self._cache[token] = frozenset(self._match(token))
+            found = self._cache[key] = frozenset(self._match(token, fuzzy))
         return found
 
-    def _match(self, token: str) -> set[int]:
+    def _match(self, token: str, fuzzy: bool = True) -> set[int]:
         ids = set(self._exact.get(token, ()))
         squeezed = squeeze(token)
-        if (
-            squeezed != token
-        ):  # only a token with doubled letters may lose them: "puss" is "pus", "god" not "good"
+        # Only a token with doubled letters that is not a word itself may lose them: "puss" is "pus", "god" is not
+        # "good", and Russian "нее" (her) is not the negation "не".
+        if squeezed != token and not ids:
             ids |= self._squeezed.get(squeezed, set())
         for word in {token, squeezed}:
             for k in range(1, len(word) + 1):
                 ids |= self._prefix.get(word[:k], set())
         # Words the rules already know, or list as ordinary, are never read as misspellings of other words:
         # "stings" is not "stinks", "never" is not "fever".
-        if ids or not token.isalpha() or len(token) < 4 or token in self.protected:
+        if ids or not fuzzy or not token.isalpha() or len(token) < 4 or token in self.protected:
             return ids
         for pid, pattern in self._fuzzy.get(token[0], ()):
             if pattern.prefix:
@@ -328,7 +329,6 @@ class LanguageRules:
     rules: tuple[Rule, ...]
     transliteration: Transliteration | None = None  # None: Latin words are read only as typed
     terms_by_first_word: dict[int, list[int]] = field(default_factory=dict)
-    everyday_min_words: int = 4  # a message of this many known everyday words, and nothing else, is routine
     head_terms: frozenset[int] = frozenset()
     symptom_terms: frozenset[int] = frozenset()  # what rules above routine name (their first lists)
     question_rules: frozenset[str] = frozenset()  # ids of rules whose findings ask something (asks: true)
@@ -453,7 +453,6 @@ _RULE_KEYS = {
 }
 _MATCHING_KEYS = {
     "phrase_gap", "max_unknown_words", "fuzzy_min_length", "fuzzy_stem_min_length", "transliterate",
-    "everyday_min_words",
 }
 
 
@@ -557,9 +556,6 @@ class _Compiler:
             reasons=self.reasons(data["reasons"]),
             phrase_gap=phrase_gap,
             max_unknown_words=max_unknown,
-            everyday_min_words=self.integer(
-                matching.get("everyday_min_words", 4), "matching.everyday_min_words", 1, 100
-            ),
             # Everyday words only count as known; unlike neutral_words they do not stop a misspelt symptom
             # from matching ("breeding" may still be "bleeding").
             neutral_words=neutral | self.words(data.get("everyday_words", []), "everyday_words"),

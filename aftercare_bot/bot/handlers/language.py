@@ -73,10 +73,14 @@ async def _choose(update: Update, context: ContextTypes.DEFAULT_TYPE, code: str,
         stale = client is None or RowRef.token_of(client) != record
         if not stale:
             await enrolment.set_language(session, client, code, now=svc.clock.now())
+    if stale:  # no client record, or no longer the one the button was made for: nothing was saved
+        not_understood = svc.label("button_not_understood", await language_of(update, context))
+        if query is not None:
+            await query.answer(not_understood, show_alert=True)
+        else:
+            await update.effective_chat.send_message(not_understood)
+        return
     if query is not None:
-        if stale:
-            await query.answer(svc.label("button_not_understood", await language_of(update, context)), show_alert=True)
-            return
         await query.answer()
         await remove_buttons(query)
     await update.effective_chat.send_message(svc.text("language_chosen", code, language=svc.language_name(code)))

@@ -693,7 +693,8 @@ def test_the_rule_file_has_an_ask_back_with_a_none_option(rules: TriageRules) ->
         # Russian "неё" (her, it) is not the negation "не".
         ("ru", "на щеке ранка, из неё течёт гной"), ("ru", "пишу за маму, у неё гной"),
         # A question does not say a symptom is over, and neither does good news about something else.
-        ("en", "I had a fever last night, is that normal?"), ("en", "had a high temperature last night, I finished work early"),
+        ("en", "I had a fever last night, is that normal?"),
+        ("en", "had a high temperature last night, I finished work early"),
         ("es", "tuve fiebre anoche, era de 39"), ("ru", "вчера была температура 39, я спала весь день"),
         # Something said to be unrelated in another clause does not make a present symptom someone else's.
         ("en", "my wife is bleeding a lot, nothing to do with the kids"),

@@ -93,6 +93,7 @@ class ClientConversation:
                 result = triage(
                     self.rules, inbound.text, language=client.language, day_since_session=day,
                     has_photo=inbound.kind == "photo", has_media=inbound.kind in TRIAGE_MEDIA_KINDS,
+                    reasons_in=self.svc.staff_language,  # the card's reasons; the client's words stay as written
                 )
                 # A message to ask back about is written on its own: the question's buttons name its case.
                 alone = writer.open_case is not None or result.ask_back

@@ -53,6 +53,20 @@ class _Finding:
     reason: str
     rule_id: str
     clinical: bool = True
+    snippet: str | None = None  # the client's words a rule matched; None for a check that is not a rule
+    negated: bool = False  # said with a negation ("not fine"): the rule's negated_reason
+
+    def said_in(self, lang: LanguageRules) -> str:
+        """The reason in another language's words, for staff who read that language; as found if it has no
+        rule or text of that name. The client's words are quoted as written."""
+        label = lang.labels[self.level]
+        if self.snippet is None:
+            text = lang.reasons.get(self.rule_id)
+            return f"{label}: {text}" if text else self.reason
+        rule = lang.rule_by_id.get(self.rule_id)
+        if rule is None:
+            return self.reason
+        return f"{label}: {rule.negated_reason if self.negated else rule.reason} ('{self.snippet}')"
 
 
 def triage(
@@ -63,10 +77,13 @@ def triage(
     day_since_session: int | None,
     has_photo: bool = False,
     has_media: bool = False,
+    reasons_in: str | None = None,
 ) -> TriageResult:
+    """`reasons_in`: the language staff read the reasons in (their rules' words), if not the client's."""
     lang = rules.for_language(language)
     if lang is not None:
-        result = _triage_in(lang, text or "", day_since_session, has_photo, has_media)
+        staff = rules.for_language(reasons_in) if reasons_in else None
+        result = _triage_in(lang, text or "", day_since_session, has_photo, has_media, reasons_in=staff)
         return _in_another_language(rules, lang, result, text or "", day_since_session) or result
     # No rules for this language: try every language we have, and never call the message routine. Latin words
     # are read as typed only: reading them as another script is a habit of that language's own clients, and
@@ -112,7 +129,7 @@ def _in_another_language(
 
 def _triage_in(
     lang: LanguageRules, text: str, day: int | None, photo: bool, media: bool, *, transliterate: bool = True,
-    foreign: set[int] | None = None,
+    foreign: set[int] | None = None, reasons_in: LanguageRules | None = None,
 ) -> TriageResult:
     """Triage in one language. `foreign`: positions of words another language already knows; those words do
     not count here, and the rest are read exactly as written."""
@@ -139,9 +156,10 @@ def _triage_in(
     )
     # A symptom (or words not understood) with no warning sign: the client is asked which one, if any, applies.
     unplaced = any(f.clinical or f.rule_id in _NOT_UNDERSTOOD for f in concerns)
+    said_in = reasons_in if reasons_in is not None and reasons_in is not lang else None
     return TriageResult(
         level,
-        tuple(f.reason for f in findings),
+        tuple(f.said_in(said_in) if said_in else f.reason for f in findings),
         tuple(dict.fromkeys(f.rule_id for f in findings)),
         is_question=question,
         ask_back=level is TriageLevel.CONCERN and not question and unplaced,
@@ -544,7 +562,8 @@ class _Analysis:
         if chosen is not None:
             snippet = "' + '".join(self._snippet(s) for s in chosen)
             return [
-                _Finding(rule.level, f"{label[rule.level]}: {rule.reason} ('{snippet}')", rule.id, rule.clinical)
+                _Finding(rule.level, f"{label[rule.level]}: {rule.reason} ('{snippet}')", rule.id, rule.clinical,
+                         snippet=snippet)
             ]
         if rule.when_negated is not None:
             # Only a cue before it turns good news round ("not fine"); a symptom said to be gone after it
@@ -561,6 +580,8 @@ class _Analysis:
                         level,
                         f"{label[level]}: {rule.negated_reason} ('{self._snippet(negated[0])}')",
                         rule.id,
+                        snippet=self._snippet(negated[0]),
+                        negated=True,
                     )
                 ]
         return []

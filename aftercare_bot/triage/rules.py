@@ -335,6 +335,10 @@ class LanguageRules:
     rule_terms: frozenset[int] = frozenset()  # every term a rule uses (history's markers are not among them)
     candidate_days: tuple[int, ...] = (0,)
 
+    @functools.cached_property
+    def rule_by_id(self) -> dict[str, Rule]:
+        return {rule.id: rule for rule in self.rules}
+
     def tokens(self, text: str) -> list[str]:
         return rewrite(tokenise(text), self.rewrites)
 

@@ -717,3 +717,10 @@ def test_warning_signs_that_once_slipped_through_are_urgent(rules: TriageRules, 
 def test_words_no_rule_knows_are_never_routine(rules: TriageRules, language: str, text: str) -> None:
     result = triage(rules, text, language=language, day_since_session=2)
     assert result.level is URGENT or result.ask_back, result
+
+
+def test_staff_read_the_reasons_in_their_own_language_with_the_clients_words_as_written(rules: TriageRules) -> None:
+    result = triage(rules, "из щеки течёт гной", language="ru", day_since_session=2, reasons_in="en")
+    assert result.level is URGENT
+    assert result.reasons[0].startswith("red flag: pus") and "('" in result.reasons[0], result.reasons
+    assert triage(rules, "из щеки течёт гной", language="ru", day_since_session=2).reasons[0].startswith("тревожный")

@@ -12,6 +12,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from itertools import pairwise
 
+from aftercare_bot.triage.history import past_or_others
 from aftercare_bot.triage.rules import (
     PUNCTUATION,
     SENTENCE_ENDS,
@@ -219,7 +220,7 @@ class _Analysis:
         self.clause_of, self.sentence_of = self._segments()
         self.negated, self.negated_before = self._negated_positions()
         self.came_back_at = [s for s, _ in self._spans_of(lang.history.came_back) if s not in self.negated]
-        self.theirs, self.discounted = self._past_or_others()
+        self.theirs, self.discounted = past_or_others(self)
         self.is_question = self._is_question()
         self.negation_seen, self.unknown_words = self._coverage()
 
@@ -382,100 +383,6 @@ class _Analysis:
         return range(pos, cue_start)
 
     # -- time and person --
-
-    def _past_or_others(self) -> tuple[set[int], set[int]]:
-        """Symptoms told as over ("had a fever last month, nothing since") or as someone else's ("my friend got
-        an infection"). Anything still present stays: a clause saying "still", "now" or "again" keeps its
-        symptoms, and an own past symptom counts as over only when the message says so after it."""
-        history = self.lang.history
-        names = ("past", "others_past", "others", "own", "present", "shared")
-        marks = {name: self._spans_of(getattr(history, name)) for name in names}
-        # "has not gone away" does not say it is over, nor does "gone past the line".
-        not_cues = {pos for start, end in self._spans_of(self.lang.negation.not_negations) for pos in range(start, end)}
-        cue_ends = {end for _, end in self._spans_of(self.lang.negation.before)}
-        apart_ends = [end for _, end in self._spans_of(history.apart_from)]
-        # A question does not say anything is over: "I had a fever last night, is that normal?"
-        asked = {self.sentence_of[pos] for pos, token in enumerate(self.tokens) if token == "?"}
-        resolved_spans = [span for span in self._spans_of(history.resolved)
-                          if span[0] not in cue_ends and not not_cues.intersection(range(*span))
-                          and not any(span[0] - 3 <= end <= span[0] for end in apart_ends)
-                          and self.sentence_of[span[0]] not in asked]
-        resolved = [start for start, _ in resolved_spans]
-        in_resolved = {pos for start, end in resolved_spans for pos in range(start, end)}  # "panic over"
-        heads = sorted(span for tid in self.lang.symptom_terms for span in self.spans.get(tid, ()))
-
-        compared_up_to = {end for _, end in self._spans_of(history.comparison)}
-        marks["past"] = [span for span in marks["past"] if span[0] not in compared_up_to]  # "than yesterday"
-        reporting_at = {start for start, _ in self._spans_of(history.reporting)}
-        # "my husband says my face is hot" (the client named after): he only reports it; "my friend said her lips
-        # swelled" stays hers.
-        marks["others"] = [span for span in marks["others"]
-                           if not (reporting_at.intersection(range(span[1], span[1] + 2))
-                                   and any(self.clause_of[o] == self.clause_of[span[0]] and o > span[1]
-                                           for o, _ in marks["own"]))]
-        inside_others = {pos for start, end in marks["others"] for pos in range(start, end)}
-        # "not me", and "my partner's face" is not the client's face.
-        marks["own"] = [span for span in marks["own"] if not inside_others.intersection(range(*span))]
-
-        def in_clause(name: str, clause: int) -> bool:
-            return any(self.clause_of[start] == clause for start, _ in marks[name])
-
-        def in_sentence(name: str, clause: int) -> bool:  # "my friend got a fever and now I have one too"
-            sentence = next(self.sentence_of[p] for p, c in enumerate(self.clause_of) if c == clause)
-            return any(self.sentence_of[start] == sentence for start, _ in marks[name])
-
-        discounted: set[int] = set()
-        # "again", "came back" ... after the symptom was said to be over: it returned.
-        returned_at = [start for start, _ in self._spans_of((*history.returned, *history.came_back))
-                       if start not in self.negated]
-        told_as_past = {c for c in set(self.clause_of) if in_clause("past", c) and not in_clause("present", c)}
-        possessive_ends = {end for _, end in self._spans_of(history.possessive)}
-        unrelated_clauses = {self.clause_of[start] for start, _ in self._spans_of(history.unrelated)}
-        joiners = {*self.lang.negation.joiners, "and"}
-        holding = {pos for start, end in self._spans_of(history.holds) for pos in range(start, end)}
-        holding |= {pos for start, end in heads for pos in range(start, end)}  # "has the fever and vomiting"
-        def named_before(name: str, clause: int, start: int) -> bool:
-            return any(self.clause_of[s] == clause and s < start for s, _ in marks[name])
-
-        for start, end in heads if not self._spans_of(history.for_client) else ():
-            # someone else's first: their symptoms do not bound the client's own past
-            clause = self.clause_of[start]
-            theirs = any(start - 3 <= e <= start for e in possessive_ends)  # "his shaving rash"
-            # The person is the one who has it, said just before it, in a message that says it is unrelated: "my
-            # daughter has the fever and vomiting bug going round her school". Without that, someone else's
-            # present symptom in this chat is most likely the client's ("my wife keeps being sick").
-            # ("somebody help me" is the client's: the client is named right after it)
-            own_near = any(self.clause_of[s] == clause and s < end + 2 for s, _ in marks["own"])
-            subject = clause in unrelated_clauses and not own_near and any(
-                self.clause_of[s] == clause and e <= start <= e + 5
-                and all(p in holding or self.tokens[p] in joiners for p in range(e, start))
-                for s, e in marks["others"]
-            )
-            # Only someone named before the symptom owns it: "the pain is unbearable, my partner had codeine"
-            # is the client's pain, whatever follows it.
-            # The client named after it is only telling their side: "mum had a cold sore and I was worried".
-            told_over = not in_clause("present", clause) and (
-                in_clause("past", clause) or in_clause("others_past", clause) or theirs)
-            if (named_before("others", clause, start) and not named_before("own", clause, start)
-                    and not (in_sentence("own", clause) and in_sentence("shared", clause))
-                    and (told_over or subject)):
-                discounted.update(range(start, end))
-        theirs_only = set(discounted)
-        for start, end in heads:
-            clause = self.clause_of[start]
-            if start in discounted or in_clause("present", clause) or not in_clause("past", clause):
-                continue
-            # Over only if the message says so after it, before the next symptom of another clause, and does
-            # not then say it came back ("stopped, then started again this morning").
-            # Another past symptom in between does not bound it: "had a temp, it was the flu, long gone now".
-            later = [s for s, _ in heads
-                     if s > start and self.clause_of[s] != clause and s not in discounted and s not in in_resolved
-                     and self.clause_of[s] not in told_as_past]
-            limit = min(later, default=len(self.tokens))
-            over = [r for r in resolved if start < r < limit]
-            if over and not any(p > over[0] for p in returned_at):
-                discounted.update(range(start, end))
-        return theirs_only, discounted
 
     # -- questions and coverage --
 

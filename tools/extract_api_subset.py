@@ -18,7 +18,7 @@ sys.path.insert(0, str(REPO_ROOT))
 
 from aftercare_bot.sandbox.emulator.spec import IMPLEMENTED_METHODS, PRODUCED_TYPES, SUBSET_PATH  # noqa: E402
 
-DEFAULT_SOURCE = Path("/work/shared/telegram-bot-api/api.json")
+DEFAULT_SOURCE = REPO_ROOT.parent / "shared" / "telegram-bot-api" / "api.json"  # the spec beside the checkout
 
 
 def element_type(type_name: str) -> str:

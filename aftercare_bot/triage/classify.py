@@ -84,8 +84,10 @@ def triage(
     lang = rules.for_language(language)
     if lang is not None:
         staff = rules.for_language(reasons_in) if reasons_in else None
-        result = _triage_in(lang, text or "", day_since_session, has_photo, has_media, reasons_in=staff)
-        return _in_another_language(rules, lang, result, text or "", day_since_session) or result
+        own = _Analysis(lang, text or "")
+        result = _triage_in(lang, text or "", day_since_session, has_photo, has_media, reasons_in=staff,
+                            analysis=own)
+        return _in_another_language(rules, own, result, day_since_session) or result
     # No rules for this language: try every language we have, and never call the message routine. Latin words
     # are read as typed only: reading them as another script is a habit of that language's own clients, and
     # would turn English words into Russian ones ("temperature" -> "температуре").
@@ -104,7 +106,7 @@ def triage(
 
 
 def _in_another_language(
-    rules: TriageRules, lang: LanguageRules, result: TriageResult, text: str, day: int | None
+    rules: TriageRules, own: _Analysis, result: TriageResult, day: int | None
 ) -> TriageResult | None:
     """A client may write in another language the bot has rules for ("ok, губы опухли" from an English client):
     when a word of the message is unknown to their own language's rules, a warning sign that another language's
@@ -114,13 +116,13 @@ def _in_another_language(
         return None
     # Only the words the client's own language does not know are read the other way ("pus" in an English
     # message is English, and the English rules have already weighed it).
-    own = _Analysis(lang, text)
+    lang = own.lang
     known = {pos for pos, token in enumerate(own.tokens) if own.words[pos] or token in lang.neutral_words}
     for code in rules.languages:
         other = rules.by_language[code]
         if other is lang:
             continue
-        found = _triage_in(other, text, day, False, False, foreign=known)
+        found = _triage_in(other, own.text, day, False, False, foreign=known)
         if found.level is TriageLevel.URGENT:
             reason = lang.reasons.get("other_language", "{language}").format(language=code)
             note = f"{lang.labels[TriageLevel.CONCERN]}: {reason}"
@@ -130,12 +132,13 @@ def _in_another_language(
 
 def _triage_in(
     lang: LanguageRules, text: str, day: int | None, photo: bool, media: bool, *, transliterate: bool = True,
-    foreign: set[int] | None = None, reasons_in: LanguageRules | None = None,
+    foreign: set[int] | None = None, reasons_in: LanguageRules | None = None, analysis: _Analysis | None = None,
 ) -> TriageResult:
     """Triage in one language. `foreign`: positions of words another language already knows; those words do
-    not count here, and the rest are read exactly as written."""
-    analysis = _Analysis(lang, text, transliterate=transliterate and foreign is None, fuzzy=foreign is None,
-                         ignore=foreign or set())
+    not count here, and the rest are read exactly as written. `analysis`: the message already analysed."""
+    if analysis is None:
+        analysis = _Analysis(lang, text, transliterate=transliterate and foreign is None, fuzzy=foreign is None,
+                             ignore=foreign or set())
     days = (day,) if day is not None else lang.candidate_days
     outcomes = [_decide(lang, analysis, d, photo, media) for d in days]
     findings = max(outcomes, key=lambda found: found[0].level.rank)

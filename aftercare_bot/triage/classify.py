@@ -12,7 +12,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from itertools import pairwise
 
-from aftercare_bot.triage.history import past_or_others
+from aftercare_bot.triage.history import past_or_others, said_by_others
 from aftercare_bot.triage.rules import (
     PUNCTUATION,
     SENTENCE_ENDS,
@@ -20,6 +20,7 @@ from aftercare_bot.triage.rules import (
     Rule,
     TriageLevel,
     TriageRules,
+    names,
     normalise,
 )
 
@@ -180,7 +181,10 @@ def _decide(lang: LanguageRules, analysis: _Analysis, day: int, photo: bool, med
 
     findings = [found for rule in lang.rules if rule.applies_on(day) for found in analysis.fire(rule)]
     # Understood = some rule fired today, or the client negated something ("no fever", "nope, nothing").
-    understood = bool(findings) or analysis.negation_seen or bool(analysis.discounted)
+    understood = bool(findings) or analysis.negation_seen or bool(analysis.discounted) or any(
+        span[0] in analysis.others_say  # "my mum wants to book": understood, and not the client's
+        for rule in lang.rules if rule.own_only for span in analysis._spans_of(rule.groups[0])
+    )
     if analysis.is_question:
         findings.append(note("question"))
     if photo:
@@ -224,6 +228,7 @@ class _Analysis:
         self.negated, self.negated_before = self._negated_positions()
         self.came_back_at = [s for s, _ in self._spans_of(lang.history.came_back) if s not in self.negated]
         self.theirs, self.discounted = past_or_others(self)
+        self.others_say = said_by_others(self)
         self.is_question = self._is_question()
         self.negation_seen, self.unknown_words = self._coverage()
 
@@ -440,6 +445,7 @@ class _Analysis:
             for start, end in spans:
                 covered.update(range(start, end))
         cues = self._spans_of(lang.negation.before) + self._spans_of(lang.negation.after)
+        written_as_names = names(self.text)
         negated_heads = any(
             self._is_negated(span) for tid in lang.head_terms for span in self.spans.get(tid, ())
         )
@@ -447,6 +453,7 @@ class _Analysis:
             1
             for pos, token in enumerate(self.tokens)
             if pos not in covered and token.isalpha() and not self._is(pos, lang.neutral_words)
+            and token not in written_as_names
         )
         # A negation says the message was understood only when it negated a symptom, or every word is known:
         # "nope, nothing" is, "my tongue does not fit in my mouth" (with words the rules do not know) is not.
@@ -459,6 +466,8 @@ class _Analysis:
             over: set[int] = set()
         else:
             over = self.theirs if rule.even_if_over else self.discounted
+        if rule.own_only:
+            over = over | self.others_say
 
         def counts(span: Span) -> bool:
             return (not self._is_negated(span) and span[0] not in over

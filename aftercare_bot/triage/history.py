@@ -18,6 +18,9 @@ def past_or_others(a: _Analysis) -> tuple[set[int], set[int]]:
     history = a.lang.history
     names = ("past", "others_past", "others", "own", "present", "shared")
     marks = {name: a._spans_of(getattr(history, name)) for name in names}
+    # "hoping I don't get the same" does not share it.
+    negated_clauses = {a.clause_of[start] for start, _ in a._spans_of(a.lang.negation.before)}
+    marks["shared"] = [span for span in marks["shared"] if a.clause_of[span[0]] not in negated_clauses]
     # "has not gone away" does not say it is over, nor does "gone past the line".
     not_cues = {pos for start, end in a._spans_of(a.lang.negation.not_negations) for pos in range(start, end)}
     cue_ends = {end for _, end in a._spans_of(a.lang.negation.before)}
@@ -65,7 +68,8 @@ def past_or_others(a: _Analysis) -> tuple[set[int], set[int]]:
     def named_before(name: str, clause: int, start: int) -> bool:
         return any(a.clause_of[s] == clause and s < start for s, _ in marks[name])
 
-    for start, end in heads if not a._spans_of(history.for_client) else ():
+    speaks_for_client = bool(a._spans_of(history.for_client)) and not a._spans_of(history.elsewhere)
+    for start, end in heads if not speaks_for_client else ():
         # someone else's first: their symptoms do not bound the client's own past
         clause = a.clause_of[start]
         theirs = any(start - 3 <= e <= start for e in possessive_ends)  # "his shaving rash"
@@ -89,6 +93,9 @@ def past_or_others(a: _Analysis) -> tuple[set[int], set[int]]:
                 and (told_over or subject)):
             discounted.update(range(start, end))
     theirs_only = set(discounted)
+    for start, end in heads:  # the symptom is part of what says it is over: "it's all flaked off"
+        if any(s <= start and end <= e for s, e in resolved_spans):
+            discounted.update(range(start, end))
     for start, end in heads:
         clause = a.clause_of[start]
         if start in discounted or in_clause("present", clause) or not in_clause("past", clause):
@@ -104,3 +111,16 @@ def past_or_others(a: _Analysis) -> tuple[set[int], set[int]]:
         if over and not any(p > over[0] for p in returned_at):
             discounted.update(range(start, end))
     return theirs_only, discounted
+
+
+def said_by_others(a: _Analysis) -> set[int]:
+    """Positions after someone else is named in their clause, with the client not named between:
+    "my mum wants to book" is her wish, "my mum says I should book" is the client's."""
+    others = a._spans_of(a.lang.history.others)
+    own = [start for start, _ in a._spans_of(a.lang.history.own)]
+    said: set[int] = set()
+    for start, end in others:
+        clause = a.clause_of[start]
+        stop = min((o for o in own if o >= end and a.clause_of[o] == clause), default=len(a.tokens))
+        said.update(p for p in range(end, stop) if a.clause_of[p] == clause)
+    return said

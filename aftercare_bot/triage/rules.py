@@ -64,6 +64,17 @@ def _keep(raw: str) -> str | None:
     return None
 
 
+# A capitalised word inside a sentence ("tell Aoife", "with thanks, Harold", "Dr. Morales"): a name or a place.
+_NAME = re.compile(r"(?<![.!?¿¡\n]\s)(?<![.!?¿¡\n])(?<!^)\b([A-ZÀ-ÖØ-ÞА-ЯЁ][a-zß-öø-ÿа-яё]+)\b")
+_TITLE = re.compile(r"\b(?:dr|mr|mrs|ms|miss|sr|sra|srta|dra)\.\s+([A-ZÀ-ÖØ-ÞА-ЯЁ][a-zß-öø-ÿа-яё]+)", re.IGNORECASE)
+
+
+def names(text: str) -> frozenset[str]:
+    """Words written as names, casefolded like tokens: never the first word of a sentence, never ALL CAPS."""
+    found = {m.group(1) for m in _NAME.finditer(text.strip())} | {m.group(1) for m in _TITLE.finditer(text)}
+    return frozenset(token for name in found for token in tokenise(name))
+
+
 def tokenise(text: str) -> list[str]:
     return [kept for raw in _TOKEN.findall(normalise(text)) if (kept := _keep(raw)) is not None]
 
@@ -235,6 +246,7 @@ class Rule:
     clinical: bool = True  # false for rules about the aftercare itself (products, sun, gym): a question, not a symptom
     asks: bool = False  # what it finds is a question for staff even without a question mark (booking, prices)
     even_if_over: bool = False  # a warning sign even when told as over ("fainted earlier, fine now")
+    own_only: bool = False  # only what the client says of themself ("my mum wants to book" is not a booking)
 
     def applies_on(self, day: int) -> bool:
         if self.from_day is not None and day < self.from_day:
@@ -280,6 +292,7 @@ class History:
     apart_from: tuple[int, ...] = ()  # "everything else is fine": good news about the rest, not the symptom
     comparison: tuple[int, ...] = ()  # "than": a past marker right after it is a comparison about now
     for_client: tuple[int, ...] = ()  # "my daughter had her micro-needling with you": the writer is not the client
+    elsewhere: tuple[int, ...] = ()  # "her micro-needling at another clinic": not a treatment here, so not for_client
     unrelated: tuple[int, ...] = ()  # "the bug going round school": someone else's illness, not the treatment's
     holds: tuple[int, ...] = ()  # "my daughter has the fever": words between a person and what they have
     reporting: tuple[int, ...] = ()  # "my husband says my face ...": the other person only reports it
@@ -426,6 +439,7 @@ _TOP_KEYS = {
 _HISTORY_KEYS = {
     "past", "others_past", "others", "own", "present", "possessive", "came_back", "returned", "resolved",
     "reporting", "holds", "shared", "unrelated", "apart_from", "for_client", "comparison",
+    "elsewhere",
 }
 _ASK_BACK_KEYS = {"question", "options", "reason", "none_reason"}
 _NEGATION_KEYS = {
@@ -454,6 +468,7 @@ _RULE_KEYS = {
     "clinical",
     "asks",
     "even_if_over",
+    "own_only",
 }
 _MATCHING_KEYS = {
     "phrase_gap", "max_unknown_words", "fuzzy_min_length", "fuzzy_stem_min_length", "transliterate",
@@ -687,6 +702,7 @@ class _Compiler:
             clinical=self.flag(entry.get("clinical", True), where + " clinical"),
             asks=self.flag(entry.get("asks", False), where + " asks"),
             even_if_over=self.flag(entry.get("even_if_over", False), where + " even_if_over"),
+            own_only=self.flag(entry.get("own_only", False), where + " own_only"),
         )
 
     # -- terms --

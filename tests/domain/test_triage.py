@@ -324,7 +324,10 @@ def test_questions_and_unrecognised_text_are_concerns(rules: TriageRules) -> Non
     assert level(rules, "can I wear makeup tomorrow") is CONCERN
     assert level(rules, "all good?") is CONCERN
     assert level(rules, "hmm") is CONCERN
-    assert level(rules, "Thanks! My cousin Marguerite flew to Lisbon with Yolanda and Bartholomew") is CONCERN
+    assert level(rules, "thanks! my face went all squidgy and blotchy and gloopy and crinkled") is CONCERN
+    # Names written as names are known words: a thank-you that names the staff is routine, lower case is not.
+    assert level(rules, "Thanks! My cousin Marguerite flew to Lisbon with Yolanda and Bartholomew") is ROUTINE
+    assert level(rules, "thanks! my cousin marguerite flew to lisbon with yolanda and bartholomew") is CONCERN
     assert level(rules, "will do, thanks") is ROUTINE
 
 

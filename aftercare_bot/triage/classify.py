@@ -227,7 +227,7 @@ class _Analysis:
         self.clause_of, self.sentence_of = self._segments()
         self.negated, self.negated_before = self._negated_positions()
         self.came_back_at = [s for s, _ in self._spans_of(lang.history.came_back) if s not in self.negated]
-        self.theirs, self.discounted = past_or_others(self)
+        self.theirs, self.discounted, self.improved, self.felt_before = past_or_others(self)
         self.others_say = said_by_others(self)
         self.is_question = self._is_question()
         self.negation_seen, self.unknown_words = self._coverage()
@@ -468,10 +468,16 @@ class _Analysis:
             over = self.theirs if rule.even_if_over else self.discounted
         if rule.own_only:
             over = over | self.others_say
+        if rule.level is TriageLevel.CONCERN:
+            over = over | self.improved
+        if rule.past_is_over:
+            over = over | self.felt_before
+        inside = [range(*span) for span in self._spans_of(rule.not_within)]
 
         def counts(span: Span) -> bool:
             return (not self._is_negated(span) and span[0] not in over
-                    and not self.ignore.intersection(range(*span)))
+                    and not self.ignore.intersection(range(*span))
+                    and not any(span[0] in r and span[1] - 1 in r for r in inside))
 
         positive = [[s for s in self._spans_of(group) if counts(s)] for group in rule.groups]
         if rule.unless and any(not self._is_negated(s) for s in self._spans_of(rule.unless)):

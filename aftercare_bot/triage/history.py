@@ -8,13 +8,16 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from aftercare_bot.triage.classify import _Analysis
+    from aftercare_bot.triage.classify import Span, _Analysis
 
 
-def past_or_others(a: _Analysis) -> tuple[set[int], set[int]]:
+def past_or_others(a: _Analysis) -> tuple[set[int], set[int], set[int], set[int]]:
     """Symptoms told as over ("had a fever last month, nothing since") or as someone else's ("my friend got
     an infection"). Anything still present stays: a clause saying "still", "now" or "again" keeps its
-    symptoms, and an own past symptom counts as over only when the message says so after it."""
+    symptoms, and an own past symptom counts as over only when the message says so after it.
+
+    Returns someone else's, everything over, lesser signs told as improving, and clauses told as felt before
+    (for feelings: "I was nervous")."""
     history = a.lang.history
     names = ("past", "others_past", "others", "own", "present", "shared")
     marks = {name: a._spans_of(getattr(history, name)) for name in names}
@@ -22,15 +25,23 @@ def past_or_others(a: _Analysis) -> tuple[set[int], set[int]]:
     negated_clauses = {a.clause_of[start] for start, _ in a._spans_of(a.lang.negation.before)}
     marks["shared"] = [span for span in marks["shared"] if a.clause_of[span[0]] not in negated_clauses]
     # "has not gone away" does not say it is over, nor does "gone past the line".
-    not_cues = {pos for start, end in a._spans_of(a.lang.negation.not_negations) for pos in range(start, end)}
+    not_spans = a._spans_of(a.lang.negation.not_negations)
     cue_ends = {end for _, end in a._spans_of(a.lang.negation.before)}
     apart_ends = [end for _, end in a._spans_of(history.apart_from)]
     # A question does not say anything is over: "I had a fever last night, is that normal?"
     asked = {a.sentence_of[pos] for pos, token in enumerate(a.tokens) if token == "?"}
-    resolved_spans = [span for span in a._spans_of(history.resolved)
-                      if span[0] not in cue_ends and not not_cues.intersection(range(*span))
-                      and not any(span[0] - 3 <= end <= span[0] for end in apart_ends)
-                      and a.sentence_of[span[0]] not in asked]
+
+    def said_over(spans: list[Span]) -> list[Span]:
+        """Those that say it is over: not after a cue ("has not gone"), not part of something else ("gone past
+        the line"), not about the rest, not asked."""
+        return [span for span in spans
+                if span[0] not in cue_ends
+                and not any(s < span[1] and span[0] < e for s, e in not_spans)
+                and not any(span[0] - 3 <= end <= span[0] for end in apart_ends)
+                and a.sentence_of[span[0]] not in asked]
+
+    resolved_spans = said_over(a._spans_of(history.resolved))
+    ended = [start for start, _ in said_over(a._spans_of(history.ended))]
     resolved = [start for start, _ in resolved_spans]
     in_resolved = {pos for start, end in resolved_spans for pos in range(start, end)}  # "panic over"
     heads = sorted(span for tid in a.lang.symptom_terms for span in a.spans.get(tid, ()))
@@ -92,10 +103,29 @@ def past_or_others(a: _Analysis) -> tuple[set[int], set[int]]:
                 and not (in_sentence("own", clause) and in_sentence("shared", clause))
                 and (told_over or subject)):
             discounted.update(range(start, end))
-    theirs_only = set(discounted)
-    for start, end in heads:  # the symptom is part of what says it is over: "it's all flaked off"
-        if any(s <= start and end <= e for s, e in resolved_spans):
+    animals = a._spans_of(history.animals)
+    for start, end in heads:  # "my cat is sick": never the client's
+        clause = a.clause_of[start]
+        if any(a.clause_of[s] == clause and s < start and not any(s < o < start for o, _ in marks["own"])
+               for s, _ in animals):
             discounted.update(range(start, end))
+    theirs_only = set(discounted)
+    for start, end in heads:
+        clause = a.clause_of[start]
+        # Part of what says it is over ("it's all flaked off"), or said to be over right after it in its
+        # clause ("the swelling went down the next morning", "peeling's done"), unless it then came back.
+        told_over = any(s <= start and end <= e for s, e in resolved_spans) or any(
+            a.clause_of[r] == clause and end <= r <= end + 3 and not any(p > r for p in returned_at)
+            for r in ended
+        )
+        if told_over:
+            discounted.update(range(start, end))
+    improving = {a.clause_of[s] for s, _ in a._spans_of(history.improved)}
+    later_worse = {a.clause_of[p] for p in returned_at}
+    improved = {pos for start, end in heads if a.clause_of[start] in improving - later_worse
+                for pos in range(start, end)}
+    felt = {a.clause_of[s] for s, _ in a._spans_of(history.felt)} - {a.clause_of[s] for s, _ in marks["present"]}
+    felt_before = {pos for pos, clause in enumerate(a.clause_of) if clause in felt}
     for start, end in heads:
         clause = a.clause_of[start]
         if start in discounted or in_clause("present", clause) or not in_clause("past", clause):
@@ -110,7 +140,7 @@ def past_or_others(a: _Analysis) -> tuple[set[int], set[int]]:
         over = [r for r in resolved if start < r < limit]
         if over and not any(p > over[0] for p in returned_at):
             discounted.update(range(start, end))
-    return theirs_only, discounted
+    return theirs_only, discounted, improved, felt_before
 
 
 def said_by_others(a: _Analysis) -> set[int]:

@@ -247,6 +247,8 @@ class Rule:
     asks: bool = False  # what it finds is a question for staff even without a question mark (booking, prices)
     even_if_over: bool = False  # a warning sign even when told as over ("fainted earlier, fine now")
     own_only: bool = False  # only what the client says of themself ("my mum wants to book" is not a booking)
+    past_is_over: bool = False  # a feeling told in the past is over ("I was nervous but you put me at ease")
+    not_within: tuple[int, ...] = ()  # a term inside one of these does not count ("not bad", "stop worrying")
 
     def applies_on(self, day: int) -> bool:
         if self.from_day is not None and day < self.from_day:
@@ -296,6 +298,10 @@ class History:
     unrelated: tuple[int, ...] = ()  # "the bug going round school": someone else's illness, not the treatment's
     holds: tuple[int, ...] = ()  # "my daughter has the fever": words between a person and what they have
     reporting: tuple[int, ...] = ()  # "my husband says my face ...": the other person only reports it
+    animals: tuple[int, ...] = ()  # a pet's symptom is never the client's ("my cat is sick")
+    improved: tuple[int, ...] = ()  # "my acne scars look so much better": a lesser sign that is improving
+    ended: tuple[int, ...] = ()  # right after a symptom, says it is over: "the swelling went down"
+    felt: tuple[int, ...] = ()  # "I was nervous": a feeling told as before, with nothing saying it still is
 
 
 @dataclass(frozen=True)
@@ -439,7 +445,7 @@ _TOP_KEYS = {
 _HISTORY_KEYS = {
     "past", "others_past", "others", "own", "present", "possessive", "came_back", "returned", "resolved",
     "reporting", "holds", "shared", "unrelated", "apart_from", "for_client", "comparison",
-    "elsewhere",
+    "elsewhere", "animals", "improved", "felt", "ended",
 }
 _ASK_BACK_KEYS = {"question", "options", "reason", "none_reason"}
 _NEGATION_KEYS = {
@@ -469,6 +475,8 @@ _RULE_KEYS = {
     "asks",
     "even_if_over",
     "own_only",
+    "past_is_over",
+    "not_within",
 }
 _MATCHING_KEYS = {
     "phrase_gap", "max_unknown_words", "fuzzy_min_length", "fuzzy_stem_min_length", "transliterate",
@@ -588,7 +596,7 @@ class _Compiler:
             head_terms=frozenset(t for r in rules for t in r.groups[0]),
             symptom_terms=frozenset(t for r in rules if r.level is not TriageLevel.ROUTINE for t in r.groups[0]),
             question_rules=frozenset(r.id for r in rules if r.asks),
-            rule_terms=frozenset(t for r in rules for group in (*r.groups, r.unless) for t in group),
+            rule_terms=frozenset(t for r in rules for group in (*r.groups, r.unless, r.not_within) for t in group),
             candidate_days=tuple(sorted(days)),
         )
 
@@ -703,6 +711,8 @@ class _Compiler:
             asks=self.flag(entry.get("asks", False), where + " asks"),
             even_if_over=self.flag(entry.get("even_if_over", False), where + " even_if_over"),
             own_only=self.flag(entry.get("own_only", False), where + " own_only"),
+            past_is_over=self.flag(entry.get("past_is_over", False), where + " past_is_over"),
+            not_within=self.term_list(entry["not_within"], where + " not_within") if "not_within" in entry else (),
         )
 
     # -- terms --

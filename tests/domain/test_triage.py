@@ -727,3 +727,32 @@ def test_staff_read_the_reasons_in_their_own_language_with_the_clients_words_as_
     assert result.level is URGENT
     assert result.reasons[0].startswith("red flag: pus") and "('" in result.reasons[0], result.reasons
     assert triage(rules, "из щеки течёт гной", language="ru", day_since_session=2).reasons[0].startswith("тревожный")
+
+
+def test_what_is_over_or_not_the_clients_does_not_raise_a_card(rules: TriageRules) -> None:
+    # Said to be over right after it, or part of what says so; until it comes back.
+    assert level(rules, "the swelling went down the next morning, very happy", 2) is ROUTINE
+    assert level(rules, "peeling's done, face is baby soft 😍", 5) is ROUTINE
+    assert level(rules, "the swelling went down but now its back", 2) is not ROUTINE
+    assert level(rules, "the bleeding was just pouring out", 0) is URGENT
+    # A lesser sign told as improving; a warning sign is not discounted that way.
+    assert level(rules, "my acne scars look so much better already", 21) is ROUTINE
+    assert level(rules, "the pus looks so much better", 4) is URGENT
+    # A feeling told as before; still felt, it counts.
+    assert level(rules, "I was so nervous but you made me feel at ease, thank you", 0) is ROUTINE
+    assert level(rules, "I was nervous and still am", 0) is CONCERN
+    # Someone else's: a pet, a wish to book, a treatment at another clinic, hoping not to share it.
+    assert level(rules, "my cat is sick this week, face is all fine", 6) is ROUTINE
+    assert level(rules, "my mom wants to book after seeing my results", 14) is ROUTINE
+    assert level(rules, "can i book my next session", 14) is CONCERN
+    assert level(rules, "my sister got a rash from her microneedling at a different place, mine is totally fine", 3) \
+        is ROUTINE
+    assert level(rules, "my daughter had her microneedling with you friday, she has a rash now", 3) is URGENT
+    assert level(rules, "my sister had a rash after hers, hoping i dont get the same. mines fine", 2) is ROUTINE
+
+
+def test_confusion_and_collapse_are_urgent(rules: TriageRules) -> None:
+    assert level(rules, "she's a bit confused and not making much sense", 2) is URGENT
+    assert level(rules, "I was muddled earlier but seem fine now", 0) is URGENT
+    assert level(rules, "im confused about when to use the serum", 2) is CONCERN
+    assert level(rules, "felt lightheaded and went down in the kitchen, feel ok now", 0) is URGENT

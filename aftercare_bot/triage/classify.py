@@ -181,10 +181,7 @@ def _decide(lang: LanguageRules, analysis: _Analysis, day: int, photo: bool, med
 
     findings = [found for rule in lang.rules if rule.applies_on(day) for found in analysis.fire(rule)]
     # Understood = some rule fired today, or the client negated something ("no fever", "nope, nothing").
-    understood = bool(findings) or analysis.negation_seen or bool(analysis.discounted) or any(
-        span[0] in analysis.others_say  # "my mum wants to book": understood, and not the client's
-        for rule in lang.rules if rule.own_only for span in analysis._spans_of(rule.groups[0])
-    )
+    understood = bool(findings) or analysis.negation_seen or bool(analysis.discounted) or analysis.others_wish
     if analysis.is_question:
         findings.append(note("question"))
     if photo:
@@ -229,6 +226,9 @@ class _Analysis:
         self.came_back_at = [s for s, _ in self._spans_of(lang.history.came_back) if s not in self.negated]
         self.theirs, self.discounted, self.improved, self.felt_before = past_or_others(self)
         self.others_say = said_by_others(self)
+        # "my mum wants to book": understood, and not the client's
+        self.others_wish = any(span[0] in self.others_say for rule in lang.rules if rule.own_only
+                               for span in self._spans_of(rule.groups[0]))
         self.is_question = self._is_question()
         self.negation_seen, self.unknown_words = self._coverage()
 

@@ -194,7 +194,7 @@ def _decide(lang: LanguageRules, analysis: _Analysis, day: int, photo: bool, med
             findings.append(_Finding(routine, f"{labels[routine]}: {reasons['empty']}", "empty"))
     elif not understood:
         findings.append(note("unrecognised"))
-    elif analysis.unknown_words > lang.max_unknown_words:
+    elif analysis.unknown_words > lang.unknown_words_allowed(analysis.word_count):
         findings.append(note("too_many_unknown_words"))
     if not findings:
         routine = TriageLevel.ROUTINE
@@ -231,6 +231,7 @@ class _Analysis:
                                for span in self._spans_of(rule.groups[0]))
         self.is_question = self._is_question()
         self.negation_seen, self.unknown_words = self._coverage()
+        self.word_count = sum(token.isalpha() for token in self.tokens)
 
     # -- term matching --
 
@@ -328,8 +329,9 @@ class _Analysis:
                 claimed.update(range(*hit))
                 negated.update(range(*hit))
                 negated_before.update(range(*hit))
+        symptoms_at = {start for tid in self.lang.symptom_terms for start, _ in self.spans.get(tid, ())}
         for start, end in self._spans_of(negation.after):
-            if not claimed.intersection(range(start, end)):
+            if not claimed.intersection(range(start, end)) and not self._becomes(end, symptoms_at):
                 scope = self._backward_scope(start, heads_to)
                 negated.update(scope)
                 if any(pos in heads_from for pos in scope):
@@ -339,6 +341,15 @@ class _Analysis:
             if not claimed.intersection(range(start, end)):
                 negated_before.update(self._forward_scope(end, heads_from))
         return negated | negated_before, negated_before
+
+    def _becomes(self, cue_end: int, symptoms_at: set[int]) -> bool:
+        """ "gone kind of puffy", "went really red": the cue says what it turned into, so it negates nothing."""
+        for pos in range(cue_end, min(len(self.tokens), cue_end + 3)):
+            if pos in symptoms_at:
+                return True
+            if self._is_break(pos) or self.tokens[pos] in self.lang.negation.joiners:
+                return False
+        return False
 
     def _head_index(self) -> tuple[dict[int, int], dict[int, int]]:
         """Symptom phrases (not qualifiers like "severe"): start -> furthest end, end -> earliest start."""

@@ -41,10 +41,12 @@ def past_or_others(a: _Analysis) -> tuple[set[int], set[int], set[int], set[int]
                 and a.sentence_of[span[0]] not in asked]
 
     resolved_spans = said_over(a._spans_of(history.resolved))
-    ended = [start for start, _ in said_over(a._spans_of(history.ended))]
     resolved = [start for start, _ in resolved_spans]
     in_resolved = {pos for start, end in resolved_spans for pos in range(start, end)}  # "panic over"
     heads = sorted(span for tid in a.lang.symptom_terms for span in a.spans.get(tid, ()))
+    # "my lip has gone kind of puffy" says what it became, not that it is over.
+    ended = [start for start, end in said_over(a._spans_of(history.ended))
+             if not a._becomes(end, {s for s, _ in heads})]
 
     compared_up_to = {end for _, end in a._spans_of(history.comparison)}
     marks["past"] = [span for span in marks["past"] if span[0] not in compared_up_to]  # "than yesterday"

@@ -340,6 +340,7 @@ class LanguageRules:
     reasons: dict[str, str]
     phrase_gap: int
     max_unknown_words: int
+    words_per_unknown_word: int  # a long message may have one unknown word in this many (0: no allowance)
     neutral_words: frozenset[str]
     negation: Negation
     questions: Questions
@@ -357,6 +358,10 @@ class LanguageRules:
     @functools.cached_property
     def rule_by_id(self) -> dict[str, Rule]:
         return {rule.id: rule for rule in self.rules}
+
+    def unknown_words_allowed(self, words: int) -> int:
+        per = self.words_per_unknown_word
+        return max(self.max_unknown_words, words // per if per else 0)
 
     def tokens(self, text: str) -> list[str]:
         return rewrite(tokenise(text), self.rewrites)
@@ -479,7 +484,7 @@ _RULE_KEYS = {
     "not_within",
 }
 _MATCHING_KEYS = {
-    "phrase_gap", "max_unknown_words", "fuzzy_min_length", "fuzzy_stem_min_length", "transliterate",
+    "phrase_gap", "max_unknown_words", "words_per_unknown_word", "fuzzy_min_length", "fuzzy_stem_min_length", "transliterate",
 }
 
 
@@ -522,6 +527,9 @@ class _Compiler:
         matching = self.mapping(data.get("matching", {}), "matching", _MATCHING_KEYS)
         phrase_gap = self.integer(matching.get("phrase_gap", 2), "matching.phrase_gap", 0, 5)
         max_unknown = self.integer(matching.get("max_unknown_words", 3), "matching.max_unknown_words", 0, 100)
+        per_unknown = self.integer(
+            matching.get("words_per_unknown_word", 0), "matching.words_per_unknown_word", 0, 1000
+        )
         fuzzy_min = self.integer(matching.get("fuzzy_min_length", 5), "matching.fuzzy_min_length", 3, 50)
         fuzzy_stem_min = self.integer(
             matching.get("fuzzy_stem_min_length", fuzzy_min), "matching.fuzzy_stem_min_length", 3, 50
@@ -583,6 +591,7 @@ class _Compiler:
             reasons=self.reasons(data["reasons"]),
             phrase_gap=phrase_gap,
             max_unknown_words=max_unknown,
+            words_per_unknown_word=per_unknown,
             # Everyday words only count as known; unlike neutral_words they do not stop a misspelt symptom
             # from matching ("breeding" may still be "bleeding").
             neutral_words=neutral | self.words(data.get("everyday_words", []), "everyday_words"),

@@ -756,3 +756,21 @@ def test_confusion_and_collapse_are_urgent(rules: TriageRules) -> None:
     assert level(rules, "I was muddled earlier but seem fine now", 0) is URGENT
     assert level(rules, "im confused about when to use the serum", 2) is CONCERN
     assert level(rules, "felt lightheaded and went down in the kitchen, feel ok now", 0) is URGENT
+
+
+def test_what_a_symptom_became_and_who_writes(rules: TriageRules) -> None:
+    # "gone kind of puffy" says what the lip became: neither a negation nor "it is over".
+    assert level(rules, "my bottom lip has gone kind of puffy", 2) is URGENT
+    assert level(rules, "the swelling has gone, all good", 2) is ROUTINE
+    # Someone writing from the client's phone speaks for the client.
+    assert level(rules, "its my mums account, she had the treatment thursday and shes shivering", 3) is URGENT
+    # A lump and its fluid in two sentences.
+    assert level(rules, "a lump came up under my jaw. feels squishy like theres fluid in it", 9) is URGENT
+    assert level(rules, "its been raining nonstop here, face is fine", 8) is ROUTINE
+
+
+def test_a_long_message_may_have_a_few_more_unknown_words(rules: TriageRules) -> None:
+    lang = rules.by_language["en"]
+    assert lang.unknown_words_allowed(10) == lang.max_unknown_words
+    assert lang.unknown_words_allowed(120) == 120 // lang.words_per_unknown_word
+    assert level(rules, "thanks! my face went all squidgy and blotchy and gloopy and crinkled", 2) is CONCERN

@@ -75,6 +75,7 @@ def past_or_others(a: _Analysis) -> tuple[set[int], set[int], set[int], set[int]
     told_as_past = {c for c in set(a.clause_of) if in_clause("past", c) and not in_clause("present", c)}
     possessive_ends = {end for _, end in a._spans_of(history.possessive)}
     unrelated_clauses = {a.clause_of[start] for start, _ in a._spans_of(history.unrelated)}
+    away = bool(a._spans_of(history.elsewhere))
     joiners = {*a.lang.negation.joiners, "and"}
     holding = {pos for start, end in a._spans_of(history.holds) for pos in range(start, end)}
     holding |= {pos for start, end in heads for pos in range(start, end)}  # "has the fever and vomiting"
@@ -91,7 +92,8 @@ def past_or_others(a: _Analysis) -> tuple[set[int], set[int], set[int], set[int]
         # present symptom in this chat is most likely the client's ("my wife keeps being sick").
         # ("somebody help me" is the client's: the client is named right after it)
         own_near = any(a.clause_of[s] == clause and s < end + 2 for s, _ in marks["own"])
-        subject = clause in unrelated_clauses and not own_near and any(
+        unrelated = clause in unrelated_clauses
+        subject = unrelated and not own_near and any(
             a.clause_of[s] == clause and e <= start <= e + 5
             and all(p in holding or a.tokens[p] in joiners for p in range(e, start))
             for s, e in marks["others"]
@@ -99,8 +101,14 @@ def past_or_others(a: _Analysis) -> tuple[set[int], set[int], set[int], set[int]
         # Only someone named before the symptom owns it: "the pain is unbearable, my partner had codeine"
         # is the client's pain, whatever follows it.
         # The client named after it is only telling their side: "mum had a cold sore and I was worried".
+        # "his shaving rash" is his only when the message says it has nothing to do with the treatment here.
         told_over = not in_clause("present", clause) and (
-            in_clause("past", clause) or in_clause("others_past", clause) or theirs)
+            in_clause("past", clause) or in_clause("others_past", clause) or (theirs and (unrelated or away)))
+        # "my friend reacted to botox at another place, her face swollen": hers, said in the same sentence.
+        if away and any(a.sentence_of[s] == a.sentence_of[start] and s < start
+                        and not any(s < o < start for o, _ in marks["own"]) for s, _ in marks["others"]):
+            discounted.update(range(start, end))
+            continue
         if (named_before("others", clause, start) and not named_before("own", clause, start)
                 and not (in_sentence("own", clause) and in_sentence("shared", clause))
                 and (told_over or subject)):

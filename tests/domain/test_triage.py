@@ -774,3 +774,12 @@ def test_a_long_message_may_have_a_few_more_unknown_words(rules: TriageRules) ->
     assert lang.unknown_words_allowed(10) == lang.max_unknown_words
     assert lang.unknown_words_allowed(120) == 120 // lang.words_per_unknown_word
     assert level(rules, "thanks! my face went all squidgy and blotchy and gloopy and crinkled", 2) is CONCERN
+
+
+def test_family_writing_for_the_client_and_treatments_elsewhere(rules: TriageRules) -> None:
+    # Someone else's present symptom, with a possessive, stays the client's unless said to be unrelated.
+    assert level(rules, "He won't message himself but his forehead is puffy and oozing", 4) is URGENT
+    assert level(rules, "my friend reacted to botox at another place, her face swollen, mine is fine", 5) is ROUTINE
+    assert level(rules, "feels like my face is on fire and nothing helps, cant sleep", 1) is URGENT
+    assert level(rules, "took 2 panadol and the pain hasnt budged", 2) is URGENT
+    assert level(rules, "its prob nothing but my eyelids have doubled in size", 2) is URGENT

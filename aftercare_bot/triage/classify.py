@@ -194,7 +194,8 @@ def _decide(lang: LanguageRules, analysis: _Analysis, day: int, photo: bool, med
             findings.append(_Finding(routine, f"{labels[routine]}: {reasons['empty']}", "empty"))
     elif not understood:
         findings.append(note("unrecognised"))
-    elif analysis.unknown_words > lang.unknown_words_allowed(analysis.word_count):
+    elif analysis.unknown_words > (lang.max_unknown_words if analysis.unknown_near_body
+                                   else lang.unknown_words_allowed(analysis.word_count)):
         findings.append(note("too_many_unknown_words"))
     if not findings:
         routine = TriageLevel.ROUTINE
@@ -226,11 +227,12 @@ class _Analysis:
         self.came_back_at = [s for s, _ in self._spans_of(lang.history.came_back) if s not in self.negated]
         self.theirs, self.discounted, self.improved, self.felt_before = past_or_others(self)
         self.others_say = said_by_others(self)
-        # "my mum wants to book": understood, and not the client's
-        self.others_wish = any(span[0] in self.others_say for rule in lang.rules if rule.own_only
+        # "my mum wants to book": understood, and not the client's. Someone else worried says nothing about
+        # what the client wrote, so it does not make a message understood.
+        self.others_wish = any(span[0] in self.others_say for rule in lang.rules if rule.own_only and not rule.clinical
                                for span in self._spans_of(rule.groups[0]))
         self.is_question = self._is_question()
-        self.negation_seen, self.unknown_words = self._coverage()
+        self.negation_seen, self.unknown_words, self.unknown_near_body = self._coverage()
         self.word_count = sum(token.isalpha() for token in self.tokens)
 
     # -- term matching --
@@ -448,27 +450,29 @@ class _Analysis:
                 asked = True
         return asked
 
-    def _coverage(self) -> tuple[bool, int]:
-        """Whether any negation was used, and how many words no term, cue or neutral list accounts for."""
+    def _coverage(self) -> tuple[bool, int, bool]:
+        """Whether any negation was used, how many words no term, cue or neutral list accounts for, and whether
+        one of those is near a body part or a symptom ("my jaw looks a bit Blackened")."""
         lang = self.lang
         covered: set[int] = set()
         for spans in self.spans.values():
             for start, end in spans:
                 covered.update(range(start, end))
         cues = self._spans_of(lang.negation.before) + self._spans_of(lang.negation.after)
-        written_as_names = names(self.text)
         negated_heads = any(
             self._is_negated(span) for tid in lang.head_terms for span in self.spans.get(tid, ())
         )
-        unknown = sum(
-            1
-            for pos, token in enumerate(self.tokens)
-            if pos not in covered and token.isalpha() and not self._is(pos, lang.neutral_words)
-            and token not in written_as_names
-        )
+        body = {end - 1 for start, end in self._spans_of(lang.history.own) if end - start > 1}
+        body |= {start for tid in lang.symptom_terms for start, _ in self.spans.get(tid, ())}
+        unknown_at = [pos for pos, token in enumerate(self.tokens)
+                      if pos not in covered and token.isalpha() and not self._is(pos, lang.neutral_words)]
+        near_body = {pos for pos in unknown_at if any(b - 1 <= pos <= b + 4 for b in body)}
+        # A name is known, unless it stands where a description would ("my jaw looks a bit Blackened").
+        written_as_names = names(self.text)
+        unknown = [pos for pos in unknown_at if pos in near_body or self.tokens[pos] not in written_as_names]
         # A negation says the message was understood only when it negated a symptom, or every word is known:
         # "nope, nothing" is, "my tongue does not fit in my mouth" (with words the rules do not know) is not.
-        return negated_heads or (bool(cues) and unknown == 0), unknown
+        return negated_heads or (bool(cues) and not unknown), len(unknown), bool(near_body)
 
     # -- rules --
 

@@ -57,6 +57,9 @@ def past_or_others(a: _Analysis) -> tuple[set[int], set[int], set[int], set[int]
                        if not (reporting_at.intersection(range(span[1], span[1] + 2))
                                and any(a.clause_of[o] == a.clause_of[span[0]] and o > span[1]
                                        for o, _ in marks["own"]))]
+    # "my husband is worried about the pus": he worries about the client's symptom.
+    worried_at = {start for start, _ in a._spans_of(history.worried_for)}
+    marks["others"] = [span for span in marks["others"] if not worried_at.intersection(range(span[1], span[1] + 2))]
     inside_others = {pos for start, end in marks["others"] for pos in range(start, end)}
     # "not me", and "my partner's face" is not the client's face.
     marks["own"] = [span for span in marks["own"] if not inside_others.intersection(range(*span))]
@@ -75,14 +78,20 @@ def past_or_others(a: _Analysis) -> tuple[set[int], set[int], set[int], set[int]
     told_as_past = {c for c in set(a.clause_of) if in_clause("past", c) and not in_clause("present", c)}
     possessive_ends = {end for _, end in a._spans_of(history.possessive)}
     unrelated_clauses = {a.clause_of[start] for start, _ in a._spans_of(history.unrelated)}
-    away = bool(a._spans_of(history.elsewhere))
+    # "another clinic", but not "not at another clinic"
+    elsewhere = [span for span in a._spans_of(history.elsewhere)
+                 if not any(span[0] - 2 <= end <= span[0] for end in cue_ends)]
+    away_sentences = {a.sentence_of[start] for start, _ in elsewhere}
     joiners = {*a.lang.negation.joiners, "and"}
     holding = {pos for start, end in a._spans_of(history.holds) for pos in range(start, end)}
     holding |= {pos for start, end in heads for pos in range(start, end)}  # "has the fever and vomiting"
     def named_before(name: str, clause: int, start: int) -> bool:
         return any(a.clause_of[s] == clause and s < start for s, _ in marks[name])
 
-    speaks_for_client = bool(a._spans_of(history.for_client)) and not a._spans_of(history.elsewhere)
+    # "her micro-needling at another clinic" is not written for the client; "with you (she usually goes to
+    # another clinic)" still is.
+    away_clauses = {a.clause_of[start] for start, _ in elsewhere}
+    speaks_for_client = any(a.clause_of[start] not in away_clauses for start, _ in a._spans_of(history.for_client))
     for start, end in heads if not speaks_for_client else ():
         # someone else's first: their symptoms do not bound the client's own past
         clause = a.clause_of[start]
@@ -103,23 +112,24 @@ def past_or_others(a: _Analysis) -> tuple[set[int], set[int], set[int], set[int]
         # The client named after it is only telling their side: "mum had a cold sore and I was worried".
         # "his shaving rash" is his only when the message says it has nothing to do with the treatment here.
         told_over = not in_clause("present", clause) and (
-            in_clause("past", clause) or in_clause("others_past", clause) or (theirs and (unrelated or away)))
-        # "my friend reacted to botox at another place, her face swollen": hers, said in the same sentence.
-        if away and any(a.sentence_of[s] == a.sentence_of[start] and s < start
-                        and not any(s < o < start for o, _ in marks["own"]) for s, _ in marks["others"]):
-            discounted.update(range(start, end))
-            continue
+            in_clause("past", clause) or in_clause("others_past", clause)
+            or (theirs and (unrelated or a.sentence_of[start] in away_sentences)))
         if (named_before("others", clause, start) and not named_before("own", clause, start)
                 and not (in_sentence("own", clause) and in_sentence("shared", clause))
                 and (told_over or subject)):
             discounted.update(range(start, end))
-    animals = a._spans_of(history.animals)
     for start, end in heads:  # "my cat is sick": never the client's
-        clause = a.clause_of[start]
-        if any(a.clause_of[s] == clause and s < start and not any(s < o < start for o, _ in marks["own"])
-               for s, _ in animals):
+        if any(a.clause_of[s] == a.clause_of[start] and e <= start <= e + 3 for s, e in a._spans_of(history.animals)):
             discounted.update(range(start, end))
     theirs_only = set(discounted)
+    for start, end in heads:
+        # "my friend reacted to botox at another clinic, her face swollen": hers, in the same sentence. Fainting
+        # or breathing (even_if_over) still count: theirs_only leaves this out.
+        if a.sentence_of[start] in away_sentences and any(
+            a.sentence_of[s] == a.sentence_of[start] and s < start and not any(s < o < start for o, _ in marks["own"])
+            for s, _ in marks["others"]
+        ):
+            discounted.update(range(start, end))
     for start, end in heads:
         clause = a.clause_of[start]
         # Part of what says it is over ("it's all flaked off"), or said to be over right after it in its

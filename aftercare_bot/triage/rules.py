@@ -70,7 +70,11 @@ _TITLE = re.compile(r"\b(?:dr|mr|mrs|ms|miss|sr|sra|srta|dra)\.\s+([A-ZÀ-ÖØ-�
 
 
 def names(text: str) -> frozenset[str]:
-    """Words written as names, casefolded like tokens: never the first word of a sentence, never ALL CAPS."""
+    """Words written as names, casefolded like tokens: never the first word of a sentence, never ALL CAPS, and
+    none from someone Who Capitalises Every Word."""
+    words = re.findall(r"[^\W\d_]{2,}", text)
+    if sum(word[0].isupper() for word in words) * 4 > len(words) * 3:
+        return frozenset()
     found = {m.group(1) for m in _NAME.finditer(text.strip())} | {m.group(1) for m in _TITLE.finditer(text)}
     return frozenset(token for name in found for token in tokenise(name))
 
@@ -300,6 +304,7 @@ class History:
     reporting: tuple[int, ...] = ()  # "my husband says my face ...": the other person only reports it
     animals: tuple[int, ...] = ()  # a pet's symptom is never the client's ("my cat is sick")
     improved: tuple[int, ...] = ()  # "my acne scars look so much better": a lesser sign that is improving
+    worried_for: tuple[int, ...] = ()  # right after someone else: "my husband is worried about the pus" is hers
     ended: tuple[int, ...] = ()  # right after a symptom, says it is over: "the swelling went down"
     felt: tuple[int, ...] = ()  # "I was nervous": a feeling told as before, with nothing saying it still is
 
@@ -450,7 +455,7 @@ _TOP_KEYS = {
 _HISTORY_KEYS = {
     "past", "others_past", "others", "own", "present", "possessive", "came_back", "returned", "resolved",
     "reporting", "holds", "shared", "unrelated", "apart_from", "for_client", "comparison",
-    "elsewhere", "animals", "improved", "felt", "ended",
+    "elsewhere", "animals", "improved", "felt", "ended", "worried_for",
 }
 _ASK_BACK_KEYS = {"question", "options", "reason", "none_reason"}
 _NEGATION_KEYS = {

@@ -745,7 +745,7 @@ def test_what_is_over_or_not_the_clients_does_not_raise_a_card(rules: TriageRule
     assert level(rules, "my cat is sick this week, face is all fine", 6) is ROUTINE
     assert level(rules, "my mom wants to book after seeing my results", 14) is ROUTINE
     assert level(rules, "can i book my next session", 14) is CONCERN
-    assert level(rules, "my sister got a rash from her microneedling at a different place, mine is totally fine", 3) \
+    assert level(rules, "my sister got a rash from her microneedling at another clinic, mine is totally fine", 3) \
         is ROUTINE
     assert level(rules, "my daughter had her microneedling with you friday, she has a rash now", 3) is URGENT
     assert level(rules, "my sister had a rash after hers, hoping i dont get the same. mines fine", 2) is ROUTINE
@@ -779,7 +779,36 @@ def test_a_long_message_may_have_a_few_more_unknown_words(rules: TriageRules) ->
 def test_family_writing_for_the_client_and_treatments_elsewhere(rules: TriageRules) -> None:
     # Someone else's present symptom, with a possessive, stays the client's unless said to be unrelated.
     assert level(rules, "He won't message himself but his forehead is puffy and oozing", 4) is URGENT
-    assert level(rules, "my friend reacted to botox at another place, her face swollen, mine is fine", 5) is ROUTINE
+    assert level(rules, "my friend reacted to botox at another clinic, her face swollen, mine is fine", 5) is ROUTINE
     assert level(rules, "feels like my face is on fire and nothing helps, cant sleep", 1) is URGENT
     assert level(rules, "took 2 panadol and the pain hasnt budged", 2) is URGENT
     assert level(rules, "its prob nothing but my eyelids have doubled in size", 2) is URGENT
+
+
+def test_what_looks_over_or_elsewhere_but_is_not(rules: TriageRules) -> None:
+    # Words that end a symptom in one reading and carry it on in another.
+    for text in ("The bleeding has lasted over an hour", "My temperature has passed 38",
+                 "The bleeding started after the numbing wore off", "My lip is swollen and I'm done with it",
+                 "My eyes are so swollen it stopped me seeing"):
+        assert level(rules, text, 3) is URGENT, text
+    # Another clinic named, but the writer still speaks for this clinic's client.
+    assert level(rules, "Writing for my daughter, she had her microneedling with you (she usually goes to "
+                        "another clinic). She has a high fever", 3) is URGENT
+    assert level(rules, "She had her microneedling with you not at another clinic, she's been vomiting", 3) is URGENT
+    # A pet only owns the symptom it is said to have; someone else worried is not the client understood.
+    assert level(rules, "After walking the dog the bleeding started again", 3) is URGENT
+    assert triage(rules, "He's worried because I keep gagging", language="en", day_since_session=3).ask_back
+    # Confused about the instructions is a question; confused as a state is a warning sign.
+    assert level(rules, "Sorry I'm confused, do I wash my face tonight or tomorrow?", 0) is CONCERN
+    assert level(rules, "im kinda confused today, keep forgetting what i was doing", 1) is URGENT
+    # Capitalised descriptions next to a body part are not names.
+    assert triage(rules, "Now My Face Is Gloopy, Manky, Mingin And Crispy", language="en",
+                  day_since_session=3).level is CONCERN
+
+
+def test_gaps_a_review_found(rules: TriageRules) -> None:
+    for text in ("The bleeding stopped and started all night",
+                 "The pus cleared out this morning but it's filling up again",
+                 "Took the dog out and the swelling got way worse",
+                 "My husband is worried about the pus"):
+        assert level(rules, text, 3) is URGENT, text

@@ -812,3 +812,13 @@ def test_gaps_a_review_found(rules: TriageRules) -> None:
                  "Took the dog out and the swelling got way worse",
                  "My husband is worried about the pus"):
         assert level(rules, text, 3) is URGENT, text
+
+
+def test_bleeding_told_without_the_word_and_expectations(rules: TriageRules) -> None:
+    assert level(rules, "been dabbing it for 45 mins and it still comes away bright red every time", 0) is URGENT
+    assert level(rules, "lil bit of blood still comin thru the gauze, changed it 4 times", 0) is URGENT
+    assert level(rules, "no swelling no nothing, honestly was expecting worse", 1) is ROUTINE
+    assert level(rules, "not me but my husband's hay fever is going mental", 5) is not URGENT
+    # A flush after drinks stays worth a look even when it has settled.
+    assert level(rules, "had a few glasses of prosecco and my face went really flushed, back to normal now", 2) \
+        is CONCERN

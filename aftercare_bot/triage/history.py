@@ -164,13 +164,17 @@ def past_or_others(a: _Analysis) -> tuple[set[int], set[int], set[int], set[int]
 
 
 def said_by_others(a: _Analysis) -> set[int]:
-    """Positions after someone else is named in their clause, with the client not named between:
-    "my mum wants to book" is her wish, "my mum says I should book" is the client's."""
-    others = a._spans_of(a.lang.history.others)
-    own = [start for start, _ in a._spans_of(a.lang.history.own)]
+    """The few words after someone else is named in their clause, with the client not named between: "my
+    mum wants to book" is her wish. "my mum says I should book" and "my sister is asking whether you sell
+    vouchers" are the client's to answer, and "the kids' match for two hours without spf" is the client's."""
+    history = a.lang.history
+    reporting_at = {start for start, _ in a._spans_of(history.reporting)}
+    own = [start for start, _ in a._spans_of(history.own)]
     said: set[int] = set()
-    for start, end in others:
+    for start, end in a._spans_of(history.others):
+        if reporting_at.intersection(range(end, end + 2)):
+            continue
         clause = a.clause_of[start]
         stop = min((o for o in own if o >= end and a.clause_of[o] == clause), default=len(a.tokens))
-        said.update(p for p in range(end, stop) if a.clause_of[p] == clause)
+        said.update(p for p in range(end, min(stop, end + 4)) if a.clause_of[p] == clause)
     return said

@@ -822,3 +822,12 @@ def test_bleeding_told_without_the_word_and_expectations(rules: TriageRules) -> 
     # A flush after drinks stays worth a look even when it has settled.
     assert level(rules, "had a few glasses of prosecco and my face went really flushed, back to normal now", 2) \
         is CONCERN
+
+
+def test_someone_elses_wish_is_near_them_and_past_slips_still_count(rules: TriageRules) -> None:
+    assert level(rules, "My sister is asking whether you sell gift vouchers.", None) is CONCERN
+    assert level(rules, "sat at the kids football match for 2 hours without spf, totally forgot", 2) is CONCERN
+    assert level(rules, "did a sauna session yday, went quite red after but calmed down a bit", 2) is CONCERN
+    assert level(rules, "just booked flights to lisbon for my 60th!! skin will be ready 😎", 12) is ROUTINE
+    assert level(rules, "can barely swallow, voice sounds weird", 0) is URGENT
+    assert level(rules, "the face is paining me since night, even paracetamol did not do anything", 2) is URGENT

@@ -181,7 +181,8 @@ def _decide(lang: LanguageRules, analysis: _Analysis, day: int, photo: bool, med
 
     findings = [found for rule in lang.rules if rule.applies_on(day) for found in analysis.fire(rule)]
     # Understood = some rule fired today, or the client negated something ("no fever", "nope, nothing").
-    understood = bool(findings) or analysis.negation_seen or bool(analysis.discounted) or analysis.others_wish
+    understood = (bool(findings) or analysis.negation_seen or bool(analysis.discounted) or analysis.others_wish) \
+        and not analysis.body_unplaced
     if analysis.is_question:
         findings.append(note("question"))
     if photo:
@@ -234,6 +235,7 @@ class _Analysis:
         self.is_question = self._is_question()
         self.negation_seen, self.unknown_words, self.unknown_near_body = self._coverage()
         self.word_count = sum(token.isalpha() for token in self.tokens)
+        self.body_unplaced = self._body_unplaced()
 
     # -- term matching --
 
@@ -343,6 +345,18 @@ class _Analysis:
             if not claimed.intersection(range(start, end)):
                 negated_before.update(self._forward_scope(end, heads_from))
         return negated | negated_before, negated_before
+
+    def _body_unplaced(self) -> bool:
+        """The message names a body part, and nothing a clinical rule knows and no negation: "morning, one side of
+        my face has dropped". Politeness does not place it; "my face is glowing" and "no pain" do."""
+        lang = self.lang
+        body = {start for start, _ in self._spans_of(lang.history.body)}
+        if not body:
+            return False
+        # The body part itself ("lips" is what a rule about the lips names first) does not place it either.
+        said = body | {pos for start, end in self._spans_of(lang.history.courtesy) for pos in range(start, end)}
+        placed = any(start not in said for tid in lang.clinical_heads for start, _ in self.spans.get(tid, ()))
+        return not (placed or self._spans_of(lang.negation.before) or self._spans_of(lang.negation.after))
 
     def _becomes(self, cue_end: int, symptoms_at: set[int]) -> bool:
         """ "gone kind of puffy", "went really red": the cue says what it turned into, so it negates nothing."""

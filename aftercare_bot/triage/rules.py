@@ -304,6 +304,8 @@ class History:
     reporting: tuple[int, ...] = ()  # "my husband says my face ...": the other person only reports it
     animals: tuple[int, ...] = ()  # a pet's symptom is never the client's ("my cat is sick")
     improved: tuple[int, ...] = ()  # "my acne scars look so much better": a lesser sign that is improving
+    courtesy: tuple[int, ...] = ()  # politeness that says nothing about the body
+    body: tuple[int, ...] = ()  # body parts and senses: named with nothing a clinical rule knows, not understood
     worried_for: tuple[int, ...] = ()  # right after someone else: "my husband is worried about the pus" is hers
     ended: tuple[int, ...] = ()  # right after a symptom, says it is over: "the swelling went down"
     felt: tuple[int, ...] = ()  # "I was nervous": a feeling told as before, with nothing saying it still is
@@ -356,6 +358,7 @@ class LanguageRules:
     terms_by_first_word: dict[int, list[int]] = field(default_factory=dict)
     head_terms: frozenset[int] = frozenset()
     symptom_terms: frozenset[int] = frozenset()  # what rules above routine name (their first lists)
+    clinical_heads: frozenset[int] = frozenset()  # what clinical rules name, good news included
     question_rules: frozenset[str] = frozenset()  # ids of rules whose findings ask something (asks: true)
     rule_terms: frozenset[int] = frozenset()  # every term a rule uses (history's markers are not among them)
     candidate_days: tuple[int, ...] = (0,)
@@ -455,7 +458,7 @@ _TOP_KEYS = {
 _HISTORY_KEYS = {
     "past", "others_past", "others", "own", "present", "possessive", "came_back", "returned", "resolved",
     "reporting", "holds", "shared", "unrelated", "apart_from", "for_client", "comparison",
-    "elsewhere", "animals", "improved", "felt", "ended", "worried_for",
+    "elsewhere", "animals", "improved", "felt", "ended", "worried_for", "courtesy", "body",
 }
 _ASK_BACK_KEYS = {"question", "options", "reason", "none_reason"}
 _NEGATION_KEYS = {
@@ -609,6 +612,7 @@ class _Compiler:
             terms_by_first_word=first_word,
             head_terms=frozenset(t for r in rules for t in r.groups[0]),
             symptom_terms=frozenset(t for r in rules if r.level is not TriageLevel.ROUTINE for t in r.groups[0]),
+            clinical_heads=frozenset(t for r in rules if r.clinical for t in r.groups[0]),
             question_rules=frozenset(r.id for r in rules if r.asks),
             rule_terms=frozenset(t for r in rules for group in (*r.groups, r.unless, r.not_within) for t in group),
             candidate_days=tuple(sorted(days)),

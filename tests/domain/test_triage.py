@@ -831,3 +831,18 @@ def test_someone_elses_wish_is_near_them_and_past_slips_still_count(rules: Triag
     assert level(rules, "just booked flights to lisbon for my 60th!! skin will be ready 😎", 12) is ROUTINE
     assert level(rules, "can barely swallow, voice sounds weird", 0) is URGENT
     assert level(rules, "the face is paining me since night, even paracetamol did not do anything", 2) is URGENT
+
+
+def test_a_second_reviews_findings(rules: TriageRules) -> None:
+    for text in ("the painkillers aren't working anymore", "the swelling isn't going down anymore",
+                 "I had a temperature last night, the procedure itself was a piece of cake",
+                 "it could be getting worse", "morning, one side of my face has dropped",
+                 "thanks. I can barely see out of my left eye", "got the message. I keep nodding off",
+                 "my eyesight has gone funny", "I can't cope with the pain, nothing helps",
+                 "my husband says I'm confused", "my cheek feels like it's full of water"):
+        assert level(rules, text, 3) is URGENT, text
+    # A body part named with only politeness around it is not understood; good news about it is.
+    assert triage(rules, "before and after pics: my cheek looks all squiffy", language="en",
+                  day_since_session=3).ask_back
+    assert level(rules, "my face is glowing", 3) is ROUTINE
+    assert level(rules, "so happy with my acne scars, you can barely see them now", 28) is not URGENT

@@ -846,3 +846,10 @@ def test_a_second_reviews_findings(rules: TriageRules) -> None:
                   day_since_session=3).ask_back
     assert level(rules, "my face is glowing", 3) is ROUTINE
     assert level(rules, "so happy with my acne scars, you can barely see them now", 28) is not URGENT
+
+
+def test_what_the_lips_became_and_what_was_feared(rules: TriageRules) -> None:
+    assert level(rules, "my lips have gone like a blowfish 🐡 woke up like this", 1) is URGENT
+    assert level(rules, "was expecting to be way worse tbh, just a bit pink this morning", 1) is ROUTINE
+    assert level(rules, "no problems at all, wasnt even that red really", 1) is ROUTINE
+    assert level(rules, "my cheek is pink and getting worse", 1) is URGENT

@@ -853,3 +853,8 @@ def test_what_the_lips_became_and_what_was_feared(rules: TriageRules) -> None:
     assert level(rules, "was expecting to be way worse tbh, just a bit pink this morning", 1) is ROUTINE
     assert level(rules, "no problems at all, wasnt even that red really", 1) is ROUTINE
     assert level(rules, "my cheek is pink and getting worse", 1) is URGENT
+
+
+def test_a_fever_kept_down_by_paracetamol_is_not_over(rules: TriageRules) -> None:
+    assert level(rules, "had a temp of 38.9 last night but sorted it with paracetamol. skin fine-ish", 3) is URGENT
+    assert level(rules, "had a fever last month but nothing since", 3) is ROUTINE

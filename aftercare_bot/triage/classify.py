@@ -118,7 +118,9 @@ def _in_another_language(
     # Only the words the client's own language does not know are read the other way ("pus" in an English
     # message is English, and the English rules have already weighed it).
     lang = own.lang
-    known = {pos for pos, token in enumerate(own.tokens) if own.words[pos] or token in lang.neutral_words}
+    # Numbers are read by every language alike: "38" in "carded at 38" is an age, not a Russian temperature.
+    known = {pos for pos, token in enumerate(own.tokens)
+             if own.words[pos] or token in lang.neutral_words or not token.isalpha()}
     for code in rules.languages:
         other = rules.by_language[code]
         if other is lang:

@@ -78,6 +78,7 @@ def past_or_others(a: _Analysis) -> tuple[set[int], set[int], set[int], set[int]
     told_as_past = {c for c in set(a.clause_of) if in_clause("past", c) and not in_clause("present", c)}
     possessive_ends = {end for _, end in a._spans_of(history.possessive)}
     unrelated_clauses = {a.clause_of[start] for start, _ in a._spans_of(history.unrelated)}
+    unrelated_sentences = {a.sentence_of[start] for start, _ in a._spans_of(history.unrelated)}
     # "another clinic", but not "not at another clinic"
     elsewhere = [span for span in a._spans_of(history.elsewhere)
                  if not any(span[0] - 2 <= end <= span[0] for end in cue_ends)]
@@ -113,7 +114,7 @@ def past_or_others(a: _Analysis) -> tuple[set[int], set[int], set[int], set[int]
         # "his shaving rash" is his only when the message says it has nothing to do with the treatment here.
         told_over = not in_clause("present", clause) and (
             in_clause("past", clause) or in_clause("others_past", clause)
-            or (theirs and (unrelated or a.sentence_of[start] in away_sentences)))
+            or (theirs and a.sentence_of[start] in unrelated_sentences | away_sentences))
         if (named_before("others", clause, start) and not named_before("own", clause, start)
                 and not (in_sentence("own", clause) and in_sentence("shared", clause))
                 and (told_over or subject)):

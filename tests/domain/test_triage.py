@@ -858,3 +858,11 @@ def test_what_the_lips_became_and_what_was_feared(rules: TriageRules) -> None:
 def test_a_fever_kept_down_by_paracetamol_is_not_over(rules: TriageRules) -> None:
     assert level(rules, "had a temp of 38.9 last night but sorted it with paracetamol. skin fine-ish", 3) is URGENT
     assert level(rules, "had a fever last month but nothing since", 3) is ROUTINE
+
+
+def test_numbers_and_someone_elses_illness(rules: TriageRules) -> None:
+    # A number is not read as another language's temperature; words are.
+    assert level(rules, "got carded at the liquor store today at 38 😂 im crediting you guys", 21) is ROUTINE
+    assert level(rules, "температура 38", 3) is URGENT
+    assert level(rules, "my son's ear infection is awful, not me haha, I'm fine", 3) is not URGENT
+    assert level(rules, "still dripping a bit from my chin, been like 3 hrs", 0) is URGENT

@@ -226,6 +226,7 @@ class _Analysis:
         self.word_positions: dict[tuple[int, Span], tuple[int, ...]] = {}
         self.spans = self._find_terms()
         self.clause_of, self.sentence_of = self._segments()
+        self.written_as_names = names(text)
         self.negated, self.negated_before = self._negated_positions()
         self.came_back_at = [s for s, _ in self._spans_of(lang.history.came_back) if s not in self.negated]
         self.theirs, self.discounted, self.improved, self.felt_before = past_or_others(self)
@@ -484,8 +485,7 @@ class _Analysis:
                       if pos not in covered and token.isalpha() and not self._is(pos, lang.neutral_words)]
         near_body = {pos for pos in unknown_at if any(b - 1 <= pos <= b + 4 for b in body)}
         # A name is known, unless it stands where a description would ("my jaw looks a bit Blackened").
-        written_as_names = names(self.text)
-        unknown = [pos for pos in unknown_at if pos in near_body or self.tokens[pos] not in written_as_names]
+        unknown = [pos for pos in unknown_at if pos in near_body or self.tokens[pos] not in self.written_as_names]
         # A negation says the message was understood only when it negated a symptom, or every word is known:
         # "nope, nothing" is, "my tongue does not fit in my mouth" (with words the rules do not know) is not.
         return negated_heads or (bool(cues) and not unknown), len(unknown), bool(near_body)

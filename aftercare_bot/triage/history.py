@@ -79,6 +79,8 @@ def past_or_others(a: _Analysis) -> tuple[set[int], set[int], set[int], set[int]
     possessive_ends = {end for _, end in a._spans_of(history.possessive)}
     unrelated_clauses = {a.clause_of[start] for start, _ in a._spans_of(history.unrelated)}
     unrelated_sentences = {a.sentence_of[start] for start, _ in a._spans_of(history.unrelated)}
+    # "my daughter has a cold sore, not me, I'm fine": the client says outright it is not theirs.
+    denied_sentences = {a.sentence_of[start] for start, _ in a._spans_of(history.not_the_client)}
     # "another clinic", but not "not at another clinic"
     elsewhere = [span for span in a._spans_of(history.elsewhere)
                  if not any(span[0] - 2 <= end <= span[0] for end in cue_ends)]
@@ -86,13 +88,16 @@ def past_or_others(a: _Analysis) -> tuple[set[int], set[int], set[int], set[int]
     joiners = {*a.lang.negation.joiners, "and"}
     holding = {pos for start, end in a._spans_of(history.holds) for pos in range(start, end)}
     holding |= {pos for start, end in heads for pos in range(start, end)}  # "has the fever and vomiting"
+    holding |= {pos for pos, token in enumerate(a.tokens) if token in a.written_as_names}  # "my mate Sarah has"
     def named_before(name: str, clause: int, start: int) -> bool:
         return any(a.clause_of[s] == clause and s < start for s, _ in marks[name])
 
     # "her micro-needling at another clinic" is not written for the client; "with you (she usually goes to
     # another clinic)" still is.
     away_clauses = {a.clause_of[start] for start, _ in elsewhere}
-    speaks_for_client = any(a.clause_of[start] not in away_clauses for start, _ in a._spans_of(history.for_client))
+    cues = [start for start, _ in a._spans_of(a.lang.negation.before)]
+    speaks_for_client = any(a.clause_of[start] not in away_clauses and not any(start <= c < end for c in cues)
+                            for start, end in a._spans_of(history.for_client))  # not "had no treatment"
     for start, end in heads if not speaks_for_client else ():
         # someone else's first: their symptoms do not bound the client's own past
         clause = a.clause_of[start]
@@ -102,7 +107,7 @@ def past_or_others(a: _Analysis) -> tuple[set[int], set[int], set[int], set[int]
         # present symptom in this chat is most likely the client's ("my wife keeps being sick").
         # ("somebody help me" is the client's: the client is named right after it)
         own_near = any(a.clause_of[s] == clause and s < end + 2 for s, _ in marks["own"])
-        unrelated = clause in unrelated_clauses
+        unrelated = clause in unrelated_clauses or a.sentence_of[start] in denied_sentences
         subject = unrelated and not own_near and any(
             a.clause_of[s] == clause and e <= start <= e + 5
             and all(p in holding or a.tokens[p] in joiners for p in range(e, start))

@@ -306,6 +306,7 @@ class History:
     improved: tuple[int, ...] = ()  # "my acne scars look so much better": a lesser sign that is improving
     courtesy: tuple[int, ...] = ()  # politeness that says nothing about the body
     body: tuple[int, ...] = ()  # body parts and senses: named with nothing a clinical rule knows, not understood
+    not_the_client: tuple[int, ...] = ()  # "not me", "nothing to do with me": someone else's, said outright
     worried_for: tuple[int, ...] = ()  # right after someone else: "my husband is worried about the pus" is hers
     ended: tuple[int, ...] = ()  # right after a symptom, says it is over: "the swelling went down"
     felt: tuple[int, ...] = ()  # "I was nervous": a feeling told as before, with nothing saying it still is
@@ -458,7 +459,7 @@ _TOP_KEYS = {
 _HISTORY_KEYS = {
     "past", "others_past", "others", "own", "present", "possessive", "came_back", "returned", "resolved",
     "reporting", "holds", "shared", "unrelated", "apart_from", "for_client", "comparison",
-    "elsewhere", "animals", "improved", "felt", "ended", "worried_for", "courtesy", "body",
+    "elsewhere", "animals", "improved", "felt", "ended", "worried_for", "courtesy", "body", "not_the_client",
 }
 _ASK_BACK_KEYS = {"question", "options", "reason", "none_reason"}
 _NEGATION_KEYS = {

@@ -866,3 +866,14 @@ def test_numbers_and_someone_elses_illness(rules: TriageRules) -> None:
     assert level(rules, "температура 38", 3) is URGENT
     assert level(rules, "my son's ear infection is awful, not me haha, I'm fine", 3) is not URGENT
     assert level(rules, "still dripping a bit from my chin, been like 3 hrs", 0) is URGENT
+
+
+def test_someone_elses_illness_said_outright(rules: TriageRules) -> None:
+    for text in ("my daughter has a horrible cold sore at the moment, not me, I'm fine!",
+                 "my mums come out in a rash from her new washing powder, nothing to do with me"):
+        assert level(rules, text, 5) is ROUTINE, text
+    assert level(rules, "my mate Sarah has a cold sore (she's had no treatment lol)", 5) is not URGENT
+    # Without the client saying so, someone else's present symptom stays the client's.
+    assert level(rules, "my wife is bleeding a lot, nothing to do with the kids", 0) is URGENT
+    assert level(rules, "my daughter had the treatment with you, she has a cold sore now", 3) is URGENT
+    assert level(rules, "haha i keep forgetting i even had it done, zero drama", 6) is not URGENT

@@ -281,7 +281,15 @@ class _Analysis:
         return tuple(positions)
 
     def _spans_of(self, term_ids: tuple[int, ...]) -> list[Span]:
-        return sorted(span for tid in term_ids for span in self.spans.get(tid, ()))
+        found = self.spans
+        if len(term_ids) > len(found):  # a long list against the few terms a message has
+            wanted = self.lang.term_set(term_ids)
+            return sorted(span for tid, spans in found.items() if tid in wanted for span in spans)
+        return sorted(span for tid in term_ids for span in found.get(tid, ()))
+
+    def _found(self, term_ids: frozenset[int]) -> list[Span]:
+        """Spans of the terms of a (large) set that the message has."""
+        return sorted(span for tid, spans in self.spans.items() if tid in term_ids for span in spans)
 
     def _segments(self) -> tuple[list[int], list[int]]:
         clause, sentence = [], []
@@ -336,7 +344,7 @@ class _Analysis:
                 claimed.update(range(*hit))
                 negated.update(range(*hit))
                 negated_before.update(range(*hit))
-        symptoms_at = {start for tid in self.lang.symptom_terms for start, _ in self.spans.get(tid, ())}
+        symptoms_at = {start for start, _ in self._found(self.lang.symptom_terms)}
         for start, end in self._spans_of(negation.after):
             if not claimed.intersection(range(start, end)) and not self._becomes(end, symptoms_at):
                 scope = self._backward_scope(start, heads_to)
@@ -358,7 +366,7 @@ class _Analysis:
             return False
         # The body part itself ("lips" is what a rule about the lips names first) does not place it either.
         said = body | {pos for start, end in self._spans_of(lang.history.courtesy) for pos in range(start, end)}
-        placed = any(start not in said for tid in lang.clinical_heads for start, _ in self.spans.get(tid, ()))
+        placed = any(start not in said for start, _ in self._found(lang.clinical_heads))
         return not (placed or self._spans_of(lang.negation.before) or self._spans_of(lang.negation.after))
 
     def _becomes(self, cue_end: int, symptoms_at: set[int]) -> bool:
@@ -374,10 +382,9 @@ class _Analysis:
         """Symptom phrases (not qualifiers like "severe"): start -> furthest end, end -> earliest start."""
         heads_from: dict[int, int] = {}
         heads_to: dict[int, int] = {}
-        for tid in self.lang.head_terms:
-            for start, end in self.spans.get(tid, ()):
-                heads_from[start] = max(end, heads_from.get(start, end))
-                heads_to[end] = min(start, heads_to.get(end, start))
+        for start, end in self._found(self.lang.head_terms):
+            heads_from[start] = max(end, heads_from.get(start, end))
+            heads_to[end] = min(start, heads_to.get(end, start))
         return heads_from, heads_to
 
     def _forward_scope(self, cue_end: int, heads_from: dict[int, int]) -> range:
@@ -477,10 +484,10 @@ class _Analysis:
                 covered.update(range(start, end))
         cues = self._spans_of(lang.negation.before) + self._spans_of(lang.negation.after)
         negated_heads = any(
-            self._is_negated(span) for tid in lang.head_terms for span in self.spans.get(tid, ())
+            self._is_negated(span) for span in self._found(lang.head_terms)
         )
         body = {end - 1 for start, end in self._spans_of(lang.history.own) if end - start > 1}
-        body |= {start for tid in lang.symptom_terms for start, _ in self.spans.get(tid, ())}
+        body |= {start for start, _ in self._found(lang.symptom_terms)}
         unknown_at = [pos for pos, token in enumerate(self.tokens)
                       if pos not in covered and token.isalpha() and not self._is(pos, lang.neutral_words)]
         near_body = {pos for pos in unknown_at if any(b - 1 <= pos <= b + 4 for b in body)}

@@ -43,7 +43,7 @@ def past_or_others(a: _Analysis) -> tuple[set[int], set[int], set[int], set[int]
     resolved_spans = said_over(a._spans_of(history.resolved))
     resolved = [start for start, _ in resolved_spans]
     in_resolved = {pos for start, end in resolved_spans for pos in range(start, end)}  # "panic over"
-    heads = sorted(span for tid in a.lang.symptom_terms for span in a.spans.get(tid, ()))
+    heads = a._found(a.lang.symptom_terms)
     # "my lip has gone kind of puffy" says what it became, not that it is over.
     ended = [start for start, end in said_over(a._spans_of(history.ended))
              if not a._becomes(end, {s for s, _ in heads})]

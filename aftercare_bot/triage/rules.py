@@ -368,6 +368,15 @@ class LanguageRules:
     def rule_by_id(self) -> dict[str, Rule]:
         return {rule.id: rule for rule in self.rules}
 
+    # Lists of term ids as sets, made once each (keyed by identity: the lists live as long as the rules).
+    _term_sets: dict[int, tuple[tuple[int, ...], frozenset[int]]] = field(default_factory=dict, repr=False)
+
+    def term_set(self, term_ids: tuple[int, ...]) -> frozenset[int]:
+        cached = self._term_sets.get(id(term_ids))
+        if cached is None or cached[0] is not term_ids:
+            cached = self._term_sets[id(term_ids)] = (term_ids, frozenset(term_ids))
+        return cached[1]
+
     def unknown_words_allowed(self, words: int) -> int:
         per = self.words_per_unknown_word
         return max(self.max_unknown_words, words // per if per else 0)
